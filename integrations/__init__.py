@@ -1,0 +1,1 @@
+"""Connectors to accounting systems, one package each; they never import `statuspage`."""

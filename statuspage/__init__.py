@@ -1,0 +1,1 @@
+"""A status page and incident-control service for accounting integrations."""
