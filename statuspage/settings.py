@@ -1,0 +1,216 @@
+"""Settings: a TOML file, then environment variables, then command-line flags, each overriding the last.
+
+Without a file the shipped sample configuration is used, so the service runs out of the box.
+Every mistake is reported as a ConfigError naming the file (or variable), the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+SAMPLE_CONFIG = Path(__file__).with_name("sample-config.toml")
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "STATUSPAGE_"
+LANGUAGES = ("nl", "en")
+
+# A name or description: one string for every language, or one per language code.
+Text = str | dict[str, str]
+
+
+class ConfigError(Exception):
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        super().__init__(f"{source}: {key}: {problem}" if key else f"{source}: {problem}")
+        self.source, self.key, self.problem = source, key, problem
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class PageSettings(_Section):
+    id: str = "invoice-platform"
+    name: str = "Invoice platform status"
+    url: str = "http://127.0.0.1:8080"
+    time_zone: str = "Europe/Amsterdam"
+    language: str = "nl"
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+class DatabaseSettings(_Section):
+    path: str = "statuspage.db"
+
+
+class GroupSettings(_Section):
+    key: str
+    name: Text
+    description: Text | None = None
+
+
+class ComponentSettings(_Section):
+    key: str
+    name: Text
+    group: str | None = None
+    description: Text | None = None
+    only_show_if_degraded: bool = False
+    showcase: bool = True
+
+
+class Settings(_Section):
+    page: PageSettings = msgspec.field(default_factory=PageSettings)
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    groups: list[GroupSettings] = msgspec.field(default_factory=list)
+    components: list[ComponentSettings] = msgspec.field(default_factory=list)
+    templates_dir: str = str(REPOSITORY_ROOT / "templates")
+    # Where this configuration came from, for messages; not read from the file.
+    source: str = ""
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.page.time_zone)
+
+
+# Scalar settings that an environment variable may set: STATUSPAGE_DB sets database.path, and so on.
+ENVIRONMENT_KEYS = {
+    "DB": ("database", "path"),
+    "HOST": ("server", "host"),
+    "PORT": ("server", "port"),
+    "PAGE_ID": ("page", "id"),
+    "PAGE_NAME": ("page", "name"),
+    "PAGE_URL": ("page", "url"),
+    "TIME_ZONE": ("page", "time_zone"),
+    "LANGUAGE": ("page", "language"),
+}
+
+_KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[tuple[str, str], Any] | None = None,
+) -> Settings:
+    """Read the configuration file, apply environment variables and flags, and check the result.
+
+    `config_path` falls back to $STATUSPAGE_CONFIG, then to the shipped sample configuration.
+    `overrides` are command-line values keyed by (section, key); None values are ignored.
+    """
+    environ = os.environ if environ is None else environ
+    path = Path(config_path or environ.get(f"{ENV_PREFIX}CONFIG") or SAMPLE_CONFIG)
+    raw = _read_toml(path)
+    origins: dict[tuple[str, str], str] = {}
+    for name, (section, key) in ENVIRONMENT_KEYS.items():
+        if f"{ENV_PREFIX}{name}" in environ:
+            _put(raw, section, key, environ[f"{ENV_PREFIX}{name}"], path)
+            origins[(section, key)] = f"environment variable {ENV_PREFIX}{name}"
+    for (section, key), value in (overrides or {}).items():
+        if value is not None:
+            _put(raw, section, key, value, path)
+            origins[(section, key)] = f"command-line option for {section}.{key}"
+    raw["source"] = str(path)
+    settings = _convert(raw, path, origins)
+    _check(settings, path, origins)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(str(path), "", f"cannot be read ({error})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(str(path), "", f"is not valid TOML: {error}") from None
+
+
+def _put(raw: dict[str, Any], section: str, key: str, value: Any, path: Path) -> None:
+    table = raw.setdefault(section, {})
+    if not isinstance(table, dict):
+        raise ConfigError(str(path), section, "must be a table, like [" + section + "]")
+    table[key] = value
+
+
+def _convert(raw: dict[str, Any], path: Path, origins: dict[tuple[str, str], str]) -> Settings:
+    try:
+        # Not strict: environment variables are strings, and "8080" is a fine port.
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as error:
+        problem, _, location = str(error).partition(" - at `$")
+        key = _dotted(location.rstrip("`"))
+        section_key = tuple(key.split(".", 1))
+        source = origins.get(section_key, str(path)) if len(section_key) == 2 else str(path)
+        raise ConfigError(source, key, _lower_first(problem)) from None
+
+
+def _dotted(location: str) -> str:
+    """Turn msgspec's `.components[2].name` into `components[2].name`."""
+    return location.lstrip(".")
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _check(settings: Settings, path: Path, origins: dict[tuple[str, str], str]) -> None:
+    def fail(section: str, key: str, problem: str) -> None:
+        source = origins.get((section, key), str(path))
+        raise ConfigError(source, f"{section}.{key}", problem)
+
+    try:
+        ZoneInfo(settings.page.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        fail("page", "time_zone", f"unknown time zone {settings.page.time_zone!r}; use an IANA name like 'Europe/Amsterdam'")
+    if settings.page.language not in LANGUAGES:
+        fail("page", "language", f"must be one of {', '.join(LANGUAGES)}; got {settings.page.language!r}")
+    if not settings.page.url.startswith(("http://", "https://")):
+        fail("page", "url", f"{settings.page.url!r} must start with http:// or https://")
+    if not 0 < settings.server.port < 65536:
+        fail("server", "port", f"{settings.server.port} is not a TCP port (1-65535)")
+    if not settings.database.path:
+        fail("database", "path", "must not be empty")
+
+    seen: set[str] = set()
+    entries = [("groups", index, group) for index, group in enumerate(settings.groups)]
+    entries += [("components", index, component) for index, component in enumerate(settings.components)]
+    for table, index, entry in entries:
+        where = f"{table}[{index}]"
+        if not _KEY_PATTERN.match(entry.key):
+            raise ConfigError(str(path), f"{where}.key", f"{entry.key!r} must be lower-case letters, digits and dashes")
+        if entry.key in seen:
+            raise ConfigError(str(path), f"{where}.key", f"{entry.key!r} is used twice; keys must be unique")
+        seen.add(entry.key)
+        for field in ("name", "description"):
+            text = getattr(entry, field)
+            if isinstance(text, dict):
+                unknown = sorted(set(text) - set(LANGUAGES))
+                if unknown or not text:
+                    raise ConfigError(
+                        str(path), f"{where}.{field}", f"languages must be among {', '.join(LANGUAGES)}; got {unknown or 'none'}"
+                    )
+    group_keys = {group.key for group in settings.groups}
+    for index, component in enumerate(settings.components):
+        if component.group is not None and component.group not in group_keys:
+            raise ConfigError(
+                str(path), f"components[{index}].group", f"{component.group!r} is not the key of any [[groups]] entry"
+            )
+
+
+def text_in(text: Text | None, language: str, fallback: str) -> str | None:
+    """A configured text in the wanted language, else the page's language, else any."""
+    if text is None or isinstance(text, str):
+        return text
+    return text.get(language) or text.get(fallback) or next(iter(text.values()))

@@ -1,0 +1,107 @@
+"""Bad configuration stops start-up with a message naming the file, the key and what is wrong."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from statuspage.settings import SAMPLE_CONFIG, ConfigError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_sample_runs_out_of_the_box() -> None:
+    settings = load_settings(None, environ={})
+    assert settings.source == str(SAMPLE_CONFIG)
+    assert settings.database.path == "statuspage.db"
+    assert settings.page.time_zone == "Europe/Amsterdam"
+    names = [component.name["en"] for component in settings.components]
+    assert names == [
+        "Website availability", "Login", "Text recognition", "API", "Document import",
+        "Exact Online", "Twinfield", "FinMaster", "Unit4 API", "iMuis", "Local accounting systems",
+    ]
+
+
+def test_environment_overrides_the_file_and_flags_override_the_environment(tmp_path: Path) -> None:
+    environ = {"STATUSPAGE_DB": "/data/from-env.db", "STATUSPAGE_PORT": "9000", "STATUSPAGE_TIME_ZONE": "UTC"}
+    settings = load_settings(None, environ=environ, overrides={("database", "path"): "/data/from-flag.db"})
+    assert settings.database.path == "/data/from-flag.db"
+    assert settings.server.port == 9000
+    assert settings.page.time_zone == "UTC"
+
+
+def test_the_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, '[page]\nname = "From env"\n')
+    assert load_settings(None, environ={"STATUSPAGE_CONFIG": str(path)}).page.name == "From env"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("[page]\ntime_zone = 'Mars/Olympus'\n", "page.time_zone", "unknown time zone 'Mars/Olympus'"),
+        ("[page]\nlanguage = 'de'\n", "page.language", "must be one of nl, en; got 'de'"),
+        ("[page]\nurl = 'status.example.com'\n", "page.url", "must start with http:// or https://"),
+        ("[page]\ncolour = 'blue'\n", "page", "unknown field `colour`"),
+        ("[server]\nport = 'eighty'\n", "server.port", "expected `int`, got `str`"),
+        ("[server]\nport = 70000\n", "server.port", "70000 is not a TCP port"),
+        ("[[components]]\nname = 'No key'\n", "components[0]", "missing required field `key`"),
+        ("[[components]]\nkey = 'Exact Online'\nname = 'x'\n", "components[0].key", "lower-case letters"),
+        (
+            "[[components]]\nkey = 'a'\nname = 'A'\n[[components]]\nkey = 'a'\nname = 'B'\n",
+            "components[1].key",
+            "'a' is used twice",
+        ),
+        ("[[components]]\nkey = 'a'\nname = 'A'\ngroup = 'nowhere'\n", "components[0].group", "'nowhere' is not the key"),
+        ("[[components]]\nkey = 'a'\nname = { fr = 'A' }\n", "components[0].name", "languages must be among nl, en"),
+    ],
+)
+def test_a_mistake_is_named_by_file_key_and_problem(tmp_path: Path, text: str, key: str, problem: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, environ={})
+    assert raised.value.source == str(path)
+    assert raised.value.key == key
+    assert problem in raised.value.problem
+    assert str(raised.value).startswith(f"{path}: {key}: ")
+
+
+def test_a_bad_value_from_the_environment_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, environ={"STATUSPAGE_PORT": "http"})
+    assert raised.value.source == "environment variable STATUSPAGE_PORT"
+    assert raised.value.key == "server.port"
+
+
+def test_a_missing_or_broken_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nothing.toml: file not found"):
+        load_settings(tmp_path / "nothing.toml", environ={})
+    with pytest.raises(ConfigError, match="bad.toml: is not valid TOML"):
+        load_settings(write(tmp_path, "[page\nname = 1"), environ={})
+
+
+@pytest.mark.parametrize("command", ["serve", "check-config"])
+def test_the_command_line_reports_bad_configuration_in_one_line_without_a_traceback(
+    tmp_path: Path, command: str
+) -> None:
+    path = write(tmp_path, "[server]\nport = 'eighty'\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "statuspage", command, "--config", str(path), "--db", str(tmp_path / "x.db")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"statuspage: configuration error: {path}: server.port: expected `int`, got `str`\n"
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_check_config_accepts_the_sample() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "statuspage", "check-config"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2 groups, 11 components; configuration is valid" in result.stdout
