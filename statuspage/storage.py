@@ -1,0 +1,461 @@
+"""All SQL lives here: the schema, its migrations, and every query the service runs.
+
+The shape is Datasette's: one writer thread owns the only write connection and runs each unit of
+work inside BEGIN IMMEDIATE ... COMMIT; reads run on a small pool of threads, each with its own
+connection, so SQLite never blocks the event loop and a slow write never blocks a read (WAL mode).
+Other processes (the CLI) may write to the same file; the store notices through PRAGMA data_version.
+
+Moments are stored as ISO-8601 text in UTC with microseconds, which sorts as time does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import sqlite3
+import string
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Row = dict[str, Any]
+
+BUSY_TIMEOUT_MS = 5000
+READER_THREADS = 2
+
+migrations = Migrations("statuspage")
+
+
+@migrations()
+def m001_status_page(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE components (
+            id TEXT PRIMARY KEY,
+            definition TEXT NOT NULL,   -- the configured definition, to notice when it changes
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE component_overrides (
+            component_id TEXT PRIMARY KEY REFERENCES components(id),
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            set_by TEXT NOT NULL,
+            set_at TEXT NOT NULL,
+            expires_at TEXT
+        );
+        -- Incidents and scheduled maintenance share one table, as on hosted status pages:
+        -- a maintenance is an incident with a window.
+        CREATE TABLE incidents (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('incident', 'maintenance')),
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            impact TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            monitoring_at TEXT,
+            resolved_at TEXT,
+            scheduled_for TEXT,
+            scheduled_until TEXT
+        );
+        CREATE INDEX incidents_by_kind_and_time ON incidents (kind, created_at);
+        CREATE TABLE incident_components (
+            incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+            component_id TEXT NOT NULL REFERENCES components(id),
+            status TEXT NOT NULL,
+            PRIMARY KEY (incident_id, component_id)
+        );
+        CREATE TABLE incident_updates (
+            id TEXT PRIMARY KEY,
+            incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+            status TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            display_at TEXT NOT NULL
+        );
+        CREATE INDEX incident_updates_by_incident ON incident_updates (incident_id, display_at);
+        CREATE TABLE incident_update_components (
+            update_id TEXT NOT NULL REFERENCES incident_updates(id) ON DELETE CASCADE,
+            component_id TEXT NOT NULL REFERENCES components(id),
+            old_status TEXT NOT NULL,
+            new_status TEXT NOT NULL,
+            PRIMARY KEY (update_id, component_id)
+        );
+        -- The history of each component's shown status, for the uptime bars.
+        CREATE TABLE status_events (
+            id INTEGER PRIMARY KEY,
+            component_id TEXT NOT NULL REFERENCES components(id),
+            status TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX status_events_by_component ON status_events (component_id, at);
+        """
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Connections and transactions
+
+
+def connect(path: str | Path) -> Database:
+    """A connection usable from whichever thread owns it, waiting on locks instead of failing."""
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    db = Database(conn)
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    db.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
+def open_database(path: str | Path) -> Database:
+    """Connect, switch to WAL and bring the schema up to date. Run once at start-up."""
+    db = connect(path)
+    db.enable_wal()
+    db.execute("PRAGMA synchronous = NORMAL")
+    migrations.apply(db)
+    return db
+
+
+@contextlib.contextmanager
+def write_transaction(db: Database) -> Iterator[Database]:
+    # IMMEDIATE takes the write lock up front: a deferred transaction that upgrades to a write
+    # fails with SQLITE_BUSY at once instead of waiting for the busy timeout.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def read_transaction(db: Database) -> Iterator[Database]:
+    """Several SELECTs that see one consistent state of the file."""
+    db.conn.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        db.conn.execute("COMMIT")
+
+
+class Store:
+    """The async face of the database: one writer thread, a few reader threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self.generation = 0  # bumped on every change to the data, ours or another process's
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="sqlite-reader")
+        self._local = threading.local()
+        self._write_db: Database | None = None
+        self._data_version: int | None = None
+
+    def open(self) -> None:
+        """Migrate and open the write connection, on the writer thread that will own it."""
+        self._write_db = self._writer.submit(open_database, self.path).result()
+        self._data_version = self._writer.submit(self._read_data_version).result()
+
+    def close(self) -> None:
+        self._readers.shutdown(wait=True)
+        self._writer.submit(self._close_writer).result()
+        self._writer.shutdown(wait=True)
+
+    def _close_writer(self) -> None:
+        if self._write_db is not None:
+            self._write_db.close()
+            self._write_db = None
+
+    async def write(self, work: Callable[..., T], *args: Any) -> T:
+        """Run `work(db, *args)` in one write transaction on the writer thread."""
+        result, changed = await asyncio.get_running_loop().run_in_executor(self._writer, self._run_write, work, args)
+        if changed:
+            self.generation += 1
+        return result
+
+    def _run_write(self, work: Callable[..., T], args: Sequence[Any]) -> tuple[T, bool]:
+        assert self._write_db is not None, "Store.open() was not called"
+        before = self._write_db.conn.total_changes
+        with write_transaction(self._write_db) as db:
+            result = work(db, *args)
+        return result, self._write_db.conn.total_changes != before
+
+    async def read(self, work: Callable[..., T], *args: Any) -> T:
+        """Run `work(db, *args)` in one read transaction on a reader thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._readers, self._run_read, work, args)
+
+    def _run_read(self, work: Callable[..., T], args: Sequence[Any]) -> T:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = connect(self.path)
+        with read_transaction(db):
+            return work(db, *args)
+
+    async def notice_external_changes(self) -> bool:
+        """Bump the generation if another process wrote to the file since the last look."""
+        version = await asyncio.get_running_loop().run_in_executor(self._writer, self._read_data_version)
+        changed = version != self._data_version
+        self._data_version = version
+        if changed:
+            self.generation += 1
+        return changed
+
+    def _read_data_version(self) -> int:
+        assert self._write_db is not None, "Store.open() was not called"
+        return int(self._write_db.execute("PRAGMA data_version").fetchone()[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def moment(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_id() -> str:
+    """Opaque ids of twelve characters, the form hosted status pages use."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+
+
+# ---------------------------------------------------------------------------------------------
+# Components
+
+
+def sync_components(db: Database, definitions: dict[str, str], now: datetime) -> None:
+    """Record the configured components; `definitions` maps each id to a text of its definition.
+
+    A new component is created now; a changed definition moves its updated_at. Components that left
+    the configuration keep their rows, so their history survives a configuration mistake.
+    """
+    existing = {row["id"]: row["definition"] for row in db.query("SELECT id, definition FROM components")}
+    for component_id, definition in definitions.items():
+        if component_id not in existing:
+            db.execute(
+                "INSERT INTO components (id, definition, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                [component_id, definition, iso(now), iso(now)],
+            )
+        elif existing[component_id] != definition:
+            db.execute(
+                "UPDATE components SET definition = ?, updated_at = ? WHERE id = ?",
+                [definition, iso(now), component_id],
+            )
+
+
+def set_override(
+    db: Database, component_id: str, status: str, reason: str, set_by: str, now: datetime, expires_at: datetime | None
+) -> None:
+    db.execute(
+        """
+        INSERT INTO component_overrides (component_id, status, reason, set_by, set_at, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (component_id) DO UPDATE SET
+            status = excluded.status, reason = excluded.reason, set_by = excluded.set_by,
+            set_at = excluded.set_at, expires_at = excluded.expires_at
+        """,
+        [component_id, status, reason, set_by, iso(now), iso(expires_at) if expires_at else None],
+    )
+
+
+def clear_override(db: Database, component_id: str) -> None:
+    db.execute("DELETE FROM component_overrides WHERE component_id = ?", [component_id])
+
+
+# ---------------------------------------------------------------------------------------------
+# Incidents and maintenance
+
+
+@dataclass(frozen=True)
+class ComponentChange:
+    component_id: str
+    old_status: str
+    new_status: str
+
+
+def create_incident(
+    db: Database,
+    *,
+    kind: str,
+    name: str,
+    status: str,
+    impact: str,
+    body: str,
+    now: datetime,
+    components: dict[str, str],
+    scheduled_for: datetime | None = None,
+    scheduled_until: datetime | None = None,
+) -> str:
+    """Open an incident (or schedule a maintenance) with its first update. Returns its id."""
+    incident_id = new_id()
+    db.execute(
+        """
+        INSERT INTO incidents (id, kind, name, status, impact, created_at, updated_at, started_at,
+                               scheduled_for, scheduled_until)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [
+            incident_id, kind, name, status, impact, iso(now), iso(now), iso(now),
+            iso(scheduled_for) if scheduled_for else None, iso(scheduled_until) if scheduled_until else None,
+        ],
+    )
+    add_incident_update(db, incident_id, status=status, body=body, now=now, components=components)
+    return incident_id
+
+
+def add_incident_update(
+    db: Database, incident_id: str, *, status: str, body: str, now: datetime, components: dict[str, str]
+) -> str:
+    """Post an update; `components` gives the state each named component is in from now on."""
+    update_id = new_id()
+    db.execute(
+        """
+        INSERT INTO incident_updates (id, incident_id, status, body, created_at, updated_at, display_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        """,
+        [update_id, incident_id, status, body, iso(now), iso(now), iso(now)],
+    )
+    current = {
+        row["component_id"]: row["status"]
+        for row in db.query("SELECT component_id, status FROM incident_components WHERE incident_id = ?", [incident_id])
+    }
+    for component_id, new_status in components.items():
+        db.execute(
+            """
+            INSERT INTO incident_update_components (update_id, component_id, old_status, new_status)
+            VALUES (?, ?, ?, ?)
+            """,
+            [update_id, component_id, current.get(component_id, "operational"), new_status],
+        )
+        db.execute(
+            """
+            INSERT INTO incident_components (incident_id, component_id, status) VALUES (?, ?, ?)
+            ON CONFLICT (incident_id, component_id) DO UPDATE SET status = excluded.status
+            """,
+            [incident_id, component_id, new_status],
+        )
+    stamps = {"monitoring": "monitoring_at", "verifying": "monitoring_at", "resolved": "resolved_at", "completed": "resolved_at"}
+    stamp = stamps.get(status)
+    db.execute(
+        f"UPDATE incidents SET status = ?, updated_at = ?{f', {stamp} = ?' if stamp else ''} WHERE id = ?",
+        [status, iso(now), *([iso(now)] if stamp else []), incident_id],
+    )
+    return update_id
+
+
+# ---------------------------------------------------------------------------------------------
+# Status history
+
+
+def record_status_changes(db: Database, statuses: dict[str, str], now: datetime) -> list[str]:
+    """Append a history entry for each component whose shown status differs from its last one."""
+    last = latest_statuses(db)
+    changed = [component_id for component_id, status in statuses.items() if last.get(component_id) != status]
+    db["status_events"].insert_all(
+        ({"component_id": component_id, "status": statuses[component_id], "at": iso(now)} for component_id in changed)
+    )
+    return changed
+
+
+def latest_statuses(db: Database) -> dict[str, str]:
+    rows = db.query(
+        """
+        SELECT component_id, status FROM status_events
+        WHERE id IN (SELECT max(id) FROM status_events GROUP BY component_id)
+        """
+    )
+    return {row["component_id"]: row["status"] for row in rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# What the public page needs, read in one transaction
+
+
+@dataclass(frozen=True)
+class PageRows:
+    components: list[Row]
+    overrides: list[Row]
+    incidents: list[Row]  # open ones, and the most recent ones of each kind
+    incident_components: list[Row]
+    updates: list[Row]
+    update_components: list[Row]
+    status_events: list[Row]  # since `history_since`, plus the one in force at that moment
+
+
+RECENT_LIMIT = 50
+
+
+def read_page_rows(db: Database, history_since: datetime) -> PageRows:
+    incidents = list(
+        db.query(
+            """
+            SELECT * FROM incidents
+            WHERE id IN (
+                SELECT id FROM incidents
+                WHERE status NOT IN ('resolved', 'postmortem', 'completed') OR created_at >= :since
+                UNION
+                SELECT id FROM (SELECT id FROM incidents WHERE kind = 'incident'
+                                ORDER BY created_at DESC LIMIT :limit)
+                UNION
+                SELECT id FROM (SELECT id FROM incidents WHERE kind = 'maintenance'
+                                ORDER BY scheduled_for DESC LIMIT :limit)
+            )
+            ORDER BY created_at DESC
+            """,
+            {"since": iso(history_since), "limit": RECENT_LIMIT},
+        )
+    )
+    ids = [incident["id"] for incident in incidents]
+    marks = ", ".join("?" * len(ids))
+    return PageRows(
+        components=list(db.query("SELECT * FROM components ORDER BY rowid")),
+        overrides=list(db.query("SELECT * FROM component_overrides")),
+        incidents=incidents,
+        incident_components=list(db.query(f"SELECT * FROM incident_components WHERE incident_id IN ({marks})", ids)),
+        updates=list(
+            db.query(
+                f"SELECT * FROM incident_updates WHERE incident_id IN ({marks}) ORDER BY display_at DESC, rowid DESC",
+                ids,
+            )
+        ),
+        update_components=list(
+            db.query(
+                f"""
+                SELECT uc.* FROM incident_update_components uc
+                JOIN incident_updates u ON u.id = uc.update_id
+                WHERE u.incident_id IN ({marks})
+                """,
+                ids,
+            )
+        ),
+        status_events=list(
+            db.query(
+                """
+                SELECT component_id, status, at FROM status_events
+                WHERE at >= :since
+                   OR id IN (SELECT max(id) FROM status_events WHERE at < :since GROUP BY component_id)
+                ORDER BY component_id, at, id
+                """,
+                {"since": iso(history_since)},
+            )
+        ),
+    )
