@@ -161,6 +161,7 @@ class Store:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="sqlite-reader")
         self._local = threading.local()
+        self._read_dbs: list[Database] = []
         self._write_db: Database | None = None
         self._data_version: int | None = None
 
@@ -171,6 +172,8 @@ class Store:
 
     def close(self) -> None:
         self._readers.shutdown(wait=True)
+        for db in self._read_dbs:
+            db.close()
         self._writer.submit(self._close_writer).result()
         self._writer.shutdown(wait=True)
 
@@ -201,6 +204,7 @@ class Store:
         db = getattr(self._local, "db", None)
         if db is None:
             db = self._local.db = connect(self.path)
+            self._read_dbs.append(db)
         with read_transaction(db):
             return work(db, *args)
 

@@ -1,0 +1,140 @@
+"""The application factory: settings in, a Litestar app out, with its storage and background work."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from litestar import Litestar, Request, Response
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template import TemplateConfig
+
+from statuspage.clock import Clock, system_clock
+from statuspage.i18n import choose_language, word
+from statuspage.public import PublicPages
+from statuspage.public_routes import PUBLIC_HANDLERS
+from statuspage.settings import Settings, load_settings
+from statuspage.snapshot import component_definitions
+from statuspage.status_history import record_statuses
+from statuspage.storage import Store, sync_components
+from statuspage.templating import make_environment
+
+log = logging.getLogger("statuspage")
+
+# How often to look for writes by other processes, and to write down status changes that
+# happen by the clock alone (a maintenance window opening).
+WATCH_INTERVAL_SECONDS = 1.0
+RECORD_EVERY_TICKS = 15
+
+
+def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
+    store = Store(settings.database.path)
+    templates = make_environment(settings.templates_dir)
+    pages = PublicPages(settings, store, clock, templates)
+
+    @contextlib.asynccontextmanager
+    async def run_storage(app: Litestar) -> AsyncIterator[None]:
+        await asyncio.to_thread(store.open)
+        await store.write(sync_components, component_definitions(settings), clock())
+        await record_statuses(store, settings, clock)
+        watcher = asyncio.create_task(watch_for_changes(store, settings, clock), name="statuspage-watcher")
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await asyncio.to_thread(store.close)
+
+    app = Litestar(
+        route_handlers=PUBLIC_HANDLERS,
+        dependencies={"pages": Provide(lambda: pages, use_cache=True, sync_to_thread=False)},
+        lifespan=[run_storage],
+        exception_handlers={
+            NotFoundException: not_found,
+            MethodNotAllowedException: method_not_allowed,
+            HTTPException: http_error,
+        },
+        template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(templates)),
+        openapi_config=OpenAPIConfig(
+            title=settings.page.name,
+            version="2",
+            path="/api/schema",
+        ),
+    )
+    app.state.pages = pages
+    return app
+
+
+def app_from_environment() -> Litestar:
+    """The factory the server process calls: settings from $STATUSPAGE_CONFIG and friends."""
+    return create_app(load_settings())
+
+
+async def watch_for_changes(store: Store, settings: Settings, clock: Clock) -> None:
+    tick = 0
+    while True:
+        await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+        tick += 1
+        try:
+            external = await store.notice_external_changes()
+            if external or tick % RECORD_EVERY_TICKS == 0:
+                await record_statuses(store, settings, clock)
+        except Exception:
+            # A locked or briefly unreadable file must not end the watching for good.
+            log.exception("watching the database for changes failed; trying again")
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: JSON below /api/, a friendly page everywhere else.
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _error_response(request: Request, status_code: int, detail: str, title_key: str) -> Response:
+    if _wants_json(request):
+        return Response({"status_code": status_code, "detail": detail}, status_code=status_code)
+    pages: PublicPages = request.app.state.pages
+    language = choose_language(
+        request.query_params.get("lang"), request.headers.get("accept-language"), pages.settings.page.language
+    )
+    html = pages.templates.get_template("error.html").render(
+        lang=language,
+        page=pages.settings.page,
+        title=word(language, title_key),
+        message=detail,
+        back=word(language, "back_home"),
+    )
+    return Response(html, status_code=status_code, media_type="text/html")
+
+
+def not_found(request: Request, _: NotFoundException) -> Response:
+    if _wants_json(request):
+        return _error_response(
+            request, 404, f"No such endpoint: {request.url.path}. The public API is described at /api/schema.", ""
+        )
+    pages: PublicPages = request.app.state.pages
+    language = choose_language(None, request.headers.get("accept-language"), pages.settings.page.language)
+    return _error_response(request, 404, word(language, "not_found"), "not_found_title")
+
+
+def method_not_allowed(request: Request, error: MethodNotAllowedException) -> Response:
+    listed = {key.lower(): value for key, value in (error.headers or {}).items()}.get("allow", "")
+    # The router lists methods in no fixed order; a message should read the same every time.
+    allowed = ", ".join(sorted(method.strip() for method in listed.split(",") if method.strip()))
+    detail = f"{request.method} is not allowed on {request.url.path}" + (f"; use {allowed}" if allowed else "")
+    response = _error_response(request, 405, detail, "error_title")
+    if allowed:
+        response.headers["Allow"] = allowed
+    return response
+
+
+def http_error(request: Request, error: HTTPException) -> Response:
+    return _error_response(request, error.status_code, error.detail, "error_title")

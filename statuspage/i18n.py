@@ -1,0 +1,196 @@
+"""Dutch and English for the public page: choosing the visitor's language, words, and dates.
+
+The page's customers are Dutch accountants and the international teams that serve them; two
+languages, written out here, are simpler and faster than a gettext catalogue.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from statuspage.settings import LANGUAGES
+
+WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "operational": "Operational",
+        "degraded_performance": "Degraded Performance",
+        "partial_outage": "Partial Outage",
+        "major_outage": "Major Outage",
+        "under_maintenance": "Maintenance",
+        "investigating": "Investigating",
+        "identified": "Identified",
+        "monitoring": "Monitoring",
+        "resolved": "Resolved",
+        "postmortem": "Postmortem",
+        "update": "Update",
+        "scheduled": "Scheduled",
+        "in_progress": "In progress",
+        "verifying": "Verifying",
+        "completed": "Completed",
+        # The page's overall sentences, keyed by the English the API writes.
+        "All Systems Operational": "All Systems Operational",
+        "Service Under Maintenance": "Service Under Maintenance",
+        "Partially Degraded Service": "Partially Degraded Service",
+        "Minor Service Outage": "Minor Service Outage",
+        "Partial System Outage": "Partial System Outage",
+        "Major System Outage": "Major System Outage",
+        "legend.operational": "Works as expected.",
+        "legend.degraded_performance": "Works, but slower than usual.",
+        "legend.partial_outage": "Some requests or customers are affected.",
+        "legend.major_outage": "Does not work for anyone.",
+        "legend.under_maintenance": "Planned work is in progress.",
+        "active_incidents": "Active incidents",
+        "maintenance": "Scheduled maintenance",
+        "maintenance_window": "From {start} until {end}",
+        "components": "Components",
+        "legend": "What the states mean",
+        "past_incidents": "Past incidents",
+        "no_incidents": "No incidents reported.",
+        "uptime": "{percent} uptime",
+        "uptime_days": "{days} days ago",
+        "today": "Today",
+        "no_data": "No data",
+        "no_downtime": "No downtime",
+        "down_for": "Down for {duration}",
+        "partial_for": "Partial outage for {duration}",
+        "day_cell": "{day}: {state}. {detail}",
+        "affects": "Affects",
+        "times_in": "Times in {zone}",
+        "language": "Language",
+        "subscribe_feed": "JSON API",
+        "updated": "Last updated {time}",
+        "skip": "Skip to the components",
+        "not_found": "This page does not exist.",
+        "not_found_title": "Page not found",
+        "back_home": "Back to the status page",
+        "error_title": "Something went wrong",
+        "minutes": "{count} min",
+        "hours": "{hours} h {minutes} min",
+    },
+    "nl": {
+        "operational": "Operationeel",
+        "degraded_performance": "Verminderde prestaties",
+        "partial_outage": "Gedeeltelijke storing",
+        "major_outage": "Ernstige storing",
+        "under_maintenance": "Onderhoud",
+        "investigating": "Onderzoek",
+        "identified": "Oorzaak gevonden",
+        "monitoring": "Monitoren",
+        "resolved": "Opgelost",
+        "postmortem": "Nabeschouwing",
+        "update": "Update",
+        "scheduled": "Gepland",
+        "in_progress": "Bezig",
+        "verifying": "Controle",
+        "completed": "Afgerond",
+        "All Systems Operational": "Alle systemen werken normaal",
+        "Service Under Maintenance": "Er wordt onderhoud uitgevoerd",
+        "Partially Degraded Service": "Sommige onderdelen werken trager",
+        "Minor Service Outage": "Kleine verstoring",
+        "Partial System Outage": "Gedeeltelijke storing",
+        "Major System Outage": "Ernstige storing",
+        "legend.operational": "Werkt zoals verwacht.",
+        "legend.degraded_performance": "Werkt, maar trager dan gewoonlijk.",
+        "legend.partial_outage": "Een deel van de verzoeken of klanten is getroffen.",
+        "legend.major_outage": "Werkt voor niemand.",
+        "legend.under_maintenance": "Er wordt gepland onderhoud uitgevoerd.",
+        "active_incidents": "Actuele verstoringen",
+        "maintenance": "Gepland onderhoud",
+        "maintenance_window": "Van {start} tot {end}",
+        "components": "Onderdelen",
+        "legend": "Wat de statussen betekenen",
+        "past_incidents": "Eerdere verstoringen",
+        "no_incidents": "Geen verstoringen gemeld.",
+        "uptime": "{percent} beschikbaar",
+        "uptime_days": "{days} dagen geleden",
+        "today": "Vandaag",
+        "no_data": "Geen gegevens",
+        "no_downtime": "Geen uitval",
+        "down_for": "{duration} uitval",
+        "partial_for": "{duration} gedeeltelijke storing",
+        "day_cell": "{day}: {state}. {detail}",
+        "affects": "Betreft",
+        "times_in": "Tijden in {zone}",
+        "language": "Taal",
+        "subscribe_feed": "JSON API",
+        "updated": "Bijgewerkt {time}",
+        "skip": "Naar de onderdelen",
+        "not_found": "Deze pagina bestaat niet.",
+        "not_found_title": "Pagina niet gevonden",
+        "back_home": "Terug naar de statuspagina",
+        "error_title": "Er ging iets mis",
+        "minutes": "{count} min",
+        "hours": "{hours} u {minutes} min",
+    },
+}
+
+MONTHS = {
+    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+    "nl": ["jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"],
+}
+
+
+def choose_language(query: str | None, accept_language: str | None, default: str) -> str:
+    """?lang= wins, then the browser's preference (by q-value), then the page's default."""
+    if query in LANGUAGES:
+        return query
+    for language in _accepted(accept_language or ""):
+        if language in LANGUAGES:
+            return language
+    return default
+
+
+def _accepted(header: str) -> list[str]:
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary and quality > 0:
+            ranked.append((-quality, index, primary))
+    return [language for _, _, language in sorted(ranked)]
+
+
+def zone_named(name: str) -> ZoneInfo | None:
+    """The time zone a visitor asked for, or None when the name is not an IANA zone."""
+    if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def word(language: str, key: str, **values: object) -> str:
+    text = WORDS[language].get(key, key)
+    return text.format(**values) if values else text
+
+
+def format_day(moment: datetime, language: str, zone: ZoneInfo, with_year: bool = True) -> str:
+    local = moment.astimezone(zone)
+    month = MONTHS[language][local.month - 1]
+    text = f"{month} {local.day}" if language == "en" else f"{local.day} {month}"
+    if with_year:
+        text += f", {local.year}" if language == "en" else f" {local.year}"
+    return text
+
+
+def format_time(moment: datetime, language: str, zone: ZoneInfo) -> str:
+    """A moment the way the page shows it: "Oct 11, 19:59 CEST" / "11 okt, 19:59 CEST"."""
+    local = moment.astimezone(zone)
+    return f"{format_day(local, language, zone, with_year=False)}, {local:%H:%M} {local.tzname()}"
+
+
+def format_duration(seconds: float, language: str) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return word(language, "minutes", count=minutes)
+    return word(language, "hours", hours=minutes // 60, minutes=minutes % 60)

@@ -1,0 +1,196 @@
+"""The public documents, rendered once per change and served from memory.
+
+During an outage every customer refreshes the page at once; none of those requests may touch the
+database or re-render a template. A snapshot is built once per data generation (the store bumps
+it on every write, ours or another process's) and lasts until the clock alone would change the
+page (midnight, a maintenance window opening). Each document is rendered from it once per
+language and time zone, with its ETag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import jinja2
+import msgspec
+
+from statuspage import api_v2
+from statuspage.clock import Clock
+from statuspage.i18n import format_day, format_duration, format_time, word
+from statuspage.settings import Settings, text_in
+from statuspage.snapshot import PAST_INCIDENT_DAYS, UPTIME_DAYS, ComponentView, PageSnapshot, build_snapshot
+from statuspage.status import ComponentStatus
+from statuspage.storage import Store, read_page_rows
+from statuspage.uptime import Day, day_bounds, local_days
+
+# Language x zone pairs kept rendered; zones come from visitors, so the cache must be bounded.
+MAX_RENDERED_PAGES = 64
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: bytes
+    etag: str
+    media_type: str
+
+
+def rendered(body: bytes, media_type: str) -> Rendered:
+    return Rendered(body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"', media_type)
+
+
+class PublicPages:
+    def __init__(self, settings: Settings, store: Store, clock: Clock, templates: jinja2.Environment) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.templates = templates
+        self._snapshot: PageSnapshot | None = None
+        self._snapshot_generation = -1
+        self._building: asyncio.Task[PageSnapshot] | None = None
+        self._documents: dict[str, Rendered] = {}
+        self._pages: OrderedDict[tuple[str, str], Rendered] = OrderedDict()
+
+    async def snapshot(self) -> PageSnapshot:
+        current = self._snapshot
+        if current is not None and self._snapshot_generation == self.store.generation and self.clock() < current.valid_until:
+            return current
+        # One build at a time; everyone who arrives meanwhile waits for the same one.
+        if self._building is None:
+            self._building = asyncio.ensure_future(self._build())
+        building = self._building
+        try:
+            return await asyncio.shield(building)
+        finally:
+            if self._building is building and building.done():
+                self._building = None
+
+    async def _build(self) -> PageSnapshot:
+        generation = self.store.generation
+        now = self.clock()
+        since = now - timedelta(days=UPTIME_DAYS + 1)
+        rows = await self.store.read(read_page_rows, since)
+        snapshot = build_snapshot(self.settings, rows, now)
+        self._snapshot, self._snapshot_generation = snapshot, generation
+        self._documents.clear()
+        self._pages.clear()
+        return snapshot
+
+    async def document(self, name: str) -> Rendered:
+        """One of the /api/v2 documents, by its path below /api/v2/."""
+        snapshot = await self.snapshot()
+        cached = self._documents.get(name)
+        if cached is None:
+            build, _ = api_v2.DOCUMENTS[name]
+            cached = self._documents[name] = rendered(msgspec.json.encode(build(snapshot)), "application/json")
+        return cached
+
+    async def page(self, language: str, zone: ZoneInfo) -> Rendered:
+        snapshot = await self.snapshot()
+        key = (language, zone.key)
+        cached = self._pages.get(key)
+        if cached is None:
+            html = self.templates.get_template("index.html").render(page_context(snapshot, language, zone))
+            cached = self._pages[key] = rendered(html.encode(), "text/html")
+            if len(self._pages) > MAX_RENDERED_PAGES:
+                self._pages.popitem(last=False)
+        return cached
+
+
+# ---------------------------------------------------------------------------------------------
+# What the template sees: words already chosen, times already formatted.
+
+
+@dataclass(frozen=True)
+class Cell:
+    css: str
+    label: str
+
+
+@dataclass(frozen=True)
+class ComponentRow:
+    id: str
+    name: str
+    description: str | None
+    status: str
+    status_label: str
+    children: list["ComponentRow"]
+    cells: list[Cell]
+    uptime: str | None
+
+
+def page_context(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dict:
+    default = snapshot.settings.page.language
+
+    def text(value) -> str | None:
+        return text_in(value, language, default)
+
+    def when(moment: datetime) -> str:
+        return format_time(moment, language, zone)
+
+    def row(view: ComponentView) -> ComponentRow:
+        return ComponentRow(
+            id=view.id,
+            name=text(view.name) or view.id,
+            description=text(view.description),
+            status=view.status.value,
+            status_label=word(language, view.status.value),
+            children=[row(by_id[key]) for key in view.children if _shown(by_id[key])],
+            cells=[_cell(day, language, zone) for day in view.history.days],
+            uptime=_percent(view.history.uptime, language),
+        )
+
+    by_id = snapshot.component_by_id
+    top_level = [view for view in snapshot.components if view.group_id is None and _shown(view)]
+    past_days = []
+    for day in reversed(local_days(snapshot.now, zone, PAST_INCIDENT_DAYS)):
+        start, end = day_bounds(day, zone)
+        past_days.append({"label": format_day(start, language, zone), "incidents": snapshot.incidents_on(start, end)})
+    return {
+        "lang": language,
+        "zone": zone.key,
+        "page": snapshot.settings.page,
+        "indicator": snapshot.status.indicator.value,
+        "indicator_label": word(language, snapshot.status.description),
+        "components": [row(view) for view in top_level],
+        "component_names": {view.id: text(view.name) or view.id for view in snapshot.components},
+        "incidents": snapshot.unresolved_incidents,
+        "maintenances": snapshot.active_maintenances + snapshot.upcoming_maintenances,
+        "past_days": past_days,
+        "states": [status.value for status in ComponentStatus],
+        "updated": when(snapshot.updated_at),
+        "when": when,
+        "t": lambda key, **values: word(language, key, **values),
+        "uptime_days": UPTIME_DAYS,
+    }
+
+
+def _shown(view: ComponentView) -> bool:
+    return not view.only_show_if_degraded or view.status is not ComponentStatus.OPERATIONAL
+
+
+def _cell(day: Day, language: str, zone: ZoneInfo) -> Cell:
+    label_day = format_day(datetime.combine(day.day, datetime.min.time(), tzinfo=zone), language, zone)
+    if day.worst is None:
+        return Cell("no-data", f"{label_day}: {word(language, 'no_data')}")
+    major = day.seconds_in.get(ComponentStatus.MAJOR_OUTAGE, 0.0)
+    partial = day.seconds_in.get(ComponentStatus.PARTIAL_OUTAGE, 0.0)
+    details = []
+    if major:
+        details.append(word(language, "down_for", duration=format_duration(major, language)))
+    if partial:
+        details.append(word(language, "partial_for", duration=format_duration(partial, language)))
+    detail = "; ".join(details) or word(language, "no_downtime")
+    return Cell(day.worst.value, word(language, "day_cell", day=label_day, state=word(language, day.worst.value), detail=detail))
+
+
+def _percent(uptime: float | None, language: str) -> str | None:
+    if uptime is None:
+        return None
+    # Never round 99.996% up to a perfect score that hides a real outage.
+    shown = f"{int(uptime * 10000) / 100:.2f}"
+    return (shown.replace(".", ",") if language == "nl" else shown) + "%"

@@ -1,0 +1,329 @@
+"""The public state of the page at one moment, built from the configuration and the stored rows.
+
+Everything the public page, the JSON API and (later) the feeds show comes from one PageSnapshot,
+so they can never disagree. Building one is pure: rows and a moment in, a snapshot out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from statuspage.settings import ComponentSettings, GroupSettings, Settings, Text
+from statuspage.status import (
+    ComponentStatus,
+    Impact,
+    IncidentStatus,
+    MaintenanceStatus,
+    Override,
+    StatusInputs,
+    derive_component_status,
+    maintenance_is_active,
+    maintenance_phase,
+    PageStatus,
+    page_status,
+    worst,
+)
+from statuspage.storage import PageRows, moment
+from statuspage.uptime import History, StatusChange, daily_history, day_bounds
+
+UPTIME_DAYS = 90
+PAST_INCIDENT_DAYS = 15
+
+
+@dataclass(frozen=True)
+class ComponentView:
+    id: str
+    name: Text
+    description: Text | None
+    position: int
+    group_id: str | None
+    is_group: bool
+    children: tuple[str, ...]
+    status: ComponentStatus
+    created_at: datetime
+    updated_at: datetime
+    showcase: bool
+    only_show_if_degraded: bool
+    history: History
+
+
+@dataclass(frozen=True)
+class AffectedComponent:
+    component_id: str
+    old_status: ComponentStatus
+    new_status: ComponentStatus
+
+
+@dataclass(frozen=True)
+class UpdateView:
+    id: str
+    incident_id: str
+    status: str
+    body: str
+    created_at: datetime
+    updated_at: datetime
+    display_at: datetime
+    affected: tuple[AffectedComponent, ...]
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    id: str
+    kind: str  # "incident" or "maintenance"
+    name: str
+    status: str  # for a maintenance, its phase now
+    impact: Impact
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime
+    monitoring_at: datetime | None
+    resolved_at: datetime | None
+    scheduled_for: datetime | None
+    scheduled_until: datetime | None
+    updates: tuple[UpdateView, ...]  # newest first
+    component_ids: tuple[str, ...]
+    component_statuses: dict[str, ComponentStatus] = field(default_factory=dict)
+
+    @property
+    def is_open(self) -> bool:
+        if self.kind == "maintenance":
+            return self.status != MaintenanceStatus.COMPLETED
+        return IncidentStatus(self.status).is_open
+
+
+@dataclass(frozen=True)
+class PageSnapshot:
+    settings: Settings
+    now: datetime
+    components: tuple[ComponentView, ...]  # groups followed by their children, in page order
+    status: PageStatus
+    incidents: tuple[IncidentView, ...]  # incidents only, newest first
+    maintenances: tuple[IncidentView, ...]  # newest window first
+    updated_at: datetime
+    # The next moment at which the page changes by the clock alone (a day ends, a window opens).
+    valid_until: datetime
+
+
+    @property
+    def component_by_id(self) -> dict[str, ComponentView]:
+        return {component.id: component for component in self.components}
+
+    @property
+    def unresolved_incidents(self) -> list[IncidentView]:
+        return [incident for incident in self.incidents if incident.is_open]
+
+    @property
+    def upcoming_maintenances(self) -> list[IncidentView]:
+        return sorted(
+            (item for item in self.maintenances if item.status == MaintenanceStatus.SCHEDULED),
+            key=lambda item: item.scheduled_for or item.created_at,
+        )
+
+    @property
+    def active_maintenances(self) -> list[IncidentView]:
+        return [item for item in self.maintenances if maintenance_is_active(MaintenanceStatus(item.status))]
+
+    def incidents_on(self, day_start: datetime, day_end: datetime) -> list[IncidentView]:
+        return [incident for incident in self.incidents if day_start <= incident.started_at < day_end]
+
+
+def page_order(settings: Settings) -> list[GroupSettings | ComponentSettings]:
+    """Groups in configured order, each followed by its components, then the ungrouped ones."""
+    ordered: list[GroupSettings | ComponentSettings] = []
+    for group in settings.groups:
+        ordered.append(group)
+        ordered.extend(component for component in settings.components if component.group == group.key)
+    ordered.extend(component for component in settings.components if component.group is None)
+    return ordered
+
+
+def component_definitions(settings: Settings) -> dict[str, str]:
+    """A stable text of each configured entry, so storage can notice when one changes."""
+    return {
+        entry.key: json.dumps(
+            {name: getattr(entry, name) for name in entry.__struct_fields__}, sort_keys=True, ensure_ascii=False
+        )
+        for entry in page_order(settings)
+    }
+
+
+def derive_statuses(settings: Settings, rows: PageRows, now: datetime) -> dict[str, ComponentStatus]:
+    """Every component's shown status (groups: the worst of their children)."""
+    overrides = {
+        row["component_id"]: Override(ComponentStatus(row["status"]), moment(row["expires_at"])) for row in rows.overrides
+    }
+    incidents = {row["id"]: row for row in rows.incidents}
+    from_incidents: dict[str, list[ComponentStatus]] = defaultdict(list)
+    in_maintenance: set[str] = set()
+    for link in rows.incident_components:
+        incident = incidents[link["incident_id"]]
+        if incident["kind"] == "maintenance":
+            phase = _phase(incident, now)
+            if maintenance_is_active(phase):
+                in_maintenance.add(link["component_id"])
+        elif IncidentStatus(incident["status"]).is_open:
+            from_incidents[link["component_id"]].append(ComponentStatus(link["status"]))
+    statuses = {
+        component.key: derive_component_status(
+            StatusInputs(
+                override=overrides.get(component.key),
+                incident_statuses=tuple(from_incidents[component.key]),
+                in_maintenance=component.key in in_maintenance,
+            ),
+            now,
+        )
+        for component in settings.components
+    }
+    for group in settings.groups:
+        children = [statuses[c.key] for c in settings.components if c.group == group.key]
+        statuses[group.key] = worst(children)
+    return statuses
+
+
+def build_snapshot(settings: Settings, rows: PageRows, now: datetime) -> PageSnapshot:
+    statuses = derive_statuses(settings, rows, now)
+    stored = {row["id"]: row for row in rows.components}
+    histories = _histories(rows, now, settings)
+    components = []
+    for position, entry in enumerate(page_order(settings), start=1):
+        is_group = isinstance(entry, GroupSettings)
+        row = stored.get(entry.key, {"created_at": now.isoformat(), "updated_at": now.isoformat()})
+        components.append(
+            ComponentView(
+                id=entry.key,
+                name=entry.name,
+                description=entry.description,
+                position=position,
+                group_id=None if is_group else entry.group,
+                is_group=is_group,
+                children=tuple(c.key for c in settings.components if c.group == entry.key) if is_group else (),
+                status=statuses[entry.key],
+                created_at=moment(row["created_at"]),
+                updated_at=_latest(moment(row["updated_at"]), histories[entry.key]),
+                showcase=getattr(entry, "showcase", False),
+                only_show_if_degraded=getattr(entry, "only_show_if_degraded", False),
+                history=daily_history(histories[entry.key], now, settings.zone, UPTIME_DAYS),
+            )
+        )
+    incidents = _incidents(rows, now)
+    open_impacts = [item.impact for item in incidents if item.kind == "incident" and item.is_open]
+    leaf_statuses = [component.status for component in components if not component.is_group]
+    updated_at = max(
+        [component.updated_at for component in components] + [item.updated_at for item in incidents],
+        default=now,
+    )
+    return PageSnapshot(
+        settings=settings,
+        now=now,
+        components=tuple(components),
+        status=page_status(leaf_statuses, open_impacts),
+        incidents=tuple(item for item in incidents if item.kind == "incident"),
+        maintenances=tuple(
+            sorted(
+                (item for item in incidents if item.kind == "maintenance"),
+                key=lambda item: item.scheduled_for or item.created_at,
+                reverse=True,
+            )
+        ),
+        updated_at=updated_at,
+        valid_until=_next_change(settings, rows, now),
+    )
+
+
+def _phase(incident: dict, now: datetime) -> MaintenanceStatus:
+    return maintenance_phase(
+        MaintenanceStatus(incident["status"]), moment(incident["scheduled_for"]), moment(incident["scheduled_until"]), now
+    )
+
+
+def _histories(rows: PageRows, now: datetime, settings: Settings) -> dict[str, list[StatusChange]]:
+    histories: dict[str, list[StatusChange]] = defaultdict(list)
+    for event in rows.status_events:
+        histories[event["component_id"]].append(StatusChange(moment(event["at"]), ComponentStatus(event["status"])))
+    for group in settings.groups:
+        histories[group.key] = _group_history([histories[c.key] for c in settings.components if c.group == group.key])
+    return histories
+
+
+def _group_history(children: list[list[StatusChange]]) -> list[StatusChange]:
+    """A group's history: at every change of a child, the worst of the children at that moment."""
+    moments = sorted({change.at for history in children for change in history})
+    merged: list[StatusChange] = []
+    for at in moments:
+        in_force = [_status_at(history, at) for history in children]
+        status = worst(status for status in in_force if status is not None)
+        if not merged or merged[-1].status != status:
+            merged.append(StatusChange(at, status))
+    return merged
+
+
+def _status_at(history: list[StatusChange], at: datetime) -> ComponentStatus | None:
+    current = None
+    for change in history:
+        if change.at > at:
+            break
+        current = change.status
+    return current
+
+
+def _latest(stored: datetime, history: list[StatusChange]) -> datetime:
+    return max([stored] + [change.at for change in history[-1:]])
+
+
+def _incidents(rows: PageRows, now: datetime) -> list[IncidentView]:
+    affected: dict[str, list[AffectedComponent]] = defaultdict(list)
+    for row in rows.update_components:
+        affected[row["update_id"]].append(
+            AffectedComponent(row["component_id"], ComponentStatus(row["old_status"]), ComponentStatus(row["new_status"]))
+        )
+    updates: dict[str, list[UpdateView]] = defaultdict(list)
+    for row in rows.updates:
+        updates[row["incident_id"]].append(
+            UpdateView(
+                id=row["id"],
+                incident_id=row["incident_id"],
+                status=row["status"],
+                body=row["body"],
+                created_at=moment(row["created_at"]),
+                updated_at=moment(row["updated_at"]),
+                display_at=moment(row["display_at"]),
+                affected=tuple(affected[row["id"]]),
+            )
+        )
+    links: dict[str, dict[str, ComponentStatus]] = defaultdict(dict)
+    for row in rows.incident_components:
+        links[row["incident_id"]][row["component_id"]] = ComponentStatus(row["status"])
+    return [
+        IncidentView(
+            id=row["id"],
+            kind=row["kind"],
+            name=row["name"],
+            status=_phase(row, now).value if row["kind"] == "maintenance" else row["status"],
+            impact=Impact(row["impact"]),
+            created_at=moment(row["created_at"]),
+            updated_at=moment(row["updated_at"]),
+            started_at=moment(row["started_at"]),
+            monitoring_at=moment(row["monitoring_at"]),
+            resolved_at=moment(row["resolved_at"]),
+            scheduled_for=moment(row["scheduled_for"]),
+            scheduled_until=moment(row["scheduled_until"]),
+            updates=tuple(updates[row["id"]]),
+            component_ids=tuple(links[row["id"]]),
+            component_statuses=links[row["id"]],
+        )
+        for row in rows.incidents
+    ]
+
+
+def _next_change(settings: Settings, rows: PageRows, now: datetime) -> datetime:
+    today = now.astimezone(settings.zone).date()
+    candidates = [day_bounds(today, settings.zone)[1]]
+    for incident in rows.incidents:
+        if incident["kind"] == "maintenance" and incident["status"] not in ("completed", "verifying"):
+            candidates += [moment(incident["scheduled_for"]), moment(incident["scheduled_until"])]
+    candidates += [moment(row["expires_at"]) for row in rows.overrides if row["expires_at"]]
+    later = [candidate for candidate in candidates if candidate is not None and candidate > now]
+    return min(later, default=now + timedelta(days=1))

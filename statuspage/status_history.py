@@ -1,0 +1,27 @@
+"""Writes down each component's shown status whenever it changes, for the uptime bars.
+
+The shown status is derived, so it can change without any write: a maintenance window opens,
+an override expires. The recorder looks at regular intervals and after every change it hears of.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from statuspage.clock import Clock
+from statuspage.settings import Settings
+from statuspage.snapshot import derive_statuses
+from statuspage.storage import Store, read_page_rows, record_status_changes
+
+
+def record_statuses_now(db: Database, settings: Settings, now: datetime) -> list[str]:
+    """Append a history entry for every component whose shown status changed; return their ids."""
+    statuses = derive_statuses(settings, read_page_rows(db, now), now)
+    leaves = {component.key: statuses[component.key].value for component in settings.components}
+    return record_status_changes(db, leaves, now)
+
+
+async def record_statuses(store: Store, settings: Settings, clock: Clock) -> list[str]:
+    return await store.write(record_statuses_now, settings, clock())

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+
+from statuspage.app import create_app
+from statuspage.settings import Settings, load_settings
+from statuspage.snapshot import component_definitions
+from statuspage.status_history import record_statuses_now
+from statuspage.storage import Store, open_database, sync_components, write_transaction
+
+# A Monday in winter: Europe/Amsterdam is UTC+1 (CET).
+WINTER_MORNING = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+
+TEST_CONFIG = """
+[page]
+id = "test-page"
+name = "Test status"
+url = "https://status.example.test"
+time_zone = "Europe/Amsterdam"
+language = "nl"
+
+[[groups]]
+key = "integrations"
+name = { en = "Accounting integrations", nl = "Koppelingen" }
+
+[[components]]
+key = "exact-online"
+group = "integrations"
+name = "Exact Online"
+description = { en = "Booking with Exact Online", nl = "Boeken in Exact Online" }
+
+[[components]]
+key = "twinfield"
+group = "integrations"
+name = "Twinfield"
+
+[[components]]
+key = "login"
+name = { en = "Login", nl = "Inloggen" }
+"""
+
+
+class FakeClock:
+    """A clock that stands still until a test moves it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(WINTER_MORNING)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "statuspage.toml"
+    path.write_text(TEST_CONFIG)
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, config_file: Path) -> Settings:
+    return load_settings(config_file, environ={}, overrides={("database", "path"): str(tmp_path / "status.db")})
+
+
+@dataclass
+class Seeder:
+    """Writes page state straight into the SQLite file, as operators' tools will."""
+
+    settings: Settings
+    clock: FakeClock
+
+    def __call__(self, work, *args, **kwargs):
+        db = open_database(self.settings.database.path)
+        try:
+            with write_transaction(db):
+                sync_components(db, component_definitions(self.settings), self.clock())
+                result = work(db, *args, **kwargs)
+                record_statuses_now(db, self.settings, self.clock())
+            return result
+        finally:
+            db.close()
+
+
+@pytest.fixture
+def seed(settings: Settings, clock: FakeClock) -> Seeder:
+    return Seeder(settings, clock)
+
+
+@pytest.fixture
+def client(settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, clock=clock)) as test_client:
+        yield test_client
+
+
+def notice_writes(client: TestClient) -> None:
+    """Have the running app look for writes made by others now, instead of within a second."""
+    store: Store = client.app.state.pages.store
+    client.blocking_portal.call(store.notice_external_changes)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class BadDay:
+    outage: str
+    yesterday: str
+    active_maintenance: str
+    upcoming_maintenance: str
+
+
+def seed_bad_day(seed: Seeder, clock: FakeClock) -> BadDay:
+    """The morning of an Exact Online outage, with some history and maintenance around it."""
+    from statuspage.storage import add_incident_update, create_incident
+
+    now = clock()
+
+    def work(db):
+        yesterday = create_incident(
+            db, kind="incident", name="Slow text recognition", status="investigating", impact="minor",
+            body="Documents take longer than usual.", now=now - timedelta(days=1), components={"twinfield": "degraded_performance"},
+        )
+        add_incident_update(db, yesterday, status="resolved", body="Back to normal.", now=now - timedelta(hours=20),
+                            components={"twinfield": "operational"})
+        outage = create_incident(
+            db, kind="incident", name="Bookings to Exact Online are paused", status="investigating", impact="major",
+            body="Invoices are booked into the wrong administration.\nWe are looking into it.",
+            now=now - timedelta(hours=2), components={"exact-online": "partial_outage"},
+        )
+        add_incident_update(db, outage, status="identified", body="The integration is switched off.",
+                            now=now - timedelta(minutes=30), components={"exact-online": "major_outage"})
+        active = create_incident(
+            db, kind="maintenance", name="Login upgrade", status="scheduled", impact="maintenance",
+            body="We upgrade the login service.", now=now - timedelta(days=2), components={"login": "under_maintenance"},
+            scheduled_for=now - timedelta(minutes=10), scheduled_until=now + timedelta(hours=1),
+        )
+        upcoming = create_incident(
+            db, kind="maintenance", name="Database move", status="scheduled", impact="maintenance",
+            body="A short interruption.", now=now - timedelta(days=1), components={"twinfield": "under_maintenance"},
+            scheduled_for=now + timedelta(days=2), scheduled_until=now + timedelta(days=2, hours=2),
+        )
+        return BadDay(outage, yesterday, active, upcoming)
+
+    return seed(work)

@@ -1,0 +1,116 @@
+"""A visitor opens the real page, served by `statuspage serve`, in Debian's headless Chromium."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from conftest import FakeClock, Seeder, free_port, seed_bad_day
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-quic", "--disable-sync",
+    "--disable-background-networking", "--disable-component-update",
+]
+
+
+@pytest.fixture
+def server(settings, config_file) -> Iterator[str]:
+    """`statuspage serve` on a free loopback port over a seeded database; stopped afterwards."""
+    seed_bad_day(Seeder(settings, FakeClock(datetime.now(UTC))), FakeClock(datetime.now(UTC)))
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "statuspage", "serve", "--config", str(config_file),
+         "--db", settings.database.path, "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(url, process)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_until_ready(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server stopped: {process.stdout.read().decode()}")
+        try:
+            if httpx.get(f"{url}/api/v2/status.json", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("the server did not answer within 30 seconds")
+
+
+@pytest.fixture
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package (scripts/test does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def test_a_visitor_sees_the_outage_and_can_switch_to_english(server, browser) -> None:
+    page = browser.new_page(locale="nl-NL")
+    page.goto(server)
+    assert page.title() == "Test status"
+    assert page.get_by_role("status").inner_text() == "Gedeeltelijke storing"
+    exact = page.locator('li[data-component="exact-online"]')
+    assert exact.locator(".state").inner_text().endswith("Ernstige storing")
+    assert exact.locator(".bar li").count() == 90
+    assert "Bookings to Exact Online are paused" in page.locator("#active-incidents + article").inner_text()
+
+    page.get_by_role("link", name="English").click()
+    page.wait_for_url("**lang=en**")
+    assert page.get_by_role("status").inner_text() == "Partial System Outage"
+    assert page.locator("#past-incidents").inner_text().startswith("Past incidents")
+    assert page.get_by_text("Times in Europe/Amsterdam").is_visible()
+
+
+def test_on_a_phone_the_bar_shows_thirty_days_and_nothing_overflows(server, browser) -> None:
+    page = browser.new_page(viewport={"width": 375, "height": 800}, is_mobile=True)
+    page.goto(f"{server}/?lang=en")
+    cells = page.locator('li[data-component="exact-online"] .bar li')
+    visible = cells.evaluate_all("cells => cells.filter(cell => cell.offsetParent !== null).length")
+    assert visible == 30
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def test_dark_and_light_schemes_both_keep_the_state_in_words(server, browser) -> None:
+    colours = {}
+    for scheme in ("light", "dark"):
+        page = browser.new_page(color_scheme=scheme)
+        page.goto(f"{server}/?lang=en")
+        colours[scheme] = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert page.locator('li[data-component="exact-online"] .state').first.inner_text().endswith("Major Outage")
+    assert colours == {"light": "rgb(255, 255, 255)", "dark": "rgb(13, 17, 23)"}
+
+
+def test_the_page_works_without_javascript(server, browser) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{server}/?lang=en")
+    assert page.get_by_role("status").inner_text() == "Partial System Outage"
+    assert page.locator("ul.components > li").count() == 2
