@@ -28,6 +28,15 @@ from statuspage.status import ComponentStatus
 from statuspage.storage import Store, read_page_rows
 from statuspage.uptime import Day, day_bounds, local_days
 
+# The legend reads from good to bad, with maintenance apart at the end, as on hosted status pages.
+LEGEND_ORDER = [
+    ComponentStatus.OPERATIONAL,
+    ComponentStatus.DEGRADED_PERFORMANCE,
+    ComponentStatus.PARTIAL_OUTAGE,
+    ComponentStatus.MAJOR_OUTAGE,
+    ComponentStatus.UNDER_MAINTENANCE,
+]
+
 # Language x zone pairs kept rendered; zones come from visitors, so the cache must be bounded.
 MAX_RENDERED_PAGES = 64
 
@@ -161,7 +170,7 @@ def page_context(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dict:
         "incidents": snapshot.unresolved_incidents,
         "maintenances": snapshot.active_maintenances + snapshot.upcoming_maintenances,
         "past_days": past_days,
-        "states": [status.value for status in ComponentStatus],
+        "states": [status.value for status in LEGEND_ORDER],
         "updated": when(snapshot.updated_at),
         "when": when,
         "t": lambda key, **values: word(language, key, **values),
