@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 
 from litestar import Litestar, Request, Response
-from litestar.di import Provide
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -53,7 +52,6 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
 
     app = Litestar(
         route_handlers=PUBLIC_HANDLERS,
-        dependencies={"pages": Provide(lambda: pages, use_cache=True, sync_to_thread=False)},
         lifespan=[run_storage],
         exception_handlers={
             NotFoundException: not_found,

@@ -188,6 +188,8 @@ def test_head_answers_like_get_without_a_body(client, path: str) -> None:
     assert head.status_code == 200
     assert head.content == b""
     assert head.headers["etag"] == get.headers["etag"]
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["content-length"] == str(len(get.content))
 
 
 def test_a_matching_if_none_match_gets_304_without_a_body(client) -> None:
