@@ -123,7 +123,7 @@ class SummaryDocument(msgspec.Struct):
     status: Status
 
 
-class _Writer:
+class DocumentWriter:
     """Turns one snapshot into API documents, in the page's language and time zone."""
 
     def __init__(self, snapshot: PageSnapshot) -> None:
@@ -234,7 +234,7 @@ class _Writer:
 
 
 def summary(snapshot: PageSnapshot) -> SummaryDocument:
-    writer = _Writer(snapshot)
+    writer = DocumentWriter(snapshot)
     return SummaryDocument(
         page=writer.page(),
         components=[writer.component(view) for view in snapshot.components],
@@ -247,22 +247,22 @@ def summary(snapshot: PageSnapshot) -> SummaryDocument:
 
 
 def status(snapshot: PageSnapshot) -> StatusDocument:
-    writer = _Writer(snapshot)
+    writer = DocumentWriter(snapshot)
     return StatusDocument(page=writer.page(), status=writer.status())
 
 
 def components(snapshot: PageSnapshot) -> ComponentsDocument:
-    writer = _Writer(snapshot)
+    writer = DocumentWriter(snapshot)
     return ComponentsDocument(page=writer.page(), components=[writer.component(view) for view in snapshot.components])
 
 
 def _incident_list(snapshot: PageSnapshot, views: Sequence[IncidentView]) -> IncidentsDocument:
-    writer = _Writer(snapshot)
+    writer = DocumentWriter(snapshot)
     return IncidentsDocument(page=writer.page(), incidents=[writer.incident(view) for view in views])
 
 
 def _maintenance_list(snapshot: PageSnapshot, views: Sequence[IncidentView]) -> ScheduledMaintenancesDocument:
-    writer = _Writer(snapshot)
+    writer = DocumentWriter(snapshot)
     return ScheduledMaintenancesDocument(
         page=writer.page(), scheduled_maintenances=[writer.maintenance(view) for view in views]
     )
@@ -299,3 +299,15 @@ DOCUMENTS = {
     "scheduled-maintenances/upcoming.json": (upcoming_maintenances, ScheduledMaintenancesDocument),
     "scheduled-maintenances/active.json": (active_maintenances, ScheduledMaintenancesDocument),
 }
+
+
+def find(snapshot: PageSnapshot, incident_id: str) -> Incident | ScheduledMaintenance | None:
+    """One incident or maintenance of the snapshot, in its API shape."""
+    writer = DocumentWriter(snapshot)
+    for view in snapshot.incidents:
+        if view.id == incident_id:
+            return writer.incident(view)
+    for view in snapshot.maintenances:
+        if view.id == incident_id:
+            return writer.maintenance(view)
+    return None

@@ -5,17 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
+from typing import Literal, get_args, get_origin
+
+import msgspec
 
 from litestar import Litestar, Request, Response
-from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
+from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
+from statuspage import operations
 from statuspage.clock import Clock, system_clock
 from statuspage.i18n import choose_language, word
 from statuspage.public import PublicPages
+from statuspage.operator_api import operator_api_router
 from statuspage.public_routes import PUBLIC_HANDLERS
 from statuspage.settings import Settings, load_settings
 from statuspage.snapshot import component_definitions
@@ -40,7 +46,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
     async def run_storage(app: Litestar) -> AsyncIterator[None]:
         await asyncio.to_thread(store.open)
         await store.write(sync_components, component_definitions(settings), clock())
-        await record_statuses(store, settings, clock)
+        await keep_up_with_the_clock(store, settings, clock)
         watcher = asyncio.create_task(watch_for_changes(store, settings, clock), name="statuspage-watcher")
         try:
             yield
@@ -51,11 +57,12 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
             await asyncio.to_thread(store.close)
 
     app = Litestar(
-        route_handlers=PUBLIC_HANDLERS,
+        route_handlers=[*PUBLIC_HANDLERS, operator_api_router()],
         lifespan=[run_storage],
         exception_handlers={
             NotFoundException: not_found,
             MethodNotAllowedException: method_not_allowed,
+            ValidationException: invalid_request,
             HTTPException: http_error,
         },
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(templates)),
@@ -65,13 +72,19 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
             path="/api/schema",
         ),
     )
-    app.state.pages = pages
+    app.state.update(settings=settings, store=store, clock=clock, pages=pages)
     return app
 
 
 def app_from_environment() -> Litestar:
     """The factory the server process calls: settings from $STATUSPAGE_CONFIG and friends."""
     return create_app(load_settings())
+
+
+async def keep_up_with_the_clock(store: Store, settings: Settings, clock: Clock) -> None:
+    """Post the updates of maintenance windows the clock has moved on, and record status changes."""
+    await store.write(operations.advance_maintenances, settings, clock())
+    await record_statuses(store, settings, clock)
 
 
 async def watch_for_changes(store: Store, settings: Settings, clock: Clock) -> None:
@@ -82,7 +95,7 @@ async def watch_for_changes(store: Store, settings: Settings, clock: Clock) -> N
         try:
             external = await store.notice_external_changes()
             if external or tick % RECORD_EVERY_TICKS == 0:
-                await record_statuses(store, settings, clock)
+                await keep_up_with_the_clock(store, settings, clock)
         except Exception:
             # A locked or briefly unreadable file must not end the watching for good.
             log.exception("watching the database for changes failed; trying again")
@@ -96,9 +109,12 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _error_response(request: Request, status_code: int, detail: str, title_key: str) -> Response:
+def _error_response(
+    request: Request, status_code: int, detail: str, title_key: str, headers: dict | None = None, extra: object = None
+) -> Response:
     if _wants_json(request):
-        return Response({"status_code": status_code, "detail": detail}, status_code=status_code)
+        body = {"status_code": status_code, "detail": detail} | ({"extra": extra} if extra else {})
+        return Response(body, status_code=status_code, headers=headers)
     pages: PublicPages = request.app.state.pages
     language = choose_language(
         request.query_params.get("lang"), request.headers.get("accept-language"), pages.settings.page.language
@@ -110,7 +126,7 @@ def _error_response(request: Request, status_code: int, detail: str, title_key: 
         message=detail,
         back=word(language, "back_home"),
     )
-    return Response(html, status_code=status_code, media_type="text/html")
+    return Response(html, status_code=status_code, media_type="text/html", headers=headers)
 
 
 def not_found(request: Request, _: NotFoundException) -> Response:
@@ -134,5 +150,44 @@ def method_not_allowed(request: Request, error: MethodNotAllowedException) -> Re
     return response
 
 
+def invalid_request(request: Request, error: ValidationException) -> Response:
+    """Litestar's validation errors, with the allowed values added where a field takes a fixed set."""
+    handler = request.route_handler
+    body_type = handler.parsed_data_field.annotation if getattr(handler, "parsed_data_field", None) else None
+    extra = error.extra if isinstance(error.extra, list) else []
+    for item in extra:
+        if isinstance(item, dict) and str(item.get("message", "")).startswith("Invalid enum value") and body_type:
+            allowed = allowed_values(body_type, str(item.get("key", "")))
+            if allowed:
+                item["message"] += f"; {item['key']} must be one of {', '.join(map(repr, allowed))}"
+    return _error_response(request, error.status_code, error.detail, "error_title", error.headers, extra or error.extra)
+
+
+def allowed_values(annotation: object, key: str) -> tuple | None:
+    """The Literal values a field accepts; `key` as Litestar writes it: `impact`, `components[...]`, `lines[2].kind`."""
+    for part in re.findall(r"\[[^\]]*\]|[^.\[\]]+", key):
+        if part.startswith("["):
+            origin = get_origin(annotation)
+            if origin is dict:
+                annotation = get_args(annotation)[1]
+            elif origin is list:
+                annotation = get_args(annotation)[0]
+            else:
+                return None
+        elif _is_struct(annotation):
+            fields = {field.name: field.type for field in msgspec.structs.fields(annotation)}
+            if part not in fields:
+                return None
+            annotation = fields[part]
+        else:
+            return None
+    annotation = next((arg for arg in get_args(annotation) if get_origin(arg) is Literal), annotation)
+    return get_args(annotation) if get_origin(annotation) is Literal else None
+
+
+def _is_struct(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, msgspec.Struct)
+
+
 def http_error(request: Request, error: HTTPException) -> Response:
-    return _error_response(request, error.status_code, error.detail, "error_title")
+    return _error_response(request, error.status_code, error.detail, "error_title", error.headers, error.extra)

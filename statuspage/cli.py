@@ -4,11 +4,16 @@ STATUSPAGE_CONFIG); mistakes end in one line on stderr and exit status 2, never 
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from collections.abc import Sequence
 
+from statuspage import operations, storage
+from statuspage.auth import Role, new_token
+from statuspage.clock import system_clock
 from statuspage.settings import ConfigError, Settings, load_settings
+from statuspage.storage import open_database, write_transaction
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,6 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", parents=[common], help="validate the configuration and exit")
     check.set_defaults(run=run_check_config)
+
+    token = commands.add_parser("token", help="manage API tokens of operators and clients")
+    tokens = token.add_subparsers(title="token commands", required=True, metavar="COMMAND")
+    create = tokens.add_parser("create", parents=[common], help="make a token and print it (once)")
+    create.add_argument("--name", required=True, help="who or what uses it, unique (e.g. alice, invoice-product)")
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.set_defaults(run=run_token_create)
+    listing = tokens.add_parser("list", parents=[common], help="list tokens (never the tokens themselves)")
+    listing.set_defaults(run=run_token_list)
+    revoke = tokens.add_parser("revoke", parents=[common], help="revoke a token by id or name")
+    revoke.add_argument("token", help="the token's id or name")
+    revoke.set_defaults(run=run_token_revoke)
     return parser
 
 
@@ -51,6 +68,61 @@ def _overrides(args: argparse.Namespace) -> dict[tuple[str, str], object]:
 def run_check_config(settings: Settings, args: argparse.Namespace) -> int:
     print(f"{settings.source}: {len(settings.groups)} groups, {len(settings.components)} components; configuration is valid")
     return 0
+
+
+def _operate(settings: Settings, work, *args):
+    """Run one operation against the database as the command line's operator."""
+    db = open_database(settings.database.path)
+    try:
+        with write_transaction(db):
+            return work(db, settings, operations.Actor(f"cli:{getpass.getuser()}"), system_clock(), *args)
+    finally:
+        db.close()
+
+
+def run_token_create(settings: Settings, args: argparse.Namespace) -> int:
+    token = new_token()
+    try:
+        token_id = _operate(settings, operations.create_token, args.name, args.role, token)
+    except operations.Refused as refused:
+        return fail(str(refused))
+    print(f"Token {token_id} for {args.name} ({args.role}); it is shown only now, keep it safe:", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def run_token_list(settings: Settings, args: argparse.Namespace) -> int:
+    db = open_database(settings.database.path)
+    try:
+        rows = storage.list_tokens(db)
+    finally:
+        db.close()
+    print(f"{'id':>4}  {'name':<24} {'role':<9} {'created':<26} revoked")
+    for row in rows:
+        print(f"{row['id']:>4}  {row['name']:<24} {row['role']:<9} {row['created_at']:<26} {row['revoked_at'] or '-'}")
+    return 0
+
+
+def run_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    db = open_database(settings.database.path)
+    try:
+        row = storage.token_by_name(db, args.token)
+    finally:
+        db.close()
+    if row is None and not args.token.isdigit():
+        return fail(f"no token named {args.token!r}; 'statuspage token list' shows them")
+    token_id = row["id"] if row is not None else int(args.token)
+    try:
+        _operate(settings, operations.revoke_token, token_id)
+    except operations.Refused as refused:
+        return fail(str(refused))
+    print(f"Token {token_id} revoked; its console sessions are ended.", file=sys.stderr)
+    return 0
+
+
+def fail(message: str) -> int:
+    print(f"statuspage: error: {message}", file=sys.stderr)
+    return 2
 
 
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 import sqlite3
 import string
@@ -102,6 +103,47 @@ def m001_status_page(db: Database) -> None:
             at TEXT NOT NULL
         );
         CREATE INDEX status_events_by_component ON status_events (component_id, at);
+        """
+    )
+
+
+@migrations()
+def m002_operators(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,  -- SHA-256 of the token; the token itself is never stored
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        CREATE TABLE console_sessions (
+            session_hash TEXT PRIMARY KEY,
+            token_id INTEGER NOT NULL REFERENCES api_tokens(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE TABLE service_secrets (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subject_type TEXT NOT NULL,
+            subject_id TEXT NOT NULL,
+            before TEXT,   -- JSON
+            after TEXT     -- JSON
+        );
+        -- What happened stays what happened: the log only grows.
+        CREATE TRIGGER audit_log_is_append_only_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log cannot be changed'); END;
+        CREATE TRIGGER audit_log_is_append_only_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log cannot be changed'); END;
         """
     )
 
@@ -289,13 +331,6 @@ def clear_override(db: Database, component_id: str) -> None:
 # Incidents and maintenance
 
 
-@dataclass(frozen=True)
-class ComponentChange:
-    component_id: str
-    old_status: str
-    new_status: str
-
-
 def create_incident(
     db: Database,
     *,
@@ -463,3 +498,157 @@ def read_page_rows(db: Database, history_since: datetime) -> PageRows:
             )
         ),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Operators: API tokens, console sessions, the service's own secrets
+
+
+def insert_token(db: Database, name: str, role: str, token_hash: str, now: datetime) -> int:
+    cursor = db.execute(
+        "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)",
+        [name, role, token_hash, iso(now)],
+    )
+    return int(cursor.lastrowid)
+
+
+def token_by_hash(db: Database, token_hash: str) -> Row | None:
+    rows = list(db.query("SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", [token_hash]))
+    return rows[0] if rows else None
+
+
+def token_by_name(db: Database, name: str) -> Row | None:
+    rows = list(db.query("SELECT * FROM api_tokens WHERE name = ?", [name]))
+    return rows[0] if rows else None
+
+
+def list_tokens(db: Database) -> list[Row]:
+    return list(db.query("SELECT id, name, role, created_at, revoked_at FROM api_tokens ORDER BY id"))
+
+
+def revoke_token(db: Database, token_id: int, now: datetime) -> None:
+    db.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [iso(now), token_id])
+    db.execute("DELETE FROM console_sessions WHERE token_id = ?", [token_id])
+
+
+def insert_session(db: Database, session_hash: str, token_id: int, now: datetime, expires_at: datetime) -> None:
+    db.execute("DELETE FROM console_sessions WHERE expires_at <= ?", [iso(now)])
+    db.execute(
+        "INSERT INTO console_sessions (session_hash, token_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        [session_hash, token_id, iso(now), iso(expires_at)],
+    )
+
+
+def token_by_session(db: Database, session_hash: str, now: datetime) -> Row | None:
+    rows = list(
+        db.query(
+            """
+            SELECT t.* FROM console_sessions s JOIN api_tokens t ON t.id = s.token_id
+            WHERE s.session_hash = ? AND s.expires_at > ? AND t.revoked_at IS NULL
+            """,
+            [session_hash, iso(now)],
+        )
+    )
+    return rows[0] if rows else None
+
+
+def delete_session(db: Database, session_hash: str) -> None:
+    db.execute("DELETE FROM console_sessions WHERE session_hash = ?", [session_hash])
+
+
+def service_secret(db: Database, name: str, make: Callable[[], str]) -> str:
+    """A secret the service keeps across restarts, made on first use."""
+    db.execute("INSERT OR IGNORE INTO service_secrets (name, value) VALUES (?, ?)", [name, make()])
+    return next(db.query("SELECT value FROM service_secrets WHERE name = ?", [name]))["value"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The audit log
+
+
+def append_audit(
+    db: Database, *, at: datetime, actor: str, action: str, subject_type: str, subject_id: str,
+    before: Any = None, after: Any = None,
+) -> None:
+    db.execute(
+        """
+        INSERT INTO audit_log (at, actor, action, subject_type, subject_id, before, after)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        """,
+        [iso(at), actor, action, subject_type, subject_id, _json_or_none(before), _json_or_none(after)],
+    )
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+def audit_entries(db: Database, *, before_id: int | None = None, limit: int = 100) -> list[Row]:
+    rows = db.query(
+        """
+        SELECT * FROM audit_log WHERE (:before IS NULL OR id < :before)
+        ORDER BY id DESC LIMIT :limit
+        """,
+        {"before": before_id, "limit": limit},
+    )
+    return [
+        {**row, "before": _json_or_none_loads(row["before"]), "after": _json_or_none_loads(row["after"])} for row in rows
+    ]
+
+
+def _json_or_none_loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Incidents, one at a time (for operators)
+
+
+def incident_row(db: Database, incident_id: str) -> Row | None:
+    rows = list(db.query("SELECT * FROM incidents WHERE id = ?", [incident_id]))
+    return rows[0] if rows else None
+
+
+def incident_components(db: Database, incident_id: str) -> dict[str, str]:
+    return {
+        row["component_id"]: row["status"]
+        for row in db.query("SELECT component_id, status FROM incident_components WHERE incident_id = ?", [incident_id])
+    }
+
+
+def update_row(db: Database, update_id: str) -> Row | None:
+    rows = list(db.query("SELECT * FROM incident_updates WHERE id = ?", [update_id]))
+    return rows[0] if rows else None
+
+
+def edit_incident_update(db: Database, update_id: str, *, body: str, now: datetime) -> None:
+    db.execute("UPDATE incident_updates SET body = ?, updated_at = ? WHERE id = ?", [body, iso(now), update_id])
+    db.execute(
+        "UPDATE incidents SET updated_at = ? WHERE id = (SELECT incident_id FROM incident_updates WHERE id = ?)",
+        [iso(now), update_id],
+    )
+
+
+def delete_incident_update(db: Database, update_id: str, now: datetime) -> None:
+    row = update_row(db, update_id)
+    if row is None:
+        return
+    db.execute("DELETE FROM incident_updates WHERE id = ?", [update_id])
+    db.execute("UPDATE incidents SET updated_at = ? WHERE id = ?", [iso(now), row["incident_id"]])
+
+
+def rename_incident(db: Database, incident_id: str, *, name: str, impact: str, now: datetime) -> None:
+    db.execute("UPDATE incidents SET name = ?, impact = ?, updated_at = ? WHERE id = ?", [name, impact, iso(now), incident_id])
+
+
+def delete_incident(db: Database, incident_id: str) -> None:
+    db.execute("DELETE FROM incidents WHERE id = ?", [incident_id])
+
+
+def maintenances_needing_a_step(db: Database) -> list[Row]:
+    """Maintenance windows not yet recorded as finished, for the clock to move along."""
+    return list(db.query("SELECT * FROM incidents WHERE kind = 'maintenance' AND status IN ('scheduled', 'in_progress')"))
+
+
+def override_rows(db: Database) -> list[Row]:
+    return list(db.query("SELECT * FROM component_overrides ORDER BY component_id"))

@@ -160,3 +160,17 @@ def seed_bad_day(seed: Seeder, clock: FakeClock) -> BadDay:
         return BadDay(outage, yesterday, active, upcoming)
 
     return seed(work)
+
+
+TOKENS = {"viewer": "sp_viewer-token", "operator": "sp_operator-token", "admin": "sp_admin-token", "client": "sp_client-token"}
+
+
+@pytest.fixture
+def tokens(seed) -> dict[str, dict[str, str]]:
+    """One token per role, as request headers: tokens['operator'] == {'Authorization': 'Bearer ...'}."""
+    from statuspage import operations
+
+    for role, token in TOKENS.items():
+        seed(lambda db, role=role, token=token: operations.create_token(
+            db, seed.settings, operations.Actor("test-setup"), seed.clock(), f"{role}-person", role, token))
+    return {role: {"Authorization": f"Bearer {token}"} for role, token in TOKENS.items()}

@@ -1,0 +1,219 @@
+"""What operators do to the page, as plain Python: each operation checks its input, changes the
+rows, writes the audit entry with the state before and after, and brings the status history up to
+date — all inside the caller's one write transaction, so none of it can happen without the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from statuspage import storage
+from statuspage.auth import Role, digest
+from statuspage.settings import Settings
+from statuspage.status import ComponentStatus, IncidentStatus, MaintenanceStatus, maintenance_phase
+from statuspage.status_history import record_statuses_now
+
+SCHEDULER = "scheduler"
+
+
+class Refused(Exception):
+    """An operation that cannot be done as asked; the message says what to change."""
+
+    def __init__(self, message: str, *, not_found: bool = False) -> None:
+        super().__init__(message)
+        self.not_found = not_found
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+
+
+def _check_components(settings: Settings, components: Mapping[str, str]) -> None:
+    known = {component.key for component in settings.components}
+    unknown = sorted(set(components) - known)
+    if unknown:
+        raise Refused(f"unknown component {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
+
+
+def _incident_state(db: Database, incident_id: str) -> dict:
+    row = storage.incident_row(db, incident_id)
+    if row is None:
+        raise Refused(f"no incident or maintenance with id {incident_id!r}", not_found=True)
+    return {**row, "components": storage.incident_components(db, incident_id)}
+
+
+def _finish(db: Database, settings: Settings, now: datetime) -> None:
+    record_statuses_now(db, settings, now)
+
+
+def open_incident(
+    db: Database, settings: Settings, actor: Actor, now: datetime, *,
+    name: str, status: str, impact: str, message: str, components: Mapping[str, str],
+) -> str:
+    _check_components(settings, components)
+    incident_id = storage.create_incident(
+        db, kind="incident", name=name, status=status, impact=impact, body=message, now=now, components=dict(components)
+    )
+    storage.append_audit(
+        db, at=now, actor=actor.name, action="incident.open", subject_type="incident", subject_id=incident_id,
+        after=_incident_state(db, incident_id),
+    )
+    _finish(db, settings, now)
+    return incident_id
+
+
+def post_update(
+    db: Database, settings: Settings, actor: Actor, now: datetime, incident_id: str, *,
+    status: str, message: str, components: Mapping[str, str],
+) -> str:
+    _check_components(settings, components)
+    before = _incident_state(db, incident_id)
+    allowed = MaintenanceStatus if before["kind"] == "maintenance" else IncidentStatus
+    if status not in {member.value for member in allowed}:
+        raise Refused(f"a {before['kind']} update needs a status among {', '.join(m.value for m in allowed)}; got {status!r}")
+    if before["kind"] == "incident" and not IncidentStatus(before["status"]).is_open:
+        if IncidentStatus(status).is_open:
+            raise Refused(f"incident {incident_id} is resolved; open a new incident instead of reopening it")
+    if status in (IncidentStatus.RESOLVED, MaintenanceStatus.COMPLETED):
+        # Resolving gives every named component back unless the update says otherwise.
+        components = {key: ComponentStatus.OPERATIONAL.value for key in before["components"]} | dict(components)
+    update_id = storage.add_incident_update(db, incident_id, status=status, body=message, now=now, components=dict(components))
+    storage.append_audit(
+        db, at=now, actor=actor.name, action=f"{before['kind']}.update", subject_type=before["kind"],
+        subject_id=incident_id, before=before, after=_incident_state(db, incident_id),
+    )
+    _finish(db, settings, now)
+    return update_id
+
+
+def edit_update(db: Database, settings: Settings, actor: Actor, now: datetime, update_id: str, *, message: str) -> None:
+    before = storage.update_row(db, update_id)
+    if before is None:
+        raise Refused(f"no incident update with id {update_id!r}", not_found=True)
+    storage.edit_incident_update(db, update_id, body=message, now=now)
+    storage.append_audit(
+        db, at=now, actor=actor.name, action="update.edit", subject_type="incident_update", subject_id=update_id,
+        before=before, after=storage.update_row(db, update_id),
+    )
+
+
+def delete_update(db: Database, settings: Settings, actor: Actor, now: datetime, update_id: str) -> None:
+    before = storage.update_row(db, update_id)
+    if before is None:
+        raise Refused(f"no incident update with id {update_id!r}", not_found=True)
+    remaining = [row for row in db.query("SELECT id FROM incident_updates WHERE incident_id = ?", [before["incident_id"]])]
+    if len(remaining) == 1:
+        raise Refused("this is the incident's only update; delete the incident or post a correction instead")
+    storage.delete_incident_update(db, update_id, now)
+    storage.append_audit(
+        db, at=now, actor=actor.name, action="update.delete", subject_type="incident_update", subject_id=update_id,
+        before=before,
+    )
+
+
+def schedule_maintenance(
+    db: Database, settings: Settings, actor: Actor, now: datetime, *,
+    name: str, message: str, starts: datetime, ends: datetime, components: list[str],
+) -> str:
+    _check_components(settings, dict.fromkeys(components, ""))
+    if ends <= starts:
+        raise Refused("a maintenance window must end after it starts")
+    maintenance_id = storage.create_incident(
+        db, kind="maintenance", name=name, status=MaintenanceStatus.SCHEDULED.value, impact="maintenance",
+        body=message, now=now, components=dict.fromkeys(components, ComponentStatus.UNDER_MAINTENANCE.value),
+        scheduled_for=starts, scheduled_until=ends,
+    )
+    storage.append_audit(
+        db, at=now, actor=actor.name, action="maintenance.schedule", subject_type="maintenance",
+        subject_id=maintenance_id, after=_incident_state(db, maintenance_id),
+    )
+    advance_maintenances(db, settings, now)
+    _finish(db, settings, now)
+    return maintenance_id
+
+
+# What the page says when the clock, not an operator, moves a window along.
+AUTOMATIC_MESSAGES = {
+    MaintenanceStatus.IN_PROGRESS: "Scheduled maintenance is currently in progress. We will provide updates as necessary.",
+    MaintenanceStatus.COMPLETED: "The scheduled maintenance has been completed.",
+}
+
+
+def advance_maintenances(db: Database, settings: Settings, now: datetime) -> list[str]:
+    """Post the update for each window whose phase the clock has moved on. Returns their ids."""
+    moved = []
+    for row in storage.maintenances_needing_a_step(db):
+        recorded = MaintenanceStatus(row["status"])
+        phase = maintenance_phase(recorded, storage.moment(row["scheduled_for"]), storage.moment(row["scheduled_until"]), now)
+        if phase is recorded:
+            continue
+        if recorded is MaintenanceStatus.SCHEDULED and phase is MaintenanceStatus.COMPLETED:
+            # A window that passed while the service was down: say it began, then that it ended.
+            post_update(db, settings, Actor(SCHEDULER), now, row["id"], status=MaintenanceStatus.IN_PROGRESS.value,
+                        message=AUTOMATIC_MESSAGES[MaintenanceStatus.IN_PROGRESS], components={})
+        post_update(db, settings, Actor(SCHEDULER), now, row["id"], status=phase.value,
+                    message=AUTOMATIC_MESSAGES[phase], components={})
+        moved.append(row["id"])
+    return moved
+
+
+def set_override(
+    db: Database, settings: Settings, actor: Actor, now: datetime, component: str, *,
+    status: str, reason: str, expires_at: datetime | None,
+) -> None:
+    _check_components(settings, {component: status})
+    if expires_at is not None and expires_at <= now:
+        raise Refused("expires_at lies in the past; leave it out for an override without end")
+    before = _override(db, component)
+    storage.set_override(db, component, status, reason, actor.name, now, expires_at)
+    storage.append_audit(
+        db, at=now, actor=actor.name, action="component.override", subject_type="component", subject_id=component,
+        before=before, after=_override(db, component),
+    )
+    _finish(db, settings, now)
+
+
+def clear_override(db: Database, settings: Settings, actor: Actor, now: datetime, component: str) -> None:
+    _check_components(settings, {component: ""})
+    before = _override(db, component)
+    if before is None:
+        raise Refused(f"component {component!r} has no override", not_found=True)
+    storage.clear_override(db, component)
+    storage.append_audit(
+        db, at=now, actor=actor.name, action="component.clear_override", subject_type="component",
+        subject_id=component, before=before,
+    )
+    _finish(db, settings, now)
+
+
+def _override(db: Database, component: str) -> dict | None:
+    rows = [row for row in storage.override_rows(db) if row["component_id"] == component]
+    return rows[0] if rows else None
+
+
+def create_token(db: Database, settings: Settings, actor: Actor, now: datetime, name: str, role: str, token: str) -> int:
+    """Record a new API token by its digest; the caller shows the token itself once."""
+    if role not in {known.value for known in Role}:
+        raise Refused(f"role must be one of {', '.join(r.value for r in Role)}; got {role!r}")
+    if storage.token_by_name(db, name) is not None:
+        raise Refused(f"a token named {name!r} exists already; names must be unique")
+    token_id = storage.insert_token(db, name, role, digest(token), now)
+    storage.append_audit(db, at=now, actor=actor.name, action="token.create", subject_type="token",
+                         subject_id=str(token_id), after={"name": name, "role": role})
+    return token_id
+
+
+def revoke_token(db: Database, settings: Settings, actor: Actor, now: datetime, token_id: int) -> None:
+    before = next((row for row in storage.list_tokens(db) if row["id"] == token_id), None)
+    if before is None:
+        raise Refused(f"no token with id {token_id}", not_found=True)
+    if before["revoked_at"] is not None:
+        raise Refused(f"token {token_id} ({before['name']}) is revoked already")
+    storage.revoke_token(db, token_id, now)
+    storage.append_audit(db, at=now, actor=actor.name, action="token.revoke", subject_type="token",
+                         subject_id=str(token_id), before=before)

@@ -1,0 +1,255 @@
+"""The operators' JSON API under /api/v1: incidents, maintenance, component overrides, audit log, tokens.
+
+Controllers stay thin: they parse the request into a Struct, hand it to `operations` inside one
+write transaction, and answer with the shapes of the public API v2 where one exists. Every route
+needs `Authorization: Bearer <token>`; reading needs the viewer role, changing the operator role,
+managing tokens the admin role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, Router, delete, get, patch, post, put
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from statuspage import api_v2, operations, storage
+from statuspage.auth import Identity, Role, new_token
+from statuspage.security import BearerTokenAuthentication, requires
+
+ComponentState = Literal["operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Message = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+Moment = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class IncidentCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    message: Message
+    status: Literal["investigating", "identified", "monitoring", "resolved"] = "investigating"
+    impact: Literal["none", "minor", "major", "critical"] = "minor"
+    components: dict[str, ComponentState] = {}
+
+
+class UpdateCreate(msgspec.Struct, forbid_unknown_fields=True):
+    status: str
+    message: Message
+    components: dict[str, ComponentState] = {}
+
+
+class UpdateEdit(msgspec.Struct, forbid_unknown_fields=True):
+    message: Message
+
+
+class MaintenanceCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    message: Message
+    starts: Moment
+    ends: Moment
+    components: list[str] = []
+
+
+class OverrideSet(msgspec.Struct, forbid_unknown_fields=True):
+    status: ComponentState
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    expires_at: Moment | None = None
+
+
+class Override(msgspec.Struct):
+    component: str
+    status: str
+    reason: str
+    set_by: str
+    set_at: str
+    expires_at: str | None
+
+
+class TokenCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[\w.@-]+$")]
+    role: Literal["viewer", "operator", "admin", "client"]
+
+
+class TokenCreated(msgspec.Struct):
+    id: int
+    name: str
+    role: str
+    token: str  # shown once, never again
+
+
+class TokenInfo(msgspec.Struct):
+    id: int
+    name: str
+    role: str
+    created_at: str
+    revoked_at: str | None
+
+
+class AuditEntry(msgspec.Struct):
+    id: int
+    at: str
+    actor: str
+    action: str
+    subject_type: str
+    subject_id: str
+    before: Any
+    after: Any
+
+
+class Me(msgspec.Struct):
+    name: str
+    role: str
+
+
+async def run(request: Request, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """One operation in one write transaction; a refusal becomes a 400 or 404 that says why."""
+    state = request.app.state
+    identity: Identity = request.user
+    try:
+        return await state.store.write(
+            lambda db: work(db, state.settings, operations.Actor(identity.name), state.clock(), *args, **kwargs)
+        )
+    except operations.Refused as refused:
+        if refused.not_found:
+            raise NotFoundException(str(refused)) from None
+        raise HTTPException(status_code=400, detail=str(refused)) from None
+
+
+async def incident_document(request: Request, incident_id: str) -> api_v2.Incident | api_v2.ScheduledMaintenance:
+    snapshot = await request.app.state.pages.snapshot()
+    found = api_v2.find(snapshot, incident_id)
+    if found is None:
+        raise NotFoundException(f"no incident or maintenance with id {incident_id!r} among the recent ones")
+    return found
+
+
+class IncidentController(Controller):
+    path = "/incidents"
+    tags = ["Operator API: incidents and maintenance"]
+
+    @get("/", guards=[requires(Role.VIEWER)])
+    async def list_incidents(self, request: Request) -> api_v2.IncidentsDocument:
+        return api_v2.incidents(await request.app.state.pages.snapshot())
+
+    @get("/{incident_id:str}", guards=[requires(Role.VIEWER)])
+    async def get_incident(self, request: Request, incident_id: FromPath[str]) -> api_v2.Incident | api_v2.ScheduledMaintenance:
+        return await incident_document(request, incident_id)
+
+    @post("/", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)
+    async def open_incident(self, request: Request, data: JSONBody[IncidentCreate]) -> api_v2.Incident:
+        incident_id = await run(
+            request, operations.open_incident, name=data.name, status=data.status, impact=data.impact,
+            message=data.message, components=data.components,
+        )
+        return await incident_document(request, incident_id)
+
+    @post("/{incident_id:str}/updates", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)
+    async def post_update(
+        self, request: Request, incident_id: FromPath[str], data: JSONBody[UpdateCreate]
+    ) -> api_v2.Incident | api_v2.ScheduledMaintenance:
+        await run(request, operations.post_update, incident_id, status=data.status, message=data.message,
+                  components=data.components)
+        return await incident_document(request, incident_id)
+
+    @patch("/{incident_id:str}/updates/{update_id:str}", guards=[requires(Role.OPERATOR)])
+    async def edit_update(
+        self, request: Request, incident_id: FromPath[str], update_id: FromPath[str], data: JSONBody[UpdateEdit]
+    ) -> api_v2.Incident | api_v2.ScheduledMaintenance:
+        await run(request, operations.edit_update, update_id, message=data.message)
+        return await incident_document(request, incident_id)
+
+    @delete("/{incident_id:str}/updates/{update_id:str}", guards=[requires(Role.OPERATOR)],
+            status_code=HTTP_204_NO_CONTENT)
+    async def delete_update(self, request: Request, incident_id: FromPath[str], update_id: FromPath[str]) -> None:
+        await run(request, operations.delete_update, update_id)
+
+
+class MaintenanceController(Controller):
+    path = "/maintenances"
+    tags = ["Operator API: incidents and maintenance"]
+
+    @post("/", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)
+    async def schedule(self, request: Request, data: JSONBody[MaintenanceCreate]) -> api_v2.ScheduledMaintenance:
+        maintenance_id = await run(
+            request, operations.schedule_maintenance, name=data.name, message=data.message,
+            starts=data.starts, ends=data.ends, components=data.components,
+        )
+        return await incident_document(request, maintenance_id)
+
+
+class ComponentController(Controller):
+    path = "/components"
+    tags = ["Operator API: components"]
+
+    @get("/", guards=[requires(Role.VIEWER)])
+    async def list_components(self, request: Request) -> api_v2.ComponentsDocument:
+        return api_v2.components(await request.app.state.pages.snapshot())
+
+    @get("/overrides", guards=[requires(Role.VIEWER)])
+    async def list_overrides(self, request: Request) -> list[Override]:
+        rows = await request.app.state.store.read(storage.override_rows)
+        return [Override(row["component_id"], row["status"], row["reason"], row["set_by"], row["set_at"],
+                         row["expires_at"]) for row in rows]
+
+    @put("/{component:str}/override", guards=[requires(Role.OPERATOR)])
+    async def set_override(self, request: Request, component: FromPath[str], data: JSONBody[OverrideSet]) -> api_v2.ComponentsDocument:
+        await run(request, operations.set_override, component, status=data.status, reason=data.reason,
+                  expires_at=data.expires_at)
+        return api_v2.components(await request.app.state.pages.snapshot())
+
+    @delete("/{component:str}/override", guards=[requires(Role.OPERATOR)], status_code=HTTP_204_NO_CONTENT)
+    async def clear_override(self, request: Request, component: FromPath[str]) -> None:
+        await run(request, operations.clear_override, component)
+
+
+class AuditController(Controller):
+    path = "/audit"
+    tags = ["Operator API: audit log"]
+
+    @get("/", guards=[requires(Role.VIEWER)])
+    async def list_entries(
+        self, request: Request, before_id: FromQuery[int | None] = None, limit: FromQuery[int] = 100
+    ) -> list[AuditEntry]:
+        if not 1 <= limit <= 500:
+            raise HTTPException(status_code=400, detail=f"limit must be between 1 and 500; got {limit}")
+        rows = await request.app.state.store.read(lambda db: storage.audit_entries(db, before_id=before_id, limit=limit))
+        return [msgspec.convert(row, AuditEntry) for row in rows]
+
+
+class TokenController(Controller):
+    path = "/tokens"
+    tags = ["Operator API: tokens"]
+    guards = [requires(Role.ADMIN)]
+
+    @get("/")
+    async def list_tokens(self, request: Request) -> list[TokenInfo]:
+        return [msgspec.convert(row, TokenInfo) for row in await request.app.state.store.read(storage.list_tokens)]
+
+    @post("/", status_code=HTTP_201_CREATED)
+    async def create_token(self, request: Request, data: JSONBody[TokenCreate]) -> TokenCreated:
+        token = new_token()
+        token_id = await run(request, operations.create_token, data.name, data.role, token)
+        return TokenCreated(token_id, data.name, data.role, token)
+
+    @delete("/{token_id:int}", status_code=HTTP_204_NO_CONTENT)
+    async def revoke(self, request: Request, token_id: FromPath[int]) -> None:
+        await run(request, operations.revoke_token, token_id)
+
+
+@get("/me", tags=["Operator API: tokens"])
+async def whoami(request: Request) -> Me:
+    identity: Identity = request.user
+    return Me(identity.name, identity.role.value)
+
+
+def operator_api_router() -> Router:
+    return Router(
+        path="/api/v1",
+        route_handlers=[IncidentController, MaintenanceController, ComponentController, AuditController,
+                        TokenController, whoami],
+        middleware=[BearerTokenAuthentication],
+    )

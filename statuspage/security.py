@@ -1,0 +1,63 @@
+"""Litestar's side of auth.py: who is calling (bearer token or console session) and guards per role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from statuspage import storage
+from statuspage.auth import SESSION_COOKIE, Identity, Role, bearer_token, digest
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def _identity(row: storage.Row | None) -> Identity | None:
+    return None if row is None else Identity(row["id"], row["name"], Role(row["role"]))
+
+
+class BearerTokenAuthentication(AbstractAuthenticationMiddleware):
+    """The JSON API: `Authorization: Bearer <token>` on every request, or 401."""
+
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        token = bearer_token(connection.headers.get("authorization"))
+        if token is None:
+            raise NotAuthorizedException(
+                "this API needs 'Authorization: Bearer <token>'; make a token with 'statuspage token create'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        identity = _identity(await connection.app.state.store.read(storage.token_by_hash, digest(token)))
+        if identity is None:
+            raise NotAuthorizedException("the bearer token is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
+        return AuthenticationResult(user=identity, auth=None)
+
+
+class ConsoleSessionAuthentication(AbstractAuthenticationMiddleware):
+    """The console: a session cookie. Pages without one send the visitor to sign in; changes get 401."""
+
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        session = connection.cookies.get(SESSION_COOKIE)
+        identity = None
+        if session:
+            now = connection.app.state.clock()
+            identity = _identity(await connection.app.state.store.read(storage.token_by_session, digest(session), now))
+        if identity is None and connection.scope.get("method") not in SAFE_METHODS:
+            if connection.scope["path"] != "/console/sign-in":
+                raise NotAuthorizedException("sign in to the console first")
+        return AuthenticationResult(user=identity, auth=session)
+
+
+def requires(role: Role) -> Callable[[ASGIConnection, BaseRouteHandler], None]:
+    """A guard: the caller's role must allow `role` (admin > operator > viewer; client apart)."""
+
+    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        identity: Identity | None = connection.user
+        if identity is None:
+            raise NotAuthorizedException("sign in first")
+        if not identity.role.allows(role):
+            raise PermissionDeniedException(f"this needs the {role.value} role; {identity.name!r} has {identity.role.value}")
+
+    return guard

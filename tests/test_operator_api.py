@@ -1,0 +1,253 @@
+"""The operators' JSON API: who may do what, and what each change does to the page and the audit log."""
+
+import sqlite3
+
+import pytest
+
+from conftest import notice_writes
+
+INCIDENT = {
+    "name": "Bookings to Exact Online are paused",
+    "message": "We switched the Exact Online integration off while we investigate wrong bookings.",
+    "status": "identified",
+    "impact": "major",
+    "components": {"exact-online": "major_outage"},
+}
+
+# (method, path, body, the least role that may do it)
+ROUTES = [
+    ("GET", "/api/v1/me", None, "viewer"),
+    ("GET", "/api/v1/incidents", None, "viewer"),
+    ("POST", "/api/v1/incidents", INCIDENT, "operator"),
+    ("POST", "/api/v1/maintenances", {"name": "m", "message": "m", "starts": "2026-11-24T10:00:00+01:00",
+                                       "ends": "2026-11-24T11:00:00+01:00", "components": ["login"]}, "operator"),
+    ("GET", "/api/v1/components", None, "viewer"),
+    ("GET", "/api/v1/components/overrides", None, "viewer"),
+    ("PUT", "/api/v1/components/twinfield/override", {"status": "degraded_performance", "reason": "slow"}, "operator"),
+    ("GET", "/api/v1/audit", None, "viewer"),
+    ("GET", "/api/v1/tokens", None, "admin"),
+    ("POST", "/api/v1/tokens", {"name": "new-person", "role": "viewer"}, "admin"),
+]
+STAFF = ["viewer", "operator", "admin"]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "least"), ROUTES)
+def test_each_route_needs_a_valid_token_and_a_large_enough_role(client, tokens, method, path, body, least) -> None:
+    def call(headers):
+        return client.request(method, path, json=body, headers=headers)
+
+    missing = call({})
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert "Authorization: Bearer <token>" in missing.json()["detail"]
+    assert call({"Authorization": "Bearer sp_made-up"}).status_code == 401
+    assert call({"Authorization": "Basic dXNlcjpwYXNz"}).status_code == 401
+    for role in STAFF:
+        response = call(tokens[role])
+        if STAFF.index(role) >= STAFF.index(least):
+            assert response.status_code in (200, 201), (role, response.text)
+        else:
+            assert response.status_code == 403, role
+            assert response.json()["detail"] == f"this needs the {least} role; '{role}-person' has {role}"
+
+
+def test_the_invoice_products_client_token_cannot_touch_the_page(client, tokens) -> None:
+    assert client.get("/api/v1/incidents", headers=tokens["client"]).status_code == 403
+    assert client.post("/api/v1/incidents", json=INCIDENT, headers=tokens["client"]).status_code == 403
+    assert client.get("/api/v1/me", headers=tokens["client"]).json() == {"name": "client-person", "role": "client"}
+
+
+def test_a_visitor_can_change_nothing(client) -> None:
+    for method, path, body, _ in ROUTES:
+        if method != "GET":
+            assert client.request(method, path, json=body).status_code == 401
+    assert client.delete("/api/v1/incidents/x/updates/y").status_code == 401
+    assert client.patch("/api/v1/incidents/x/updates/y", json={"message": "m"}).status_code == 401
+    assert client.get("/api/v2/incidents/unresolved.json").json()["incidents"] == []
+
+
+def test_an_incident_from_first_post_to_resolution(client, tokens, clock) -> None:
+    opened = client.post("/api/v1/incidents", json=INCIDENT, headers=tokens["operator"])
+    assert opened.status_code == 201
+    incident = opened.json()
+    assert incident["status"] == "identified" and incident["impact"] == "major"
+    assert [c["id"] for c in incident["components"]] == ["exact-online"]
+    assert client.get("/api/v2/status.json").json()["status"]["indicator"] == "major"
+
+    clock.advance(hours=1)
+    monitoring = client.post(
+        f"/api/v1/incidents/{incident['id']}/updates", headers=tokens["operator"],
+        json={"status": "monitoring", "message": "Switched back on; bookings are replayed.",
+              "components": {"exact-online": "degraded_performance"}},
+    ).json()
+    assert monitoring["monitoring_at"] == "2026-11-23T11:30:00.000+01:00"
+    assert [u["status"] for u in monitoring["incident_updates"]] == ["monitoring", "identified"]
+    assert monitoring["incident_updates"][0]["affected_components"] == [
+        {"code": "exact-online", "name": "Koppelingen - Exact Online",
+         "old_status": "major_outage", "new_status": "degraded_performance"},
+    ]
+
+    clock.advance(hours=1)
+    resolved = client.post(
+        f"/api/v1/incidents/{incident['id']}/updates", headers=tokens["operator"],
+        json={"status": "resolved", "message": "All invoices are booked in the right administration."},
+    ).json()
+    assert resolved["status"] == "resolved"
+    assert resolved["resolved_at"] == "2026-11-23T12:30:00.000+01:00"
+    # Resolving gives the components back.
+    assert resolved["incident_updates"][0]["affected_components"][0]["new_status"] == "operational"
+    assert client.get("/api/v2/incidents/unresolved.json").json()["incidents"] == []
+    assert client.get("/api/v2/status.json").json()["status"]["indicator"] == "none"
+
+    reopened = client.post(f"/api/v1/incidents/{incident['id']}/updates", headers=tokens["operator"],
+                           json={"status": "investigating", "message": "again"})
+    assert reopened.status_code == 400
+    assert "open a new incident" in reopened.json()["detail"]
+
+
+def test_a_wrong_update_can_be_corrected_or_deleted(client, tokens) -> None:
+    incident = client.post("/api/v1/incidents", json=INCIDENT, headers=tokens["operator"]).json()
+    first = incident["incident_updates"][0]["id"]
+    only = client.delete(f"/api/v1/incidents/{incident['id']}/updates/{first}", headers=tokens["operator"])
+    assert only.status_code == 400 and "only update" in only.json()["detail"]
+
+    second = client.post(f"/api/v1/incidents/{incident['id']}/updates", headers=tokens["operator"],
+                         json={"status": "identified", "message": "Typo in tihs one."}).json()["incident_updates"][0]["id"]
+    edited = client.patch(f"/api/v1/incidents/{incident['id']}/updates/{second}", headers=tokens["operator"],
+                          json={"message": "No typo in this one."}).json()
+    assert edited["incident_updates"][0]["body"] == "No typo in this one."
+    assert client.delete(f"/api/v1/incidents/{incident['id']}/updates/{second}", headers=tokens["operator"]).status_code == 204
+    after = client.get(f"/api/v1/incidents/{incident['id']}", headers=tokens["viewer"]).json()
+    assert [u["id"] for u in after["incident_updates"]] == [first]
+    assert client.delete(f"/api/v1/incidents/{incident['id']}/updates/nope", headers=tokens["operator"]).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({**INCIDENT, "components": {"exact": "major_outage"}}, "unknown component 'exact'; known: exact-online, login, twinfield"),
+        ({**INCIDENT, "impact": "huge"}, "Invalid enum value 'huge'; impact must be one of 'none', 'minor', 'major', 'critical'"),
+        (
+            {**INCIDENT, "components": {"login": "broken"}},
+            "Invalid enum value 'broken'; components[...] must be one of 'operational', 'degraded_performance', ",
+        ),
+        ({**INCIDENT, "colour": "red"}, "Object contains unknown field `colour`"),
+        ({**INCIDENT, "name": ""}, "Expected `str` of length >= 1"),
+    ],
+)
+def test_bad_incidents_are_refused_with_a_message_that_says_what_to_fix(client, tokens, body, message) -> None:
+    response = client.post("/api/v1/incidents", json=body, headers=tokens["operator"])
+    assert response.status_code == 400
+    assert message in response.text
+    assert client.get("/api/v2/incidents.json").json()["incidents"] == []
+
+
+def test_maintenance_moves_by_the_clock_and_says_so(client, tokens, clock) -> None:
+    window = {"name": "Database upgrade", "message": "Booking pauses for an hour.", "components": ["exact-online"],
+              "starts": "2026-11-23T12:00:00+01:00", "ends": "2026-11-23T13:00:00+01:00"}
+    maintenance = client.post("/api/v1/maintenances", json=window, headers=tokens["operator"]).json()
+    assert maintenance["status"] == "scheduled"
+    assert client.get("/api/v2/scheduled-maintenances/upcoming.json").json()["scheduled_maintenances"][0]["id"] == maintenance["id"]
+
+    def tick() -> None:
+        from statuspage.app import keep_up_with_the_clock
+
+        state = client.app.state
+        client.blocking_portal.call(keep_up_with_the_clock, state.store, state.settings, state.clock)
+
+    clock.advance(hours=1, minutes=30)  # 11:00 in Amsterdam... 09:30 UTC + 1:30 = 11:00 UTC = 12:00 local
+    tick()
+    active = client.get("/api/v2/scheduled-maintenances/active.json").json()["scheduled_maintenances"]
+    assert [m["id"] for m in active] == [maintenance["id"]]
+    assert active[0]["incident_updates"][0]["status"] == "in_progress"
+    assert active[0]["incident_updates"][0]["body"].startswith("Scheduled maintenance is currently in progress")
+    components = {c["id"]: c["status"] for c in client.get("/api/v2/components.json").json()["components"]}
+    assert components["exact-online"] == "under_maintenance"
+    assert client.get("/api/v2/status.json").json()["status"]["indicator"] == "maintenance"
+
+    clock.advance(hours=1)
+    tick()
+    done = client.get("/api/v2/scheduled-maintenances.json").json()["scheduled_maintenances"][0]
+    assert done["status"] == "completed"
+    assert [u["status"] for u in done["incident_updates"]] == ["completed", "in_progress", "scheduled"]
+    assert done["resolved_at"] == "2026-11-23T13:00:00.000+01:00"
+    assert client.get("/api/v2/status.json").json()["status"]["indicator"] == "none"
+
+    tick()  # nothing left to do: no more updates
+    again = client.get("/api/v2/scheduled-maintenances.json").json()["scheduled_maintenances"][0]
+    assert len(again["incident_updates"]) == 3
+
+
+def test_a_maintenance_window_needs_times_with_a_zone_and_an_end_after_its_start(client, tokens) -> None:
+    naive = client.post("/api/v1/maintenances", headers=tokens["operator"], json={
+        "name": "m", "message": "m", "starts": "2026-11-24T10:00:00", "ends": "2026-11-24T11:00:00+01:00"})
+    assert naive.status_code == 400 and "Expected `datetime` with a timezone component" in naive.text
+    backwards = client.post("/api/v1/maintenances", headers=tokens["operator"], json={
+        "name": "m", "message": "m", "starts": "2026-11-24T11:00:00+01:00", "ends": "2026-11-24T10:00:00+01:00"})
+    assert backwards.status_code == 400
+    assert backwards.json()["detail"] == "a maintenance window must end after it starts"
+
+
+def test_an_override_shows_until_it_expires(client, tokens, clock) -> None:
+    response = client.put("/api/v1/components/twinfield/override", headers=tokens["operator"], json={
+        "status": "partial_outage", "reason": "Twinfield answers slowly", "expires_at": "2026-11-23T11:00:00+01:00"})
+    assert response.status_code == 200
+    statuses = {c["id"]: c["status"] for c in response.json()["components"]}
+    assert statuses["twinfield"] == "partial_outage"
+    overrides = client.get("/api/v1/components/overrides", headers=tokens["viewer"]).json()
+    assert overrides == [{"component": "twinfield", "status": "partial_outage", "reason": "Twinfield answers slowly",
+                          "set_by": "operator-person", "set_at": "2026-11-23T09:30:00.000000+00:00",
+                          "expires_at": "2026-11-23T10:00:00.000000+00:00"}]
+    clock.advance(minutes=31)
+    statuses = {c["id"]: c["status"] for c in client.get("/api/v2/components.json").json()["components"]}
+    assert statuses["twinfield"] == "operational"
+
+
+def test_every_change_is_in_the_audit_log_with_who_and_before_and_after(client, tokens, clock, settings) -> None:
+    incident = client.post("/api/v1/incidents", json=INCIDENT, headers=tokens["operator"]).json()
+    clock.advance(minutes=5)
+    client.post(f"/api/v1/incidents/{incident['id']}/updates", headers=tokens["operator"],
+                json={"status": "monitoring", "message": "Better."})
+    client.put("/api/v1/components/login/override", headers=tokens["operator"], json={"status": "major_outage", "reason": "x"})
+    client.delete("/api/v1/components/login/override", headers=tokens["operator"])
+
+    entries = client.get("/api/v1/audit", headers=tokens["viewer"]).json()
+    assert [(e["action"], e["actor"], e["subject_id"]) for e in entries[:4]] == [
+        ("component.clear_override", "operator-person", "login"),
+        ("component.override", "operator-person", "login"),
+        ("incident.update", "operator-person", incident["id"]),
+        ("incident.open", "operator-person", incident["id"]),
+    ]
+    update = entries[2]
+    assert update["before"]["status"] == "identified" and update["after"]["status"] == "monitoring"
+    assert update["at"] == "2026-11-23T09:35:00.000000+00:00"
+    assert entries[1]["before"] is None and entries[1]["after"]["status"] == "major_outage"
+    assert [e["id"] for e in client.get(f"/api/v1/audit?before_id={entries[1]['id']}&limit=1", headers=tokens["viewer"]).json()] == [entries[2]["id"]]
+
+    raw = sqlite3.connect(settings.database.path)
+    with pytest.raises(sqlite3.IntegrityError, match="the audit log cannot be changed"):
+        raw.execute("UPDATE audit_log SET actor = 'someone else'")
+    with pytest.raises(sqlite3.IntegrityError, match="the audit log cannot be changed"):
+        raw.execute("DELETE FROM audit_log")
+    raw.close()
+
+
+def test_an_admin_makes_and_revokes_tokens_and_a_revoked_token_stops_working(client, tokens) -> None:
+    made = client.post("/api/v1/tokens", json={"name": "bob", "role": "operator"}, headers=tokens["admin"])
+    assert made.status_code == 201
+    bob = {"Authorization": f"Bearer {made.json()['token']}"}
+    assert client.get("/api/v1/me", headers=bob).json() == {"name": "bob", "role": "operator"}
+    listed = client.get("/api/v1/tokens", headers=tokens["admin"]).json()
+    assert "bob" in [t["name"] for t in listed]
+    assert all("token" not in t and "token_hash" not in t for t in listed)
+    assert client.post("/api/v1/tokens", json={"name": "bob", "role": "viewer"}, headers=tokens["admin"]).status_code == 400
+    assert client.delete(f"/api/v1/tokens/{made.json()['id']}", headers=tokens["admin"]).status_code == 204
+    assert client.get("/api/v1/me", headers=bob).status_code == 401
+
+
+def test_changes_made_by_another_process_reach_the_api(client, tokens, seed) -> None:
+    from statuspage import operations
+
+    seed(lambda db: operations.open_incident(db, seed.settings, operations.Actor("cli"), seed.clock(), **INCIDENT))
+    notice_writes(client)
+    assert len(client.get("/api/v1/incidents", headers=tokens["viewer"]).json()["incidents"]) == 1
