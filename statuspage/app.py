@@ -129,14 +129,18 @@ def _error_response(
     return Response(html, status_code=status_code, media_type="text/html", headers=headers)
 
 
-def not_found(request: Request, _: NotFoundException) -> Response:
+def not_found(request: Request, error: NotFoundException) -> Response:
+    # The router's own 404 says only "Not Found"; a handler's says what is missing.
+    routed = error.detail != "Not Found"
     if _wants_json(request):
-        return _error_response(
-            request, 404, f"No such endpoint: {request.url.path}. The public API is described at /api/schema.", ""
-        )
+        detail = error.detail if routed else (
+            f"No such endpoint: {request.url.path}. The public API is described at /api/schema.")
+        return _error_response(request, 404, detail, "")
     pages: PublicPages = request.app.state.pages
-    language = choose_language(None, request.headers.get("accept-language"), pages.settings.page.language)
-    return _error_response(request, 404, word(language, "not_found"), "not_found_title")
+    language = choose_language(
+        request.query_params.get("lang"), request.headers.get("accept-language"), pages.settings.page.language
+    )
+    return _error_response(request, 404, error.detail if routed else word(language, "not_found"), "not_found_title")
 
 
 def method_not_allowed(request: Request, error: MethodNotAllowedException) -> Response:

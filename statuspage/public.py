@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import jinja2
 import msgspec
 
-from statuspage import api_v2
+from statuspage import api_v2, feeds
 from statuspage.clock import Clock
 from statuspage.i18n import format_day, format_duration, format_time, word
 from statuspage.settings import Settings, text_in
@@ -62,7 +64,7 @@ class PublicPages:
         self._snapshot_generation = -1
         self._building: asyncio.Task[PageSnapshot] | None = None
         self._documents: dict[str, Rendered] = {}
-        self._pages: OrderedDict[tuple[str, str], Rendered] = OrderedDict()
+        self._pages: OrderedDict[tuple[str, ...], Rendered] = OrderedDict()
 
     async def snapshot(self) -> PageSnapshot:
         current = self._snapshot
@@ -98,13 +100,34 @@ class PublicPages:
             cached = self._documents[name] = rendered(msgspec.json.encode(build(snapshot)), "application/json")
         return cached
 
+    async def feed(self, kind: str) -> Rendered:
+        """The incident history as "atom" or "rss"."""
+        snapshot = await self.snapshot()
+        cached = self._documents.get(kind)
+        if cached is None:
+            body, media_type = (feeds.atom(snapshot), "application/atom+xml") if kind == "atom" else (
+                feeds.rss(snapshot), "application/rss+xml")
+            cached = self._documents[kind] = rendered(body, media_type)
+        return cached
+
     async def page(self, language: str, zone: ZoneInfo) -> Rendered:
         snapshot = await self.snapshot()
-        key = (language, zone.key)
+        return self._html(("index", language, zone.key), lambda: self.templates.get_template("index.html").render(
+            page_context(snapshot, language, zone)))
+
+    async def incident_page(self, incident_id: str, language: str, zone: ZoneInfo) -> Rendered | None:
+        """The page of one recent incident or maintenance; None when there is no such one."""
+        snapshot = await self.snapshot()
+        item = next((item for item in snapshot.incidents + snapshot.maintenances if item.id == incident_id), None)
+        if item is None:
+            return None
+        return self._html(("incident", incident_id, language, zone.key), lambda: self.templates.get_template(
+            "incident.html").render(common_context(snapshot, language, zone) | {"item": item}))
+
+    def _html(self, key: tuple[str, ...], render: Callable[[], str]) -> Rendered:
         cached = self._pages.get(key)
         if cached is None:
-            html = self.templates.get_template("index.html").render(page_context(snapshot, language, zone))
-            cached = self._pages[key] = rendered(html.encode(), "text/html")
+            cached = self._pages[key] = rendered(render().encode(), "text/html")
             if len(self._pages) > MAX_RENDERED_PAGES:
                 self._pages.popitem(last=False)
         return cached
@@ -132,14 +155,25 @@ class ComponentRow:
     uptime: str | None
 
 
+def common_context(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dict:
+    """What every public template needs: the words, the clock face and the page's names."""
+    default = snapshot.settings.page.language
+    return {
+        "lang": language,
+        "zone": zone.key,
+        "query": "?" + urlencode({"lang": language, "tz": zone.key}),
+        "page": snapshot.settings.page,
+        "component_names": {view.id: text_in(view.name, language, default) or view.id for view in snapshot.components},
+        "when": lambda moment: format_time(moment, language, zone),
+        "t": lambda key, **values: word(language, key, **values),
+    }
+
+
 def page_context(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dict:
     default = snapshot.settings.page.language
 
     def text(value) -> str | None:
         return text_in(value, language, default)
-
-    def when(moment: datetime) -> str:
-        return format_time(moment, language, zone)
 
     def row(view: ComponentView) -> ComponentRow:
         return ComponentRow(
@@ -159,21 +193,15 @@ def page_context(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dict:
     for day in reversed(local_days(snapshot.now, zone, PAST_INCIDENT_DAYS)):
         start, end = day_bounds(day, zone)
         past_days.append({"label": format_day(start, language, zone), "incidents": snapshot.incidents_on(start, end)})
-    return {
-        "lang": language,
-        "zone": zone.key,
-        "page": snapshot.settings.page,
+    return common_context(snapshot, language, zone) | {
         "indicator": snapshot.status.indicator.value,
         "indicator_label": word(language, snapshot.status.description),
         "components": [row(view) for view in top_level],
-        "component_names": {view.id: text(view.name) or view.id for view in snapshot.components},
         "incidents": snapshot.unresolved_incidents,
         "maintenances": snapshot.active_maintenances + snapshot.upcoming_maintenances,
         "past_days": past_days,
         "states": [status.value for status in LEGEND_ORDER],
-        "updated": when(snapshot.updated_at),
-        "when": when,
-        "t": lambda key, **values: word(language, key, **values),
+        "updated": format_time(snapshot.updated_at, language, zone),
         "uptime_days": UPTIME_DAYS,
     }
 

@@ -1,4 +1,4 @@
-"""Public routes: the status page and the /api/v2 documents, served from PublicPages' memory.
+"""Public routes: the status page, incident pages, feeds and the /api/v2 documents, from memory.
 
 Every public route answers GET and HEAD (clients of hosted status pages probe with HEAD), sends
 an ETag and Cache-Control, and answers a matching If-None-Match with 304 and no body.
@@ -6,16 +6,17 @@ an ETag and Cache-Control, and answers a matching If-None-Match with 304 and no 
 
 from __future__ import annotations
 
-from litestar import HttpMethod, Request, Response, route
-from litestar.exceptions import HTTPException
+from zoneinfo import ZoneInfo
+
+from litestar import HttpMethod, Request, route
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.di import NamedDependency
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response.base import ASGIResponse
 
 from statuspage import api_v2
-from statuspage.i18n import choose_language, zone_named
+from statuspage.i18n import choose_language, word, zone_named
 from statuspage.public import PublicPages, Rendered
 from statuspage.settings import LANGUAGES
 
@@ -78,21 +79,46 @@ def public_pages(request: Request) -> PublicPages:
     return request.app.state.pages
 
 
-@route("/", http_method=READ_METHODS, name="status_page", include_in_schema=False)
-async def status_page(
-    request: Request, lang: FromQuery[str | None] = None, tz: FromQuery[str | None] = None
-) -> ASGIResponse:
-    pages = public_pages(request)
+def visitor_preferences(request: Request, lang: str | None, tz: str | None) -> tuple[str, ZoneInfo]:
+    """The language and time zone to show: asked for in the query, else the browser's, else the page's."""
+    settings = public_pages(request).settings
     if lang is not None and lang not in LANGUAGES:
         raise HTTPException(status_code=400, detail=f"lang={lang!r} is not offered; use lang=nl or lang=en")
-    zone = pages.settings.zone if tz is None else zone_named(tz)
+    zone = settings.zone if tz is None else zone_named(tz)
     if zone is None:
         raise HTTPException(
             status_code=400, detail=f"tz={tz!r} is not a time zone; use an IANA name such as tz=Europe/Amsterdam"
         )
-    language = choose_language(lang, request.headers.get("accept-language"), pages.settings.page.language)
-    rendered = await pages.page(language, zone)
+    return choose_language(lang, request.headers.get("accept-language"), settings.page.language), zone
+
+
+@route("/", http_method=READ_METHODS, name="status_page", include_in_schema=False)
+async def status_page(
+    request: Request, lang: FromQuery[str | None] = None, tz: FromQuery[str | None] = None
+) -> ASGIResponse:
+    language, zone = visitor_preferences(request, lang, tz)
+    rendered = await public_pages(request).page(language, zone)
     return cached_answer(request, rendered, PAGE_CACHE_CONTROL, "Accept-Language")
+
+
+@route("/incidents/{incident_id:str}", http_method=READ_METHODS, name="incident_page", include_in_schema=False)
+async def incident_page(
+    request: Request, incident_id: FromPath[str], lang: FromQuery[str | None] = None, tz: FromQuery[str | None] = None
+) -> ASGIResponse:
+    language, zone = visitor_preferences(request, lang, tz)
+    rendered = await public_pages(request).incident_page(incident_id, language, zone)
+    if rendered is None:
+        raise NotFoundException(word(language, "incident_not_found"))
+    return cached_answer(request, rendered, PAGE_CACHE_CONTROL, "Accept-Language")
+
+
+def _feed_handler(kind: str) -> HTTPRouteHandler:
+    async def serve_feed(request: Request) -> ASGIResponse:
+        return cached_answer(request, await public_pages(request).feed(kind), API_CACHE_CONTROL)
+
+    return route(f"/history.{kind}", http_method=READ_METHODS, name=f"history_{kind}", include_in_schema=False)(
+        serve_feed
+    )
 
 
 def _document_handler(name: str, document_type: type) -> HTTPRouteHandler:
@@ -111,4 +137,4 @@ def _document_handler(name: str, document_type: type) -> HTTPRouteHandler:
 
 
 API_V2_HANDLERS = [_document_handler(name, document_type) for name, (_, document_type) in api_v2.DOCUMENTS.items()]
-PUBLIC_HANDLERS = [status_page, *API_V2_HANDLERS]
+PUBLIC_HANDLERS = [status_page, incident_page, _feed_handler("atom"), _feed_handler("rss"), *API_V2_HANDLERS]

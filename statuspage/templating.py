@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
-from markupsafe import Markup, escape
+
+from statuspage import markdown
 
 
 def make_environment(templates_dir: str | Path) -> jinja2.Environment:
@@ -16,10 +17,5 @@ def make_environment(templates_dir: str | Path) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters["paragraphs"] = paragraphs
+    environment.filters["markdown"] = markdown.render
     return environment
-
-
-def paragraphs(text: str) -> Markup:
-    """Plain text with its line breaks kept, everything else escaped."""
-    return Markup("<br>").join(escape(line) for line in text.splitlines())

@@ -1,0 +1,107 @@
+"""The incident history as Atom and RSS, in the form feed readers of hosted status pages expect.
+
+One entry per incident or maintenance; its content lists every update newest first, each as a
+small date line, the status word in <strong>, then the text. Readers take the first <strong> as
+the current status, so the order matters.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.utils import format_datetime
+from urllib.parse import urlsplit
+from xml.etree import ElementTree
+
+from statuspage import markdown
+from statuspage.i18n import format_time, word
+from statuspage.snapshot import IncidentView, PageSnapshot
+
+ATOM = "http://www.w3.org/2005/Atom"
+FEED_LIMIT = 50
+
+
+def _entries(snapshot: PageSnapshot) -> list[IncidentView]:
+    items = list(snapshot.incidents) + list(snapshot.maintenances)
+    return sorted(items, key=lambda item: item.updated_at, reverse=True)[:FEED_LIMIT]
+
+
+def _tag(snapshot: PageSnapshot, kind: str, item_id: str) -> str:
+    host = urlsplit(snapshot.settings.page.url).hostname or "localhost"
+    return f"tag:{host},2005:{kind}/{item_id}"
+
+
+def _entry_tag(snapshot: PageSnapshot, item: IncidentView) -> str:
+    return _tag(snapshot, "Incident" if item.kind == "incident" else "ScheduledMaintenance", item.id)
+
+
+def _link(snapshot: PageSnapshot, item: IncidentView) -> str:
+    return f"{snapshot.settings.page.url.rstrip('/')}/incidents/{item.id}"
+
+
+def entry_html(snapshot: PageSnapshot, item: IncidentView) -> str:
+    language, zone = snapshot.settings.page.language, snapshot.settings.zone
+    parts = [
+        f"<p><small>{format_time(update.display_at, language, zone)}</small><br>"
+        f"<strong>{word(language, update.status)}</strong> - {markdown.render(update.body)}</p>"
+        for update in item.updates
+    ]
+    return "".join(parts)
+
+
+def _add(parent: ElementTree.Element, tag: str, text: str | None = None, **attributes: str) -> ElementTree.Element:
+    element = ElementTree.SubElement(parent, tag, attributes)
+    element.text = text
+    return element
+
+
+def _atom_time(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+def atom(snapshot: PageSnapshot) -> bytes:
+    page = snapshot.settings.page
+    ElementTree.register_namespace("", ATOM)
+    feed = ElementTree.Element(f"{{{ATOM}}}feed", {"xml:lang": page.language})
+
+    def add(parent: ElementTree.Element, name: str, text: str | None = None, **attributes: str) -> ElementTree.Element:
+        return _add(parent, f"{{{ATOM}}}{name}", text, **attributes)
+
+    base = page.url.rstrip("/")
+    add(feed, "id", _tag(snapshot, "Page", page.id))
+    add(feed, "link", rel="alternate", type="text/html", href=base + "/")
+    add(feed, "link", rel="self", type="application/atom+xml", href=base + "/history.atom")
+    add(feed, "title", f"{page.name} - Incident History")
+    add(feed, "updated", _atom_time(snapshot.updated_at))
+    author = add(feed, "author")
+    add(author, "name", page.name)
+    for item in _entries(snapshot):
+        entry = add(feed, "entry")
+        add(entry, "id", _entry_tag(snapshot, item))
+        add(entry, "published", _atom_time(item.created_at))
+        add(entry, "updated", _atom_time(item.updated_at))
+        add(entry, "link", rel="alternate", type="text/html", href=_link(snapshot, item))
+        add(entry, "title", item.name)
+        add(entry, "content", entry_html(snapshot, item), type="html")
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(feed, encoding="utf-8")
+
+
+def rss(snapshot: PageSnapshot) -> bytes:
+    page = snapshot.settings.page
+    root = ElementTree.Element("rss", {"version": "2.0", "xmlns:atom": ATOM})
+    channel = ElementTree.SubElement(root, "channel")
+    add = _add
+    base = page.url.rstrip("/")
+    add(channel, "title", f"{page.name} - Incident History")
+    add(channel, "link", base + "/")
+    add(channel, "description", f"Statuspage - {page.name}")
+    add(channel, "language", page.language)
+    add(channel, "pubDate", format_datetime(snapshot.updated_at))
+    add(channel, "atom:link", href=base + "/history.rss", rel="self", type="application/rss+xml")
+    for item in _entries(snapshot):
+        element = add(channel, "item")
+        add(element, "title", item.name)
+        add(element, "description", entry_html(snapshot, item))
+        add(element, "pubDate", format_datetime(item.created_at))
+        add(element, "link", _link(snapshot, item))
+        add(element, "guid", _entry_tag(snapshot, item), isPermaLink="false")
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, encoding="utf-8")

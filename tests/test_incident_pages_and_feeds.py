@@ -1,0 +1,83 @@
+"""Each incident has a public page; the history is offered as Atom and RSS that feed readers accept."""
+
+import feedparser
+import pytest
+
+from conftest import seed_bad_day
+from test_public_page import text_of
+
+
+@pytest.fixture
+def bad_day(seed, clock):
+    return seed_bad_day(seed, clock)
+
+
+def test_an_incident_has_its_own_page_with_every_update(client, bad_day) -> None:
+    response = client.get(f"/incidents/{bad_day.outage}?lang=en")
+    assert response.status_code == 200
+    text = text_of(response.text)
+    assert "Bookings to Exact Online are paused" in text
+    assert "Identified · Major impact" in text
+    assert "Affects: Exact Online" in text
+    assert text.index("Identified – The integration is switched off.") < text.index("Investigating – Invoices are booked")
+    assert f'href="/?lang=en&amp;tz=Europe%2FAmsterdam"' in response.text
+    again = client.get(f"/incidents/{bad_day.outage}?lang=en", headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_the_status_page_links_to_the_incident_pages(client, bad_day) -> None:
+    html = client.get("/?lang=en").text
+    assert f'<a href="/incidents/{bad_day.outage}?lang=en&amp;tz=Europe%2FAmsterdam">' in html
+    assert f'<a href="/incidents/{bad_day.yesterday}?lang=en&amp;tz=Europe%2FAmsterdam">' in html
+
+
+def test_a_maintenance_page_shows_its_window(client, bad_day) -> None:
+    text = text_of(client.get(f"/incidents/{bad_day.active_maintenance}?lang=en").text)
+    assert "From Nov 23, 10:20 CET until Nov 23, 11:30 CET · In progress" in text
+
+
+def test_an_unknown_incident_gets_a_friendly_404(client) -> None:
+    response = client.get("/incidents/doesnotexist?lang=en", headers={"Accept-Language": "en"})
+    assert response.status_code == 404
+    assert "There is no incident with this address" in response.text
+
+
+def test_markdown_in_updates_is_rendered_and_html_in_them_is_not(client, tokens) -> None:
+    body = "**Bold** and a [link](https://example.test). <script>alert('x')</script> [bad](javascript:alert(1))"
+    incident = client.post("/api/v1/incidents", headers=tokens["operator"], json={
+        "name": "Markdown", "message": body, "components": {}}).json()
+    html = client.get(f"/incidents/{incident['id']}").text
+    assert "<strong>Bold</strong>" in html
+    assert '<a href="https://example.test">link</a>' in html
+    assert "<script>alert" not in html and "&lt;script&gt;alert" in html
+    assert 'href="javascript:' not in html
+
+
+def test_the_atom_feed_is_valid_and_lists_updates_newest_first(client, bad_day) -> None:
+    response = client.get("/history.atom")
+    assert response.headers["content-type"] == "application/atom+xml"
+    feed = feedparser.parse(response.content)
+    assert feed.bozo == 0, feed.get("bozo_exception")
+    assert feed.version == "atom10"
+    assert feed.feed.title == "Test status - Incident History"
+    entries = {entry.title: entry for entry in feed.entries}
+    assert set(entries) == {"Bookings to Exact Online are paused", "Slow text recognition", "Login upgrade", "Database move"}
+    outage = entries["Bookings to Exact Online are paused"]
+    assert outage.id == f"tag:status.example.test,2005:Incident/{bad_day.outage}"
+    assert outage.link == f"https://status.example.test/incidents/{bad_day.outage}"
+    content = outage.content[0].value
+    # Feed readers take the first <strong> as the current status.
+    assert content.index("<strong>Oorzaak gevonden</strong>") < content.index("<strong>Onderzoek</strong>")
+    assert "<small>23 nov, 10:00 CET</small>" in content
+
+
+def test_the_rss_feed_is_valid_and_matches_the_atom_feed(client, bad_day) -> None:
+    response = client.get("/history.rss")
+    assert response.headers["content-type"] == "application/rss+xml"
+    feed = feedparser.parse(response.content)
+    assert feed.bozo == 0, feed.get("bozo_exception")
+    assert feed.version == "rss20"
+    atom = feedparser.parse(client.get("/history.atom").content)
+    assert [entry.id for entry in feed.entries] == [entry.id for entry in atom.entries]
+    assert all(entry.published_parsed for entry in feed.entries)
+    assert client.head("/history.rss").status_code == 200
