@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 import logging
 import re
+import secrets
 from collections.abc import AsyncIterator
 from typing import Literal, get_args, get_origin
 
 import msgspec
 
 from litestar import Litestar, Request, Response
+from litestar.config.csrf import CSRFConfig
+from litestar.response import Redirect
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -26,7 +29,9 @@ from statuspage.public_routes import PUBLIC_HANDLERS
 from statuspage.settings import Settings, load_settings
 from statuspage.snapshot import component_definitions
 from statuspage.status_history import record_statuses
-from statuspage.storage import Store, sync_components
+from statuspage.auth import SignInLimiter
+from statuspage.console import console_router
+from statuspage.storage import Store, open_database, service_secret, sync_components, write_transaction
 from statuspage.templating import make_environment
 
 log = logging.getLogger("statuspage")
@@ -39,6 +44,7 @@ RECORD_EVERY_TICKS = 15
 
 def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
     store = Store(settings.database.path)
+    csrf_secret = _service_secret(settings, "csrf")
     templates = make_environment(settings.templates_dir)
     pages = PublicPages(settings, store, clock, templates)
 
@@ -57,7 +63,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
             await asyncio.to_thread(store.close)
 
     app = Litestar(
-        route_handlers=[*PUBLIC_HANDLERS, operator_api_router()],
+        route_handlers=[*PUBLIC_HANDLERS, operator_api_router(), console_router()],
         lifespan=[run_storage],
         exception_handlers={
             NotFoundException: not_found,
@@ -66,14 +72,32 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
             HTTPException: http_error,
         },
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(templates)),
+        # Forms exist only in the console; the JSON API takes bearer tokens, which CSRF cannot reach.
+        csrf_config=CSRFConfig(
+            secret=csrf_secret,
+            cookie_path="/console",
+            cookie_httponly=True,
+            cookie_secure=settings.page.url.startswith("https://"),
+            exclude=["^/api/", "^/$", "^/incidents/", "^/history\\."],
+        ),
         openapi_config=OpenAPIConfig(
             title=settings.page.name,
             version="2",
             path="/api/schema",
         ),
     )
-    app.state.update(settings=settings, store=store, clock=clock, pages=pages)
+    app.state.update(settings=settings, store=store, clock=clock, pages=pages, sign_in_limiter=SignInLimiter())
     return app
+
+
+def _service_secret(settings: Settings, name: str) -> str:
+    """A secret kept in the database, so that it survives restarts without being configured."""
+    db = open_database(settings.database.path)
+    try:
+        with write_transaction(db):
+            return service_secret(db, name, lambda: secrets.token_urlsafe(32))
+    finally:
+        db.close()
 
 
 def app_from_environment() -> Litestar:
@@ -194,4 +218,6 @@ def _is_struct(annotation: object) -> bool:
 
 
 def http_error(request: Request, error: HTTPException) -> Response:
+    if error.status_code == 401 and request.method == "GET" and request.url.path.startswith("/console"):
+        return Redirect("/console/sign-in")
     return _error_response(request, error.status_code, error.detail, "error_title", error.headers, error.extra)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -50,10 +50,11 @@ class ConsoleSessionAuthentication(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=identity, auth=session)
 
 
-def requires(role: Role) -> Callable[[ASGIConnection, BaseRouteHandler], None]:
+def requires(role: Role) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]:
     """A guard: the caller's role must allow `role` (admin > operator > viewer; client apart)."""
 
-    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    # Async, so that Litestar does not hand this check to a worker thread.
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         identity: Identity | None = connection.user
         if identity is None:
             raise NotAuthorizedException("sign in first")

@@ -103,7 +103,8 @@ def seed(settings: Settings, clock: FakeClock) -> Seeder:
 
 @pytest.fixture
 def client(settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, clock=clock)) as test_client:
+    # Visitors reach the page at its configured address, over TLS.
+    with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as test_client:
         yield test_client
 
 

@@ -1,6 +1,7 @@
 """A visitor opens the real page, served by `statuspage serve`, in Debian's headless Chromium."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from conftest import FakeClock, Seeder, free_port, seed_bad_day
+from statuspage import operations
 
 pytestmark = pytest.mark.browser
 
@@ -23,15 +25,23 @@ CHROMIUM_FLAGS = [
 ]
 
 
+OPERATOR_TOKEN = "sp_browser-operator"
+
+
 @pytest.fixture
 def server(settings, config_file) -> Iterator[str]:
     """`statuspage serve` on a free loopback port over a seeded database; stopped afterwards."""
-    seed_bad_day(Seeder(settings, FakeClock(datetime.now(UTC))), FakeClock(datetime.now(UTC)))
+    now = FakeClock(datetime.now(UTC))
+    seeder = Seeder(settings, now)
+    seed_bad_day(seeder, now)
+    seeder(lambda db: operations.create_token(db, settings, operations.Actor("test"), now(), "olga", "operator", OPERATOR_TOKEN))
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "statuspage", "serve", "--config", str(config_file),
          "--db", settings.database.path, "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        # The browser reaches it over plain HTTP on loopback, as a developer would.
+        env=os.environ | {"STATUSPAGE_PAGE_URL": f"http://127.0.0.1:{port}"},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -114,3 +124,40 @@ def test_the_page_works_without_javascript(server, browser) -> None:
     page.goto(f"{server}/?lang=en")
     assert page.get_by_role("status").inner_text() == "Partial System Outage"
     assert page.locator("ul.components > li").count() == 2
+
+
+def test_an_operator_signs_in_opens_an_incident_with_two_updates_and_visitors_see_it(server, browser) -> None:
+    page = browser.new_page()
+    page.goto(f"{server}/console")
+    page.get_by_label("API token").fill(OPERATOR_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server}/console")
+    assert "olga" in page.get_by_role("button", name=re.compile("Sign out")).inner_text()
+
+    page.get_by_role("link", name="New incident").click()
+    page.get_by_label("Title").fill("Twinfield bookings are slow")
+    page.get_by_label("Status").select_option("investigating")
+    page.get_by_label("Impact").select_option("minor")
+    page.get_by_label("Twinfield").select_option("degraded_performance")
+    page.get_by_label("Message (Markdown)").fill("Bookings to **Twinfield** take minutes instead of seconds.")
+    page.get_by_role("button", name="Open incident").click()
+    page.wait_for_url(re.compile(r".*/console/incidents/\w+$"))
+
+    page.get_by_label("Status").select_option("identified")
+    page.get_by_label("Message (Markdown)").fill("Twinfield confirmed a slow database on their side.")
+    page.get_by_role("button", name="Post update").click()
+    page.get_by_label("Status").select_option("monitoring")
+    page.get_by_label("Twinfield").select_option("operational")
+    page.get_by_label("Message (Markdown)").fill("Bookings are fast again; we keep watching.")
+    page.get_by_role("button", name="Post update").click()
+    assert page.locator("article[data-update]").count() == 3
+
+    visitor = browser.new_page(locale="en-GB")
+    visitor.goto(server)
+    incident = visitor.locator("article.incident", has_text="Twinfield bookings are slow")
+    updates = incident.locator(".update")
+    assert updates.count() == 3
+    assert updates.nth(0).inner_text().startswith("Monitoring")
+    assert "Bookings are fast again" in updates.nth(0).inner_text()
+    assert updates.nth(2).locator("strong", has_text="Twinfield").count() == 1  # Markdown rendered
+    assert visitor.locator('li[data-component="twinfield"] .state').inner_text().endswith("Operational")

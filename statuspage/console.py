@@ -1,0 +1,255 @@
+"""The operator console under /console: Jinja pages over the same operations as the JSON API.
+
+Sign in once with a token; a session cookie (HttpOnly, SameSite=Lax, Secure over TLS) carries the
+sign-in from then on, and every form carries a CSRF token. Forms post and redirect, so a reload
+never repeats a change; a refused change shows the form again with what to fix.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Controller, Request, Response, Router, get, post
+from litestar.datastructures import Cookie
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from statuspage import operations, storage
+from statuspage.auth import SESSION_COOKIE, SESSION_LIFETIME, Identity, Role, digest, new_session_id
+from statuspage.i18n import format_time, word
+from statuspage.security import ConsoleSessionAuthentication, requires
+from statuspage.settings import text_in
+from statuspage.status import ComponentStatus, IncidentStatus, MaintenanceStatus
+
+COMPONENT_STATES = [status.value for status in ComponentStatus]
+INCIDENT_STATES = [status.value for status in IncidentStatus if status is not IncidentStatus.POSTMORTEM]
+MAINTENANCE_STATES = [status.value for status in MaintenanceStatus]
+IMPACTS = ["none", "minor", "major", "critical"]
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or request.app.state.settings.page.url.startswith("https://")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def render(
+    request: Request, template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
+) -> Template:
+    """A console page: the template plus what every console template uses."""
+    state = request.app.state
+    # The console's own words are English; mixing in the page's language would read badly.
+    language, zone = "en", state.settings.zone
+    return Template(
+        template_name=f"console/{template}",
+        status_code=status_code,
+        headers=headers,
+        context={
+            "page": state.settings.page,
+            "lang": language,
+            "zone": zone.key,
+            "me": request.user,
+            "can_change": request.user is not None and request.user.role.allows(Role.OPERATOR),
+            "t": lambda key, **values: word(language, key, **values),
+            "when": lambda moment: format_time(moment, language, zone),
+            "names": {c.key: text_in(c.name, language, language) for c in state.settings.components},
+            "component_states": COMPONENT_STATES,
+            "error": None,
+            **context,
+        },
+    )
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {key: str(value).strip() for key, value in form.items() if key != "_csrf_token"}
+
+
+def components_from(form: dict[str, str]) -> dict[str, str]:
+    """The `component.<key>` selects of a form; "" means the component is not affected."""
+    prefix = "component."
+    return {key[len(prefix):]: value for key, value in form.items() if key.startswith(prefix) and value}
+
+
+def local_moment(request: Request, text: str, field: str) -> datetime:
+    """A datetime-local input, read in the page's time zone."""
+    try:
+        naive = datetime.fromisoformat(text)
+    except ValueError:
+        raise operations.Refused(f"{field} must be a date and time, like 2026-11-24T22:00") from None
+    if naive.tzinfo is not None:
+        return naive
+    return naive.replace(tzinfo=request.app.state.settings.zone)
+
+
+async def change(request: Request, work, *args: Any, **kwargs: Any) -> Any:
+    state = request.app.state
+    identity: Identity = request.user
+    return await state.store.write(
+        lambda db: work(db, state.settings, operations.Actor(identity.name), state.clock(), *args, **kwargs)
+    )
+
+
+class SignInController(Controller):
+    path = "/console"
+    include_in_schema = False
+
+    @get("/sign-in")
+    async def sign_in_form(self, request: Request) -> Template:
+        return render(request, "sign_in.html")
+
+    @post("/sign-in")
+    async def sign_in(self, request: Request) -> Response | Template:
+        state = request.app.state
+        now, client = state.clock(), _client(request)
+        wait = state.sign_in_limiter.retry_after(client, now)
+        if wait > 0:
+            return render(request, "sign_in.html", status_code=429, headers={"Retry-After": str(math.ceil(wait))},
+                          error=f"Too many failed sign-ins; try again in {math.ceil(wait)} seconds.")
+        token = (await form_of(request)).get("token", "")
+        row = await state.store.read(storage.token_by_hash, digest(token)) if token else None
+        if row is None or Role(row["role"]) is Role.CLIENT:
+            state.sign_in_limiter.failed(client, now)
+            return render(request, "sign_in.html", status_code=401, error="That token is unknown or revoked.")
+        state.sign_in_limiter.succeeded(client)
+        session = new_session_id()
+        await state.store.write(storage.insert_session, digest(session), row["id"], now, now + SESSION_LIFETIME)
+        return Redirect(
+            "/console",
+            cookies=[Cookie(key=SESSION_COOKIE, value=session, path="/console", httponly=True, samesite="lax",
+                            secure=_secure(request), max_age=int(SESSION_LIFETIME.total_seconds()))],
+        )
+
+    @post("/sign-out", guards=[requires(Role.VIEWER)])
+    async def sign_out(self, request: Request) -> Response:
+        session = request.auth
+        if session:
+            await request.app.state.store.write(storage.delete_session, digest(session))
+        return Redirect("/console/sign-in", cookies=[Cookie(key=SESSION_COOKIE, value="", path="/console", max_age=0)])
+
+
+class ConsoleController(Controller):
+    path = "/console"
+    include_in_schema = False
+    guards = [requires(Role.VIEWER)]
+
+    @get("/")
+    async def dashboard(self, request: Request, error: FromQuery[str | None] = None) -> Template:
+        state = request.app.state
+        snapshot = await state.pages.snapshot()
+        overrides = {row["component_id"]: row for row in await state.store.read(storage.override_rows)}
+        return render(request, "dashboard.html", snapshot=snapshot, overrides=overrides, error=error,
+                      leaves=[c for c in snapshot.components if not c.is_group])
+
+    @get("/incidents/new")
+    async def new_incident(self, request: Request) -> Template:
+        return render(request, "incident_form.html", values={}, states=INCIDENT_STATES, impacts=IMPACTS)
+
+    @post("/incidents", guards=[requires(Role.OPERATOR)])
+    async def open_incident(self, request: Request) -> Response | Template:
+        form = await form_of(request)
+        try:
+            incident_id = await change(
+                request, operations.open_incident, name=_required(form, "name"), status=form.get("status", "investigating"),
+                impact=form.get("impact", "minor"), message=_required(form, "message"), components=components_from(form),
+            )
+        except operations.Refused as refused:
+            return render(request, "incident_form.html", status_code=400, error=str(refused), values=form,
+                        states=INCIDENT_STATES, impacts=IMPACTS)
+        return Redirect(f"/console/incidents/{incident_id}")
+
+    @get("/incidents/{incident_id:str}")
+    async def incident(self, request: Request, incident_id: FromPath[str]) -> Template:
+        return await _incident_page(request, incident_id)
+
+    @post("/incidents/{incident_id:str}/updates", guards=[requires(Role.OPERATOR)])
+    async def post_update(self, request: Request, incident_id: FromPath[str]) -> Response | Template:
+        form = await form_of(request)
+        try:
+            await change(request, operations.post_update, incident_id, status=form.get("status", ""),
+                         message=_required(form, "message"), components=components_from(form))
+        except operations.Refused as refused:
+            return await _incident_page(request, incident_id, error=str(refused), status_code=400)
+        return Redirect(f"/console/incidents/{incident_id}")
+
+    @post("/incidents/{incident_id:str}/updates/{update_id:str}/edit", guards=[requires(Role.OPERATOR)])
+    async def edit_update(self, request: Request, incident_id: FromPath[str], update_id: FromPath[str]) -> Response | Template:
+        form = await form_of(request)
+        try:
+            await change(request, operations.edit_update, update_id, message=_required(form, "message"))
+        except operations.Refused as refused:
+            return await _incident_page(request, incident_id, error=str(refused), status_code=400)
+        return Redirect(f"/console/incidents/{incident_id}")
+
+    @post("/incidents/{incident_id:str}/updates/{update_id:str}/delete", guards=[requires(Role.OPERATOR)])
+    async def delete_update(self, request: Request, incident_id: FromPath[str], update_id: FromPath[str]) -> Response | Template:
+        try:
+            await change(request, operations.delete_update, update_id)
+        except operations.Refused as refused:
+            return await _incident_page(request, incident_id, error=str(refused), status_code=400)
+        return Redirect(f"/console/incidents/{incident_id}")
+
+    @get("/maintenances/new")
+    async def new_maintenance(self, request: Request) -> Template:
+        return render(request, "maintenance_form.html", values={})
+
+    @post("/maintenances", guards=[requires(Role.OPERATOR)])
+    async def schedule_maintenance(self, request: Request) -> Response | Template:
+        form = await form_of(request)
+        try:
+            maintenance_id = await change(
+                request, operations.schedule_maintenance, name=_required(form, "name"),
+                message=_required(form, "message"), starts=local_moment(request, form.get("starts", ""), "starts"),
+                ends=local_moment(request, form.get("ends", ""), "ends"),
+                components=[key for key, value in components_from(form).items() if value == "on"],
+            )
+        except operations.Refused as refused:
+            return render(request, "maintenance_form.html", status_code=400, error=str(refused), values=form)
+        return Redirect(f"/console/incidents/{maintenance_id}")
+
+    @post("/components/{component:str}/override", guards=[requires(Role.OPERATOR)])
+    async def set_override(self, request: Request, component: FromPath[str]) -> Response:
+        form = await form_of(request)
+        try:
+            if form.get("status") == "clear":
+                await change(request, operations.clear_override, component)
+            else:
+                expires = form.get("expires_at")
+                await change(request, operations.set_override, component, status=form.get("status", ""),
+                             reason=_required(form, "reason"),
+                             expires_at=local_moment(request, expires, "expires_at") if expires else None)
+        except operations.Refused as refused:
+            return Redirect(f"/console?error={quote(str(refused))}")
+        return Redirect("/console")
+
+    @get("/audit")
+    async def audit(self, request: Request) -> Template:
+        entries = await request.app.state.store.read(lambda db: storage.audit_entries(db, limit=200))
+        return render(request, "audit.html", entries=entries)
+
+
+def _required(form: dict[str, str], field: str) -> str:
+    value = form.get(field, "")
+    if not value:
+        raise operations.Refused(f"{field} is required")
+    return value
+
+
+async def _incident_page(request: Request, incident_id: str, **extra: Any) -> Template:
+    snapshot = await request.app.state.pages.snapshot()
+    item = next((item for item in snapshot.incidents + snapshot.maintenances if item.id == incident_id), None)
+    if item is None:
+        raise NotFoundException(f"no incident or maintenance with id {incident_id!r} among the recent ones")
+    states = MAINTENANCE_STATES if item.kind == "maintenance" else INCIDENT_STATES
+    return render(request, "incident.html", item=item, states=states, **extra)
+
+
+def console_router() -> Router:
+    return Router(path="/", route_handlers=[SignInController, ConsoleController],
+                  middleware=[ConsoleSessionAuthentication])

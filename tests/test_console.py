@@ -1,0 +1,146 @@
+"""The operator console: signing in with a token, sessions, CSRF, and running an incident by form."""
+
+import re
+
+import pytest
+
+from conftest import TOKENS
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="_csrf_token" value="([^"]+)"', html).group(1)
+
+
+def sign_in(client, token: str):
+    form = client.get("/console/sign-in")
+    return client.post("/console/sign-in", data={"token": token, "_csrf_token": csrf_of(form.text)},
+                       follow_redirects=False)
+
+
+def test_the_console_sends_strangers_to_sign_in(client) -> None:
+    response = client.get("/console", follow_redirects=False)
+    assert response.status_code == 302 and response.headers["location"] == "/console/sign-in"
+
+
+def test_signing_in_sets_a_session_cookie_that_scripts_cannot_read(client, tokens) -> None:
+    response = sign_in(client, TOKENS["operator"])
+    assert response.status_code == 302 and response.headers["location"] == "/console"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("statuspage_session=")
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/console" in cookie and "Secure" in cookie
+    assert TOKENS["operator"] not in cookie
+    dashboard = client.get("/console")
+    assert dashboard.status_code == 200
+    assert "Sign out operator-person (operator)" in dashboard.text
+
+
+def test_the_cookies_are_secure_over_tls_and_plain_for_a_local_http_page(tmp_path, config_file, clock, seed, tokens, client) -> None:
+    from litestar.testing import TestClient
+
+    from statuspage.app import create_app
+    from statuspage.settings import load_settings
+
+    assert "Secure" in sign_in(client, TOKENS["operator"]).headers["set-cookie"]
+    local = load_settings(config_file, environ={"STATUSPAGE_DB": seed.settings.database.path,
+                                                "STATUSPAGE_PAGE_URL": "http://127.0.0.1:8080"})
+    with TestClient(create_app(local, clock=clock), base_url="http://127.0.0.1:8080") as plain:
+        form = plain.get("/console/sign-in")
+        assert "Secure" not in form.headers["set-cookie"]
+        assert "Secure" not in sign_in(plain, TOKENS["operator"]).headers["set-cookie"]
+
+
+def test_a_wrong_token_is_refused_and_repeated_failures_must_wait(client, tokens) -> None:
+    for _ in range(5):
+        response = sign_in(client, "sp_guess")
+        assert response.status_code == 401
+        assert "That token is unknown or revoked." in response.text
+    blocked = sign_in(client, TOKENS["operator"])
+    assert blocked.status_code == 429
+    assert blocked.headers["retry-after"] == "300"
+    assert "Too many failed sign-ins; try again in 300 seconds." in blocked.text
+
+
+def test_the_failed_sign_in_limit_lifts_after_its_window(client, tokens, clock) -> None:
+    for _ in range(5):
+        sign_in(client, "sp_guess")
+    clock.advance(minutes=5, seconds=1)
+    assert sign_in(client, TOKENS["operator"]).status_code == 302
+
+
+def test_the_invoice_products_token_cannot_sign_in(client, tokens) -> None:
+    assert sign_in(client, TOKENS["client"]).status_code == 401
+
+
+def test_a_form_without_its_csrf_token_is_refused(client, tokens) -> None:
+    sign_in(client, TOKENS["operator"])
+    response = client.post("/console/incidents", data={"name": "X", "message": "m"})
+    assert response.status_code == 403
+    assert client.get("/api/v2/incidents.json").json()["incidents"] == []
+
+
+def test_a_change_without_a_session_is_refused_with_401(client) -> None:
+    response = client.post("/console/incidents", data={"name": "X", "message": "m"})
+    assert response.status_code == 401
+
+
+def test_a_viewer_sees_the_console_but_changes_nothing(client, tokens) -> None:
+    sign_in(client, TOKENS["viewer"])
+    dashboard = client.get("/console")
+    assert dashboard.status_code == 200
+    assert "/override" not in dashboard.text  # no forms to change anything
+    response = client.post("/console/incidents", data={"name": "X", "message": "m", "_csrf_token": csrf_of(
+        client.get("/console/incidents/new").text)})
+    assert response.status_code == 403
+
+
+def test_signing_out_or_revoking_the_token_ends_the_session(client, tokens) -> None:
+    sign_in(client, TOKENS["operator"])
+    dashboard = client.get("/console")
+    client.post("/console/sign-out", data={"_csrf_token": csrf_of(dashboard.text)})
+    assert client.get("/console", follow_redirects=False).status_code == 302
+
+    sign_in(client, TOKENS["operator"])
+    assert client.get("/console", follow_redirects=False).status_code == 200
+    operator_id = next(t["id"] for t in client.get("/api/v1/tokens", headers=tokens["admin"]).json()
+                       if t["name"] == "operator-person")
+    client.delete(f"/api/v1/tokens/{operator_id}", headers=tokens["admin"])
+    assert client.get("/console", follow_redirects=False).status_code == 302
+
+
+def test_an_incident_run_from_the_console_reaches_the_public_api_and_the_audit_log(client, tokens) -> None:
+    sign_in(client, TOKENS["operator"])
+    form = client.get("/console/incidents/new")
+    opened = client.post("/console/incidents", follow_redirects=False, data={
+        "_csrf_token": csrf_of(form.text), "name": "Bookings to Exact Online are paused", "status": "identified",
+        "impact": "major", "component.exact-online": "major_outage", "component.twinfield": "",
+        "message": "We switched the integration off.",
+    })
+    assert opened.status_code == 302
+    page = client.get(opened.headers["location"])
+    client.post(f"{opened.headers['location']}/updates", data={
+        "_csrf_token": csrf_of(page.text), "status": "monitoring", "message": "Switched on again.",
+        "component.exact-online": "degraded_performance"})
+
+    incident = client.get("/api/v2/incidents/unresolved.json").json()["incidents"][0]
+    assert incident["name"] == "Bookings to Exact Online are paused"
+    assert [u["status"] for u in incident["incident_updates"]] == ["monitoring", "identified"]
+    assert [c["status"] for c in incident["components"]] == ["degraded_performance"]
+    audit = client.get("/console/audit").text
+    assert "incident.open" in audit and "incident.update" in audit and "operator-person" in audit
+
+
+def test_a_refused_console_change_shows_the_form_again_with_what_to_fix(client, tokens) -> None:
+    sign_in(client, TOKENS["operator"])
+    form = client.get("/console/maintenances/new")
+    response = client.post("/console/maintenances", data={
+        "_csrf_token": csrf_of(form.text), "name": "Upgrade", "message": "m",
+        "starts": "2026-11-24T22:00", "ends": "2026-11-24T21:00", "component.exact-online": "on"})
+    assert response.status_code == 400
+    assert "a maintenance window must end after it starts" in response.text
+    assert 'value="Upgrade"' in response.text
+
+
+@pytest.mark.parametrize("path", ["/console", "/console/audit", "/console/incidents/new"])
+def test_console_pages_render_for_a_signed_in_operator(client, tokens, path) -> None:
+    sign_in(client, TOKENS["operator"])
+    assert client.get(path).status_code == 200
