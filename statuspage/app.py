@@ -10,6 +10,7 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Literal, get_args, get_origin
 
+import httpx
 import msgspec
 
 from litestar import Litestar, Request, Response
@@ -21,11 +22,13 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
 from statuspage import operations
+from statuspage.delivery import Deliverer, deliver_forever
 from statuspage.clock import Clock, system_clock
 from statuspage.i18n import choose_language, word
 from statuspage.public import PublicPages
 from statuspage.operator_api import operator_api_router
 from statuspage.public_routes import PUBLIC_HANDLERS
+from statuspage.subscription_routes import SUBSCRIPTION_HANDLERS
 from statuspage.settings import Settings, load_settings
 from statuspage.snapshot import component_definitions
 from statuspage.status_history import record_statuses
@@ -53,17 +56,24 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
         await asyncio.to_thread(store.open)
         await store.write(sync_components, component_definitions(settings), clock())
         await keep_up_with_the_clock(store, settings, clock)
-        watcher = asyncio.create_task(watch_for_changes(store, settings, clock), name="statuspage-watcher")
-        try:
-            yield
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-            await asyncio.to_thread(store.close)
+        async with httpx.AsyncClient() as http:
+            app.state.deliverer = Deliverer(store, settings, clock, http)
+            tasks = [
+                asyncio.create_task(watch_for_changes(store, settings, clock), name="statuspage-watcher"),
+                asyncio.create_task(deliver_forever(app.state.deliverer), name="statuspage-deliveries"),
+            ]
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        await asyncio.to_thread(store.close)
 
     app = Litestar(
-        route_handlers=[*PUBLIC_HANDLERS, operator_api_router(), console_router()],
+        route_handlers=[*PUBLIC_HANDLERS, *SUBSCRIPTION_HANDLERS, operator_api_router(), console_router()],
         lifespan=[run_storage],
         exception_handlers={
             NotFoundException: not_found,
@@ -78,7 +88,8 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
             cookie_path="/console",
             cookie_httponly=True,
             cookie_secure=settings.page.url.startswith("https://"),
-            exclude=["^/api/", "^/$", "^/incidents/", "^/history\\."],
+            # Subscribing needs no CSRF token: it only asks for a confirmation e-mail.
+            exclude=["^/api/", "^/$", "^/incidents/", "^/history\\.", "^/subscriptions"],
         ),
         openapi_config=OpenAPIConfig(
             title=settings.page.name,

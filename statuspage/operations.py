@@ -9,9 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import msgspec
 from sqlite_utils import Database
 
-from statuspage import storage
+from statuspage import notifications, storage
 from statuspage.auth import Role, digest
 from statuspage.settings import Settings
 from statuspage.status import ComponentStatus, IncidentStatus, MaintenanceStatus, maintenance_phase
@@ -64,6 +65,7 @@ def open_incident(
         after=_incident_state(db, incident_id),
     )
     _finish(db, settings, now)
+    notifications.incident_changed(db, settings, now, incident_id)
     return incident_id
 
 
@@ -88,6 +90,7 @@ def post_update(
         subject_id=incident_id, before=before, after=_incident_state(db, incident_id),
     )
     _finish(db, settings, now)
+    notifications.incident_changed(db, settings, now, incident_id)
     return update_id
 
 
@@ -134,6 +137,7 @@ def schedule_maintenance(
     )
     advance_maintenances(db, settings, now)
     _finish(db, settings, now)
+    notifications.incident_changed(db, settings, now, maintenance_id)
     return maintenance_id
 
 
@@ -217,3 +221,77 @@ def revoke_token(db: Database, settings: Settings, actor: Actor, now: datetime, 
     storage.revoke_token(db, token_id, now)
     storage.append_audit(db, at=now, actor=actor.name, action="token.revoke", subject_type="token",
                          subject_id=str(token_id), before=before)
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Subscribers
+
+
+def add_webhook(
+    db: Database, settings: Settings, actor: Actor, now: datetime, url: str, components: list[str] | None
+) -> tuple[int, str]:
+    """Subscribe a webhook; returns its id and the secret its deliveries are signed with (shown once)."""
+    if not url.startswith(("https://", "http://")):
+        raise Refused(f"url {url!r} must start with https:// (or http://)")
+    _check_components(settings, dict.fromkeys(components or [], ""))
+    if storage.active_subscriber(db, "webhook", url) is not None:
+        raise Refused(f"{url} is subscribed already")
+    secret = notifications.new_webhook_secret()
+    subscriber_id = storage.insert_subscriber(db, kind="webhook", address=url, secret=secret, components=components,
+                                              now=now, confirmed=True)
+    storage.append_audit(db, at=now, actor=actor.name, action="subscriber.add", subject_type="subscriber",
+                         subject_id=str(subscriber_id), after={"kind": "webhook", "url": url, "components": components})
+    return subscriber_id, secret
+
+
+def remove_subscriber(db: Database, settings: Settings, actor: Actor, now: datetime, subscriber_id: int) -> None:
+    before = storage.subscriber(db, subscriber_id)
+    if before is None or before["unsubscribed_at"] is not None:
+        raise Refused(f"no active subscriber with id {subscriber_id}", not_found=True)
+    storage.unsubscribe(db, subscriber_id, now)
+    storage.append_audit(db, at=now, actor=actor.name, action="subscriber.remove", subject_type="subscriber",
+                         subject_id=str(subscriber_id),
+                         before={"kind": before["kind"], "address": before["address"]})
+
+
+def subscribe_email(db: Database, settings: Settings, now: datetime, address: str, components: list[str] | None) -> None:
+    """A visitor asks for e-mail: nothing is sent but the confirmation until they confirm.
+
+    An address already subscribed gets no second confirmation and no hint, so the form cannot be used
+    to find out who is subscribed.
+    """
+    if settings.notifications.smtp_host is None:
+        raise Refused("e-mail subscriptions are not offered on this page")
+    if not _looks_like_email(address):
+        raise Refused(f"{address!r} does not look like an e-mail address")
+    _check_components(settings, dict.fromkeys(components or [], ""))
+    if storage.active_subscriber(db, "email", address) is not None:
+        return
+    subscriber_id = storage.insert_subscriber(db, kind="email", address=address, secret=None, components=components,
+                                              now=now, confirmed=False)
+    mail = notifications.confirmation_mail(db, settings, subscriber_id)
+    storage.enqueue_delivery(db, subscriber_id, "confirmation", msgspec.json.encode(mail).decode(), now)
+
+
+def confirm_subscription(db: Database, settings: Settings, now: datetime, token: str) -> bool:
+    subscriber_id = notifications.subscriber_of(notifications.links_secret(db), token, "confirm")
+    row = storage.subscriber(db, subscriber_id) if subscriber_id is not None else None
+    if row is None or row["unsubscribed_at"] is not None:
+        return False
+    storage.confirm_subscriber(db, row["id"], now)
+    return True
+
+
+def unsubscribe_by_link(db: Database, settings: Settings, now: datetime, token: str) -> bool:
+    subscriber_id = notifications.subscriber_of(notifications.links_secret(db), token, "unsubscribe")
+    row = storage.subscriber(db, subscriber_id) if subscriber_id is not None else None
+    if row is None:
+        return False
+    storage.unsubscribe(db, row["id"], now)
+    return True
+
+
+def _looks_like_email(address: str) -> bool:
+    local, _, domain = address.partition("@")
+    return bool(local) and "." in domain and " " not in address and len(address) <= 254

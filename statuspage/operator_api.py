@@ -100,6 +100,42 @@ class AuditEntry(msgspec.Struct):
     after: Any
 
 
+class WebhookCreate(msgspec.Struct, forbid_unknown_fields=True):
+    url: Annotated[str, msgspec.Meta(min_length=8, max_length=2000)]
+    components: list[str] | None = None
+
+
+class WebhookCreated(msgspec.Struct):
+    id: int
+    url: str
+    components: list[str] | None
+    secret: str  # signs every delivery; shown once, never again
+
+
+class SubscriberInfo(msgspec.Struct):
+    id: int
+    kind: str
+    address: str
+    components: list[str] | None
+    created_at: str
+    confirmed_at: str | None
+    unsubscribed_at: str | None
+    pending: int
+    failed: int
+
+
+class DeliveryInfo(msgspec.Struct):
+    id: int
+    event: str
+    state: str
+    attempts: int
+    next_attempt_at: str
+    last_status: int | None
+    last_error: str | None
+    created_at: str
+    delivered_at: str | None
+
+
 class Me(msgspec.Struct):
     name: str
     role: str
@@ -240,6 +276,30 @@ class TokenController(Controller):
         await run(request, operations.revoke_token, token_id)
 
 
+class SubscriberController(Controller):
+    path = "/subscribers"
+    tags = ["Operator API: subscribers"]
+
+    @get("/", guards=[requires(Role.VIEWER)])
+    async def list_subscribers(self, request: Request) -> list[SubscriberInfo]:
+        rows = await request.app.state.store.read(storage.list_subscribers)
+        return [msgspec.convert(row, SubscriberInfo) for row in rows]
+
+    @post("/", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)
+    async def add_webhook(self, request: Request, data: JSONBody[WebhookCreate]) -> WebhookCreated:
+        subscriber_id, secret = await run(request, operations.add_webhook, data.url, data.components)
+        return WebhookCreated(subscriber_id, data.url, data.components, secret)
+
+    @delete("/{subscriber_id:int}", guards=[requires(Role.OPERATOR)], status_code=HTTP_204_NO_CONTENT)
+    async def remove(self, request: Request, subscriber_id: FromPath[int]) -> None:
+        await run(request, operations.remove_subscriber, subscriber_id)
+
+    @get("/{subscriber_id:int}/deliveries", guards=[requires(Role.VIEWER)])
+    async def deliveries(self, request: Request, subscriber_id: FromPath[int]) -> list[DeliveryInfo]:
+        rows = await request.app.state.store.read(storage.deliveries_of, subscriber_id)
+        return [msgspec.convert(row, DeliveryInfo) for row in rows]
+
+
 @get("/me", tags=["Operator API: tokens"])
 async def whoami(request: Request) -> Me:
     identity: Identity = request.user
@@ -250,6 +310,6 @@ def operator_api_router() -> Router:
     return Router(
         path="/api/v1",
         route_handlers=[IncidentController, MaintenanceController, ComponentController, AuditController,
-                        TokenController, whoami],
+                        TokenController, SubscriberController, whoami],
         middleware=[BearerTokenAuthentication],
     )

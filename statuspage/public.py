@@ -203,6 +203,7 @@ def page_context(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dict:
         "states": [status.value for status in LEGEND_ORDER],
         "updated": format_time(snapshot.updated_at, language, zone),
         "uptime_days": UPTIME_DAYS,
+        "email_offered": snapshot.settings.notifications.smtp_host is not None,
     }
 
 

@@ -52,6 +52,18 @@ class DatabaseSettings(_Section):
     path: str = "statuspage.db"
 
 
+class NotificationSettings(_Section):
+    # E-mail subscriptions are offered only when an SMTP server is named. Its password comes from
+    # $STATUSPAGE_SMTP_PASSWORD alone, so that it never sits in a file.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    mail_from: str = "status@localhost"
+    # Tries per delivery before it is given up, with waits doubling from 30 seconds to an hour.
+    max_attempts: int = 10
+
+
 class GroupSettings(_Section):
     key: str
     name: Text
@@ -71,6 +83,7 @@ class Settings(_Section):
     page: PageSettings = msgspec.field(default_factory=PageSettings)
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    notifications: NotificationSettings = msgspec.field(default_factory=NotificationSettings)
     groups: list[GroupSettings] = msgspec.field(default_factory=list)
     components: list[ComponentSettings] = msgspec.field(default_factory=list)
     templates_dir: str = str(REPOSITORY_ROOT / "templates")
@@ -92,6 +105,10 @@ ENVIRONMENT_KEYS = {
     "PAGE_URL": ("page", "url"),
     "TIME_ZONE": ("page", "time_zone"),
     "LANGUAGE": ("page", "language"),
+    "SMTP_HOST": ("notifications", "smtp_host"),
+    "SMTP_PORT": ("notifications", "smtp_port"),
+    "SMTP_USERNAME": ("notifications", "smtp_username"),
+    "MAIL_FROM": ("notifications", "mail_from"),
 }
 
 _KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -182,6 +199,8 @@ def _check(settings: Settings, path: Path, origins: dict[tuple[str, str], str]) 
         fail("server", "port", f"{settings.server.port} is not a TCP port (1-65535)")
     if not settings.database.path:
         fail("database", "path", "must not be empty")
+    if not 1 <= settings.notifications.max_attempts <= 50:
+        fail("notifications", "max_attempts", f"{settings.notifications.max_attempts} must be between 1 and 50")
 
     seen: set[str] = set()
     entries = [("groups", index, group) for index, group in enumerate(settings.groups)]

@@ -10,18 +10,22 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
+from statuspage import notifications
 from statuspage.clock import Clock
 from statuspage.settings import Settings
 from statuspage.snapshot import derive_statuses
 from statuspage.storage import Store, read_page_rows, record_status_changes
 
 
-def record_statuses_now(db: Database, settings: Settings, now: datetime) -> list[str]:
-    """Append a history entry for every component whose shown status changed; return their ids."""
+def record_statuses_now(db: Database, settings: Settings, now: datetime) -> dict[str, str | None]:
+    """Append a history entry for every component whose shown status changed, and tell the
+    subscribers; return the changed components with their previous status."""
     statuses = derive_statuses(settings, read_page_rows(db, now), now)
     leaves = {component.key: statuses[component.key].value for component in settings.components}
-    return record_status_changes(db, leaves, now)
+    changes = record_status_changes(db, leaves, now)
+    notifications.components_changed(db, settings, now, changes)
+    return changes
 
 
-async def record_statuses(store: Store, settings: Settings, clock: Clock) -> list[str]:
+async def record_statuses(store: Store, settings: Settings, clock: Clock) -> dict[str, str | None]:
     return await store.write(record_statuses_now, settings, clock())

@@ -148,6 +148,42 @@ def m002_operators(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_subscribers(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE subscribers (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('webhook', 'email')),
+            address TEXT NOT NULL,          -- the webhook URL or the e-mail address
+            secret TEXT,                    -- webhooks: the key of the HMAC signature
+            components TEXT,                -- JSON list of component ids; NULL for all
+            created_at TEXT NOT NULL,
+            confirmed_at TEXT,
+            unsubscribed_at TEXT
+        );
+        CREATE UNIQUE INDEX subscribers_once_per_address ON subscribers (kind, address) WHERE unsubscribed_at IS NULL;
+        -- Notifications waiting to go out, going out, or gone: an outbox, so that a subscriber whose
+        -- server is down neither loses a message nor holds up the change that caused it.
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id),
+            event TEXT NOT NULL,
+            body TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_status INTEGER,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            delivered_at TEXT
+        );
+        CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+        CREATE INDEX deliveries_by_subscriber ON deliveries (subscriber_id, id);
+        """
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Connections and transactions
 
@@ -405,10 +441,14 @@ def add_incident_update(
 # Status history
 
 
-def record_status_changes(db: Database, statuses: dict[str, str], now: datetime) -> list[str]:
-    """Append a history entry for each component whose shown status differs from its last one."""
+def record_status_changes(db: Database, statuses: dict[str, str], now: datetime) -> dict[str, str | None]:
+    """Append a history entry for each component whose shown status differs from its last one.
+
+    Returns the changed components with the status each had before (None: its first entry).
+    """
     last = latest_statuses(db)
-    changed = [component_id for component_id, status in statuses.items() if last.get(component_id) != status]
+    changed = {component_id: last.get(component_id) for component_id, status in statuses.items()
+               if last.get(component_id) != status}
     db["status_events"].insert_all(
         ({"component_id": component_id, "status": statuses[component_id], "at": iso(now)} for component_id in changed)
     )
@@ -652,3 +692,103 @@ def maintenances_needing_a_step(db: Database) -> list[Row]:
 
 def override_rows(db: Database) -> list[Row]:
     return list(db.query("SELECT * FROM component_overrides ORDER BY component_id"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Subscribers and the deliveries owed to them
+
+
+def insert_subscriber(
+    db: Database, *, kind: str, address: str, secret: str | None, components: list[str] | None,
+    now: datetime, confirmed: bool,
+) -> int:
+    cursor = db.execute(
+        """
+        INSERT INTO subscribers (kind, address, secret, components, created_at, confirmed_at)
+        VALUES (?, ?, ?, ?, ?, ?)
+        """,
+        [kind, address, secret, _json_or_none(components), iso(now), iso(now) if confirmed else None],
+    )
+    return int(cursor.lastrowid)
+
+
+def active_subscriber(db: Database, kind: str, address: str) -> Row | None:
+    rows = list(db.query(
+        "SELECT * FROM subscribers WHERE kind = ? AND address = ? AND unsubscribed_at IS NULL", [kind, address]))
+    return rows[0] if rows else None
+
+
+def subscriber(db: Database, subscriber_id: int) -> Row | None:
+    rows = list(db.query("SELECT * FROM subscribers WHERE id = ?", [subscriber_id]))
+    return rows[0] if rows else None
+
+
+def confirm_subscriber(db: Database, subscriber_id: int, now: datetime) -> None:
+    db.execute("UPDATE subscribers SET confirmed_at = ? WHERE id = ? AND confirmed_at IS NULL", [iso(now), subscriber_id])
+
+
+def unsubscribe(db: Database, subscriber_id: int, now: datetime) -> None:
+    db.execute("UPDATE subscribers SET unsubscribed_at = ? WHERE id = ? AND unsubscribed_at IS NULL",
+               [iso(now), subscriber_id])
+    db.execute("UPDATE deliveries SET state = 'failed', last_error = 'unsubscribed' "
+               "WHERE subscriber_id = ? AND state = 'pending'", [subscriber_id])
+
+
+def subscribers_to_notify(db: Database) -> list[Row]:
+    rows = db.query("SELECT * FROM subscribers WHERE confirmed_at IS NOT NULL AND unsubscribed_at IS NULL")
+    return [{**row, "components": _json_or_none_loads(row["components"])} for row in rows]
+
+
+def list_subscribers(db: Database) -> list[Row]:
+    rows = db.query(
+        """
+        SELECT s.id, s.kind, s.address, s.components, s.created_at, s.confirmed_at, s.unsubscribed_at,
+               (SELECT count(*) FROM deliveries d WHERE d.subscriber_id = s.id AND d.state = 'pending') AS pending,
+               (SELECT count(*) FROM deliveries d WHERE d.subscriber_id = s.id AND d.state = 'failed') AS failed
+        FROM subscribers s ORDER BY s.id
+        """
+    )
+    return [{**row, "components": _json_or_none_loads(row["components"])} for row in rows]
+
+
+def enqueue_delivery(db: Database, subscriber_id: int, event: str, body: str, now: datetime) -> int:
+    cursor = db.execute(
+        """
+        INSERT INTO deliveries (subscriber_id, event, body, state, next_attempt_at, created_at)
+        VALUES (?, ?, ?, 'pending', ?, ?)
+        """,
+        [subscriber_id, event, body, iso(now), iso(now)],
+    )
+    return int(cursor.lastrowid)
+
+
+def due_deliveries(db: Database, now: datetime, limit: int) -> list[Row]:
+    return list(db.query(
+        """
+        SELECT d.*, s.kind, s.address, s.secret FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+        WHERE d.state = 'pending' AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at, d.id LIMIT ?
+        """,
+        [iso(now), limit],
+    ))
+
+
+def record_attempt(
+    db: Database, delivery_id: int, *, now: datetime, delivered: bool, status: int | None, error: str | None,
+    next_attempt_at: datetime | None,
+) -> None:
+    """One try of a delivery: delivered, to be tried again at `next_attempt_at`, or given up (None)."""
+    state = "delivered" if delivered else ("pending" if next_attempt_at else "failed")
+    db.execute(
+        """
+        UPDATE deliveries SET attempts = attempts + 1, state = ?, last_status = ?, last_error = ?,
+               next_attempt_at = COALESCE(?, next_attempt_at), delivered_at = ?
+        WHERE id = ? AND state = 'pending'
+        """,
+        [state, status, error, iso(next_attempt_at) if next_attempt_at else None, iso(now) if delivered else None,
+         delivery_id],
+    )
+
+
+def deliveries_of(db: Database, subscriber_id: int, limit: int = 100) -> list[Row]:
+    return list(db.query(
+        "SELECT * FROM deliveries WHERE subscriber_id = ? ORDER BY id DESC LIMIT ?", [subscriber_id, limit]))

@@ -59,9 +59,10 @@ def test_status_history_only_grows_when_a_status_changes(tmp_path) -> None:
     db = open_database(tmp_path / "s.db")
     with write_transaction(db):
         sync_components(db, {"a": "", "b": ""}, NOW)
-        assert record_status_changes(db, {"a": "operational", "b": "operational"}, NOW) == ["a", "b"]
-        assert record_status_changes(db, {"a": "operational", "b": "major_outage"}, NOW + timedelta(minutes=1)) == ["b"]
-        assert record_status_changes(db, {"a": "operational", "b": "major_outage"}, NOW + timedelta(minutes=2)) == []
+        assert record_status_changes(db, {"a": "operational", "b": "operational"}, NOW) == {"a": None, "b": None}
+        later = NOW + timedelta(minutes=1)
+        assert record_status_changes(db, {"a": "operational", "b": "major_outage"}, later) == {"b": "operational"}
+        assert record_status_changes(db, {"a": "operational", "b": "major_outage"}, later + timedelta(minutes=1)) == {}
     assert db.execute("SELECT count(*) FROM status_events").fetchone() == (3,)
 
 

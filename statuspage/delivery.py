@@ -1,0 +1,128 @@
+"""Sends what the outbox holds: webhooks over HTTP, e-mail over SMTP, retried with backoff.
+
+Runs in the background of the service. A subscriber whose server is down costs a few timed-out
+requests here and there, never the operator's request that caused the notice, and never the notice
+itself: it waits in the outbox until it is delivered or its tries are used up, all visible to
+operators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import smtplib
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage
+
+import httpx
+import msgspec
+
+from statuspage import notifications, storage
+from statuspage.clock import Clock
+from statuspage.settings import Settings
+from statuspage.storage import Store
+
+log = logging.getLogger("statuspage.delivery")
+
+BATCH = 50
+CONCURRENCY = 8
+TIMEOUT_SECONDS = 10.0
+USER_AGENT = "statuspage-webhooks/1"
+
+SendMail = Callable[[Settings, str, notifications.Mail], Awaitable[None]]
+
+
+class Attempt(msgspec.Struct):
+    delivered: bool
+    status: int | None = None
+    error: str | None = None
+
+
+async def send_by_smtp(settings: Settings, to: str, mail: notifications.Mail) -> None:
+    config = settings.notifications
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = config.mail_from, to, mail.subject
+    message.set_content(mail.text)
+
+    def send() -> None:
+        with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=TIMEOUT_SECONDS) as smtp:
+            if config.smtp_starttls:
+                smtp.starttls()
+            if config.smtp_username:
+                smtp.login(config.smtp_username, os.environ.get("STATUSPAGE_SMTP_PASSWORD", ""))
+            smtp.send_message(message)
+
+    await asyncio.to_thread(send)
+
+
+class Deliverer:
+    def __init__(
+        self, store: Store, settings: Settings, clock: Clock, http: httpx.AsyncClient, send_mail: SendMail = send_by_smtp
+    ) -> None:
+        self.store, self.settings, self.clock, self.http, self.send_mail = store, settings, clock, http, send_mail
+        self._limit = asyncio.Semaphore(CONCURRENCY)
+        # One round at a time, so that no delivery is picked up twice.
+        self._round = asyncio.Lock()
+
+    async def deliver_due(self) -> int:
+        """Try every delivery that is due now; returns how many were tried."""
+        async with self._round:
+            return await self._deliver_due()
+
+    async def _deliver_due(self) -> int:
+        due = await self.store.read(storage.due_deliveries, self.clock(), BATCH)
+        if not due:
+            return 0
+        attempts = await asyncio.gather(*(self._try(row) for row in due))
+        now = self.clock()
+        max_attempts = self.settings.notifications.max_attempts
+
+        def record(db) -> None:
+            for row, attempt in zip(due, attempts, strict=True):
+                retry_at = None if attempt.delivered else notifications.next_attempt(row["attempts"] + 1, now, max_attempts)
+                storage.record_attempt(db, row["id"], now=now, delivered=attempt.delivered, status=attempt.status,
+                                       error=attempt.error, next_attempt_at=retry_at)
+
+        await self.store.write(record)
+        return len(due)
+
+    async def _try(self, row: dict) -> Attempt:
+        async with self._limit:
+            try:
+                if row["kind"] == "webhook":
+                    return await self._post(row)
+                await self.send_mail(self.settings, row["address"], msgspec.json.decode(row["body"], type=notifications.Mail))
+                return Attempt(delivered=True)
+            except (httpx.HTTPError, OSError, smtplib.SMTPException) as error:
+                return Attempt(delivered=False, error=f"{type(error).__name__}: {error}"[:500])
+
+    async def _post(self, row: dict) -> Attempt:
+        body = row["body"].encode()
+        timestamp = int(self.clock().timestamp())
+        response = await self.http.post(
+            row["address"],
+            content=body,
+            timeout=TIMEOUT_SECONDS,
+            follow_redirects=False,
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                "X-Statuspage-Event": row["event"],
+                "X-Statuspage-Delivery": str(row["id"]),
+                "X-Statuspage-Timestamp": str(timestamp),
+                "X-Statuspage-Signature": notifications.signature(row["secret"], timestamp, body),
+            },
+        )
+        if 200 <= response.status_code < 300:
+            return Attempt(delivered=True, status=response.status_code)
+        return Attempt(delivered=False, status=response.status_code, error=f"HTTP {response.status_code}")
+
+
+async def deliver_forever(deliverer: Deliverer, interval: float = 1.0) -> None:
+    while True:
+        try:
+            await deliverer.deliver_due()
+        except Exception:
+            log.exception("delivering notifications failed; trying again")
+        await asyncio.sleep(interval)

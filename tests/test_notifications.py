@@ -1,0 +1,264 @@
+"""Subscribers hear of incidents: signed webhooks that are retried, and e-mail with double opt-in."""
+
+import hashlib
+import hmac
+import json
+import threading
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from conftest import free_port
+from statuspage.notifications import link_token, next_attempt, subscriber_of
+
+INCIDENT = {"name": "Bookings to Exact Online are paused", "message": "Switched off.", "status": "identified",
+            "impact": "major", "components": {"exact-online": "major_outage"}}
+
+
+class Receiver:
+    """A webhook receiver on loopback that records what it gets and answers with the codes it is given."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        self.answers: list[int] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append({"headers": dict(self.headers), "body": body})
+                self.send_response(receiver.answers.pop(0) if receiver.answers else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def bodies(self) -> list[dict]:
+        return [json.loads(item["body"]) for item in self.received]
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+def deliver(client) -> int:
+    return client.blocking_portal.call(client.app.state.deliverer.deliver_due)
+
+
+def add_webhook(client, tokens, url, components=None):
+    response = client.post("/api/v1/subscribers", headers=tokens["operator"], json={"url": url, "components": components})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_a_webhook_gets_a_signed_notice_in_the_hosted_format(client, tokens, receiver, clock) -> None:
+    hook = add_webhook(client, tokens, receiver.url)
+    client.post("/api/v1/incidents", headers=tokens["operator"], json=INCIDENT)
+    assert receiver.received == []  # nothing is sent while the operator waits
+    deliver(client)
+
+    events = {item["headers"]["X-Statuspage-Event"]: item for item in receiver.received}
+    assert set(events) == {"incident", "component"}
+    notice = events["incident"]
+    timestamp = notice["headers"]["X-Statuspage-Timestamp"]
+    assert timestamp == str(int(clock().timestamp()))
+    expected = hmac.new(hook["secret"].encode(), timestamp.encode() + b"." + notice["body"], hashlib.sha256).hexdigest()
+    assert notice["headers"]["X-Statuspage-Signature"] == f"sha256={expected}"
+
+    body = json.loads(notice["body"])
+    assert list(body) == ["meta", "page", "incident"]
+    assert body["page"] == {"id": "test-page", "status_indicator": "major", "status_description": "Partial System Outage"}
+    assert body["meta"]["unsubscribe"].startswith("https://status.example.test/subscriptions/unsubscribe?token=")
+    assert body["incident"]["name"] == INCIDENT["name"]
+    assert body["incident"]["incident_updates"][0]["status"] == "identified"
+
+    update = json.loads(events["component"]["body"])
+    assert update["component_update"] | {"id": None} == {
+        "created_at": "2026-11-23T10:30:00.000+01:00", "new_status": "major_outage", "old_status": "operational",
+        "id": None, "component_id": "exact-online",
+    }
+    assert update["component"]["id"] == "exact-online"
+    assert "secret" not in json.dumps(client.get("/api/v1/subscribers", headers=tokens["viewer"]).json())
+
+
+def test_a_webhook_with_a_component_filter_hears_only_of_its_components(client, tokens, receiver) -> None:
+    add_webhook(client, tokens, receiver.url, components=["twinfield"])
+    client.post("/api/v1/incidents", headers=tokens["operator"], json=INCIDENT)
+    client.post("/api/v1/incidents", headers=tokens["operator"], json={**INCIDENT, "name": "Twinfield slow",
+                                                                        "components": {"twinfield": "degraded_performance"}})
+    deliver(client)
+    names = [body.get("incident", {}).get("name") or body["component"]["id"] for body in receiver.bodies()]
+    assert sorted(names) == ["Twinfield slow", "twinfield"]
+
+
+def test_a_failing_receiver_is_retried_with_growing_waits_until_it_answers(client, tokens, receiver, clock) -> None:
+    hook = add_webhook(client, tokens, receiver.url)
+    receiver.answers = [500, 503]
+    client.put("/api/v1/components/login/override", headers=tokens["operator"], json={"status": "major_outage", "reason": "x"})
+    deliver(client)
+    assert deliver(client) == 0  # not due again yet
+    clock.advance(seconds=30)
+    deliver(client)
+    clock.advance(seconds=59)
+    assert deliver(client) == 0
+    clock.advance(seconds=1)
+    deliver(client)
+    assert len(receiver.received) == 3
+    assert len({item["body"] for item in receiver.received}) == 1  # the same notice each time
+    [delivery] = client.get(f"/api/v1/subscribers/{hook['id']}/deliveries", headers=tokens["viewer"]).json()
+    assert (delivery["state"], delivery["attempts"], delivery["last_status"]) == ("delivered", 3, 200)
+
+
+def test_a_subscriber_whose_server_is_down_loses_nothing_and_blocks_nothing(client, tokens, receiver, settings, clock) -> None:
+    dead = add_webhook(client, tokens, f"http://127.0.0.1:{free_port()}/hook")
+    alive = add_webhook(client, tokens, receiver.url)
+    opened = client.post("/api/v1/incidents", headers=tokens["operator"], json=INCIDENT)
+    assert opened.status_code == 201
+    deliver(client)
+    assert len(receiver.received) == 2
+    pending = client.get(f"/api/v1/subscribers/{dead['id']}/deliveries", headers=tokens["viewer"]).json()
+    assert {d["state"] for d in pending} == {"pending"}
+    assert all("ConnectError" in d["last_error"] for d in pending)
+
+    for attempt in range(1, settings.notifications.max_attempts):
+        clock.now = next_attempt(attempt, clock.now, settings.notifications.max_attempts)
+        deliver(client)
+    given_up = client.get(f"/api/v1/subscribers/{dead['id']}/deliveries", headers=tokens["viewer"]).json()
+    assert {(d["state"], d["attempts"]) for d in given_up} == {("failed", settings.notifications.max_attempts)}
+    listed = {s["id"]: s for s in client.get("/api/v1/subscribers", headers=tokens["viewer"]).json()}
+    assert listed[dead["id"]]["failed"] == 2 and listed[alive["id"]]["failed"] == 0
+    assert len(receiver.received) == 2  # the live one was not bothered again
+
+
+def test_the_retry_schedule_doubles_up_to_an_hour_and_then_gives_up(clock) -> None:
+    now = clock()
+    waits = [(next_attempt(n, now, 10) - now).total_seconds() for n in range(1, 10)]
+    assert waits == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+    assert next_attempt(10, now, 10) is None
+
+
+def test_link_tokens_open_only_what_they_were_made_for() -> None:
+    token = link_token("secret", 42, "unsubscribe")
+    assert subscriber_of("secret", token, "unsubscribe") == 42
+    assert subscriber_of("secret", token, "confirm") is None
+    assert subscriber_of("other secret", token, "unsubscribe") is None
+    assert subscriber_of("secret", "43." + token.split(".")[1], "unsubscribe") is None
+    assert subscriber_of("secret", "nonsense", "unsubscribe") is None
+
+
+class Sink:
+    """An SMTP server on loopback that keeps every message."""
+
+    def __init__(self) -> None:
+        self.messages = []
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                sink.messages.append(message_from_bytes(envelope.content))
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+
+@pytest.fixture
+def mail_sink():
+    sink = Sink()
+    yield sink
+    sink.controller.stop()
+
+
+@pytest.fixture
+def mail_client(tmp_path, config_file, clock, mail_sink):
+    from litestar.testing import TestClient
+
+    from statuspage.app import create_app
+    from statuspage.settings import load_settings
+
+    settings = load_settings(config_file, environ={
+        "STATUSPAGE_DB": str(tmp_path / "mail.db"), "STATUSPAGE_SMTP_HOST": "127.0.0.1",
+        "STATUSPAGE_SMTP_PORT": str(mail_sink.port), "STATUSPAGE_MAIL_FROM": "status@example.test"})
+    with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
+        yield client
+
+
+def link_in(message, path: str) -> str:
+    body = message.get_payload(decode=True).decode()
+    return next(word for word in body.split() if path in word).removeprefix("https://status.example.test")
+
+
+def test_email_needs_confirmation_then_brings_incidents_and_can_be_stopped(mail_client, mail_sink, seed) -> None:
+    from statuspage import operations
+
+    client = mail_client
+    assert 'action="/subscriptions?lang=' in client.get("/").text
+    response = client.post("/subscriptions", data={"email": "anna@accountants.example"}, headers={"Accept-Language": "en"})
+    assert response.status_code == 200 and "we sent a link to anna@accountants.example" in response.text
+    deliver(client)
+    [confirmation] = mail_sink.messages
+    assert confirmation["To"] == "anna@accountants.example" and confirmation["From"] == "status@example.test"
+    assert confirmation["Subject"] == "Confirm your subscription to Test status"
+
+    def open_incident(name: str) -> None:
+        state = client.app.state
+        client.blocking_portal.call(state.store.write, lambda db: operations.open_incident(
+            db, state.settings, operations.Actor("op"), state.clock(), **{**INCIDENT, "name": name}))
+
+    open_incident("Before confirming")
+    deliver(client)
+    assert len(mail_sink.messages) == 1  # nothing but the confirmation until confirmed
+
+    confirmed = client.get(link_in(confirmation, "/subscriptions/confirm"), headers={"Accept-Language": "en"})
+    assert confirmed.status_code == 200 and "Confirmed." in confirmed.text
+    open_incident("After confirming")
+    deliver(client)
+    notice = mail_sink.messages[-1]
+    assert notice["Subject"] == "[Test status] After confirming: identified"
+    assert "Follow it at https://status.example.test/incidents/" in notice.get_payload(decode=True).decode()
+
+    unsubscribe = link_in(notice, "/subscriptions/unsubscribe")
+    asked = client.get(unsubscribe, headers={"Accept-Language": "en"})
+    assert "Do you want to stop receiving e-mail" in asked.text  # a visit alone changes nothing
+    left = client.post(unsubscribe, headers={"Accept-Language": "en"})
+    assert left.status_code == 200 and "You will not receive e-mail" in left.text
+    open_incident("After leaving")
+    deliver(client)
+    assert mail_sink.messages[-1]["Subject"] == "[Test status] After confirming: identified"
+
+
+def test_a_forged_or_wrong_link_confirms_nothing(mail_client) -> None:
+    mail_client.post("/subscriptions", data={"email": "anna@accountants.example"})
+    assert mail_client.get("/subscriptions/confirm?token=1.0123456789abcdef").status_code == 404
+    assert mail_client.post("/subscriptions/unsubscribe?token=1.deadbeef").status_code == 404
+
+
+def test_a_bad_address_is_refused_and_subscribing_twice_sends_one_confirmation(mail_client, mail_sink) -> None:
+    bad = mail_client.post("/subscriptions", data={"email": "not an address"}, headers={"Accept-Language": "en"})
+    assert bad.status_code == 400 and "does not look like an e-mail address" in bad.text
+    for _ in range(2):
+        assert mail_client.post("/subscriptions", data={"email": "anna@accountants.example"}).status_code == 200
+    deliver(mail_client)
+    assert len(mail_sink.messages) == 1
+
+
+def test_without_an_smtp_server_e_mail_is_not_offered(client) -> None:
+    assert "/subscriptions" not in client.get("/").text
+    response = client.post("/subscriptions", data={"email": "anna@accountants.example"}, headers={"Accept-Language": "en"})
+    assert response.status_code == 400 and "not offered" in response.text
