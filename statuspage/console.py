@@ -148,8 +148,22 @@ class ConsoleController(Controller):
                       leaves=[c for c in snapshot.components if not c.is_group])
 
     @get("/incidents/new")
-    async def new_incident(self, request: Request) -> Template:
-        return render(request, "incident_form.html", values={}, states=INCIDENT_STATES, impacts=IMPACTS)
+    async def new_incident(
+        self, request: Request, template: FromQuery[str | None] = None, component: FromQuery[str | None] = None
+    ) -> Template:
+        values: dict[str, str] = {}
+        error = None
+        if template:
+            try:
+                draft = operations.draft_from_template(request.app.state.settings, template, component or None, {})
+            except operations.Refused as refused:
+                error = str(refused)
+            else:
+                values = {"name": draft.name, "message": draft.message, "status": draft.status, "impact": draft.impact}
+                values |= {f"component.{key}": state for key, state in draft.components.items()}
+        return render(request, "incident_form.html", values=values, states=INCIDENT_STATES, impacts=IMPACTS,
+                      error=error, incident_templates=request.app.state.settings.incident_templates,
+                      chosen=(template, component))
 
     @post("/incidents", guards=[requires(Role.OPERATOR)])
     async def open_incident(self, request: Request) -> Response | Template:
@@ -161,7 +175,8 @@ class ConsoleController(Controller):
             )
         except operations.Refused as refused:
             return render(request, "incident_form.html", status_code=400, error=str(refused), values=form,
-                        states=INCIDENT_STATES, impacts=IMPACTS)
+                          states=INCIDENT_STATES, impacts=IMPACTS, chosen=(None, None),
+                          incident_templates=request.app.state.settings.incident_templates)
         return Redirect(f"/console/incidents/{incident_id}")
 
     @get("/incidents/{incident_id:str}")

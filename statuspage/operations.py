@@ -14,7 +14,7 @@ from sqlite_utils import Database
 
 from statuspage import notifications, storage
 from statuspage.auth import Role, digest
-from statuspage.settings import Settings
+from statuspage.settings import Settings, placeholders, text_in
 from statuspage.status import ComponentStatus, IncidentStatus, MaintenanceStatus, maintenance_phase
 from statuspage.status_history import record_statuses_now
 
@@ -67,6 +67,41 @@ def open_incident(
     _finish(db, settings, now)
     notifications.incident_changed(db, settings, now, incident_id)
     return incident_id
+
+
+@dataclass(frozen=True)
+class IncidentDraft:
+    name: str
+    message: str
+    status: str
+    impact: str
+    components: dict[str, str]
+
+
+def draft_from_template(
+    settings: Settings, key: str, component: str | None, values: Mapping[str, str], language: str | None = None
+) -> IncidentDraft:
+    """An incident written from a configured template: `{component}` becomes the component's name."""
+    template = next((t for t in settings.incident_templates if t.key == key), None)
+    if template is None:
+        known = ", ".join(t.key for t in settings.incident_templates) or "none are configured"
+        raise Refused(f"no incident template {key!r}; known: {known}", not_found=True)
+    language = language or settings.page.language
+    filled = dict(values)
+    components: dict[str, str] = {}
+    if component is not None:
+        _check_components(settings, {component: ""})
+        entry = next(c for c in settings.components if c.key == component)
+        filled["component"] = text_in(entry.name, language, settings.page.language) or component
+        components[component] = template.component_status
+    texts = {field: text_in(getattr(template, field), language, settings.page.language) or ""
+             for field in ("title", "message")}
+    missing = sorted(set().union(*(placeholders(text) for text in texts.values())) - set(filled))
+    if missing:
+        raise Refused(f"template {key!r} needs a value for {', '.join(missing)}"
+                      + (" (pick a component)" if "component" in missing else ""))
+    return IncidentDraft(texts["title"].format_map(filled), texts["message"].format_map(filled),
+                         template.status, template.impact, components)
 
 
 def post_update(

@@ -36,6 +36,23 @@ class IncidentCreate(msgspec.Struct, forbid_unknown_fields=True):
     components: dict[str, ComponentState] = {}
 
 
+class IncidentFromTemplate(msgspec.Struct, forbid_unknown_fields=True):
+    template: str
+    component: str | None = None
+    values: dict[str, str] = {}
+    language: Literal["nl", "en"] | None = None
+
+
+class IncidentTemplate(msgspec.Struct):
+    key: str
+    name: str
+    status: str
+    impact: str
+    component_status: str
+    title: str | dict[str, str]
+    message: str | dict[str, str]
+
+
 class UpdateCreate(msgspec.Struct, forbid_unknown_fields=True):
     status: str
     message: Message
@@ -150,9 +167,14 @@ async def run(request: Request, work: Callable[..., Any], *args: Any, **kwargs: 
             lambda db: work(db, state.settings, operations.Actor(identity.name), state.clock(), *args, **kwargs)
         )
     except operations.Refused as refused:
-        if refused.not_found:
-            raise NotFoundException(str(refused)) from None
-        raise HTTPException(status_code=400, detail=str(refused)) from None
+        raise as_http_error(refused) from None
+
+
+def as_http_error(refused: operations.Refused) -> HTTPException:
+    """A refused operation as the answer that says why: 404 for what does not exist, else 400."""
+    if refused.not_found:
+        return NotFoundException(str(refused))
+    return HTTPException(status_code=400, detail=str(refused))
 
 
 async def incident_document(request: Request, incident_id: str) -> api_v2.Incident | api_v2.ScheduledMaintenance:
@@ -181,6 +203,17 @@ class IncidentController(Controller):
             request, operations.open_incident, name=data.name, status=data.status, impact=data.impact,
             message=data.message, components=data.components,
         )
+        return await incident_document(request, incident_id)
+
+    @post("/from-template", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)
+    async def open_from_template(self, request: Request, data: JSONBody[IncidentFromTemplate]) -> api_v2.Incident:
+        try:
+            draft = operations.draft_from_template(request.app.state.settings, data.template, data.component,
+                                                   data.values, data.language)
+        except operations.Refused as refused:
+            raise as_http_error(refused) from None
+        incident_id = await run(request, operations.open_incident, name=draft.name, status=draft.status,
+                                impact=draft.impact, message=draft.message, components=draft.components)
         return await incident_document(request, incident_id)
 
     @post("/{incident_id:str}/updates", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)
@@ -300,6 +333,12 @@ class SubscriberController(Controller):
         return [msgspec.convert(row, DeliveryInfo) for row in rows]
 
 
+@get("/incident-templates", guards=[requires(Role.VIEWER)], tags=["Operator API: incidents and maintenance"])
+async def incident_templates(request: Request) -> list[IncidentTemplate]:
+    return [msgspec.convert(msgspec.to_builtins(template), IncidentTemplate)
+            for template in request.app.state.settings.incident_templates]
+
+
 @get("/me", tags=["Operator API: tokens"])
 async def whoami(request: Request) -> Me:
     identity: Identity = request.user
@@ -310,6 +349,6 @@ def operator_api_router() -> Router:
     return Router(
         path="/api/v1",
         route_handlers=[IncidentController, MaintenanceController, ComponentController, AuditController,
-                        TokenController, SubscriberController, whoami],
+                        TokenController, SubscriberController, incident_templates, whoami],
         middleware=[BearerTokenAuthentication],
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -64,6 +65,19 @@ class NotificationSettings(_Section):
     max_attempts: int = 10
 
 
+class IncidentTemplateSettings(_Section):
+    """A recurring incident, written once: `{component}` and other `{placeholders}` are filled in
+    when an operator uses it."""
+
+    key: str
+    name: str
+    title: Text
+    message: Text
+    status: str = "identified"
+    impact: str = "major"
+    component_status: str = "major_outage"
+
+
 class GroupSettings(_Section):
     key: str
     name: Text
@@ -86,6 +100,7 @@ class Settings(_Section):
     notifications: NotificationSettings = msgspec.field(default_factory=NotificationSettings)
     groups: list[GroupSettings] = msgspec.field(default_factory=list)
     components: list[ComponentSettings] = msgspec.field(default_factory=list)
+    incident_templates: list[IncidentTemplateSettings] = msgspec.field(default_factory=list)
     templates_dir: str = str(REPOSITORY_ROOT / "templates")
     # Where this configuration came from, for messages; not read from the file.
     source: str = ""
@@ -220,12 +235,48 @@ def _check(settings: Settings, path: Path, origins: dict[tuple[str, str], str]) 
                     raise ConfigError(
                         str(path), f"{where}.{field}", f"languages must be among {', '.join(LANGUAGES)}; got {unknown or 'none'}"
                     )
+    _check_incident_templates(settings, path)
     group_keys = {group.key for group in settings.groups}
     for index, component in enumerate(settings.components):
         if component.group is not None and component.group not in group_keys:
             raise ConfigError(
                 str(path), f"components[{index}].group", f"{component.group!r} is not the key of any [[groups]] entry"
             )
+
+
+_INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved")
+_IMPACTS = ("none", "minor", "major", "critical")
+_COMPONENT_STATUSES = ("operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance")
+
+
+def _check_incident_templates(settings: Settings, path: Path) -> None:
+    seen: set[str] = set()
+    for index, template in enumerate(settings.incident_templates):
+        where = f"incident_templates[{index}]"
+        if template.key in seen:
+            raise ConfigError(str(path), f"{where}.key", f"{template.key!r} is used twice; keys must be unique")
+        seen.add(template.key)
+        for field, allowed in (("status", _INCIDENT_STATUSES), ("impact", _IMPACTS),
+                               ("component_status", _COMPONENT_STATUSES)):
+            if getattr(template, field) not in allowed:
+                raise ConfigError(str(path), f"{where}.{field}",
+                                  f"must be one of {', '.join(allowed)}; got {getattr(template, field)!r}")
+        for field in ("title", "message"):
+            text = getattr(template, field)
+            for language_text in [text] if isinstance(text, str) else text.values():
+                try:
+                    placeholders(language_text)
+                except ValueError as error:
+                    raise ConfigError(str(path), f"{where}.{field}", f"is not a valid template: {error}") from None
+
+
+def placeholders(text: str) -> set[str]:
+    """The {names} a template text asks for; raises ValueError for a malformed one."""
+    names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    bad = sorted(name for name in names if not name.isidentifier())
+    if bad:
+        raise ValueError(f"placeholders must be plain names like {{component}}; got {', '.join(map(repr, bad))}")
+    return names
 
 
 def text_in(text: Text | None, language: str, fallback: str) -> str | None:

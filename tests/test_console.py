@@ -144,3 +144,17 @@ def test_a_refused_console_change_shows_the_form_again_with_what_to_fix(client, 
 def test_console_pages_render_for_a_signed_in_operator(client, tokens, path) -> None:
     sign_in(client, TOKENS["operator"])
     assert client.get(path).status_code == 200
+
+
+def test_a_template_fills_in_the_new_incident_form(client, tokens) -> None:
+    from statuspage.settings import IncidentTemplateSettings
+
+    client.app.state.settings.incident_templates.append(IncidentTemplateSettings(
+        key="paused", name="Paused", title="Bookings to {component} are paused", message="{component} is off."))
+    sign_in(client, TOKENS["operator"])
+    form = client.get("/console/incidents/new?template=paused&component=exact-online").text
+    assert 'value="Bookings to Exact Online are paused"' in form
+    assert ">Exact Online is off.</textarea>" in form
+    assert '<option value="major_outage" selected>' in form
+    missing = client.get("/console/incidents/new?template=paused&component=").text
+    assert "needs a value for component" in missing

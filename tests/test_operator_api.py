@@ -251,3 +251,36 @@ def test_changes_made_by_another_process_reach_the_api(client, tokens, seed) -> 
     seed(lambda db: operations.open_incident(db, seed.settings, operations.Actor("cli"), seed.clock(), **INCIDENT))
     notice_writes(client)
     assert len(client.get("/api/v1/incidents", headers=tokens["viewer"]).json()["incidents"]) == 1
+
+
+def test_an_incident_from_a_template_names_the_chosen_component(client, tokens, tmp_path, clock) -> None:
+    from litestar.testing import TestClient
+
+    from statuspage.app import create_app
+    from statuspage.settings import load_settings
+
+    # The sample configuration ships the templates; run it on this test's database.
+    settings = load_settings(None, environ={"STATUSPAGE_DB": client.app.state.settings.database.path})
+    with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as sample:
+        listed = sample.get("/api/v1/incident-templates", headers=tokens["viewer"]).json()
+        assert [t["key"] for t in listed] == ["bookings-paused", "integration-slow"]
+        response = sample.post("/api/v1/incidents/from-template", headers=tokens["operator"],
+                               json={"template": "bookings-paused", "component": "exact-online", "language": "en"})
+        assert response.status_code == 201, response.text
+        incident = response.json()
+        assert incident["name"] == "Bookings to Exact Online are paused"
+        assert incident["incident_updates"][0]["body"].startswith("We have switched the Exact Online integration off")
+        assert (incident["status"], incident["impact"]) == ("identified", "major")
+        assert [(c["id"], c["status"]) for c in incident["components"]] == [("exact-online", "major_outage")]
+
+        dutch = sample.post("/api/v1/incidents/from-template", headers=tokens["operator"],
+                            json={"template": "integration-slow", "component": "twinfield"}).json()
+        assert dutch["name"] == "Twinfield reageert traag"
+
+        missing = sample.post("/api/v1/incidents/from-template", headers=tokens["operator"],
+                              json={"template": "bookings-paused"})
+        assert missing.status_code == 400
+        assert missing.json()["detail"] == "template 'bookings-paused' needs a value for component (pick a component)"
+        unknown = sample.post("/api/v1/incidents/from-template", headers=tokens["operator"], json={"template": "x"})
+        assert unknown.status_code == 404
+        assert unknown.json()["detail"] == "no incident template 'x'; known: bookings-paused, integration-slow"
