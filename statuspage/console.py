@@ -243,6 +243,20 @@ class ConsoleController(Controller):
             return Redirect(f"/console?error={quote(str(refused))}")
         return Redirect("/console")
 
+    @get("/subscribers")
+    async def subscribers(self, request: Request, error: FromQuery[str | None] = None) -> Template:
+        return await _subscribers_page(request, error=error)
+
+    @post("/subscribers", guards=[requires(Role.OPERATOR)])
+    async def add_webhook(self, request: Request) -> Response | Template:
+        form = await form_of(request)
+        components = [key for key, value in components_from(form).items() if value == "on"] or None
+        try:
+            _, secret = await change(request, operations.add_webhook, _required(form, "url"), components)
+        except operations.Refused as refused:
+            return Redirect(f"/console/subscribers?error={quote(str(refused))}")
+        return await _subscribers_page(request, new_secret=secret)
+
     @get("/audit")
     async def audit(self, request: Request) -> Template:
         entries = await request.app.state.store.read(lambda db: storage.audit_entries(db, limit=200))
@@ -254,6 +268,16 @@ def _required(form: dict[str, str], field: str) -> str:
     if not value:
         raise operations.Refused(f"{field} is required")
     return value
+
+
+async def _subscribers_page(request: Request, *, error: str | None = None, new_secret: str | None = None) -> Template:
+    def read(db) -> tuple[list, dict]:
+        subscribers = storage.list_subscribers(db)
+        return subscribers, {row["id"]: storage.deliveries_of(db, row["id"], 20) for row in subscribers}
+
+    subscribers, deliveries = await request.app.state.store.read(read)
+    return render(request, "subscribers.html", subscribers=subscribers, deliveries=deliveries, error=error,
+                  new_secret=new_secret)
 
 
 async def _incident_page(request: Request, incident_id: str, **extra: Any) -> Template:

@@ -158,3 +158,18 @@ def test_a_template_fills_in_the_new_incident_form(client, tokens) -> None:
     assert '<option value="major_outage" selected>' in form
     missing = client.get("/console/incidents/new?template=paused&component=").text
     assert "needs a value for component" in missing
+
+
+def test_operators_add_a_webhook_in_the_console_and_see_its_deliveries(client, tokens) -> None:
+    sign_in(client, TOKENS["operator"])
+    page = client.get("/console/subscribers")
+    assert "No subscribers yet." in page.text
+    added = client.post("/console/subscribers", data={"_csrf_token": csrf_of(page.text),
+                                                      "url": "http://127.0.0.1:9/hook", "component.twinfield": "on"})
+    assert "Its signing secret, shown only now" in added.text
+    client.put("/api/v1/components/twinfield/override", headers=tokens["operator"],
+               json={"status": "partial_outage", "reason": "slow"})
+    listing = client.get("/console/subscribers").text
+    assert "http://127.0.0.1:9/hook" in listing and "twinfield" in listing
+    assert "<td>component</td><td>pending</td><td>0</td>" in listing
+    assert "signing secret" not in listing
