@@ -27,6 +27,9 @@ ROUTES = [
     ("GET", "/api/v1/audit", None, "viewer"),
     ("GET", "/api/v1/tokens", None, "admin"),
     ("POST", "/api/v1/tokens", {"name": "new-person", "role": "viewer"}, "admin"),
+    ("GET", "/api/v1/subscribers", None, "viewer"),
+    ("POST", "/api/v1/subscribers", {"url": "https://hooks.example.test/status"}, "operator"),
+    ("GET", "/api/v1/incident-templates", None, "viewer"),
 ]
 STAFF = ["viewer", "operator", "admin"]
 
@@ -49,6 +52,25 @@ def test_each_route_needs_a_valid_token_and_a_large_enough_role(client, tokens, 
         else:
             assert response.status_code == 403, role
             assert response.json()["detail"] == f"this needs the {least} role; '{role}-person' has {role}"
+
+
+def test_changing_an_existing_incident_needs_the_operator_role(client, tokens) -> None:
+    incident = client.post("/api/v1/incidents", json=INCIDENT, headers=tokens["operator"]).json()
+    update = incident["incident_updates"][0]["id"]
+    base = f"/api/v1/incidents/{incident['id']}/updates"
+    attempts = [
+        ("POST", base, {"status": "monitoring", "message": "m"}),
+        ("PATCH", f"{base}/{update}", {"message": "m"}),
+        ("DELETE", f"{base}/{update}", None),
+        ("DELETE", "/api/v1/components/login/override", None),
+        ("DELETE", "/api/v1/subscribers/1", None),
+    ]
+    for method, path, body in attempts:
+        assert client.request(method, path, json=body, headers=tokens["viewer"]).status_code == 403, path
+        assert client.request(method, path, json=body).status_code == 401, path
+    assert client.delete("/api/v1/tokens/1", headers=tokens["operator"]).status_code == 403
+    after = client.get(f"/api/v1/incidents/{incident['id']}", headers=tokens["viewer"]).json()
+    assert after["incident_updates"] == incident["incident_updates"]
 
 
 def test_the_invoice_products_client_token_cannot_touch_the_page(client, tokens) -> None:
