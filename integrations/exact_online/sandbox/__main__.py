@@ -1,0 +1,5 @@
+import sys
+
+from integrations.exact_online.sandbox.server import main
+
+sys.exit(main())
