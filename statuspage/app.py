@@ -21,7 +21,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
+from integrations.exact_online.sandbox import ExactOnlineSandbox, demo_scenario
 from statuspage import operations
+from statuspage.connections import ExactOnlineLink
 from statuspage.delivery import Deliverer, deliver_forever
 from statuspage.clock import Clock, system_clock
 from statuspage.i18n import choose_language, word
@@ -56,8 +58,9 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
         await asyncio.to_thread(store.open)
         await store.write(sync_components, component_definitions(settings), clock())
         await keep_up_with_the_clock(store, settings, clock)
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient() as http, exact_online_base_url(settings) as exact_base_url:
             app.state.deliverer = Deliverer(store, settings, clock, http)
+            app.state.exact_online = ExactOnlineLink(settings, store, clock, exact_base_url, http)
             tasks = [
                 asyncio.create_task(watch_for_changes(store, settings, clock), name="statuspage-watcher"),
                 asyncio.create_task(deliver_forever(app.state.deliverer), name="statuspage-deliveries"),
@@ -70,6 +73,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
                 for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                await app.state.exact_online.aclose()
         await asyncio.to_thread(store.close)
 
     app = Litestar(
@@ -97,8 +101,24 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
             path="/api/schema",
         ),
     )
-    app.state.update(settings=settings, store=store, clock=clock, pages=pages, sign_in_limiter=SignInLimiter())
+    app.state.update(settings=settings, store=store, clock=clock, pages=pages, sign_in_limiter=SignInLimiter(),
+                     oauth_state_secret=_service_secret(settings, "oauth-state"))
     return app
+
+
+@contextlib.asynccontextmanager
+async def exact_online_base_url(settings: Settings) -> AsyncIterator[str]:
+    """Exact Online's address: the configured one, or that of a sandbox started for the demo."""
+    if not settings.exact_online.uses_sandbox:
+        yield settings.exact_online.base_url
+        return
+    sandbox = ExactOnlineSandbox(demo_scenario(), port=settings.exact_online.sandbox_port)
+    await asyncio.to_thread(sandbox.start)
+    log.info("Exact Online sandbox (demo scenario) listening on %s", sandbox.url)
+    try:
+        yield sandbox.url
+    finally:
+        await asyncio.to_thread(sandbox.stop)
 
 
 def _service_secret(settings: Settings, name: str) -> str:

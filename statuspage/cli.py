@@ -43,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", parents=[common], help="validate the configuration and exit")
     check.set_defaults(run=run_check_config)
 
+    sandbox = commands.add_parser("sandbox", parents=[common],
+                                  help="run a local stand-in of an accounting system's API (for demos and tests)")
+    sandbox.add_argument("integration", choices=["exact-online"])
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    sandbox.add_argument("--seed", type=int, default=0, help="same seed, same tokens and entry numbers")
+    sandbox.set_defaults(run=run_sandbox)
+
     token = commands.add_parser("token", help="manage API tokens of operators and clients")
     tokens = token.add_subparsers(title="token commands", required=True, metavar="COMMAND")
     create = tokens.add_parser("create", parents=[common], help="make a token and print it (once)")
@@ -58,10 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _overrides(args: argparse.Namespace) -> dict[tuple[str, str], object]:
+    serving = args.run is run_serve
     return {
         ("database", "path"): args.db,
-        ("server", "host"): getattr(args, "host", None),
-        ("server", "port"): getattr(args, "port", None),
+        ("server", "host"): args.host if serving else None,
+        ("server", "port"): args.port if serving else None,
     }
 
 
@@ -123,6 +132,12 @@ def run_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
 def fail(message: str) -> int:
     print(f"statuspage: error: {message}", file=sys.stderr)
     return 2
+
+
+def run_sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    from integrations.exact_online.sandbox import main as exact_online_sandbox
+
+    return exact_online_sandbox(["--host", args.host, "--port", str(args.port), "--seed", str(args.seed)])
 
 
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.datastructures import Cookie
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
+from integrations.base import ConnectorError
 from statuspage import operations, storage
+from statuspage.connections import EXACT_ONLINE, STATE_LIFETIME, make_state, reach, read_state
 from statuspage.auth import SESSION_COOKIE, SESSION_LIFETIME, Identity, Role, digest, new_session_id
 from statuspage.i18n import format_time, word
 from statuspage.security import ConsoleSessionAuthentication, requires
@@ -257,10 +259,61 @@ class ConsoleController(Controller):
             return Redirect(f"/console/subscribers?error={quote(str(refused))}")
         return await _subscribers_page(request, new_secret=secret)
 
+    @get("/connections")
+    async def connections(self, request: Request, error: FromQuery[str | None] = None) -> Template:
+        state = request.app.state
+        rows = {row["environment"]: row for row in await state.store.read(storage.connections, EXACT_ONLINE)}
+        environments = [
+            {"settings": environment, "connection": rows.get(environment.key),
+             "reach": reach(environment, (rows.get(environment.key) or {}).get("accessible"))}
+            for environment in state.settings.environments
+        ]
+        return render(request, "connections.html", environments=environments, error=error,
+                      sandbox=state.settings.exact_online.uses_sandbox)
+
+    @post("/connections/{environment:str}/exact-online", guards=[requires(Role.OPERATOR)])
+    async def connect(self, request: Request, environment: FromPath[str]) -> Response:
+        state = request.app.state
+        if state.exact_online.environment(environment) is None:
+            raise NotFoundException(f"no environment {environment!r} in the configuration")
+        oauth_state = make_state(state.oauth_state_secret, environment, digest(request.auth),
+                                 state.clock() + STATE_LIFETIME)
+        return Redirect(state.exact_online.authorization_url(oauth_state))
+
+    @get("/connections/exact-online/callback", guards=[requires(Role.OPERATOR)])
+    async def connected(
+        self, request: Request, code: FromQuery[str] = "", error: FromQuery[str] = "",
+        # `state` is a name Litestar keeps for itself; OAuth's parameter is read under another.
+        oauth_state: Annotated[str, QueryParameter(name="state")] = "",
+    ) -> Response:
+        app_state = request.app.state
+        environment = read_state(app_state.oauth_state_secret, oauth_state, digest(request.auth), app_state.clock())
+        if environment is None:
+            return _back_to_connections("The sign-in at Exact Online expired or did not start here; please try again.")
+        if error or not code:
+            return _back_to_connections(f"Exact Online did not authorize the connection ({error or 'no code'}).")
+        try:
+            await app_state.exact_online.connect(environment, code, request.user.name)
+        except ConnectorError as failure:
+            return _back_to_connections(f"Connecting {environment} failed: {failure}")
+        return Redirect("/console/connections")
+
+    @post("/connections/{environment:str}/exact-online/check", guards=[requires(Role.OPERATOR)])
+    async def check_connection(self, request: Request, environment: FromPath[str]) -> Response:
+        try:
+            await request.app.state.exact_online.check(environment)
+        except ConnectorError as failure:
+            return _back_to_connections(f"Checking {environment} failed: {failure}")
+        return Redirect("/console/connections")
+
     @get("/audit")
     async def audit(self, request: Request) -> Template:
         entries = await request.app.state.store.read(lambda db: storage.audit_entries(db, limit=200))
         return render(request, "audit.html", entries=entries)
+
+
+def _back_to_connections(error: str) -> Response:
+    return Redirect(f"/console/connections?error={quote(error)}")
 
 
 def _required(form: dict[str, str], field: str) -> str:

@@ -39,7 +39,9 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class PageSettings(_Section):
     id: str = "invoice-platform"
     name: str = "Invoice platform status"
-    url: str = "http://127.0.0.1:8080"
+    # Where visitors reach the page; links in feeds, e-mail and OAuth redirects are made from it.
+    # Left out, it is this server's own address.
+    url: str = ""
     time_zone: str = "Europe/Amsterdam"
     language: str = "nl"
 
@@ -78,6 +80,32 @@ class IncidentTemplateSettings(_Section):
     component_status: str = "major_outage"
 
 
+class ExactOnlineSettings(_Section):
+    # Left out, `statuspage serve` starts the local sandbox and uses it: the demo runs out of the box.
+    base_url: str = ""
+    client_id: str = "sandbox-client"
+    # The client secret comes from $STATUSPAGE_EXACT_CLIENT_SECRET; the sandbox's is used against the sandbox.
+    sandbox_port: int = 0
+    rights_cache_seconds: int = 60
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return not self.base_url
+
+
+class AdministrationSettings(_Section):
+    code: str
+    name: str
+
+
+class EnvironmentSettings(_Section):
+    """A customer environment of the invoice product, and the administrations it books into."""
+
+    key: str
+    name: str
+    administrations: list[AdministrationSettings] = msgspec.field(default_factory=list)
+
+
 class GroupSettings(_Section):
     key: str
     name: Text
@@ -98,6 +126,8 @@ class Settings(_Section):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     notifications: NotificationSettings = msgspec.field(default_factory=NotificationSettings)
+    exact_online: ExactOnlineSettings = msgspec.field(default_factory=ExactOnlineSettings)
+    environments: list[EnvironmentSettings] = msgspec.field(default_factory=list)
     groups: list[GroupSettings] = msgspec.field(default_factory=list)
     components: list[ComponentSettings] = msgspec.field(default_factory=list)
     incident_templates: list[IncidentTemplateSettings] = msgspec.field(default_factory=list)
@@ -124,6 +154,9 @@ ENVIRONMENT_KEYS = {
     "SMTP_PORT": ("notifications", "smtp_port"),
     "SMTP_USERNAME": ("notifications", "smtp_username"),
     "MAIL_FROM": ("notifications", "mail_from"),
+    "EXACT_BASE_URL": ("exact_online", "base_url"),
+    "EXACT_CLIENT_ID": ("exact_online", "client_id"),
+    "EXACT_SANDBOX_PORT": ("exact_online", "sandbox_port"),
 }
 
 _KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -153,6 +186,8 @@ def load_settings(
             origins[(section, key)] = f"command-line option for {section}.{key}"
     raw["source"] = str(path)
     settings = _convert(raw, path, origins)
+    if not settings.page.url:
+        settings.page.url = f"http://{settings.server.host}:{settings.server.port}"
     _check(settings, path, origins)
     return settings
 
@@ -236,6 +271,17 @@ def _check(settings: Settings, path: Path, origins: dict[tuple[str, str], str]) 
                         str(path), f"{where}.{field}", f"languages must be among {', '.join(LANGUAGES)}; got {unknown or 'none'}"
                     )
     _check_incident_templates(settings, path)
+    exact = settings.exact_online
+    if exact.base_url and not exact.base_url.startswith(("https://", "http://")):
+        fail("exact_online", "base_url", f"{exact.base_url!r} must start with https://, like https://start.exactonline.nl")
+    if not 0 <= exact.sandbox_port < 65536:
+        fail("exact_online", "sandbox_port", f"{exact.sandbox_port} is not a TCP port (0 picks a free one)")
+    environment_keys: set[str] = set()
+    for index, environment in enumerate(settings.environments):
+        if not _KEY_PATTERN.match(environment.key) or environment.key in environment_keys:
+            raise ConfigError(str(path), f"environments[{index}].key",
+                              f"{environment.key!r} must be unique, in lower-case letters, digits and dashes")
+        environment_keys.add(environment.key)
     group_keys = {group.key for group in settings.groups}
     for index, component in enumerate(settings.components):
         if component.group is not None and component.group not in group_keys:

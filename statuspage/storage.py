@@ -184,6 +184,30 @@ def m003_subscribers(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_connections(db: Database) -> None:
+    db.executescript(
+        """
+        -- One environment's link to one accounting system, and the user it runs under.
+        CREATE TABLE connections (
+            id INTEGER PRIMARY KEY,
+            environment TEXT NOT NULL,
+            integration TEXT NOT NULL,
+            user_id TEXT,
+            user_name TEXT,
+            full_name TEXT,
+            current_administration TEXT,
+            connected_at TEXT,
+            connected_by TEXT,
+            accessible TEXT,        -- JSON [{code, name}]: what the connection user could open when last checked
+            checked_at TEXT,
+            tokens TEXT,            -- JSON; secret: never shown, never logged
+            UNIQUE (environment, integration)
+        );
+        """
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Connections and transactions
 
@@ -792,3 +816,50 @@ def record_attempt(
 def deliveries_of(db: Database, subscriber_id: int, limit: int = 100) -> list[Row]:
     return list(db.query(
         "SELECT * FROM deliveries WHERE subscriber_id = ? ORDER BY id DESC LIMIT ?", [subscriber_id, limit]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Connections to accounting systems
+
+_CONNECTION_FIELDS = ("id, environment, integration, user_id, user_name, full_name, current_administration, "
+                      "connected_at, connected_by, accessible, checked_at")
+
+
+def connection_id(db: Database, environment: str, integration: str) -> int:
+    """The connection of an environment to an integration, made (empty) on first use."""
+    db.execute("INSERT OR IGNORE INTO connections (environment, integration) VALUES (?, ?)", [environment, integration])
+    return next(db.query("SELECT id FROM connections WHERE environment = ? AND integration = ?",
+                         [environment, integration]))["id"]
+
+
+def connections(db: Database, integration: str) -> list[Row]:
+    """Every connection of an integration, without its tokens."""
+    rows = db.query(f"SELECT {_CONNECTION_FIELDS} FROM connections WHERE integration = ? ORDER BY id", [integration])
+    return [{**row, "accessible": _json_or_none_loads(row["accessible"])} for row in rows]
+
+
+def connection_tokens(db: Database, connection: int) -> str | None:
+    rows = list(db.query("SELECT tokens FROM connections WHERE id = ?", [connection]))
+    return rows[0]["tokens"] if rows else None
+
+
+def save_connection_tokens(db: Database, connection: int, tokens: str) -> None:
+    db.execute("UPDATE connections SET tokens = ? WHERE id = ?", [tokens, connection])
+
+
+def record_connection_user(
+    db: Database, connection: int, *, user_id: str, user_name: str, full_name: str, current_administration: str,
+    connected_by: str, now: datetime,
+) -> None:
+    db.execute(
+        """
+        UPDATE connections SET user_id = ?, user_name = ?, full_name = ?, current_administration = ?,
+               connected_by = ?, connected_at = ? WHERE id = ?
+        """,
+        [user_id, user_name, full_name, current_administration, connected_by, iso(now), connection],
+    )
+
+
+def record_accessible(db: Database, connection: int, accessible: list[dict], now: datetime) -> None:
+    db.execute("UPDATE connections SET accessible = ?, checked_at = ? WHERE id = ?",
+               [json.dumps(accessible), iso(now), connection])

@@ -29,6 +29,17 @@ OPERATOR_TOKEN = "sp_browser-operator"
 
 
 @pytest.fixture
+def config_file(tmp_path):
+    """The test configuration with an environment to connect; the service starts its Exact Online sandbox."""
+    from conftest import TEST_CONFIG
+    from test_connections import ENVIRONMENTS
+
+    path = tmp_path / "statuspage.toml"
+    path.write_text(TEST_CONFIG + ENVIRONMENTS)
+    return path
+
+
+@pytest.fixture
 def server(settings, config_file) -> Iterator[str]:
     """`statuspage serve` on a free loopback port over a seeded database; stopped afterwards."""
     now = FakeClock(datetime.now(UTC))
@@ -161,3 +172,25 @@ def test_an_operator_signs_in_opens_an_incident_with_two_updates_and_visitors_se
     assert "Bookings are fast again" in updates.nth(0).inner_text()
     assert updates.nth(2).locator("strong", has_text="Twinfield").count() == 1  # Markdown rendered
     assert visitor.locator('li[data-component="twinfield"] .state').inner_text().endswith("Operational")
+
+
+def test_an_operator_connects_exact_online_and_sees_which_administration_is_out_of_reach(server, browser) -> None:
+    page = browser.new_page()
+    page.goto(f"{server}/console")
+    page.get_by_label("API token").fill(OPERATOR_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Connections").click()
+    jansen = page.locator('article[data-environment="jansen-groep"]')
+    assert "Not connected." in jansen.inner_text()
+
+    jansen.get_by_role("button", name="Connect to Exact Online").click()
+    page.wait_for_url("**/api/oauth2/auth**")  # at (the sandbox of) Exact Online
+    page.get_by_label("Petra Jansen (p.jansen)").check()
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{server}/console/connections")
+
+    jansen = page.locator('article[data-environment="jansen-groep"]')
+    assert jansen.locator(".connection-user").inner_text() == "Petra Jansen"
+    assert jansen.locator('tr[data-administration="203"]').inner_text().endswith(
+        "cannot reach: bookings here are refused")
+    assert jansen.locator('tr[data-administration="201"]').inner_text().endswith("reachable")

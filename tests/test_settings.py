@@ -105,3 +105,4 @@ def test_check_config_accepts_the_sample() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "2 groups, 11 components; configuration is valid" in result.stdout
+

@@ -1,0 +1,153 @@
+"""The service's side of the connections to Exact Online: tokens kept in SQLite, "Connect to Exact
+Online" for an environment, and which linked administrations the connection user cannot reach —
+the question nobody could answer quickly in October 2019.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+import msgspec
+
+from integrations.base import ConnectionUser
+from integrations.exact_online.connector import ExactOnlineConnector
+from integrations.exact_online.oauth import OAuthApp, authorization_url
+from integrations.exact_online.rate_limits import RateLimits
+from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from integrations.exact_online.tokens import Tokens
+from statuspage import storage
+from statuspage.clock import Clock
+from statuspage.settings import EnvironmentSettings, Settings
+from statuspage.storage import Store
+
+EXACT_ONLINE = "exact-online"
+CALLBACK_PATH = "/console/connections/exact-online/callback"
+STATE_LIFETIME = timedelta(minutes=15)
+
+
+class SqliteTokenStore:
+    """A connection's tokens in its row, so that a rotated refresh token survives a restart."""
+
+    def __init__(self, store: Store, connection: int) -> None:
+        self.store, self.connection = store, connection
+
+    async def load(self) -> Tokens | None:
+        text = await self.store.read(storage.connection_tokens, self.connection)
+        return None if text is None else msgspec.json.decode(text, type=Tokens)
+
+    async def save(self, tokens: Tokens) -> None:
+        await self.store.write(storage.save_connection_tokens, self.connection, msgspec.json.encode(tokens).decode())
+
+
+@dataclass(frozen=True)
+class Reach:
+    """One linked administration, and whether the connection user could open it when last checked."""
+
+    code: str
+    name: str
+    reachable: bool
+
+
+def reach(environment: EnvironmentSettings, accessible: list[dict] | None) -> list[Reach]:
+    codes = {item["code"] for item in accessible or []}
+    return [Reach(item.code, item.name, item.code in codes) for item in environment.administrations]
+
+
+# ---------------------------------------------------------------------------------------------
+# The OAuth `state`: which environment is being connected, by whom, until when — signed, so that
+# nobody can send an operator back to us with a code for another environment.
+
+
+def make_state(secret: str, environment: str, session: str, expires: datetime) -> str:
+    stamp = str(int(expires.timestamp()))
+    return f"{environment}.{stamp}.{_mac(secret, environment, session, stamp)}"
+
+
+def read_state(secret: str, state: str, session: str, now: datetime) -> str | None:
+    """The environment a state was made for, if it was made by us, for this session, and is not stale."""
+    environment, _, rest = state.partition(".")
+    stamp, _, mac = rest.partition(".")
+    if not stamp.isdigit() or not hmac.compare_digest(_mac(secret, environment, session, stamp), mac):
+        return None
+    return environment if now.timestamp() < int(stamp) else None
+
+
+def _mac(secret: str, environment: str, session: str, stamp: str) -> str:
+    message = f"{environment}|{session}|{stamp}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class ExactOnlineLink:
+    """The app's one registration with Exact Online (or its sandbox), and a connector per connection."""
+
+    def __init__(self, settings: Settings, store: Store, clock: Clock, base_url: str, http: httpx.AsyncClient) -> None:
+        self.settings, self.store, self.clock, self.http = settings, store, clock, http
+        sandbox = settings.exact_online.uses_sandbox
+        self.app = OAuthApp(
+            client_id=SANDBOX_CLIENT_ID if sandbox else settings.exact_online.client_id,
+            client_secret=SANDBOX_CLIENT_SECRET if sandbox else os.environ.get("STATUSPAGE_EXACT_CLIENT_SECRET", ""),
+            redirect_uri=settings.page.url.rstrip("/") + CALLBACK_PATH,
+            base_url=base_url,
+        )
+        # Exact's limits are per app and division, whichever connection calls.
+        self.rate_limits = RateLimits(clock=clock, sleep=asyncio.sleep)
+        self._connectors: dict[int, ExactOnlineConnector] = {}
+
+    def authorization_url(self, state: str) -> str:
+        return authorization_url(self.app.client_id, self.app.redirect_uri, state, base_url=self.app.base_url)
+
+    def environment(self, key: str) -> EnvironmentSettings | None:
+        return next((environment for environment in self.settings.environments if environment.key == key), None)
+
+    async def connector(self, environment: str) -> ExactOnlineConnector:
+        connection = await self.store.write(storage.connection_id, environment, EXACT_ONLINE)
+        if connection not in self._connectors:
+            self._connectors[connection] = ExactOnlineConnector(
+                self.app, SqliteTokenStore(self.store, connection), http=self.http, clock=self.clock,
+                rate_limits=self.rate_limits,
+            )
+        return self._connectors[connection]
+
+    async def connect(self, environment: str, code: str, connected_by: str) -> ConnectionUser:
+        """Finish the authorization: the connection runs under whoever authorized, for all its administrations."""
+        connector = await self.connector(environment)
+        user = await connector.connect(code)
+        connection = await self.store.write(storage.connection_id, environment, EXACT_ONLINE)
+
+        def record(db) -> None:
+            before = next((row for row in storage.connections(db, EXACT_ONLINE) if row["id"] == connection), None)
+            storage.record_connection_user(
+                db, connection, user_id=user.user_id, user_name=user.user_name, full_name=user.full_name,
+                current_administration=user.current_administration, connected_by=connected_by, now=self.clock(),
+            )
+            storage.append_audit(
+                db, at=self.clock(), actor=connected_by, action="connection.connect", subject_type="connection",
+                subject_id=f"{environment}/{EXACT_ONLINE}",
+                before={"user_name": before["user_name"]} if before and before["user_name"] else None,
+                after={"user_name": user.user_name, "full_name": user.full_name},
+            )
+
+        await self.store.write(record)
+        await self.check(environment)
+        return user
+
+    async def check(self, environment: str) -> list[dict]:
+        """Ask Exact Online which administrations the connection user can open now, and keep the answer."""
+        connector = await self.connector(environment)
+        accessible = [{"code": item.code, "name": item.name} for item in await connector.accessible_administrations()]
+        connection = await self.store.write(storage.connection_id, environment, EXACT_ONLINE)
+        await self.store.write(storage.record_accessible, connection, accessible, self.clock())
+        return accessible
+
+    async def aclose(self) -> None:
+        for connector in self._connectors.values():
+            await connector.aclose()
