@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import re
 import secrets
@@ -24,6 +25,7 @@ from litestar.template import TemplateConfig
 from integrations.exact_online.sandbox import ExactOnlineSandbox, demo_scenario
 from statuspage import operations
 from statuspage.connections import ExactOnlineLink
+from statuspage.dispatcher import Dispatcher
 from statuspage.delivery import Deliverer, deliver_forever
 from statuspage.clock import Clock, system_clock
 from statuspage.i18n import choose_language, word
@@ -61,7 +63,9 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
         async with httpx.AsyncClient() as http, exact_online_base_url(settings) as exact_base_url:
             app.state.deliverer = Deliverer(store, settings, clock, http)
             app.state.exact_online = ExactOnlineLink(settings, store, clock, exact_base_url, http)
+            app.state.dispatcher = Dispatcher(store, settings, clock, app.state.exact_online)
             tasks = [
+                asyncio.create_task(app.state.dispatcher.run_forever(), name="statuspage-dispatcher"),
                 asyncio.create_task(watch_for_changes(store, settings, clock), name="statuspage-watcher"),
                 asyncio.create_task(deliver_forever(app.state.deliverer), name="statuspage-deliveries"),
             ]
@@ -241,6 +245,8 @@ def allowed_values(annotation: object, key: str) -> tuple | None:
         else:
             return None
     annotation = next((arg for arg in get_args(annotation) if get_origin(arg) is Literal), annotation)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return tuple(member.value for member in annotation)
     return get_args(annotation) if get_origin(annotation) is Literal else None
 
 

@@ -21,6 +21,7 @@ from integrations.exact_online.oauth import OAuthApp, authorization_url
 from integrations.exact_online.rate_limits import RateLimits
 from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from integrations.exact_online.tokens import Tokens
+from integrations.rights import RightsCheck
 from statuspage import storage
 from statuspage.clock import Clock
 from statuspage.settings import EnvironmentSettings, Settings
@@ -101,6 +102,7 @@ class ExactOnlineLink:
         # Exact's limits are per app and division, whichever connection calls.
         self.rate_limits = RateLimits(clock=clock, sleep=asyncio.sleep)
         self._connectors: dict[int, ExactOnlineConnector] = {}
+        self._checks: dict[str, RightsCheck] = {}
 
     def authorization_url(self, state: str) -> str:
         return authorization_url(self.app.client_id, self.app.redirect_uri, state, base_url=self.app.base_url)
@@ -117,10 +119,20 @@ class ExactOnlineLink:
             )
         return self._connectors[connection]
 
+    async def checked(self, environment: str) -> RightsCheck:
+        """The environment's connector behind the pre-booking rights check: the only way actions are sent."""
+        if environment not in self._checks:
+            ttl = timedelta(seconds=self.settings.exact_online.rights_cache_seconds)
+            self._checks[environment] = RightsCheck(await self.connector(environment), clock=self.clock, ttl=ttl)
+        return self._checks[environment]
+
     async def connect(self, environment: str, code: str, connected_by: str) -> ConnectionUser:
         """Finish the authorization: the connection runs under whoever authorized, for all its administrations."""
         connector = await self.connector(environment)
         user = await connector.connect(code)
+        # Another user may open other administrations: what the check knew is void.
+        if environment in self._checks:
+            self._checks[environment].forget()
         connection = await self.store.write(storage.connection_id, environment, EXACT_ONLINE)
 
         def record(db) -> None:

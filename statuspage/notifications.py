@@ -106,7 +106,7 @@ def incident_changed(db: Database, settings: Settings, now: datetime, incident_i
     secret = links_secret(db)
     components = [component.id for component in document.components]
     queued = 0
-    for subscriber in storage.subscribers_to_notify(db):
+    for subscriber in storage.subscribers_to_notify(db, "incident"):
         if not _interested(subscriber, components):
             continue
         if subscriber["kind"] == "webhook":
@@ -128,7 +128,7 @@ def components_changed(db: Database, settings: Settings, now: datetime, changes:
     by_id = snapshot.component_by_id
     secret = links_secret(db)
     queued = 0
-    for subscriber in storage.subscribers_to_notify(db):
+    for subscriber in storage.subscribers_to_notify(db, "component"):
         if subscriber["kind"] != "webhook":
             continue  # e-mail subscribers hear of incidents, not of every status change
         for component_id, old in changes.items():

@@ -8,7 +8,6 @@ managing tokens the admin role.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -20,6 +19,8 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from statuspage import api_v2, operations, storage
 from statuspage.auth import Identity, Role, new_token
+from statuspage.actions_api import ActionController, SwitchController
+from statuspage.api_support import as_http_error, run
 from statuspage.security import BearerTokenAuthentication, requires
 
 ComponentState = Literal["operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"]
@@ -156,25 +157,6 @@ class DeliveryInfo(msgspec.Struct):
 class Me(msgspec.Struct):
     name: str
     role: str
-
-
-async def run(request: Request, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """One operation in one write transaction; a refusal becomes a 400 or 404 that says why."""
-    state = request.app.state
-    identity: Identity = request.user
-    try:
-        return await state.store.write(
-            lambda db: work(db, state.settings, operations.Actor(identity.name), state.clock(), *args, **kwargs)
-        )
-    except operations.Refused as refused:
-        raise as_http_error(refused) from None
-
-
-def as_http_error(refused: operations.Refused) -> HTTPException:
-    """A refused operation as the answer that says why: 404 for what does not exist, else 400."""
-    if refused.not_found:
-        return NotFoundException(str(refused))
-    return HTTPException(status_code=400, detail=str(refused))
 
 
 async def incident_document(request: Request, incident_id: str) -> api_v2.Incident | api_v2.ScheduledMaintenance:
@@ -349,6 +331,7 @@ def operator_api_router() -> Router:
     return Router(
         path="/api/v1",
         route_handlers=[IncidentController, MaintenanceController, ComponentController, AuditController,
-                        TokenController, SubscriberController, incident_templates, whoami],
+                        TokenController, SubscriberController, incident_templates, whoami,
+                        ActionController, SwitchController],
         middleware=[BearerTokenAuthentication],
     )

@@ -62,3 +62,17 @@ def requires(role: Role) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitab
             raise PermissionDeniedException(f"this needs the {role.value} role; {identity.name!r} has {identity.role.value}")
 
     return guard
+
+
+def requires_one_of(*roles: Role) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]:
+    """A guard for routes both the invoice product and staff may use (each then sees what is theirs)."""
+
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        identity: Identity | None = connection.user
+        if identity is None:
+            raise NotAuthorizedException("sign in first")
+        if not any(identity.role.allows(role) for role in roles):
+            needed = " or ".join(role.value for role in roles)
+            raise PermissionDeniedException(f"this needs the {needed} role; {identity.name!r} has {identity.role.value}")
+
+    return guard

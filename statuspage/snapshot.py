@@ -172,6 +172,8 @@ def derive_statuses(settings: Settings, rows: PageRows, now: datetime) -> dict[s
                 override=overrides.get(component.key),
                 incident_statuses=tuple(from_incidents[component.key]),
                 in_maintenance=component.key in in_maintenance,
+                # An integration's component carries its key: its switch off is its outage.
+                switched_off=f"integration:{component.key}" in rows.switched_off,
             ),
             now,
         )

@@ -118,6 +118,8 @@ class StatusInputs:
     incident_statuses: tuple[ComponentStatus, ...] = ()
     in_maintenance: bool = False
     probe_verdict: ComponentStatus | None = None
+    # The integration's kill switch is off: nothing is booked, whatever else is true.
+    switched_off: bool = False
 
 
 def worst(statuses: Iterable[ComponentStatus]) -> ComponentStatus:
@@ -133,6 +135,8 @@ def derive_component_status(inputs: StatusInputs, now: datetime) -> ComponentSta
         claims.append(ComponentStatus.UNDER_MAINTENANCE)
     if inputs.probe_verdict is not None:
         claims.append(inputs.probe_verdict)
+    if inputs.switched_off:
+        claims.append(ComponentStatus.MAJOR_OUTAGE)
     return worst(claims)
 
 

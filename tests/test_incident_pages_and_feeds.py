@@ -20,7 +20,7 @@ def test_an_incident_has_its_own_page_with_every_update(client, bad_day) -> None
     assert "Identified · Major impact" in text
     assert "Affects: Exact Online" in text
     assert text.index("Identified – The integration is switched off.") < text.index("Investigating – Invoices are booked")
-    assert f'href="/?lang=en&amp;tz=Europe%2FAmsterdam"' in response.text
+    assert 'href="/?lang=en&amp;tz=Europe%2FAmsterdam"' in response.text
     again = client.get(f"/incidents/{bad_day.outage}?lang=en", headers={"If-None-Match": response.headers["etag"]})
     assert again.status_code == 304
 

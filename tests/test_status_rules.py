@@ -35,6 +35,8 @@ EARLIER = NOW - timedelta(hours=1)
         (StatusInputs(in_maintenance=True, incident_statuses=(C.MAJOR_OUTAGE,)), C.MAJOR_OUTAGE),
         (StatusInputs(in_maintenance=True, probe_verdict=C.DEGRADED_PERFORMANCE), C.DEGRADED_PERFORMANCE),
         (StatusInputs(probe_verdict=C.PARTIAL_OUTAGE), C.PARTIAL_OUTAGE),
+        (StatusInputs(switched_off=True), C.MAJOR_OUTAGE),
+        (StatusInputs(switched_off=True, in_maintenance=True), C.MAJOR_OUTAGE),
         # An operator cannot talk away what an incident or a probe shows: the worst claim wins.
         (StatusInputs(override=Override(C.OPERATIONAL), probe_verdict=C.MAJOR_OUTAGE), C.MAJOR_OUTAGE),
         (

@@ -1,0 +1,290 @@
+"""The invoice product's API (`client` role) and the operators' kill switches, replay and misroute report.
+
+POST /api/v1/actions hands in an invoice action under an idempotency key: the same key and request
+again answer 200 with the same action, never a second one; the same key with another request is 409.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, get, post, put
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from statuspage import operations, outbox, storage
+from statuspage.auth import Identity, Role
+from statuspage.connections import EXACT_ONLINE
+from statuspage.api_support import as_http_error, run
+from statuspage.security import requires, requires_one_of
+
+ActionState = Literal["queued", "running", "done", "delayed", "undone", "failed", "cancelled"]
+
+
+class Action(msgspec.Struct):
+    id: int
+    idempotency_key: str
+    integration: str
+    environment: str
+    administration: str
+    kind: str
+    state: str
+    attempts: int
+    error: str | None
+    entry_number: str | None
+    administration_booked: str | None
+    created_at: str
+    updated_at: str
+
+
+class ActionPage(msgspec.Struct):
+    actions: list[Action]
+    next_after_id: int | None  # pass as after_id for the next page; null on the last page
+
+
+class Transition(msgspec.Struct):
+    at: str
+    from_state: str | None
+    to_state: str
+    cause: str
+
+
+class CallbackSet(msgspec.Struct, forbid_unknown_fields=True):
+    url: Annotated[str, msgspec.Meta(min_length=8, max_length=2000)]
+
+
+class CallbackCreated(msgspec.Struct):
+    url: str
+    secret: str  # signs every callback, as webhooks are signed; shown once
+
+
+class SwitchSet(msgspec.Struct, forbid_unknown_fields=True):
+    enabled: bool
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class Switch(msgspec.Struct):
+    scope: str
+    enabled: bool
+    actions_moved: int
+    replay_id: int | None
+
+
+class AdministrationBacklog(msgspec.Struct):
+    environment: str
+    administration: str
+    actions: int
+    oldest: str
+
+
+class ReplayProgress(msgspec.Struct):
+    id: int
+    started_by: str
+    started_at: str
+    total: int
+    done: int
+    undone: int
+    failed: int
+    left: int
+    per_minute: float
+    minutes_to_go: float | None
+
+
+class Replay(msgspec.Struct):
+    integration: str
+    enabled: bool
+    delayed: list[AdministrationBacklog]
+    estimated_minutes: float  # at the accounting system's limits, administrations side by side
+    progress: ReplayProgress | None
+
+
+class Connection(msgspec.Struct):
+    id: int
+    environment: str
+    integration: str
+    user_name: str | None
+    full_name: str | None
+    connected_at: str | None
+    enabled: bool
+
+
+class Misroute(msgspec.Struct):
+    action_id: int
+    environment: str
+    administration_asked: str
+    administration_booked: str
+    entry_number: str | None
+    amount: float | None
+    at: str
+
+
+def _document(row: dict[str, Any]) -> Action:
+    return msgspec.convert(outbox.action_document(row), Action)
+
+
+def _own(request: Request, row: dict[str, Any] | None, action_id: int) -> dict[str, Any]:
+    """A client sees its own actions only; staff see all."""
+    identity: Identity = request.user
+    if row is None or (identity.role is Role.CLIENT and row["client"] != identity.name):
+        raise NotFoundException(f"no action {action_id}")
+    return row
+
+
+class ActionController(Controller):
+    path = "/actions"
+    tags = ["Invoice actions"]
+
+    @post("/", guards=[requires(Role.CLIENT)])
+    async def hand_in(self, request: Request, data: JSONBody[outbox.ActionRequest]) -> Response[Action]:
+        state = request.app.state
+        try:
+            action_id, new = await state.store.write(
+                lambda db: outbox.accept(db, state.settings, request.user.name, state.clock(), data))
+        except operations.Refused as refused:
+            if "was used before for a different action" in str(refused):
+                raise HTTPException(status_code=409, detail=str(refused)) from None
+            raise as_http_error(refused) from None
+        if new:
+            state.dispatcher.wake()
+        row = await state.store.read(storage.action, action_id)
+        return Response(_document(row), status_code=HTTP_201_CREATED if new else HTTP_200_OK)
+
+    @get("/", guards=[requires_one_of(Role.CLIENT, Role.VIEWER)])
+    async def list_actions(
+        self, request: Request,
+        # `state` is a name Litestar keeps for itself; the query parameter is still called state.
+        action_state: Annotated[ActionState | None, QueryParameter(name="state")] = None,
+        environment: FromQuery[str | None] = None, administration: FromQuery[str | None] = None,
+        integration: FromQuery[str | None] = None, after_id: FromQuery[int] = 0, limit: FromQuery[int] = 100,
+    ) -> ActionPage:
+        if not 1 <= limit <= 1000:
+            raise HTTPException(status_code=400, detail=f"limit must be between 1 and 1000; got {limit}")
+        filters = {"state": action_state, "environment": environment, "administration": administration,
+                   "integration": integration}
+        if request.user.role is Role.CLIENT:
+            filters["client"] = request.user.name
+        filters = {name: value for name, value in filters.items() if value is not None}
+        rows = await request.app.state.store.read(
+            lambda db: storage.actions_page(db, filters=filters, after_id=after_id, limit=limit))
+        return ActionPage([_document(row) for row in rows], rows[-1]["id"] if len(rows) == limit else None)
+
+    @get("/{action_id:int}", guards=[requires_one_of(Role.CLIENT, Role.VIEWER)])
+    async def get_action(self, request: Request, action_id: FromPath[int]) -> Action:
+        return _document(_own(request, await request.app.state.store.read(storage.action, action_id), action_id))
+
+    @get("/{action_id:int}/transitions", guards=[requires_one_of(Role.CLIENT, Role.VIEWER)])
+    async def transitions(self, request: Request, action_id: FromPath[int]) -> list[Transition]:
+        store = request.app.state.store
+        _own(request, await store.read(storage.action, action_id), action_id)
+        return [msgspec.convert(row, Transition) for row in await store.read(storage.transitions_of, action_id)]
+
+    @post("/{action_id:int}/cancel", guards=[requires(Role.OPERATOR)], status_code=HTTP_200_OK)
+    async def cancel(self, request: Request, action_id: FromPath[int]) -> Action:
+        await run(request, outbox.cancel, action_id)
+        return _document(await request.app.state.store.read(storage.action, action_id))
+
+    @put("/callback", guards=[requires(Role.CLIENT)])
+    async def set_callback(self, request: Request, data: JSONBody[CallbackSet]) -> CallbackCreated:
+        state = request.app.state
+        try:
+            secret = await state.store.write(
+                lambda db: outbox.set_callback(db, state.settings, request.user.name, state.clock(), data.url))
+        except operations.Refused as refused:
+            raise as_http_error(refused) from None
+        return CallbackCreated(data.url, secret)
+
+
+class SwitchController(Controller):
+    path = "/"
+    tags = ["Kill switches and replay"]
+
+    @put("/integrations/{integration:str}/switch", guards=[requires(Role.OPERATOR)])
+    async def switch_integration(self, request: Request, integration: FromPath[str], data: JSONBody[SwitchSet]) -> Switch:
+        return await _switch(request, integration, None, data)
+
+    @put("/connections/{connection_id:int}/switch", guards=[requires(Role.OPERATOR)])
+    async def switch_connection(self, request: Request, connection_id: FromPath[int], data: JSONBody[SwitchSet]) -> Switch:
+        rows = await request.app.state.store.read(storage.connections, EXACT_ONLINE)
+        row = next((row for row in rows if row["id"] == connection_id), None)
+        if row is None:
+            raise NotFoundException(f"no connection {connection_id}; GET /api/v1/connections lists them")
+        return await _switch(request, row["integration"], row["environment"], data)
+
+    @get("/connections", guards=[requires(Role.VIEWER)])
+    async def connections(self, request: Request) -> list[Connection]:
+        def read(db) -> tuple[list, list]:
+            return storage.connections(db, EXACT_ONLINE), outbox.closed_scopes(db)
+
+        rows, closed = await request.app.state.store.read(read)
+        return [Connection(row["id"], row["environment"], row["integration"], row["user_name"], row["full_name"],
+                           row["connected_at"], outbox.connection_scope(row["environment"], row["integration"]) not in closed)
+                for row in rows]
+
+    @get("/integrations/{integration:str}/replay", guards=[requires(Role.VIEWER)])
+    async def replay(self, request: Request, integration: FromPath[str]) -> Replay:
+        return await replay_state(request, integration)
+
+    @get("/misroutes", guards=[requires(Role.VIEWER)])
+    async def misroutes(self, request: Request) -> list[Misroute]:
+        return [msgspec.convert(row, Misroute) for row in await request.app.state.store.read(storage.misroute_rows)]
+
+    @get("/misroutes.csv", guards=[requires(Role.VIEWER)], media_type="text/csv")
+    async def misroutes_csv(self, request: Request) -> Response[str]:
+        return Response(misroute_csv(await request.app.state.store.read(storage.misroute_rows)), media_type="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="misroutes.csv"'})
+
+
+MISROUTE_COLUMNS = ["environment", "administration_asked", "administration_booked", "entry_number", "amount", "at",
+                    "action_id"]
+
+
+def misroute_csv(rows: list[dict[str, Any]]) -> str:
+    """What support needs to repair the books, one booking a line."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=MISROUTE_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+async def _switch(request: Request, integration: str, environment: str | None, data: SwitchSet) -> Switch:
+    change = await run(request, outbox.switch, integration=integration, environment=environment,
+                       enabled=data.enabled, reason=data.reason)
+    if change.enabled:
+        request.app.state.dispatcher.wake()
+    return Switch(change.scope, change.enabled, change.moved, change.replay_id)
+
+
+async def replay_state(request: Request, integration: str) -> Replay:
+    """What switching on would replay (per administration, the oldest, how long at the limits), and how
+    the latest replay is getting on."""
+    if integration not in outbox.INTEGRATIONS:
+        raise NotFoundException(f"unknown integration {integration!r}")
+    state = request.app.state
+    now = state.clock()
+    scope = outbox.integration_scope(integration)
+
+    def read(db) -> Replay:
+        delayed = storage.delayed_by_administration(db, integration, None)
+        replay = storage.latest_replay(db, scope)
+        progress = None
+        if replay is not None:
+            counts = storage.replay_counts(db, replay["id"])
+            left = sum(counts.get(name, 0) for name in ("queued", "running", "delayed"))
+            per_minute = float(storage.replay_done_since(db, replay["id"], now - timedelta(minutes=1)))
+            progress = ReplayProgress(
+                replay["id"], replay["started_by"], replay["started_at"], replay["total"], counts.get("done", 0),
+                counts.get("undone", 0), counts.get("failed", 0), left, per_minute,
+                round(left / per_minute, 1) if per_minute else (0.0 if left == 0 else None),
+            )
+        estimate = outbox.replay_estimate([row["actions"] for row in delayed])
+        return Replay(integration, scope not in outbox.closed_scopes(db),
+                      [msgspec.convert(row, AdministrationBacklog) for row in delayed],
+                      round(estimate.total_seconds() / 60, 1), progress)
+
+    return await state.store.read(read)

@@ -1,0 +1,31 @@
+"""What the JSON API's controllers share: running an operation and turning its refusal into an answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import HTTPException, NotFoundException
+
+from statuspage import operations
+from statuspage.auth import Identity
+
+
+async def run(request: Request, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """One operation in one write transaction; a refusal becomes a 400 or 404 that says why."""
+    state = request.app.state
+    identity: Identity = request.user
+    try:
+        return await state.store.write(
+            lambda db: work(db, state.settings, operations.Actor(identity.name), state.clock(), *args, **kwargs)
+        )
+    except operations.Refused as refused:
+        raise as_http_error(refused) from None
+
+
+def as_http_error(refused: operations.Refused) -> HTTPException:
+    """A refused operation as the answer that says why: 404 for what does not exist, else 400."""
+    if refused.not_found:
+        return NotFoundException(str(refused))
+    return HTTPException(status_code=400, detail=str(refused))

@@ -1,0 +1,188 @@
+"""Executes queued invoice actions through the integration's connector, exactly once each.
+
+- Per administration, strictly in arrival order (a booking before its release for payment, a
+  relation before the booking that needs it); administrations side by side.
+- An action is claimed (queued -> running) in a transaction that also checks its kill switches, so
+  no call starts once a switch is off; a call already in flight finishes and is recorded.
+- Every action that was tried before, including one a crash left mid-call, is first looked up in
+  the accounting system by its idempotency key, and only sent if it left no trace there.
+- The connector paces each division by the rate limits the accounting system reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from integrations.base import (
+    ActionResult,
+    AuthorizationError,
+    ConnectorError,
+    InvalidAction,
+    Misroute,
+    NoAccess,
+    OutcomeUnknown,
+    RateLimited,
+    TransientError,
+)
+from statuspage import outbox, storage
+from statuspage.clock import Clock
+from statuspage.connections import ExactOnlineLink
+from statuspage.settings import Settings
+from statuspage.storage import Store
+
+log = logging.getLogger("statuspage.dispatcher")
+
+LANES_AT_ONCE = 16
+IDLE_WAIT_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one try of an action came to, to be written down."""
+
+    state: str
+    cause: str
+    result: ActionResult | None = None
+    error: str | None = None
+    retry: bool = False
+    wait_until: datetime | None = None
+    misroute: Misroute | None = None
+
+
+class Dispatcher:
+    def __init__(self, store: Store, settings: Settings, clock: Clock, link: ExactOnlineLink) -> None:
+        self.store, self.settings, self.clock, self.link = store, settings, clock, link
+        self._busy: dict[tuple[str, str, str], asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """New work may be there (an action arrived, a switch went on): look now, not at the next tick."""
+        self._wake.set()
+
+    async def recover(self) -> int:
+        """Actions a previous process left mid-call go back to the queue, to be looked up before any resend."""
+        def work(db) -> int:
+            stuck = storage.stuck_running(db)
+            for row in stuck:
+                storage.move_action(db, row["id"], expected="running", to="queued", now=self.clock(),
+                                    cause="the service stopped mid-call; the outcome will be looked up first")
+            return len(stuck)
+
+        return await self.store.write(work)
+
+    async def run_forever(self) -> None:
+        await self.recover()
+        while True:
+            try:
+                await self.dispatch_once()
+            except Exception:
+                log.exception("dispatching invoice actions failed; trying again")
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), IDLE_WAIT_SECONDS)
+            except TimeoutError:
+                pass
+
+    async def dispatch_once(self) -> int:
+        """Start the due head action of every idle administration; returns how many were started."""
+        free = LANES_AT_ONCE - len(self._busy)
+        if free <= 0:
+            return 0
+        now = self.clock()
+
+        def heads(db):
+            return storage.lane_heads(db, now, outbox.closed_scopes(db), LANES_AT_ONCE * 2)
+
+        started = 0
+        for row in await self.store.read(heads):
+            lane = (row["integration"], row["environment"], row["administration"])
+            if lane in self._busy or started >= free:
+                continue
+            task = asyncio.create_task(self._run(row), name=f"action-{row['id']}")
+            self._busy[lane] = task
+            task.add_done_callback(lambda _, lane=lane: self._lane_free(lane))
+            started += 1
+        return started
+
+    def _lane_free(self, lane: tuple[str, str, str]) -> None:
+        self._busy.pop(lane, None)
+        self.wake()
+
+    async def settle(self) -> None:
+        """Wait until nothing is running and nothing due is left (for tests and benchmarks)."""
+        while True:
+            if self._busy:
+                await asyncio.gather(*self._busy.values(), return_exceptions=True)
+            if not self._busy and await self.dispatch_once() == 0 and not self._busy:
+                return
+
+    async def _run(self, row: Mapping[str, Any]) -> None:
+        if not await self.store.write(self._claim, row):
+            return
+        outcome = await self._attempt(row)
+        await self.store.write(self._record, row, outcome)
+
+    def _claim(self, db, row: Mapping[str, Any]) -> bool:
+        # Checked again inside the transaction: a switch that went off a moment ago stops this call.
+        if not outbox.may_send(outbox.closed_scopes(db), row["integration"], row["environment"]):
+            return False
+        return storage.move_action(db, row["id"], expected="queued", to="running", now=self.clock(),
+                                   cause="sending" if row["attempts"] == 0 else "looking up, then sending if needed",
+                                   attempts=row["attempts"] + 1)
+
+    async def _attempt(self, row: Mapping[str, Any]) -> Outcome:
+        action = outbox.invoice_action(row)
+        try:
+            checked = await self.link.checked(row["environment"])
+            result = await checked.find_result(action) if row["attempts"] > 0 else None
+            found = result is not None
+            if result is None:
+                result = await checked.execute(action)
+            return Outcome("done", "found in the accounting system, not sent again" if found else "done", result=result)
+        except NoAccess as refused:
+            return Outcome("undone", "refused before sending", error=f"{refused}")
+        except Misroute as misroute:
+            return Outcome("failed", "misrouted", misroute=misroute,
+                           error=f"booked into administration {misroute.booked} instead of {misroute.asked} "
+                                 f"(entry {misroute.entry_number}); it is on the misroute report")
+        except RateLimited as limited:
+            return Outcome("queued", "waiting for the rate limit", wait_until=limited.retry_at)
+        except (TransientError, OutcomeUnknown, AuthorizationError) as trouble:
+            return Outcome("queued", "will be tried again", error=str(trouble), retry=True)
+        except InvalidAction as invalid:
+            return Outcome("failed", "the action cannot be carried out as given", error=str(invalid))
+        except ConnectorError as refused:
+            return Outcome("failed", "refused by the accounting system", error=str(refused))
+
+    def _record(self, db, row: Mapping[str, Any], outcome: Outcome) -> None:
+        now = self.clock()
+        action_id = row["id"]
+        attempts = row["attempts"] + 1
+        fields: dict[str, Any] = {"error": outcome.error}
+        state, cause = outcome.state, outcome.cause
+        if outcome.result is not None:
+            fields["result"] = json.dumps({
+                "administration": outcome.result.administration, "entry_number": outcome.result.entry_number,
+                "entry_id": outcome.result.entry_id, "reference": outcome.result.reference,
+                "amount": outcome.result.amount,
+            })
+        if state == "queued":
+            not_before = outcome.wait_until or outbox.retry_at(attempts, now)
+            if not_before is None:
+                state, cause = "failed", f"gave up after {attempts} tries; an operator must look"
+            else:
+                fields["not_before"] = storage.iso(not_before)
+                if not outbox.may_send(outbox.closed_scopes(db), row["integration"], row["environment"]):
+                    state, cause = "delayed", f"{cause}, after the switch is back on"
+        storage.move_action(db, action_id, expected="running", to=state, now=now, cause=cause, **fields)
+        if outcome.misroute is not None:
+            outbox.record_misroute(db, self.settings, now, row, booked=outcome.misroute.booked,
+                                   entry_number=outcome.misroute.entry_number, entry_id=outcome.misroute.entry_id)
+        if state in storage.FINAL_STATES:
+            outbox.notify_final(db, self.settings, now, action_id)

@@ -1,0 +1,278 @@
+"""The invoice-action outbox and the kill switches, as plain Python over the database.
+
+What the product exists for: when an integration books wrongly, operators switch it off; actions
+keep arriving and wait as "delayed" (factuuracties vertraagd); switched on, they are replayed in
+arrival order per administration, each exactly once. Each function here runs inside the caller's
+one write transaction, so a switch flipping and the actions it holds move together or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+from sqlite_utils import Database
+
+from integrations.base import ActionKind, InvalidAction, InvoiceAction
+from integrations.payloads import PAYLOAD_TYPES, payload_of
+from statuspage import notifications, storage
+from statuspage.operations import Actor, Refused, draft_from_template
+from statuspage.settings import Settings
+from statuspage.status_history import record_statuses_now
+
+INTEGRATIONS = ("exact-online",)
+MAX_ATTEMPTS = 8
+FIRST_RETRY = timedelta(seconds=15)
+LONGEST_RETRY = timedelta(minutes=30)
+# What an accounting system allows per division when it has not told us yet (Exact Online's default).
+ASSUMED_CALLS_PER_MINUTE = 60
+SYSTEM = Actor("kill switch")
+
+
+# ---------------------------------------------------------------------------------------------
+# Scopes of kill switches
+
+
+def integration_scope(integration: str) -> str:
+    return f"integration:{integration}"
+
+
+def connection_scope(environment: str, integration: str) -> str:
+    return f"connection:{environment}:{integration}"
+
+
+def closed_scopes(db: Database) -> list[str]:
+    return [row["scope"] for row in storage.switch_rows(db) if not row["enabled"]]
+
+
+def may_send(closed: list[str], integration: str, environment: str) -> bool:
+    """An action is sent only when every switch above it is on."""
+    return integration_scope(integration) not in closed and connection_scope(environment, integration) not in closed
+
+
+def retry_at(attempts_made: int, now: datetime) -> datetime | None:
+    """When to try an action again after `attempts_made` failed tries; None: give up, an operator must look."""
+    if attempts_made >= MAX_ATTEMPTS:
+        return None
+    return now + min(FIRST_RETRY * 2 ** (attempts_made - 1), LONGEST_RETRY)
+
+
+def replay_estimate(actions_per_administration: list[int], calls_per_minute: int = ASSUMED_CALLS_PER_MINUTE) -> timedelta:
+    """How long a replay takes at the accounting system's limits: administrations go side by side, so the
+    largest backlog decides. A booking is about one call; looking up earlier attempts adds few."""
+    largest = max(actions_per_administration, default=0)
+    return timedelta(minutes=largest / calls_per_minute)
+
+
+# ---------------------------------------------------------------------------------------------
+# Actions handed in by the invoice product
+
+
+class ActionRequest(msgspec.Struct, frozen=True, kw_only=True):
+    idempotency_key: str
+    integration: str
+    environment: str
+    administration: str
+    kind: ActionKind
+    payload: dict[str, Any]
+
+
+def fingerprint(request: ActionRequest) -> str:
+    canonical = json.dumps(msgspec.to_builtins(request), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def invoice_action(row: Mapping[str, Any]) -> InvoiceAction:
+    return InvoiceAction(idempotency_key=row["idempotency_key"], kind=ActionKind(row["kind"]),
+                         administration=row["administration"], payload=json.loads(row["payload"]))
+
+
+def accept(db: Database, settings: Settings, client: str, now: datetime, request: ActionRequest) -> tuple[int, bool]:
+    """Store an action, or find the one stored under its key. Returns its id and whether it is new.
+
+    The same key with the same request is the same action (a client retrying after a lost answer);
+    the same key with another request is a mistake the client must hear of.
+    """
+    existing = storage.action_by_key(db, client, request.idempotency_key)
+    if existing is not None:
+        if existing["fingerprint"] != fingerprint(request):
+            raise Refused(f"idempotency key {request.idempotency_key!r} was used before for a different action "
+                          f"(action {existing['id']}); use a new key for a new action")
+        return existing["id"], False
+    _check(settings, request)
+    state = "queued" if may_send(closed_scopes(db), request.integration, request.environment) else "delayed"
+    action_id = storage.insert_action(db, {
+        "client": client, "idempotency_key": request.idempotency_key, "fingerprint": fingerprint(request),
+        "integration": request.integration, "environment": request.environment,
+        "administration": request.administration, "kind": request.kind.value,
+        "payload": json.dumps(request.payload), "state": state,
+    }, now, "received" if state == "queued" else "received while the integration is switched off")
+    return action_id, True
+
+
+def _check(settings: Settings, request: ActionRequest) -> None:
+    if request.integration not in INTEGRATIONS:
+        raise Refused(f"unknown integration {request.integration!r}; known: {', '.join(INTEGRATIONS)}")
+    environment = next((e for e in settings.environments if e.key == request.environment), None)
+    if environment is None:
+        known = ", ".join(e.key for e in settings.environments) or "none are configured"
+        raise Refused(f"unknown environment {request.environment!r}; known: {known}")
+    linked = [item.code for item in environment.administrations]
+    if request.administration not in linked:
+        raise Refused(f"administration {request.administration!r} is not linked to environment "
+                      f"{request.environment!r}; linked: {', '.join(linked) or 'none'}")
+    try:
+        payload_of(invoice_action({"idempotency_key": request.idempotency_key, "kind": request.kind.value,
+                                   "administration": request.administration, "payload": json.dumps(request.payload)}),
+                   PAYLOAD_TYPES[request.kind])
+    except InvalidAction as invalid:
+        raise Refused(str(invalid)) from None
+
+
+def cancel(db: Database, settings: Settings, actor: Actor, now: datetime, action_id: int) -> None:
+    row = storage.action(db, action_id)
+    if row is None:
+        raise Refused(f"no action {action_id}", not_found=True)
+    if row["state"] not in ("queued", "delayed"):
+        raise Refused(f"action {action_id} is {row['state']}; only queued or delayed actions can be cancelled")
+    storage.move_action(db, action_id, expected=row["state"], to="cancelled", now=now, cause=f"cancelled by {actor.name}")
+    storage.append_audit(db, at=now, actor=actor.name, action="action.cancel", subject_type="action",
+                         subject_id=str(action_id), before={"state": row["state"]}, after={"state": "cancelled"})
+    notify_final(db, settings, now, action_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kill switches
+
+
+@dataclass(frozen=True)
+class SwitchChange:
+    scope: str
+    enabled: bool
+    moved: int  # actions delayed (off) or released for replay (on)
+    replay_id: int | None
+
+
+def switch(
+    db: Database, settings: Settings, actor: Actor, now: datetime, *, integration: str, environment: str | None,
+    enabled: bool, reason: str,
+) -> SwitchChange:
+    """Flip a kill switch. Off: every queued or retrying action in scope becomes delayed, in this one
+    transaction; an action already mid-call finishes. On: what was delayed is queued for replay."""
+    if integration not in INTEGRATIONS:
+        raise Refused(f"unknown integration {integration!r}; known: {', '.join(INTEGRATIONS)}", not_found=True)
+    if environment is not None and environment not in {e.key for e in settings.environments}:
+        raise Refused(f"unknown environment {environment!r}", not_found=True)
+    if not reason.strip():
+        raise Refused("say why: a reason is required, it goes into the audit log")
+    scope = integration_scope(integration) if environment is None else connection_scope(environment, integration)
+    before = next((row for row in storage.switch_rows(db) if row["scope"] == scope), None)
+    storage.set_switch(db, scope, enabled=enabled, reason=reason, changed_by=actor.name, now=now)
+    replay_id = None
+    if not enabled:
+        moved = storage.move_actions_in_scope(db, integration=integration, environment=environment,
+                                              from_states=("queued",), to="delayed", now=now,
+                                              cause=f"switched off by {actor.name}: {reason}")
+    else:
+        closed = closed_scopes(db)
+        if integration_scope(integration) in closed:
+            moved = 0  # the whole integration is still off; this connection waits with it
+        else:
+            still_off = tuple(e.key for e in settings.environments
+                              if connection_scope(e.key, integration) in closed and e.key != environment)
+            replay_id = storage.insert_replay(db, scope, actor.name, now)
+            moved = storage.move_actions_in_scope(db, integration=integration, environment=environment,
+                                                  from_states=("delayed",), to="queued", now=now,
+                                                  cause=f"replayed: switched on by {actor.name}",
+                                                  replay_id=replay_id, except_environments=still_off)
+            storage.set_replay_total(db, replay_id, moved)
+    storage.append_audit(
+        db, at=now, actor=actor.name, action="switch.on" if enabled else "switch.off", subject_type="switch",
+        subject_id=scope, before=before and {"enabled": bool(before["enabled"]), "reason": before["reason"]},
+        after={"enabled": enabled, "reason": reason, "actions_moved": moved},
+    )
+    record_statuses_now(db, settings, now)
+    return SwitchChange(scope, enabled, moved, replay_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Outcomes the dispatcher records
+
+
+def record_misroute(
+    db: Database, settings: Settings, now: datetime, row: Mapping[str, Any], *, booked: str,
+    entry_number: str | None, entry_id: str | None,
+) -> None:
+    """A booking landed elsewhere: report it, trip the integration's switch, draft an incident."""
+    payload = json.loads(row["payload"])
+    amount = sum(line.get("amount", 0) for line in payload.get("lines", [])) if "lines" in payload else None
+    storage.insert_misroute(db, {
+        "action_id": row["id"], "integration": row["integration"], "environment": row["environment"],
+        "administration_asked": row["administration"], "administration_booked": booked,
+        "entry_number": entry_number, "entry_id": entry_id, "amount": amount, "at": storage.iso(now),
+    })
+    if may_send(closed_scopes(db), row["integration"], row["environment"]):
+        reason = (f"misroute: action {row['id']} for administration {row['administration']} was booked into "
+                  f"{booked} as entry {entry_number}")
+        switch(db, settings, SYSTEM, now, integration=row["integration"], environment=None, enabled=False, reason=reason)
+        _draft_incident(db, settings, now, row["integration"])
+
+
+def _draft_incident(db: Database, settings: Settings, now: datetime, integration: str) -> None:
+    components = {c.key for c in settings.components}
+    component = integration if integration in components else None
+    try:
+        draft = draft_from_template(settings, "bookings-paused", component, {})
+        name, message = draft.name, draft.message
+    except Refused:
+        name = f"Bookings to {integration} are paused"
+        message = f"We have switched the {integration} integration off to prevent wrong bookings."
+    incident_id = storage.create_incident(
+        db, kind="incident", name=name, status="identified", impact="major", body=message, now=now,
+        components={component: "major_outage"} if component else {},
+    )
+    db.execute("UPDATE incidents SET draft = 1 WHERE id = ?", [incident_id])
+    storage.append_audit(db, at=now, actor=SYSTEM.name, action="incident.draft", subject_type="incident",
+                         subject_id=incident_id, after={"name": name})
+
+
+def notify_final(db: Database, settings: Settings, now: datetime, action_id: int) -> None:
+    """Queue the client's callback, if it registered one, with the action's final state."""
+    row = storage.action(db, action_id)
+    callback = storage.callback_of(db, row["client"]) if row else None
+    if callback is None:
+        return
+    body = {"meta": {"generated_at": now.astimezone(settings.zone).isoformat(timespec="milliseconds")},
+            "action": action_document(row)}
+    storage.enqueue_delivery(db, callback["id"], "action", json.dumps(body), now)
+
+
+def action_document(row: Mapping[str, Any]) -> dict[str, Any]:
+    result = json.loads(row["result"]) if row["result"] else None
+    return {
+        "id": row["id"], "idempotency_key": row["idempotency_key"], "integration": row["integration"],
+        "environment": row["environment"], "administration": row["administration"], "kind": row["kind"],
+        "state": row["state"], "attempts": row["attempts"], "error": row["error"],
+        "entry_number": result and result.get("entry_number"),
+        "administration_booked": result and result.get("administration"),
+        "created_at": row["created_at"], "updated_at": row["updated_at"],
+    }
+
+
+def set_callback(db: Database, settings: Settings, client: str, now: datetime, url: str) -> str:
+    """Register (or replace) where a client hears of its actions' final states; returns the signing secret."""
+    if not url.startswith(("https://", "http://")):
+        raise Refused(f"url {url!r} must start with https:// (or http://)")
+    existing = storage.callback_of(db, client)
+    if existing is not None:
+        storage.unsubscribe(db, existing["id"], now)
+    secret = notifications.new_webhook_secret()
+    subscriber_id = storage.insert_subscriber(db, kind="webhook", address=url, secret=secret, components=None,
+                                              now=now, confirmed=True)
+    db.execute("UPDATE subscribers SET events = ?, client = ? WHERE id = ?", [json.dumps(["action"]), client, subscriber_id])
+    return secret

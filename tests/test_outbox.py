@@ -1,0 +1,287 @@
+"""The invoice-action outbox and the kill switch, end to end against the Exact Online sandbox:
+delayed while off, replayed in order when on, each action booked exactly once, never where it
+does not belong."""
+
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import msgspec
+import pytest
+
+from conftest import TEST_CONFIG
+from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, ExactOnlineSandbox, Faults, demo_scenario
+from statuspage import outbox, storage
+from statuspage.operations import Actor
+from statuspage.settings import load_settings
+
+DEMO_ENVIRONMENTS = """
+[[environments]]
+key = "bakkerij-de-vries"
+name = "Bakkerij De Vries"
+administrations = [{ code = "101", name = "Bakkerij De Vries B.V." }, { code = "102", name = "De Vries Vastgoed B.V." }]
+
+[[environments]]
+key = "jansen-groep"
+name = "Jansen Groep"
+administrations = [{ code = "201", name = "Jansen Installatietechniek B.V." },
+                   { code = "202", name = "Jansen Holding B.V." }, { code = "203", name = "Jansen Verhuur B.V." }]
+"""
+CONNECTION_USERS = {"bakkerij-de-vries": "j.devries", "jansen-groep": "p.jansen"}
+
+
+@pytest.fixture
+def sandbox(clock):
+    # Generous limits: pacing has tests of its own; here the outbox is under test.
+    sandbox = ExactOnlineSandbox(demo_scenario(), clock=clock, seed=11,
+                                 faults=Faults(minutely_limit=1_000_000, daily_limit=100_000_000)).start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def settings(tmp_path, sandbox, monkeypatch):
+    path = tmp_path / "statuspage.toml"
+    path.write_text(TEST_CONFIG + DEMO_ENVIRONMENTS)
+    monkeypatch.setenv("STATUSPAGE_EXACT_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
+    return load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "outbox.db"),
+                                        "STATUSPAGE_EXACT_BASE_URL": sandbox.url,
+                                        "STATUSPAGE_EXACT_CLIENT_ID": SANDBOX_CLIENT_ID})
+
+
+def sandbox_code(sandbox: ExactOnlineSandbox, redirect_uri: str, username: str) -> str:
+    answer = httpx.post(f"{sandbox.url}/api/oauth2/auth", data={
+        "client_id": SANDBOX_CLIENT_ID, "redirect_uri": redirect_uri, "state": "s", "username": username})
+    return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+
+
+@pytest.fixture
+def connected(client, sandbox):
+    link = client.app.state.exact_online
+    for environment, username in CONNECTION_USERS.items():
+        client.blocking_portal.call(link.connect, environment, sandbox_code(sandbox, link.app.redirect_uri, username), "test")
+    return client
+
+
+def book(key: str, administration: str = "101", environment: str = "bakkerij-de-vries", amount: float = 121.0) -> dict:
+    return {"idempotency_key": key, "integration": "exact-online", "environment": environment,
+            "administration": administration, "kind": "book",
+            "payload": {"journal": "60", "supplier": "S001", "entry_date": "2026-11-20", "description": f"Invoice {key}",
+                        "lines": [{"gl_account": "4000", "amount": amount, "vat_code": "2"}]}}
+
+
+def settle(client) -> None:
+    client.blocking_portal.call(client.app.state.dispatcher.settle)
+
+
+def ledger(sandbox) -> list[dict]:
+    return httpx.get(f"{sandbox.url}/_sandbox/ledger").json()["entries"]
+
+
+def states(client, tokens) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    after = 0
+    while True:
+        page = client.get(f"/api/v1/actions?after_id={after}&limit=1000", headers=tokens["viewer"]).json()
+        for action in page["actions"]:
+            counts[action["state"]] = counts.get(action["state"], 0) + 1
+        if page["next_after_id"] is None:
+            return counts
+        after = page["next_after_id"]
+
+
+def switch(client, tokens, enabled: bool, reason: str = "wrong bookings"):
+    response = client.put("/api/v1/integrations/exact-online/switch", headers=tokens["operator"],
+                          json={"enabled": enabled, "reason": reason})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_an_action_is_booked_once_into_the_administration_it_names(connected, tokens, sandbox) -> None:
+    client = connected
+    handed_in = client.post("/api/v1/actions", json=book("INV-1"), headers=tokens["client"])
+    assert handed_in.status_code == 201
+    assert handed_in.json()["state"] in ("queued", "running", "done")
+    settle(client)
+    action = client.get(f"/api/v1/actions/{handed_in.json()['id']}", headers=tokens["client"]).json()
+    assert action["state"] == "done"
+    assert action["administration_booked"] == "101"
+    [entry] = ledger(sandbox)
+    assert (entry["division"], entry["your_ref"], str(entry["entry_number"])) == (101, "INV-1", action["entry_number"])
+    transitions = client.get(f"/api/v1/actions/{action['id']}/transitions", headers=tokens["client"]).json()
+    assert [t["to_state"] for t in transitions] == ["queued", "running", "done"]
+
+
+def test_the_same_key_is_the_same_action_and_a_different_request_under_it_is_a_conflict(connected, tokens, sandbox) -> None:
+    client = connected
+    first = client.post("/api/v1/actions", json=book("INV-2"), headers=tokens["client"])
+    again = client.post("/api/v1/actions", json=book("INV-2"), headers=tokens["client"])
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    conflict = client.post("/api/v1/actions", json=book("INV-2", amount=999.0), headers=tokens["client"])
+    assert conflict.status_code == 409
+    assert "was used before for a different action" in conflict.json()["detail"]
+    settle(client)
+    assert [entry["your_ref"] for entry in ledger(sandbox)] == ["INV-2"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"environment": "nobody"}, "unknown environment 'nobody'"),
+        ({"administration": "999"}, "administration '999' is not linked to environment 'bakkerij-de-vries'"),
+        ({"integration": "twinfield"}, "unknown integration 'twinfield'"),
+        ({"payload": {"journal": "60"}}, "book payload of 'BAD'"),
+        ({"kind": "pay"}, "kind must be one of 'book', 'book_and_block', 'unblock'"),
+    ],
+)
+def test_a_malformed_action_is_refused_with_what_to_fix(client, tokens, change, message) -> None:
+    response = client.post("/api/v1/actions", json=book("BAD") | change, headers=tokens["client"])
+    assert response.status_code == 400
+    assert message in response.text
+
+
+def test_only_the_invoice_product_hands_in_actions_and_it_sees_only_its_own(client, tokens, seed) -> None:
+    assert client.post("/api/v1/actions", json=book("X"), headers=tokens["operator"]).status_code == 403
+    assert client.post("/api/v1/actions", json=book("X")).status_code == 401
+    mine = client.post("/api/v1/actions", json=book("MINE"), headers=tokens["client"]).json()
+    from statuspage import operations
+
+    seed(lambda db: operations.create_token(db, seed.settings, Actor("t"), seed.clock(), "other-product", "client", "sp_other"))
+    other = {"Authorization": "Bearer sp_other"}
+    assert client.get(f"/api/v1/actions/{mine['id']}", headers=other).status_code == 404
+    assert client.get("/api/v1/actions", headers=other).json()["actions"] == []
+    assert client.get(f"/api/v1/actions/{mine['id']}", headers=tokens["viewer"]).status_code == 200
+
+
+def test_switching_off_delays_thousands_of_queued_actions_in_one_transaction(seed, clock) -> None:
+    def hand_in(db) -> None:
+        for n in range(3000):
+            request = msgspec.convert(book(f"K{n}", administration=("101", "102")[n % 2]), outbox.ActionRequest)
+            outbox.accept(db, seed.settings, "invoice-product", clock(), request)
+
+    seed(hand_in)
+    change = seed(lambda db: outbox.switch(db, seed.settings, Actor("olga"), clock(), integration="exact-online",
+                                           environment=None, enabled=False, reason="wrong bookings"))
+    assert change.moved == 3000
+
+    def look(db):
+        return (dict(db.execute("SELECT state, count(*) FROM actions GROUP BY state").fetchall()),
+                db.execute("SELECT count(*) FROM action_transitions WHERE to_state = 'delayed'").fetchone()[0],
+                [row["action"] for row in storage.audit_entries(db, limit=5)])
+
+    counts, transitions, audit = seed(look)
+    assert counts == {"delayed": 3000}
+    assert transitions == 3000
+    assert audit[0] == "switch.off"
+
+
+def test_actions_arriving_while_off_wait_and_are_replayed_in_order_exactly_once(connected, tokens, sandbox) -> None:
+    client = connected
+    switch(client, tokens, False)
+    keys = [f"OFF-{n}" for n in range(60)]
+    for n, key in enumerate(keys):
+        handed_in = client.post("/api/v1/actions", json=book(key, administration=("101", "102")[n % 2]),
+                                headers=tokens["client"])
+        assert handed_in.json()["state"] == "delayed"
+    settle(client)
+    assert ledger(sandbox) == []
+    assert client.get("/api/v2/components.json").json()["components"][1]["status"] == "major_outage"
+
+    preview = client.get("/api/v1/integrations/exact-online/replay", headers=tokens["viewer"]).json()
+    assert [(d["administration"], d["actions"]) for d in preview["delayed"]] == [("101", 30), ("102", 30)]
+    assert preview["enabled"] is False and preview["estimated_minutes"] == 0.5
+
+    turned_on = switch(client, tokens, True, "Exact fixed the bug")
+    assert turned_on["actions_moved"] == 60
+    settle(client)
+    entries = ledger(sandbox)
+    assert sorted(entry["your_ref"] for entry in entries) == sorted(keys)
+    for division in (101, 102):
+        booked = [entry["your_ref"] for entry in entries if entry["division"] == division]
+        assert booked == [key for n, key in enumerate(keys) if (101, 102)[n % 2] == division]
+    progress = client.get("/api/v1/integrations/exact-online/replay", headers=tokens["viewer"]).json()["progress"]
+    assert (progress["total"], progress["done"], progress["left"]) == (60, 60, 0)
+
+
+def test_switching_off_mid_replay_returns_the_rest_to_delayed_and_nothing_more_is_sent(connected, tokens, sandbox) -> None:
+    client = connected
+    switch(client, tokens, False)
+    for n in range(40):
+        client.post("/api/v1/actions", json=book(f"MID-{n}"), headers=tokens["client"])
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"latency_ms": 20})
+    switch(client, tokens, True, "try again")
+    switch(client, tokens, False, "still wrong")
+    settle(client)
+    sent = len(ledger(sandbox))
+    counts = states(client, tokens)
+    assert counts.get("done", 0) == sent < 40
+    assert counts["delayed"] == 40 - sent
+    switch(client, tokens, True, "fixed")
+    settle(client)
+    assert sorted(entry["your_ref"] for entry in ledger(sandbox)) == sorted(f"MID-{n}" for n in range(40))
+
+
+def test_a_connection_user_without_rights_leaves_the_action_undone_and_the_ledger_untouched(connected, tokens, sandbox) -> None:
+    client = connected
+    refused = client.post("/api/v1/actions", json=book("J-203", administration="203", environment="jansen-groep"),
+                          headers=tokens["client"]).json()
+    allowed = client.post("/api/v1/actions", json=book("J-201", administration="201", environment="jansen-groep"),
+                          headers=tokens["client"]).json()
+    settle(client)
+    refused = client.get(f"/api/v1/actions/{refused['id']}", headers=tokens["client"]).json()
+    assert refused["state"] == "undone"
+    assert "not among the connection user's accessible administrations" in refused["error"]
+    assert client.get(f"/api/v1/actions/{allowed['id']}", headers=tokens["client"]).json()["state"] == "done"
+    assert [(entry["division"], entry["your_ref"]) for entry in ledger(sandbox)] == [(201, "J-201")]
+
+
+def test_the_2019_bug_trips_the_switch_after_the_first_misroute_and_the_report_lists_it(connected, tokens, sandbox) -> None:
+    client = connected
+    link = client.app.state.exact_online
+    # Jansen connected under Anna, who can open 203; the rights check learns so with a first booking.
+    client.blocking_portal.call(link.connect, "jansen-groep", sandbox_code(sandbox, link.app.redirect_uri, "a.bakker"), "t")
+    client.post("/api/v1/actions", json=book("FIRST", administration="203", environment="jansen-groep"),
+                headers=tokens["client"])
+    settle(client)
+    # Then her rights to 203 go, within the check's cache time, and Exact Online misbehaves as in 2019.
+    httpx.post(f"{sandbox.url}/_sandbox/users/a.bakker", json={"divisions": [201, 202], "current_division": 201})
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"misroute_bug": True})
+    for n in range(5):
+        client.post("/api/v1/actions", json=book(f"BUG-{n}", administration="203", environment="jansen-groep",
+                                                 amount=100.0 + n), headers=tokens["client"])
+    settle(client)
+
+    misrouted = [entry for entry in ledger(sandbox) if entry["your_ref"].startswith("BUG-")]
+    assert [(entry["asked_division"], entry["division"]) for entry in misrouted] == [(203, 201)]  # one, then stopped
+    report = client.get("/api/v1/misroutes", headers=tokens["viewer"]).json()
+    assert [(r["environment"], r["administration_asked"], r["administration_booked"], r["entry_number"], r["amount"])
+            for r in report] == [("jansen-groep", "203", "201", str(misrouted[0]["entry_number"]), 100.0)]
+    csv_text = client.get("/api/v1/misroutes.csv", headers=tokens["viewer"]).text
+    assert csv_text.splitlines()[0] == "environment,administration_asked,administration_booked,entry_number,amount,at,action_id"
+    assert f"jansen-groep,203,201,{misrouted[0]['entry_number']},100.0," in csv_text
+
+    counts = states(client, tokens)
+    assert counts == {"done": 1, "failed": 1, "delayed": 4}
+    assert client.get("/api/v1/integrations/exact-online/replay", headers=tokens["viewer"]).json()["enabled"] is False
+    component = next(c for c in client.get("/api/v2/components.json").json()["components"] if c["id"] == "exact-online")
+    assert component["status"] == "major_outage"
+    # The drafted incident waits for an operator: not on the public page yet.
+    assert client.get("/api/v2/incidents.json").json()["incidents"] == []
+    assert any(entry["action"] == "incident.draft" for entry in client.get("/api/v1/audit", headers=tokens["viewer"]).json())
+
+
+def test_a_flapping_accounting_system_ends_with_every_action_booked_once(connected, tokens, sandbox, clock) -> None:
+    client = connected
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"fail_rate": 0.3, "fail_status": 503})
+    keys = [f"FLAP-{n}" for n in range(30)]
+    for n, key in enumerate(keys):
+        client.post("/api/v1/actions", json=book(key, administration=("101", "102")[n % 2]), headers=tokens["client"])
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"fail_rate": 0.3, "fail_status": 503, "after_booking": True})
+    for _ in range(20):
+        settle(client)
+        if states(client, tokens).get("done", 0) == len(keys):
+            break
+        clock.advance(minutes=31)  # past any retry wait
+    assert states(client, tokens) == {"done": len(keys)}
+    booked = [entry["your_ref"] for entry in ledger(sandbox)]
+    assert sorted(booked) == sorted(keys)  # each once: no loss, no double booking
