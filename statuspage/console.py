@@ -19,7 +19,8 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from integrations.base import ConnectorError
-from statuspage import operations, storage
+from statuspage import operations, outbox, storage
+from statuspage.actions_api import misroute_csv, replay_state
 from statuspage.connections import EXACT_ONLINE, STATE_LIFETIME, make_state, reach, read_state
 from statuspage.auth import SESSION_COOKIE, SESSION_LIFETIME, Identity, Role, digest, new_session_id
 from statuspage.i18n import format_time, word
@@ -146,7 +147,8 @@ class ConsoleController(Controller):
         state = request.app.state
         snapshot = await state.pages.snapshot()
         overrides = {row["component_id"]: row for row in await state.store.read(storage.override_rows)}
-        return render(request, "dashboard.html", snapshot=snapshot, overrides=overrides, error=error,
+        drafts = await state.store.read(storage.draft_incidents)
+        return render(request, "dashboard.html", snapshot=snapshot, overrides=overrides, error=error, drafts=drafts,
                       leaves=[c for c in snapshot.components if not c.is_group])
 
     @get("/incidents/new")
@@ -305,6 +307,48 @@ class ConsoleController(Controller):
         except ConnectorError as failure:
             return _back_to_connections(f"Checking {environment} failed: {failure}")
         return Redirect("/console/connections")
+
+    @get("/switches")
+    async def switches(self, request: Request, error: FromQuery[str | None] = None) -> Template:
+        state = request.app.state
+
+        def read(db):
+            return (storage.switch_rows(db), storage.connections(db, EXACT_ONLINE), storage.backlog(db),
+                    storage.misroute_rows(db))
+
+        switch_rows, connections, backlog, misroutes = await state.store.read(read)
+        replay = await replay_state(request, "exact-online")
+        running = replay.progress is not None and replay.progress.left > 0 and replay.enabled
+        return render(request, "switches.html", switches={row["scope"]: row for row in switch_rows},
+                      connections=connections, backlog=backlog, replay=replay, misroutes=misroutes,
+                      integration_scope=outbox.integration_scope("exact-online"), refresh=running, error=error,
+                      connection_scope=outbox.connection_scope)
+
+    @post("/switches/{integration:str}", guards=[requires(Role.OPERATOR)])
+    async def flip(self, request: Request, integration: FromPath[str]) -> Response:
+        form = await form_of(request)
+        environment = form.get("environment") or None
+        try:
+            await change(request, outbox.switch, integration=integration, environment=environment,
+                         enabled=form.get("enabled") == "on", reason=_required(form, "reason"))
+        except operations.Refused as refused:
+            return Redirect(f"/console/switches?error={quote(str(refused))}")
+        request.app.state.dispatcher.wake()
+        return Redirect("/console/switches")
+
+    @get("/misroutes.csv", media_type="text/csv")
+    async def misroutes_csv(self, request: Request) -> Response[str]:
+        rows = await request.app.state.store.read(storage.misroute_rows)
+        return Response(misroute_csv(rows), media_type="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="misroutes.csv"'})
+
+    @post("/incidents/{incident_id:str}/publish", guards=[requires(Role.OPERATOR)])
+    async def publish(self, request: Request, incident_id: FromPath[str]) -> Response:
+        try:
+            await change(request, operations.publish_draft, incident_id)
+        except operations.Refused as refused:
+            return Redirect(f"/console?error={quote(str(refused))}")
+        return Redirect(f"/console/incidents/{incident_id}")
 
     @get("/audit")
     async def audit(self, request: Request) -> Template:

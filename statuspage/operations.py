@@ -104,6 +104,17 @@ def draft_from_template(
                          template.status, template.impact, components)
 
 
+def publish_draft(db: Database, settings: Settings, actor: Actor, now: datetime, incident_id: str) -> None:
+    """Make an incident the service drafted public, as of now."""
+    if not any(row["id"] == incident_id for row in storage.draft_incidents(db)):
+        raise Refused(f"no draft incident {incident_id!r}", not_found=True)
+    storage.publish_incident(db, incident_id, now)
+    storage.append_audit(db, at=now, actor=actor.name, action="incident.publish", subject_type="incident",
+                         subject_id=incident_id, after=_incident_state(db, incident_id))
+    _finish(db, settings, now)
+    notifications.incident_changed(db, settings, now, incident_id)
+
+
 def post_update(
     db: Database, settings: Settings, actor: Actor, now: datetime, incident_id: str, *,
     status: str, message: str, components: Mapping[str, str],

@@ -15,7 +15,7 @@ import msgspec
 from litestar import Controller, Request, Router, delete, get, patch, post, put
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
-from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from statuspage import api_v2, operations, storage
 from statuspage.auth import Identity, Role, new_token
@@ -52,6 +52,12 @@ class IncidentTemplate(msgspec.Struct):
     component_status: str
     title: str | dict[str, str]
     message: str | dict[str, str]
+
+
+class Draft(msgspec.Struct):
+    id: str
+    name: str
+    created_at: str
 
 
 class UpdateCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -196,6 +202,16 @@ class IncidentController(Controller):
             raise as_http_error(refused) from None
         incident_id = await run(request, operations.open_incident, name=draft.name, status=draft.status,
                                 impact=draft.impact, message=draft.message, components=draft.components)
+        return await incident_document(request, incident_id)
+
+    @get("/drafts", guards=[requires(Role.VIEWER)])
+    async def drafts(self, request: Request) -> list[Draft]:
+        rows = await request.app.state.store.read(storage.draft_incidents)
+        return [Draft(row["id"], row["name"], row["created_at"]) for row in rows]
+
+    @post("/{incident_id:str}/publish", guards=[requires(Role.OPERATOR)], status_code=HTTP_200_OK)
+    async def publish(self, request: Request, incident_id: FromPath[str]) -> api_v2.Incident:
+        await run(request, operations.publish_draft, incident_id)
         return await incident_document(request, incident_id)
 
     @post("/{incident_id:str}/updates", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)

@@ -22,7 +22,7 @@ from integrations.base import ActionKind, InvalidAction, InvoiceAction
 from integrations.payloads import PAYLOAD_TYPES, payload_of
 from statuspage import notifications, storage
 from statuspage.operations import Actor, Refused, draft_from_template
-from statuspage.settings import Settings
+from statuspage.settings import Settings, text_in
 from statuspage.status_history import record_statuses_now
 
 INTEGRATIONS = ("exact-online",)
@@ -224,14 +224,15 @@ def record_misroute(
 
 
 def _draft_incident(db: Database, settings: Settings, now: datetime, integration: str) -> None:
-    components = {c.key for c in settings.components}
-    component = integration if integration in components else None
+    entry = next((c for c in settings.components if c.key == integration), None)
+    component = entry.key if entry else None
     try:
         draft = draft_from_template(settings, "bookings-paused", component, {})
         name, message = draft.name, draft.message
-    except Refused:
-        name = f"Bookings to {integration} are paused"
-        message = f"We have switched the {integration} integration off to prevent wrong bookings."
+    except Refused:  # no such template configured: say it plainly
+        shown = text_in(entry.name, settings.page.language, settings.page.language) if entry else integration
+        name = f"Bookings to {shown} are paused"
+        message = f"We have switched the {shown} integration off to prevent wrong bookings."
     incident_id = storage.create_incident(
         db, kind="incident", name=name, status="identified", impact="major", body=message, now=now,
         components={component: "major_outage"} if component else {},

@@ -1138,3 +1138,14 @@ def misroute_rows(db: Database) -> list[Row]:
 def callback_of(db: Database, client: str) -> Row | None:
     rows = list(db.query("SELECT * FROM subscribers WHERE client = ? AND unsubscribed_at IS NULL", [client]))
     return rows[0] if rows else None
+
+
+def draft_incidents(db: Database) -> list[Row]:
+    return list(db.query("SELECT * FROM incidents WHERE draft = 1 ORDER BY created_at DESC"))
+
+
+def publish_incident(db: Database, incident_id: str, now: datetime) -> None:
+    db.execute("UPDATE incidents SET draft = 0, created_at = ?, started_at = ?, updated_at = ? WHERE id = ?",
+               [iso(now), iso(now), iso(now), incident_id])
+    db.execute("UPDATE incident_updates SET created_at = ?, updated_at = ?, display_at = ? WHERE incident_id = ?",
+               [iso(now), iso(now), iso(now), incident_id])

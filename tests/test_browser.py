@@ -26,6 +26,7 @@ CHROMIUM_FLAGS = [
 
 
 OPERATOR_TOKEN = "sp_browser-operator"
+CLIENT_TOKEN = "sp_browser-client"
 
 
 @pytest.fixture
@@ -46,6 +47,8 @@ def server(settings, config_file) -> Iterator[str]:
     seeder = Seeder(settings, now)
     seed_bad_day(seeder, now)
     seeder(lambda db: operations.create_token(db, settings, operations.Actor("test"), now(), "olga", "operator", OPERATOR_TOKEN))
+    seeder(lambda db: operations.create_token(db, settings, operations.Actor("test"), now(), "invoice-product", "client",
+                                              CLIENT_TOKEN))
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "statuspage", "serve", "--config", str(config_file),
@@ -194,3 +197,48 @@ def test_an_operator_connects_exact_online_and_sees_which_administration_is_out_
     assert jansen.locator('tr[data-administration="203"]').inner_text().endswith(
         "cannot reach: bookings here are refused")
     assert jansen.locator('tr[data-administration="201"]').inner_text().endswith("reachable")
+
+
+def sign_in_to_console(page, server: str) -> None:
+    page.goto(f"{server}/console")
+    page.get_by_label("API token").fill(OPERATOR_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server}/console")
+
+
+def test_an_operator_flips_the_kill_switch_sees_the_preview_and_watches_the_replay_finish(server, browser) -> None:
+    from test_outbox import book
+
+    page = browser.new_page()
+    sign_in_to_console(page, server)
+    page.get_by_role("link", name="Connections").click()
+    page.locator('article[data-environment="jansen-groep"]').get_by_role("button", name="Connect to Exact Online").click()
+    page.get_by_label("Anna Bakker (a.bakker)").check()
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{server}/console/connections")
+
+    page.get_by_role("link", name="Kill switches").click()
+    page.get_by_label("Reason").first.fill("Exact Online books into the wrong administration")
+    page.get_by_role("button", name="Switch Exact Online off").click()
+    page.wait_for_url(f"{server}/console/switches")
+    assert "off" in page.locator("#integration-switch").inner_text()
+
+    client = {"Authorization": f"Bearer {CLIENT_TOKEN}"}
+    for n in range(12):
+        answer = httpx.post(f"{server}/api/v1/actions", headers=client,
+                            json=book(f"B-{n}", administration=("201", "202", "203")[n % 3], environment="jansen-groep"))
+        assert answer.json()["state"] == "delayed"
+    page.reload()
+    preview = page.locator("table.preview tbody tr")
+    assert preview.count() == 3
+    assert [preview.nth(i).locator("td").nth(2).inner_text() for i in range(3)] == ["4", "4", "4"]
+    assert page.locator(".estimate").inner_text() == "0.1 minutes"
+    assert "Open an incident from" in page.content()
+
+    page.locator("#on-reason").fill("Exact fixed it")
+    page.get_by_role("button", name="Switch on and replay").click()
+    page.wait_for_url(f"{server}/console/switches")
+    # The page refreshes itself while the replay runs; no JavaScript needed.
+    page.wait_for_function("document.querySelector('[data-count=left]')?.textContent === '0'", timeout=30_000)
+    assert page.locator("[data-count=done]").inner_text() == "12"
+    assert page.locator("[data-count=total]").inner_text() == "12"

@@ -265,9 +265,13 @@ def test_the_2019_bug_trips_the_switch_after_the_first_misroute_and_the_report_l
     assert client.get("/api/v1/integrations/exact-online/replay", headers=tokens["viewer"]).json()["enabled"] is False
     component = next(c for c in client.get("/api/v2/components.json").json()["components"] if c["id"] == "exact-online")
     assert component["status"] == "major_outage"
-    # The drafted incident waits for an operator: not on the public page yet.
+    # The drafted incident waits for an operator: not on the public page until published.
     assert client.get("/api/v2/incidents.json").json()["incidents"] == []
-    assert any(entry["action"] == "incident.draft" for entry in client.get("/api/v1/audit", headers=tokens["viewer"]).json())
+    [draft] = client.get("/api/v1/incidents/drafts", headers=tokens["viewer"]).json()
+    assert draft["name"] == "Bookings to Exact Online are paused"
+    published = client.post(f"/api/v1/incidents/{draft['id']}/publish", headers=tokens["operator"])
+    assert published.status_code == 200
+    assert [i["name"] for i in client.get("/api/v2/incidents/unresolved.json").json()["incidents"]] == [draft["name"]]
 
 
 def test_a_flapping_accounting_system_ends_with_every_action_booked_once(connected, tokens, sandbox, clock) -> None:
