@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 import httpx
 import msgspec
 
-from integrations.base import ConnectionUser
+from integrations.base import ConnectionUser, ConnectorError
 from integrations.exact_online.connector import ExactOnlineConnector
 from integrations.exact_online.oauth import OAuthApp, authorization_url
 from integrations.exact_online.rate_limits import RateLimits
 from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from integrations.exact_online.tokens import Tokens
 from integrations.rights import RightsCheck
-from statuspage import storage
+from statuspage import outbox, storage
 from statuspage.clock import Clock
 from statuspage.settings import EnvironmentSettings, Settings
 from statuspage.storage import Store
@@ -30,6 +30,14 @@ from statuspage.storage import Store
 EXACT_ONLINE = "exact-online"
 CALLBACK_PATH = "/console/connections/exact-online/callback"
 STATE_LIFETIME = timedelta(minutes=15)
+
+
+class SwitchedOff(ConnectorError):
+    """Work that needs the integration, asked while its kill switch is off."""
+
+
+def _switched_off(db, environment: str) -> bool:
+    return not outbox.may_send(outbox.closed_scopes(db), EXACT_ONLINE, environment)
 
 
 class SqliteTokenStore:
@@ -127,7 +135,12 @@ class ExactOnlineLink:
         return self._checks[environment]
 
     async def connect(self, environment: str, code: str, connected_by: str) -> ConnectionUser:
-        """Finish the authorization: the connection runs under whoever authorized, for all its administrations."""
+        """Finish the authorization: the connection runs under whoever authorized, for all its administrations.
+
+        Like every other use of the integration, (re)connecting waits while a kill switch is off.
+        """
+        if await self.store.read(_switched_off, environment):
+            raise SwitchedOff(f"the Exact Online switch for {environment} is off; connect again after switching it on")
         connector = await self.connector(environment)
         user = await connector.connect(code)
         # Another user may open other administrations: what the check knew is void.

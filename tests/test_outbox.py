@@ -289,3 +289,45 @@ def test_a_flapping_accounting_system_ends_with_every_action_booked_once(connect
     assert states(client, tokens) == {"done": len(keys)}
     booked = [entry["your_ref"] for entry in ledger(sandbox)]
     assert sorted(booked) == sorted(keys)  # each once: no loss, no double booking
+
+
+def test_the_client_hears_of_each_final_state_at_its_signed_callback(connected, tokens, sandbox) -> None:
+    import hashlib
+    import hmac as hmac_module
+
+    from test_notifications import Receiver
+
+    client = connected
+    receiver = Receiver()
+    try:
+        registered = client.put("/api/v1/actions/callback", headers=tokens["client"], json={"url": receiver.url})
+        assert registered.status_code == 200
+        secret = registered.json()["secret"]
+        client.post("/api/v1/actions", json=book("CB-1"), headers=tokens["client"])
+        client.post("/api/v1/actions", json=book("CB-2", administration="203", environment="jansen-groep"),
+                    headers=tokens["client"])
+        settle(client)
+        client.blocking_portal.call(client.app.state.deliverer.deliver_due)
+        bodies = {}
+        for item in receiver.received:
+            timestamp = item["headers"]["X-Statuspage-Timestamp"]
+            expected = hmac_module.new(secret.encode(), timestamp.encode() + b"." + item["body"], hashlib.sha256).hexdigest()
+            assert item["headers"]["X-Statuspage-Signature"] == f"sha256={expected}"
+            assert item["headers"]["X-Statuspage-Event"] == "action"
+            action = __import__("json").loads(item["body"])["action"]
+            bodies[action["idempotency_key"]] = action
+        assert bodies["CB-1"]["state"] == "done" and bodies["CB-1"]["entry_number"]
+        assert bodies["CB-2"]["state"] == "undone"
+    finally:
+        receiver.close()
+
+
+def test_connecting_waits_while_the_switch_is_off(connected, tokens, sandbox) -> None:
+    from statuspage.connections import SwitchedOff
+
+    client = connected
+    switch(client, tokens, False)
+    link = client.app.state.exact_online
+    code = sandbox_code(sandbox, link.app.redirect_uri, "a.bakker")
+    with pytest.raises(SwitchedOff, match="switch for jansen-groep is off"):
+        client.blocking_portal.call(link.connect, "jansen-groep", code, "t")
