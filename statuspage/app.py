@@ -25,6 +25,7 @@ from litestar.template import TemplateConfig
 from integrations.exact_online.sandbox import ExactOnlineSandbox, demo_scenario
 from statuspage import operations
 from statuspage.connections import ExactOnlineLink
+from statuspage.demo import start_demo
 from statuspage.dispatcher import Dispatcher
 from statuspage.delivery import Deliverer, deliver_forever
 from statuspage.clock import Clock, system_clock
@@ -50,6 +51,8 @@ RECORD_EVERY_TICKS = 15
 
 
 def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
+    # httpx tells of every request at INFO; the connector's calls to Exact Online would drown the log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     store = Store(settings.database.path)
     csrf_secret = _service_secret(settings, "csrf")
     templates = make_environment(settings.templates_dir)
@@ -66,6 +69,9 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
             app.state.dispatcher = Dispatcher(store, settings, clock, app.state.exact_online)
             tasks = [
                 asyncio.create_task(app.state.dispatcher.run_forever(), name="statuspage-dispatcher"),
+                *([asyncio.create_task(start_demo(settings, store, clock, app.state.exact_online, app.state.dispatcher),
+                                       name="statuspage-demo")]
+                  if settings.demo.enabled and settings.exact_online.uses_sandbox else []),
                 asyncio.create_task(watch_for_changes(store, settings, clock), name="statuspage-watcher"),
                 asyncio.create_task(deliver_forever(app.state.deliverer), name="statuspage-deliveries"),
             ]

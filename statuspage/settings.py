@@ -93,6 +93,12 @@ class ExactOnlineSettings(_Section):
         return not self.base_url
 
 
+class DemoSettings(_Section):
+    # With the sandbox only: connect the demo environments, hand in sample invoice actions, print a token.
+    enabled: bool = False
+    seconds_between_actions: float = 5.0
+
+
 class AdministrationSettings(_Section):
     code: str
     name: str
@@ -127,6 +133,7 @@ class Settings(_Section):
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     notifications: NotificationSettings = msgspec.field(default_factory=NotificationSettings)
     exact_online: ExactOnlineSettings = msgspec.field(default_factory=ExactOnlineSettings)
+    demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
     environments: list[EnvironmentSettings] = msgspec.field(default_factory=list)
     groups: list[GroupSettings] = msgspec.field(default_factory=list)
     components: list[ComponentSettings] = msgspec.field(default_factory=list)
@@ -157,6 +164,7 @@ ENVIRONMENT_KEYS = {
     "EXACT_BASE_URL": ("exact_online", "base_url"),
     "EXACT_CLIENT_ID": ("exact_online", "client_id"),
     "EXACT_SANDBOX_PORT": ("exact_online", "sandbox_port"),
+    "DEMO": ("demo", "enabled"),
 }
 
 _KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -274,6 +282,8 @@ def _check(settings: Settings, path: Path, origins: dict[tuple[str, str], str]) 
     exact = settings.exact_online
     if exact.base_url and not exact.base_url.startswith(("https://", "http://")):
         fail("exact_online", "base_url", f"{exact.base_url!r} must start with https://, like https://start.exactonline.nl")
+    if settings.demo.enabled and settings.demo.seconds_between_actions <= 0:
+        fail("demo", "seconds_between_actions", "must be more than 0")
     if not 0 <= exact.sandbox_port < 65536:
         fail("exact_online", "sandbox_port", f"{exact.sandbox_port} is not a TCP port (0 picks a free one)")
     environment_keys: set[str] = set()

@@ -284,7 +284,8 @@ def test_an_incident_from_a_template_names_the_chosen_component(client, tokens, 
     from statuspage.settings import load_settings
 
     # The sample configuration ships the templates; run it on this test's database.
-    settings = load_settings(None, environ={"STATUSPAGE_DB": client.app.state.settings.database.path})
+    settings = load_settings(None, environ={"STATUSPAGE_DB": client.app.state.settings.database.path,
+                                           "STATUSPAGE_DEMO": "false"})
     with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as sample:
         listed = sample.get("/api/v1/incident-templates", headers=tokens["viewer"]).json()
         assert [t["key"] for t in listed] == ["bookings-paused", "integration-slow"]

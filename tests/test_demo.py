@@ -1,0 +1,37 @@
+"""The demo `statuspage serve` runs out of the box: connected environments, a trickle of actions, a token."""
+
+import pytest
+from litestar.testing import TestClient
+
+from statuspage.app import create_app
+from statuspage.settings import load_settings
+
+
+@pytest.fixture
+def demo(tmp_path, clock):
+    settings = load_settings(None, environ={"STATUSPAGE_DB": str(tmp_path / "demo.db")})
+    settings.demo.seconds_between_actions = 0.05
+    with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
+        yield client
+
+
+def test_the_demo_connects_the_sandbox_environments_and_hands_in_actions(capfd, demo) -> None:
+    import time
+
+    from statuspage import storage
+
+    store = demo.app.state.store
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        connections = demo.blocking_portal.call(store.read, storage.connections, "exact-online")
+        actions = demo.blocking_portal.call(store.read, lambda db: db.execute("SELECT count(*) FROM actions").fetchone()[0])
+        if len([c for c in connections if c["user_name"]]) == 3 and actions >= 3:
+            break
+        time.sleep(0.05)
+    by_environment = {c["environment"]: c["user_name"] for c in connections}
+    assert by_environment == {"bakkerij-de-vries": "j.devries", "jansen-groep": "p.jansen", "groen-hoveniers": "m.groen"}
+    assert actions >= 3
+    printed = capfd.readouterr().err
+    assert "statuspage demo: sign in to the console at http://127.0.0.1:8080/console with the token sp_" in printed
+    token = printed.split("with the token ")[1].split()[0]
+    assert demo.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()["role"] == "operator"
