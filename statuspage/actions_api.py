@@ -21,7 +21,7 @@ from statuspage import operations, outbox, storage
 from statuspage.auth import Identity, Role
 from statuspage.connections import EXACT_ONLINE
 from statuspage.api_support import as_http_error, run
-from statuspage.security import requires, requires_one_of
+from statuspage.security import requires
 
 ActionState = Literal["queued", "running", "done", "delayed", "undone", "failed", "cancelled"]
 
@@ -146,15 +146,13 @@ class ActionController(Controller):
             action_id, new = await state.store.write(
                 lambda db: outbox.accept(db, state.settings, request.user.name, state.clock(), data))
         except operations.Refused as refused:
-            if "was used before for a different action" in str(refused):
-                raise HTTPException(status_code=409, detail=str(refused)) from None
             raise as_http_error(refused) from None
         if new:
             state.dispatcher.wake()
         row = await state.store.read(storage.action, action_id)
         return Response(_document(row), status_code=HTTP_201_CREATED if new else HTTP_200_OK)
 
-    @get("/", guards=[requires_one_of(Role.CLIENT, Role.VIEWER)])
+    @get("/", guards=[requires(Role.CLIENT, Role.VIEWER)])
     async def list_actions(
         self, request: Request,
         # `state` is a name Litestar keeps for itself; the query parameter is still called state.
@@ -173,11 +171,11 @@ class ActionController(Controller):
             lambda db: storage.actions_page(db, filters=filters, after_id=after_id, limit=limit))
         return ActionPage([_document(row) for row in rows], rows[-1]["id"] if len(rows) == limit else None)
 
-    @get("/{action_id:int}", guards=[requires_one_of(Role.CLIENT, Role.VIEWER)])
+    @get("/{action_id:int}", guards=[requires(Role.CLIENT, Role.VIEWER)])
     async def get_action(self, request: Request, action_id: FromPath[int]) -> Action:
         return _document(_own(request, await request.app.state.store.read(storage.action, action_id), action_id))
 
-    @get("/{action_id:int}/transitions", guards=[requires_one_of(Role.CLIENT, Role.VIEWER)])
+    @get("/{action_id:int}/transitions", guards=[requires(Role.CLIENT, Role.VIEWER)])
     async def transitions(self, request: Request, action_id: FromPath[int]) -> list[Transition]:
         store = request.app.state.store
         _own(request, await store.read(storage.action, action_id), action_id)

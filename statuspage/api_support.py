@@ -25,7 +25,9 @@ async def run(request: Request, work: Callable[..., Any], *args: Any, **kwargs: 
 
 
 def as_http_error(refused: operations.Refused) -> HTTPException:
-    """A refused operation as the answer that says why: 404 for what does not exist, else 400."""
+    """A refused operation as the answer that says why: 404 for what does not exist, 409 for a clash, else 400."""
     if refused.not_found:
         return NotFoundException(str(refused))
+    if refused.conflict:
+        return HTTPException(status_code=409, detail=str(refused))
     return HTTPException(status_code=400, detail=str(refused))

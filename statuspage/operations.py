@@ -24,9 +24,10 @@ SCHEDULER = "scheduler"
 class Refused(Exception):
     """An operation that cannot be done as asked; the message says what to change."""
 
-    def __init__(self, message: str, *, not_found: bool = False) -> None:
+    def __init__(self, message: str, *, not_found: bool = False, conflict: bool = False) -> None:
         super().__init__(message)
         self.not_found = not_found
+        self.conflict = conflict  # it clashes with what exists: a different request under a used key
 
 
 @dataclass(frozen=True)

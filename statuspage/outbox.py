@@ -102,7 +102,7 @@ def accept(db: Database, settings: Settings, client: str, now: datetime, request
     if existing is not None:
         if existing["fingerprint"] != fingerprint(request):
             raise Refused(f"idempotency key {request.idempotency_key!r} was used before for a different action "
-                          f"(action {existing['id']}); use a new key for a new action")
+                          f"(action {existing['id']}); use a new key for a new action", conflict=True)
         return existing["id"], False
     _check(settings, request)
     state = "queued" if may_send(closed_scopes(db), request.integration, request.environment) else "delayed"

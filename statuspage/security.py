@@ -50,23 +50,13 @@ class ConsoleSessionAuthentication(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=identity, auth=session)
 
 
-def requires(role: Role) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]:
-    """A guard: the caller's role must allow `role` (admin > operator > viewer; client apart)."""
+def requires(*roles: Role) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]:
+    """A guard: the caller's role must allow one of `roles` (admin > operator > viewer; client apart).
+
+    Several roles for routes both the invoice product and staff use (each then sees what is theirs).
+    """
 
     # Async, so that Litestar does not hand this check to a worker thread.
-    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        identity: Identity | None = connection.user
-        if identity is None:
-            raise NotAuthorizedException("sign in first")
-        if not identity.role.allows(role):
-            raise PermissionDeniedException(f"this needs the {role.value} role; {identity.name!r} has {identity.role.value}")
-
-    return guard
-
-
-def requires_one_of(*roles: Role) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]:
-    """A guard for routes both the invoice product and staff may use (each then sees what is theirs)."""
-
     async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         identity: Identity | None = connection.user
         if identity is None:
