@@ -36,10 +36,14 @@ ACTOR = operations.Actor("demo")
 
 async def start_demo(settings: Settings, store: Store, clock: Clock, link: ExactOnlineLink, dispatcher: Dispatcher) -> None:
     token = await store.write(_fresh_operator_token, settings, clock())
-    print(f"statuspage demo: sign in to the console at {settings.page.url}/console with the token {token}",
-          file=sys.stderr, flush=True)
+    announce(f"statuspage demo: sign in to the console at {settings.page.url}/console with the token {token}")
     await connect_sandbox_environments(settings, store, link)
     await trickle(settings, store, clock, dispatcher, settings.demo.seconds_between_actions)
+
+
+def announce(line: str) -> None:
+    """To the terminal of whoever started the service; never to the log, which may be kept or shipped."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _fresh_operator_token(db, settings: Settings, now) -> str:

@@ -8,14 +8,21 @@ from statuspage.settings import load_settings
 
 
 @pytest.fixture
-def demo(tmp_path, clock):
+def announced(monkeypatch) -> list[str]:
+    lines: list[str] = []
+    monkeypatch.setattr("statuspage.demo.announce", lines.append)
+    return lines
+
+
+@pytest.fixture
+def demo(tmp_path, clock, announced):
     settings = load_settings(None, environ={"STATUSPAGE_DB": str(tmp_path / "demo.db")})
     settings.demo.seconds_between_actions = 0.05
     with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
         yield client
 
 
-def test_the_demo_connects_the_sandbox_environments_and_hands_in_actions(capfd, demo) -> None:
+def test_the_demo_connects_the_sandbox_environments_and_hands_in_actions(demo, announced) -> None:
     import time
 
     from statuspage import storage
@@ -31,7 +38,7 @@ def test_the_demo_connects_the_sandbox_environments_and_hands_in_actions(capfd, 
     by_environment = {c["environment"]: c["user_name"] for c in connections}
     assert by_environment == {"bakkerij-de-vries": "j.devries", "jansen-groep": "p.jansen", "groen-hoveniers": "m.groen"}
     assert actions >= 3
-    printed = capfd.readouterr().err
-    assert "statuspage demo: sign in to the console at http://127.0.0.1:8080/console with the token sp_" in printed
-    token = printed.split("with the token ")[1].split()[0]
+    [line] = announced
+    assert line.startswith("statuspage demo: sign in to the console at http://127.0.0.1:8080/console with the token sp_")
+    token = line.split("with the token ")[1]
     assert demo.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()["role"] == "operator"
