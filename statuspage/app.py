@@ -27,6 +27,8 @@ from statuspage import operations
 from statuspage.connections import ExactOnlineLink
 from statuspage.demo import start_demo
 from statuspage.dispatcher import Dispatcher
+from statuspage.probes import Prober
+from statuspage.scheduler import make_scheduler
 from statuspage.delivery import Deliverer, deliver_forever
 from statuspage.clock import Clock, system_clock
 from statuspage.i18n import choose_language, word
@@ -67,6 +69,9 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
             app.state.deliverer = Deliverer(store, settings, clock, http)
             app.state.exact_online = ExactOnlineLink(settings, store, clock, exact_base_url, http)
             app.state.dispatcher = Dispatcher(store, settings, clock, app.state.exact_online)
+            app.state.prober = Prober(settings, store, clock, http, app.state.exact_online)
+            scheduler = app.state.scheduler = make_scheduler(settings, store, clock, app.state.prober)
+            scheduler.start()
             tasks = [
                 asyncio.create_task(app.state.dispatcher.run_forever(), name="statuspage-dispatcher"),
                 *([asyncio.create_task(start_demo(settings, store, clock, app.state.exact_online, app.state.dispatcher),
@@ -83,6 +88,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
                 for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                scheduler.shutdown(wait=False)
                 await app.state.exact_online.aclose()
         await asyncio.to_thread(store.close)
 

@@ -51,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--seed", type=int, default=0, help="same seed, same tokens and entry numbers")
     sandbox.set_defaults(run=run_sandbox)
 
+    probe = commands.add_parser("probe", help="list the configured probes, or run one once")
+    probe_commands = probe.add_subparsers(title="probe commands", required=True, metavar="COMMAND")
+    probe_list = probe_commands.add_parser("list", parents=[common], help="the probes with their last result")
+    probe_list.set_defaults(run=run_probe_list)
+    probe_run = probe_commands.add_parser("run", parents=[common],
+                                          help="run one probe now and print what it found (exit 1 when it fails)")
+    probe_run.add_argument("key")
+    probe_run.set_defaults(run=run_probe_once)
+
     token = commands.add_parser("token", help="manage API tokens of operators and clients")
     tokens = token.add_subparsers(title="token commands", required=True, metavar="COMMAND")
     create = tokens.add_parser("create", parents=[common], help="make a token and print it (once)")
@@ -127,6 +136,59 @@ def run_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
         return fail(str(refused))
     print(f"Token {token_id} revoked; its console sessions are ended.", file=sys.stderr)
     return 0
+
+
+def run_probe_list(settings: Settings, args: argparse.Namespace) -> int:
+    db = open_database(settings.database.path)
+    try:
+        latest, states = storage.latest_probe_results(db), storage.probe_states(db)
+    finally:
+        db.close()
+    if not settings.probes:
+        print("no probes are configured ([[probes]] in the configuration)")
+    for probe in settings.probes:
+        last, state = latest.get(probe.key), states.get(probe.key) or {}
+        outcome = "never run" if last is None else (
+            f"{'passed' if last['success'] else 'FAILED'} at {last['at']} in {last['duration_ms']:.0f} ms")
+        claims = f"claims {state['verdict']}" if state.get("verdict") else "claims nothing"
+        paused = " (paused)" if state.get("paused") else ""
+        print(f"{probe.key:<28} {probe.kind:<8} every {probe.interval:>5g} s  {outcome}; {claims}{paused}")
+    return 0
+
+
+def run_probe_once(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    import httpx
+
+    from statuspage.connections import ExactOnlineLink
+    from statuspage.probes import Prober
+
+    if not any(probe.key == args.key for probe in settings.probes):
+        known = ", ".join(probe.key for probe in settings.probes) or "none are configured"
+        return fail(f"no probe {args.key!r}; known: {known}")
+
+    async def once():
+        store = storage.Store(settings.database.path)
+        store.open()
+        try:
+            async with httpx.AsyncClient() as http:
+                # Against the sandbox a separate process has no connection to check; the service has.
+                link = None if settings.exact_online.uses_sandbox else ExactOnlineLink(
+                    settings, store, system_clock, settings.exact_online.base_url, http)
+                return await Prober(settings, store, system_clock, http, link).run(args.key, record=False)
+        finally:
+            store.close()
+
+    run = asyncio.run(once())
+    print(f"{run.probe}: {'passed' if run.success else 'FAILED'} in {run.duration_ms:.0f} ms")
+    if run.error:
+        print(f"  error: {run.error}")
+    for result in run.results:
+        print(f"  {'ok  ' if result.success else 'FAIL'} {result.description}")
+    if run.detail:
+        print(f"  detail: {run.detail}")
+    return 0 if run.success else 1
 
 
 def fail(message: str) -> int:

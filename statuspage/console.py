@@ -17,10 +17,13 @@ from litestar.datastructures import Cookie
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
+from markupsafe import Markup
 
 from integrations.base import ConnectorError
 from statuspage import operations, outbox, storage
 from statuspage.actions_api import misroute_csv, replay_state
+from statuspage.charts import response_time_svg
+from statuspage.probes_api import probe_list
 from statuspage.connections import EXACT_ONLINE, STATE_LIFETIME, make_state, reach, read_state
 from statuspage.auth import SESSION_COOKIE, SESSION_LIFETIME, Identity, Role, digest, new_session_id
 from statuspage.i18n import format_time, word
@@ -349,6 +352,43 @@ class ConsoleController(Controller):
         except operations.Refused as refused:
             return Redirect(f"/console?error={quote(str(refused))}")
         return Redirect(f"/console/incidents/{incident_id}")
+
+    @get("/probes")
+    async def probes(self, request: Request) -> Template:
+        return render(request, "probes.html", probes=await probe_list(request))
+
+    @get("/probes/{key:str}")
+    async def probe(self, request: Request, key: FromPath[str]) -> Template:
+        settings = request.app.state.settings
+        probe = next((probe for probe in settings.probes if probe.key == key), None)
+        if probe is None:
+            raise NotFoundException(f"no probe {key!r}")
+        results = await request.app.state.store.read(storage.probe_results, key, 120)
+        zone = settings.zone
+        points = [(storage.moment(row["at"]).astimezone(zone).strftime("%d-%m %H:%M:%S"), row["duration_ms"],
+                   bool(row["success"])) for row in reversed(results)]
+        standing = next(item for item in await probe_list(request) if item.key == key)
+        return render(request, "probe.html", probe=probe, standing=standing, results=results[:30],
+                      chart=Markup(response_time_svg(points, f"Response times of {key}")))
+
+    @post("/probes/{key:str}/run", guards=[requires(Role.OPERATOR)])
+    async def run_probe(self, request: Request, key: FromPath[str]) -> Response:
+        await request.app.state.prober.run(key)
+        return Redirect(f"/console/probes/{key}")
+
+    @post("/probes/{key:str}/pause", guards=[requires(Role.OPERATOR)])
+    async def pause_probe(self, request: Request, key: FromPath[str]) -> Response:
+        paused = (await form_of(request)).get("paused") == "yes"
+        state = request.app.state
+
+        def work(db) -> None:
+            storage.pause_probe(db, key, paused)
+            storage.append_audit(db, at=state.clock(), actor=request.user.name,
+                                 action="probe.pause" if paused else "probe.resume", subject_type="probe",
+                                 subject_id=key, after={"paused": paused})
+
+        await state.store.write(work)
+        return Redirect(f"/console/probes/{key}")
 
     @get("/audit")
     async def audit(self, request: Request) -> Template:

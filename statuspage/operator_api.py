@@ -21,6 +21,7 @@ from statuspage import api_v2, operations, storage
 from statuspage.auth import Identity, Role, new_token
 from statuspage.actions_api import ActionController, SwitchController
 from statuspage.api_support import as_http_error, run
+from statuspage.probes_api import ProbeController, SyncController
 from statuspage.security import BearerTokenAuthentication, requires
 
 ComponentState = Literal["operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"]
@@ -348,6 +349,6 @@ def operator_api_router() -> Router:
         path="/api/v1",
         route_handlers=[IncidentController, MaintenanceController, ComponentController, AuditController,
                         TokenController, SubscriberController, incident_templates, whoami,
-                        ActionController, SwitchController],
+                        ActionController, SwitchController, ProbeController, SyncController],
         middleware=[BearerTokenAuthentication],
     )

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from statuspage import conditions
+
 SAMPLE_CONFIG = Path(__file__).with_name("sample-config.toml")
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "STATUSPAGE_"
@@ -93,6 +95,35 @@ class ExactOnlineSettings(_Section):
         return not self.base_url
 
 
+class ProbeSettings(_Section):
+    """A probe, as data: what to look at, how often, and what must hold (Gatus-style conditions)."""
+
+    key: str
+    kind: str  # http, rights, backlog or sync
+    component: str | None = None
+    interval: float = 60.0  # seconds
+    timeout: float = 10.0
+    conditions: list[str] = msgspec.field(default_factory=list)
+    failure_threshold: int = 3  # failed runs in a row before the component is marked
+    success_threshold: int = 2  # passed runs in a row before it recovers
+    failing_status: str = "major_outage"  # what the component shows when the probe has failed enough
+    # http
+    url: str | None = None
+    method: str = "GET"
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    # rights, backlog, sync
+    integration: str = "exact-online"
+    # sync: the last master-data sync must have finished by this local time each day
+    due_by: str = "07:00"
+
+
+class ProbingSettings(_Section):
+    retention_days: int = 30
+    at_once: int = 20  # probes running at the same moment, at most
+    # Probes first run within this many seconds of start-up, spread out; 0: after one interval.
+    first_run_spread: float = 10.0
+
+
 class DemoSettings(_Section):
     # With the sandbox only: connect the demo environments, hand in sample invoice actions, print a token.
     enabled: bool = False
@@ -134,6 +165,8 @@ class Settings(_Section):
     notifications: NotificationSettings = msgspec.field(default_factory=NotificationSettings)
     exact_online: ExactOnlineSettings = msgspec.field(default_factory=ExactOnlineSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
+    probes: list[ProbeSettings] = msgspec.field(default_factory=list)
+    probing: ProbingSettings = msgspec.field(default_factory=ProbingSettings)
     environments: list[EnvironmentSettings] = msgspec.field(default_factory=list)
     groups: list[GroupSettings] = msgspec.field(default_factory=list)
     components: list[ComponentSettings] = msgspec.field(default_factory=list)
@@ -279,6 +312,7 @@ def _check(settings: Settings, path: Path, origins: dict[tuple[str, str], str]) 
                         str(path), f"{where}.{field}", f"languages must be among {', '.join(LANGUAGES)}; got {unknown or 'none'}"
                     )
     _check_incident_templates(settings, path)
+    _check_probes(settings, path)
     exact = settings.exact_online
     if exact.base_url and not exact.base_url.startswith(("https://", "http://")):
         fail("exact_online", "base_url", f"{exact.base_url!r} must start with https://, like https://start.exactonline.nl")
@@ -324,6 +358,60 @@ def _check_incident_templates(settings: Settings, path: Path) -> None:
                     placeholders(language_text)
                 except ValueError as error:
                     raise ConfigError(str(path), f"{where}.{field}", f"is not a valid template: {error}") from None
+
+
+# What each kind of probe observes, as the [PLACEHOLDERS] its conditions may use.
+PROBE_PLACEHOLDERS = {
+    "http": {"STATUS", "RESPONSE_TIME", "BODY"},
+    "rights": {"UNREACHABLE", "CONNECTIONS", "ERRORS", "RESPONSE_TIME"},
+    "backlog": {"QUEUED", "DELAYED", "RUNNING", "OLDEST_AGE", "RESPONSE_TIME"},
+    "sync": {"LATE", "NEVER", "AGE", "RESPONSE_TIME"},
+}
+DEFAULT_CONDITIONS = {
+    "http": ["[STATUS] < 400"],
+    "rights": ["[UNREACHABLE] == 0", "[ERRORS] == 0"],
+    "backlog": ["[OLDEST_AGE] < 3600"],
+    "sync": ["[LATE] == 0"],
+}
+
+
+def _check_probes(settings: Settings, path: Path) -> None:
+    components = {component.key for component in settings.components}
+    seen: set[str] = set()
+    for index, probe in enumerate(settings.probes):
+        where = f"probes[{index}]"
+
+        def fail(key: str, problem: str) -> None:
+            raise ConfigError(str(path), f"{where}.{key}", f"probe {probe.key!r}: {problem}")
+
+        if not _KEY_PATTERN.match(probe.key) or probe.key in seen:
+            raise ConfigError(str(path), f"{where}.key", f"{probe.key!r} must be unique, in lower-case letters, digits and dashes")
+        seen.add(probe.key)
+        if probe.kind not in PROBE_PLACEHOLDERS:
+            fail("kind", f"unknown kind {probe.kind!r}; use one of {', '.join(PROBE_PLACEHOLDERS)}")
+        if probe.component is not None and probe.component not in components:
+            fail("component", f"{probe.component!r} is not the key of any [[components]] entry")
+        if probe.kind == "http" and not (probe.url or "").startswith(("http://", "https://", "{page}", "{exact_online}")):
+            fail("url", "an http probe needs a url starting with http://, https://, {page} or {exact_online}")
+        if probe.interval < 1 or probe.timeout <= 0 or probe.timeout > probe.interval:
+            fail("timeout", f"needs 0 < timeout <= interval and interval >= 1 second; got timeout {probe.timeout}, "
+                            f"interval {probe.interval}")
+        if probe.failure_threshold < 1 or probe.success_threshold < 1:
+            fail("failure_threshold", "thresholds must be at least 1")
+        if probe.failing_status not in _COMPONENT_STATUSES or probe.failing_status == "operational":
+            fail("failing_status", f"must be one of {', '.join(_COMPONENT_STATUSES[1:])}; got {probe.failing_status!r}")
+        if probe.kind == "sync" and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", probe.due_by):
+            fail("due_by", f"{probe.due_by!r} must be a time like 07:00")
+        for number, text in enumerate(probe.conditions):
+            try:
+                condition = conditions.parse(text)
+            except conditions.ConditionError as error:
+                raise ConfigError(str(path), f"{where}.conditions[{number}]", f"probe {probe.key!r}: {error}") from None
+            unknown = sorted(conditions.placeholders(condition) - PROBE_PLACEHOLDERS.get(probe.kind, set()))
+            if unknown:
+                raise ConfigError(str(path), f"{where}.conditions[{number}]",
+                                  f"probe {probe.key!r}: a {probe.kind} probe has no {', '.join(f'[{u}]' for u in unknown)}; "
+                                  f"it offers {', '.join(f'[{p}]' for p in sorted(PROBE_PLACEHOLDERS[probe.kind]))}")
 
 
 def placeholders(text: str) -> set[str]:

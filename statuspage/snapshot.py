@@ -158,6 +158,9 @@ def derive_statuses(settings: Settings, rows: PageRows, now: datetime) -> dict[s
     incidents = {row["id"]: row for row in rows.incidents}
     from_incidents: dict[str, list[ComponentStatus]] = defaultdict(list)
     in_maintenance: set[str] = set()
+    probe_claims: dict[str, list[ComponentStatus]] = defaultdict(list)
+    for row in rows.probe_verdicts:
+        probe_claims[row["component"]].append(ComponentStatus(row["verdict"]))
     for link in rows.incident_components:
         incident = incidents[link["incident_id"]]
         if incident["kind"] == "maintenance":
@@ -172,6 +175,7 @@ def derive_statuses(settings: Settings, rows: PageRows, now: datetime) -> dict[s
                 override=overrides.get(component.key),
                 incident_statuses=tuple(from_incidents[component.key]),
                 in_maintenance=component.key in in_maintenance,
+                probe_verdict=worst(probe_claims[component.key]) if probe_claims[component.key] else None,
                 # An integration's component carries its key: its switch off is its outage.
                 switched_off=f"integration:{component.key}" in rows.switched_off,
             ),

@@ -282,6 +282,53 @@ def m005_outbox(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_probes(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE probe_results (
+            id INTEGER PRIMARY KEY,
+            probe TEXT NOT NULL,
+            at TEXT NOT NULL,
+            duration_ms REAL NOT NULL,
+            success INTEGER NOT NULL,
+            conditions TEXT NOT NULL,   -- JSON [{condition, success, description}]
+            error TEXT,
+            detail TEXT                 -- JSON: what the probe saw, e.g. unreachable administrations
+        );
+        CREATE INDEX probe_results_by_probe ON probe_results (probe, id);
+        CREATE INDEX probe_results_by_time ON probe_results (at);
+        -- Each probe's standing, for the hysteresis: a verdict only after several results agree.
+        CREATE TABLE probe_states (
+            probe TEXT PRIMARY KEY,
+            component TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            successes INTEGER NOT NULL DEFAULT 0,
+            verdict TEXT,               -- the component status the probe claims; NULL: no complaint
+            paused INTEGER NOT NULL DEFAULT 0,
+            changed_at TEXT
+        );
+        CREATE TABLE probe_events (
+            id INTEGER PRIMARY KEY,
+            probe TEXT NOT NULL,
+            at TEXT NOT NULL,
+            old_verdict TEXT,
+            new_verdict TEXT
+        );
+        -- Master-data syncs the invoice product reports, for the sync-freshness probe.
+        CREATE TABLE syncs (
+            id INTEGER PRIMARY KEY,
+            environment TEXT NOT NULL,
+            integration TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('full', 'incremental')),
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL
+        );
+        CREATE INDEX syncs_by_connection ON syncs (environment, integration, finished_at);
+        """
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Connections and transactions
 
@@ -577,6 +624,7 @@ class PageRows:
     update_components: list[Row]
     status_events: list[Row]  # since `history_since`, plus the one in force at that moment
     switched_off: list[str]  # scopes of kill switches that are off
+    probe_verdicts: list[Row]  # component and verdict of each probe that complains
 
 
 RECENT_LIMIT = 50
@@ -626,6 +674,8 @@ def read_page_rows(db: Database, history_since: datetime) -> PageRows:
             )
         ),
         switched_off=[row["scope"] for row in db.query("SELECT scope FROM switches WHERE enabled = 0")],
+        probe_verdicts=list(db.query(
+            "SELECT component, verdict FROM probe_states WHERE verdict IS NOT NULL AND paused = 0 AND component IS NOT NULL")),
         status_events=list(
             db.query(
                 """
@@ -1149,3 +1199,91 @@ def publish_incident(db: Database, incident_id: str, now: datetime) -> None:
                [iso(now), iso(now), iso(now), incident_id])
     db.execute("UPDATE incident_updates SET created_at = ?, updated_at = ?, display_at = ? WHERE incident_id = ?",
                [iso(now), iso(now), iso(now), incident_id])
+
+
+# ---------------------------------------------------------------------------------------------
+# Probes
+
+
+def probe_state(db: Database, probe: str) -> Row | None:
+    rows = list(db.query("SELECT * FROM probe_states WHERE probe = ?", [probe]))
+    return rows[0] if rows else None
+
+
+def save_probe_state(db: Database, probe: str, *, component: str | None, failures: int, successes: int,
+                     verdict: str | None, now: datetime) -> None:
+    before = probe_state(db, probe)
+    db.execute(
+        """
+        INSERT INTO probe_states (probe, component, failures, successes, verdict, changed_at)
+        VALUES (:probe, :component, :failures, :successes, :verdict, :now)
+        ON CONFLICT (probe) DO UPDATE SET component = excluded.component, failures = excluded.failures,
+            successes = excluded.successes, verdict = excluded.verdict,
+            changed_at = CASE WHEN probe_states.verdict IS excluded.verdict THEN probe_states.changed_at
+                              ELSE excluded.changed_at END
+        """,
+        {"probe": probe, "component": component, "failures": failures, "successes": successes, "verdict": verdict,
+         "now": iso(now)},
+    )
+    old = before["verdict"] if before else None
+    if old != verdict:
+        db.execute("INSERT INTO probe_events (probe, at, old_verdict, new_verdict) VALUES (?, ?, ?, ?)",
+                   [probe, iso(now), old, verdict])
+
+
+def pause_probe(db: Database, probe: str, paused: bool) -> None:
+    db.execute("INSERT OR IGNORE INTO probe_states (probe) VALUES (?)", [probe])
+    db.execute("UPDATE probe_states SET paused = ? WHERE probe = ?", [int(paused), probe])
+
+
+def insert_probe_result(db: Database, probe: str, *, at: datetime, duration_ms: float, success: bool,
+                        conditions: list[dict], error: str | None, detail: Any) -> None:
+    db.execute(
+        "INSERT INTO probe_results (probe, at, duration_ms, success, conditions, error, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [probe, iso(at), duration_ms, int(success), json.dumps(conditions), error, _json_or_none(detail)],
+    )
+
+
+def probe_results(db: Database, probe: str, limit: int = 100) -> list[Row]:
+    rows = db.query("SELECT * FROM probe_results WHERE probe = ? ORDER BY id DESC LIMIT ?", [probe, limit])
+    return [{**row, "conditions": json.loads(row["conditions"]), "detail": _json_or_none_loads(row["detail"])}
+            for row in rows]
+
+
+def latest_probe_results(db: Database) -> dict[str, Row]:
+    rows = db.query(
+        "SELECT * FROM probe_results WHERE id IN (SELECT max(id) FROM probe_results GROUP BY probe)")
+    return {row["probe"]: {**row, "conditions": json.loads(row["conditions"]),
+                           "detail": _json_or_none_loads(row["detail"])} for row in rows}
+
+
+def probe_states(db: Database) -> dict[str, Row]:
+    return {row["probe"]: row for row in db.query("SELECT * FROM probe_states")}
+
+
+def trim_probe_results(db: Database, before: datetime) -> int:
+    return db.execute("DELETE FROM probe_results WHERE at < ?", [iso(before)]).rowcount
+
+
+def record_sync(db: Database, *, environment: str, integration: str, kind: str, started_at: datetime,
+                finished_at: datetime) -> int:
+    cursor = db.execute(
+        "INSERT INTO syncs (environment, integration, kind, started_at, finished_at) VALUES (?, ?, ?, ?, ?)",
+        [environment, integration, kind, iso(started_at), iso(finished_at)])
+    return int(cursor.lastrowid)
+
+
+def last_syncs(db: Database, integration: str) -> dict[str, datetime]:
+    """The last finished sync of each environment's connection."""
+    return {row["environment"]: moment(row["finished"]) for row in db.query(
+        "SELECT environment, max(finished_at) AS finished FROM syncs WHERE integration = ? GROUP BY environment",
+        [integration])}
+
+
+def backlog_of(db: Database, integration: str) -> Row:
+    return next(db.query(
+        """
+        SELECT sum(state = 'queued') AS queued, sum(state = 'delayed') AS delayed, sum(state = 'running') AS running,
+               min(created_at) AS oldest
+        FROM actions WHERE integration = ? AND state IN ('queued', 'running', 'delayed')
+        """, [integration]))

@@ -173,3 +173,33 @@ def test_operators_add_a_webhook_in_the_console_and_see_its_deliveries(client, t
     assert "http://127.0.0.1:9/hook" in listing and "twinfield" in listing
     assert "<td>component</td><td>pending</td><td>0</td>" in listing
     assert "signing secret" not in listing
+
+
+def test_the_console_shows_each_probe_with_a_chart_and_why_it_failed(tmp_path, clock, seed) -> None:
+    from litestar.testing import TestClient
+
+    from statuspage import operations
+    from statuspage.app import create_app
+    from statuspage.settings import load_settings
+    from test_probes import Target, probes_config
+
+    target = Target()
+    try:
+        path = tmp_path / "probes.toml"
+        path.write_text(probes_config(target.url))
+        settings = load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "c.db")})
+        seed.settings = settings
+        seed(lambda db: operations.create_token(db, settings, operations.Actor("t"), clock(), "op", "operator", "sp_op"))
+        with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
+            sign_in(client, "sp_op")
+            page = client.get("/console/probes/twinfield-api")
+            client.post("/console/probes/twinfield-api/run", data={"_csrf_token": csrf_of(page.text)})
+            target.status = 500
+            client.post("/console/probes/twinfield-api/run", data={"_csrf_token": csrf_of(page.text)})
+            detail = client.get("/console/probes/twinfield-api").text
+            assert '<svg class="chart"' in detail and detail.count("<circle") == 1 and detail.count('class="failed"><title>') == 1
+            assert "✕ [STATUS] (500) == 200" in detail
+            listing = client.get("/console/probes").text
+            assert 'data-probe="twinfield-api"' in listing and "FAILED at" in listing
+    finally:
+        target.close()

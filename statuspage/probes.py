@@ -1,0 +1,197 @@
+"""Running probes: each kind observes something and hands its values to the probe's conditions.
+
+- http: an API's reachability and latency ([STATUS], [RESPONSE_TIME], [BODY]).
+- rights: the pre-booking rights check, run ahead of bookings: for every connection of an
+  integration, can its user still open every linked administration? ([UNREACHABLE], [ERRORS]).
+  Asked through the connector (system/Divisions), within the API's limits, never by failing.
+- backlog: queued and delayed invoice actions ([QUEUED], [DELAYED], [OLDEST_AGE] in seconds).
+- sync: did each connection's master-data sync finish by the morning? ([LATE], [NEVER], [AGE]).
+
+Every run is stored, moves the probe's standing (hysteresis, `probe_rules`), and, when the
+standing's verdict changes, the component's shown status with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from integrations.base import ConnectorError
+from statuspage import conditions, storage
+from statuspage.clock import Clock
+from statuspage.probe_rules import Standing, advance, claim_for
+from statuspage.settings import DEFAULT_CONDITIONS, ProbeSettings, Settings
+from statuspage.status import ComponentStatus
+from statuspage.status_history import record_statuses_now
+from statuspage.storage import Store
+from statuspage.uptime import day_bounds
+
+
+@dataclass
+class Observation:
+    values: dict[str, Any]
+    detail: Any = None
+
+
+@dataclass(frozen=True)
+class ProbeRun:
+    probe: str
+    at: datetime
+    duration_ms: float
+    success: bool
+    results: list[conditions.ConditionResult] = field(default_factory=list)
+    error: str | None = None
+    detail: Any = None
+    verdict: ComponentStatus | None = None
+
+
+Observe = Callable[[ProbeSettings], Awaitable[Observation]]
+
+
+class Prober:
+    """Runs the configured probes against what the service can reach."""
+
+    def __init__(self, settings: Settings, store: Store, clock: Clock, http: httpx.AsyncClient, link: Any | None) -> None:
+        self.settings, self.store, self.clock, self.http, self.link = settings, store, clock, http, link
+        self._at_once = asyncio.Semaphore(settings.probing.at_once)
+        self.kinds: dict[str, Observe] = {
+            "http": self._http, "rights": self._rights, "backlog": self._backlog, "sync": self._sync,
+        }
+
+    def probe(self, key: str) -> ProbeSettings:
+        found = next((probe for probe in self.settings.probes if probe.key == key), None)
+        if found is None:
+            known = ", ".join(probe.key for probe in self.settings.probes) or "none are configured"
+            raise KeyError(f"no probe {key!r}; known: {known}")
+        return found
+
+    async def run(self, key: str, *, record: bool = True) -> ProbeRun:
+        """Run one probe once, within its timeout, and (unless told not to) record what it found."""
+        probe = self.probe(key)
+        async with self._at_once:
+            started, at = time.perf_counter(), self.clock()
+            try:
+                observation = await asyncio.wait_for(self.kinds[probe.kind](probe), probe.timeout)
+                error = None
+            except TimeoutError:
+                observation, error = Observation({}), f"no answer within {probe.timeout:g} s"
+            except (httpx.HTTPError, ConnectorError, OSError) as failure:
+                observation, error = Observation({}), f"{type(failure).__name__}: {failure}"
+            duration_ms = (time.perf_counter() - started) * 1000
+        observation.values.setdefault("RESPONSE_TIME", duration_ms)
+        parsed = [conditions.parse(text) for text in probe.conditions or DEFAULT_CONDITIONS[probe.kind]]
+        results = conditions.evaluate_all(parsed, observation.values)
+        success = error is None and conditions.all_passed(results)
+        run = ProbeRun(probe.key, at, duration_ms, success, results, error, observation.detail)
+        if record:
+            verdict = await self.store.write(self._record, probe, run, parsed)
+            run = ProbeRun(run.probe, run.at, run.duration_ms, run.success, run.results, run.error, run.detail, verdict)
+        return run
+
+    def _record(self, db, probe: ProbeSettings, run: ProbeRun, parsed: list[conditions.Condition]) -> ComponentStatus | None:
+        storage.insert_probe_result(
+            db, probe.key, at=run.at, duration_ms=run.duration_ms, success=run.success,
+            conditions=[{"condition": r.condition, "success": r.success, "description": r.description} for r in run.results],
+            error=run.error, detail=run.detail,
+        )
+        row = storage.probe_state(db, probe.key)
+        before = Standing(row["failures"], row["successes"], ComponentStatus(row["verdict"]) if row and row["verdict"] else None) \
+            if row else Standing()
+        failed = [conditions.placeholders(condition) for condition, result in zip(parsed, run.results, strict=True)
+                  if not result.success]
+        claim = claim_for(failed, run.error is not None, ComponentStatus(probe.failing_status))
+        after = advance(before, run.success, claim=claim, failure_threshold=probe.failure_threshold,
+                        success_threshold=probe.success_threshold)
+        storage.save_probe_state(db, probe.key, component=probe.component, failures=after.failures,
+                                 successes=after.successes, verdict=after.verdict.value if after.verdict else None,
+                                 now=run.at)
+        if after.verdict != before.verdict:
+            record_statuses_now(db, self.settings, run.at)
+        return after.verdict
+
+    # -----------------------------------------------------------------------------------------
+    # What each kind observes
+
+    def url_of(self, probe: ProbeSettings) -> str:
+        """A probe's URL; `{page}` and `{exact_online}` stand for this page's and Exact Online's addresses,
+        so the shipped probes follow wherever the service and its sandbox listen."""
+        exact_online = self.link.app.base_url if self.link is not None else self.settings.exact_online.base_url
+        return (probe.url or "").format_map({"page": self.settings.page.url.rstrip("/"),
+                                             "exact_online": exact_online.rstrip("/")})
+
+    async def _http(self, probe: ProbeSettings) -> Observation:
+        started = time.perf_counter()
+        response = await self.http.request(probe.method, self.url_of(probe), headers=probe.headers,
+                                           timeout=probe.timeout, follow_redirects=False)
+        elapsed = (time.perf_counter() - started) * 1000
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text
+        return Observation({"STATUS": response.status_code, "RESPONSE_TIME": elapsed, "BODY": body})
+
+    async def _rights(self, probe: ProbeSettings) -> Observation:
+        """Every connection's user against every administration linked to it: lost rights show up
+        here, before an invoice is refused. Listed per connection for operators only."""
+        if self.link is None:
+            raise ConnectorError(f"no connection to {probe.integration} is available to this process")
+        rows = {row["environment"]: row for row in await self.store.read(storage.connections, probe.integration)}
+        unreachable: list[dict[str, str]] = []
+        errors: list[dict[str, str]] = []
+        checked = 0
+        for environment in self.settings.environments:
+            if not (rows.get(environment.key) or {}).get("user_name"):
+                continue  # not connected: nothing to check, and nothing can be booked there either
+            checked += 1
+            try:
+                accessible = {item["code"] for item in await self.link.check(environment.key)}
+            except ConnectorError as failure:
+                errors.append({"environment": environment.key, "error": str(failure)})
+                continue
+            unreachable += [{"environment": environment.key, "administration": item.code, "name": item.name}
+                            for item in environment.administrations if item.code not in accessible]
+        return Observation({"UNREACHABLE": len(unreachable), "ERRORS": len(errors), "CONNECTIONS": checked},
+                           {"unreachable": unreachable, "errors": errors})
+
+    async def _backlog(self, probe: ProbeSettings) -> Observation:
+        row = await self.store.read(storage.backlog_of, probe.integration)
+        oldest = storage.moment(row["oldest"])
+        age = (self.clock() - oldest).total_seconds() if oldest else 0.0
+        return Observation({"QUEUED": row["queued"] or 0, "DELAYED": row["delayed"] or 0,
+                            "RUNNING": row["running"] or 0, "OLDEST_AGE": round(age)})
+
+    async def _sync(self, probe: ProbeSettings) -> Observation:
+        """The cause of the morning's delayed invoices in seed 000: a nightly sync still running at
+        opening time. After `due_by` local time, each connection's last sync must have finished today."""
+        last = await self.store.read(storage.last_syncs, probe.integration)
+        zone = self.settings.zone
+        now = self.clock()
+        local = now.astimezone(zone)
+        hours, minutes = map(int, probe.due_by.split(":"))
+        today_start = day_bounds(local.date(), zone)[0]
+        due = datetime.combine(local.date(), datetime.min.time().replace(hour=hours, minute=minutes), tzinfo=zone)
+        late, never, ages = [], [], []
+        for environment in self.settings.environments:
+            finished = last.get(environment.key)
+            if finished is None:
+                never.append(environment.key)
+                continue
+            ages.append((now - finished).total_seconds())
+            if now >= due and not today_start <= finished <= due:
+                late.append(environment.key)
+        return Observation({"LATE": len(late), "NEVER": len(never), "AGE": round(max(ages, default=0))},
+                           {"late": late, "never": never})
+
+
+RETENTION_CHECK = timedelta(hours=1)
+
+
+async def trim(store: Store, settings: Settings, clock: Clock) -> int:
+    """Forget probe results older than the retention; state changes (probe_events) are kept."""
+    return await store.write(storage.trim_probe_results, clock() - timedelta(days=settings.probing.retention_days))

@@ -1,0 +1,137 @@
+"""Probes over the JSON API: their last results and standing, their history, run now, pause; and the
+master-data syncs the invoice product reports, which the sync probe watches."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, get, post, put
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_201_CREATED
+
+from statuspage import storage
+from statuspage.auth import Role
+from statuspage.probes import ProbeRun
+from statuspage.security import requires
+
+Moment = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class ConditionResult(msgspec.Struct):
+    condition: str
+    success: bool
+    description: str
+
+
+class Result(msgspec.Struct):
+    at: str
+    duration_ms: float
+    success: bool
+    conditions: list[ConditionResult]
+    error: str | None
+    detail: Any = None
+
+
+class Probe(msgspec.Struct):
+    key: str
+    kind: str
+    component: str | None
+    interval: float
+    paused: bool
+    verdict: str | None  # the status the probe claims for its component now; null: none
+    failures_in_a_row: int
+    last: Result | None
+
+
+class Paused(msgspec.Struct, forbid_unknown_fields=True):
+    paused: bool
+
+
+class SyncReport(msgspec.Struct, forbid_unknown_fields=True):
+    environment: str
+    integration: Literal["exact-online"]
+    kind: Literal["full", "incremental"]
+    started_at: Moment
+    finished_at: Moment
+
+
+def _result(row: dict[str, Any]) -> Result:
+    return msgspec.convert({key: row[key] for key in ("at", "duration_ms", "conditions", "error", "detail")}
+                           | {"success": bool(row["success"])}, Result)
+
+
+def _run(run: ProbeRun) -> Result:
+    return Result(storage.iso(run.at), run.duration_ms, run.success,
+                  [ConditionResult(r.condition, r.success, r.description) for r in run.results], run.error, run.detail)
+
+
+async def probe_list(request: Request) -> list[Probe]:
+    def read(db) -> tuple[dict, dict]:
+        return storage.probe_states(db), storage.latest_probe_results(db)
+
+    states, latest = await request.app.state.store.read(read)
+    listed = []
+    for probe in request.app.state.settings.probes:
+        state = states.get(probe.key) or {}
+        last = latest.get(probe.key)
+        listed.append(Probe(probe.key, probe.kind, probe.component, probe.interval, bool(state.get("paused")),
+                            state.get("verdict"), state.get("failures") or 0, _result(last) if last else None))
+    return listed
+
+
+def _known(request: Request, key: str) -> None:
+    if not any(probe.key == key for probe in request.app.state.settings.probes):
+        raise NotFoundException(f"no probe {key!r}; GET /api/v1/probes lists them")
+
+
+class ProbeController(Controller):
+    path = "/probes"
+    tags = ["Probes"]
+
+    @get("/", guards=[requires(Role.VIEWER)])
+    async def list_probes(self, request: Request) -> list[Probe]:
+        return await probe_list(request)
+
+    @get("/{key:str}/results", guards=[requires(Role.VIEWER)])
+    async def results(self, request: Request, key: FromPath[str]) -> list[Result]:
+        _known(request, key)
+        return [_result(row) for row in await request.app.state.store.read(storage.probe_results, key, 200)]
+
+    @post("/{key:str}/run", guards=[requires(Role.OPERATOR)])
+    async def run_now(self, request: Request, key: FromPath[str]) -> Result:
+        _known(request, key)
+        return _run(await request.app.state.prober.run(key))
+
+    @put("/{key:str}/paused", guards=[requires(Role.OPERATOR)])
+    async def pause(self, request: Request, key: FromPath[str], data: JSONBody[Paused]) -> Probe:
+        _known(request, key)
+        state = request.app.state
+
+        def work(db) -> None:
+            storage.pause_probe(db, key, data.paused)
+            storage.append_audit(db, at=state.clock(), actor=request.user.name,
+                                 action="probe.pause" if data.paused else "probe.resume", subject_type="probe",
+                                 subject_id=key, after={"paused": data.paused})
+
+        await state.store.write(work)
+        return next(probe for probe in await probe_list(request) if probe.key == key)
+
+
+class SyncController(Controller):
+    path = "/syncs"
+    tags = ["Probes"]
+
+    @post("/", guards=[requires(Role.CLIENT)], status_code=HTTP_201_CREATED)
+    async def report(self, request: Request, data: JSONBody[SyncReport]) -> dict[str, int]:
+        settings = request.app.state.settings
+        if data.environment not in {environment.key for environment in settings.environments}:
+            raise HTTPException(status_code=400, detail=f"unknown environment {data.environment!r}")
+        if data.finished_at < data.started_at:
+            raise HTTPException(status_code=400, detail="finished_at lies before started_at")
+        sync_id = await request.app.state.store.write(
+            lambda db: storage.record_sync(db, environment=data.environment, integration=data.integration,
+                                           kind=data.kind, started_at=data.started_at, finished_at=data.finished_at))
+        return {"id": sync_id}

@@ -1,0 +1,318 @@
+"""Probes on a schedule: evidence moves component status, with hysteresis, and lost rights show
+up for operators before anyone books."""
+
+import asyncio
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from litestar.testing import TestClient
+
+from conftest import TEST_CONFIG
+from statuspage.app import create_app
+from statuspage.probe_rules import Standing, advance, claim_for
+from statuspage.settings import ConfigError, load_settings
+from statuspage.status import ComponentStatus as C
+
+
+@pytest.mark.parametrize(
+    ("runs", "verdicts"),
+    [
+        ("FFF", [None, None, C.MAJOR_OUTAGE]),
+        ("FFPFF", [None, None, None, None, None]),  # a blip in between resets the count
+        ("FFFP", [None, None, C.MAJOR_OUTAGE, C.MAJOR_OUTAGE]),  # one pass does not recover
+        ("FFFPP", [None, None, C.MAJOR_OUTAGE, C.MAJOR_OUTAGE, None]),
+        ("FFFPFPP", [None, None, C.MAJOR_OUTAGE, C.MAJOR_OUTAGE, C.MAJOR_OUTAGE, C.MAJOR_OUTAGE, None]),
+        ("PPP", [None, None, None]),
+    ],
+)
+def test_a_probe_claims_a_status_only_after_three_failures_and_gives_it_up_after_two_passes(runs, verdicts) -> None:
+    standing, seen = Standing(), []
+    for run in runs:
+        standing = advance(standing, run == "P", claim=C.MAJOR_OUTAGE, failure_threshold=3, success_threshold=2)
+        seen.append(standing.verdict)
+    assert seen == verdicts
+
+
+@pytest.mark.parametrize(
+    ("failed", "errored", "claim"),
+    [
+        ([{"RESPONSE_TIME"}], False, C.DEGRADED_PERFORMANCE),
+        ([{"RESPONSE_TIME"}, {"STATUS"}], False, C.MAJOR_OUTAGE),
+        ([{"STATUS"}], False, C.MAJOR_OUTAGE),
+        ([], True, C.MAJOR_OUTAGE),  # no answer at all
+    ],
+)
+def test_too_slow_is_degraded_performance_and_anything_else_the_probes_failing_status(failed, errored, claim) -> None:
+    assert claim_for(failed, errored, C.MAJOR_OUTAGE) is claim
+
+
+class Target:
+    """A local HTTP server whose answers a test sets: status, body, and how long it hangs."""
+
+    def __init__(self) -> None:
+        self.status, self.body, self.hang = 200, b'{"status": {"indicator": "none"}}', 0.0
+        target = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if target.hang:
+                    time.sleep(target.hang)
+                self.send_response(target.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(target.body)))
+                self.end_headers()
+                self.wfile.write(target.body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def target():
+    target = Target()
+    yield target
+    target.close()
+
+
+def probes_config(target_url: str) -> str:
+    from test_connections import ENVIRONMENTS
+
+    return TEST_CONFIG + ENVIRONMENTS + f"""
+[demo]
+enabled = false
+
+[probing]
+first_run_spread = 0  # runs only when a test asks, or after a whole interval
+
+[[probes]]
+key = "twinfield-api"
+kind = "http"
+component = "twinfield"
+url = "{target_url}/api"
+interval = 60
+timeout = 0.5
+conditions = ["[STATUS] == 200", "[BODY].status.indicator == \\"none\\"", "[RESPONSE_TIME] < 400"]
+
+[[probes]]
+key = "backlog"
+kind = "backlog"
+component = "exact-online"
+conditions = ["[DELAYED] < 2", "[OLDEST_AGE] < 600"]
+
+[[probes]]
+key = "sync"
+kind = "sync"
+due_by = "07:00"
+"""
+
+
+@pytest.fixture
+def settings(tmp_path, target):
+    path = tmp_path / "statuspage.toml"
+    path.write_text(probes_config(target.url))
+    return load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "probes.db")})
+
+
+def run(client, key: str):
+    return client.blocking_portal.call(client.app.state.prober.run, key)
+
+
+def status_of(client, component: str) -> str:
+    return next(c["status"] for c in client.get("/api/v2/components.json").json()["components"] if c["id"] == component)
+
+
+def test_an_http_probe_moves_its_component_only_on_repeated_evidence(client, target, tokens) -> None:
+    assert run(client, "twinfield-api").success
+    target.status = 503
+    first = run(client, "twinfield-api")
+    assert not first.success
+    assert [r.description for r in first.results][0] == "[STATUS] (503) == 200"
+    assert status_of(client, "twinfield") == "operational"
+    run(client, "twinfield-api")
+    third = run(client, "twinfield-api")
+    assert third.verdict is C.MAJOR_OUTAGE
+    assert status_of(client, "twinfield") == "major_outage"
+
+    target.status = 200
+    run(client, "twinfield-api")
+    assert status_of(client, "twinfield") == "major_outage"
+    run(client, "twinfield-api")
+    assert status_of(client, "twinfield") == "operational"
+
+    listed = {p["key"]: p for p in client.get("/api/v1/probes", headers=tokens["viewer"]).json()}
+    assert listed["twinfield-api"]["last"]["success"] is True
+    history = client.get("/api/v1/probes/twinfield-api/results", headers=tokens["viewer"]).json()
+    assert [r["success"] for r in history] == [True, True, False, False, False, True]
+
+
+def test_a_probe_that_hangs_times_out_is_recorded_and_blocks_nothing_else(client, target) -> None:
+    target.hang = 2.0
+
+    async def both():
+        prober = client.app.state.prober
+        started = time.perf_counter()
+        hanging = asyncio.create_task(prober.run("twinfield-api"))
+        quick = await prober.run("backlog")
+        quick_took = time.perf_counter() - started
+        return await hanging, quick, quick_took
+
+    hung, quick, quick_took = client.blocking_portal.call(both)
+    assert not hung.success and hung.error == "no answer within 0.5 s"
+    assert hung.duration_ms < 1500
+    assert quick.success and quick_took < 0.5
+
+
+def test_the_backlog_probe_sees_delayed_actions_and_their_age(client, tokens, clock) -> None:
+    from test_outbox import book
+
+    client.put("/api/v1/integrations/exact-online/switch", headers=tokens["operator"],
+               json={"enabled": False, "reason": "test"})
+    for n in range(3):
+        client.post("/api/v1/actions", json=book(f"B{n}") | {"environment": "jansen-groep", "administration": "201"},
+                    headers=tokens["client"])
+    clock.advance(minutes=15)
+    result = run(client, "backlog")
+    assert [r.description for r in result.results] == ["[DELAYED] (3) < 2", "[OLDEST_AGE] (900) < 600"]
+
+
+def test_the_sync_probe_wants_last_nights_sync_finished_before_opening(settings, clock) -> None:
+    clock.now = datetime(2026, 11, 23, 5, 30, tzinfo=UTC)  # 06:30 in Amsterdam: not due yet
+    with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
+        from statuspage import operations
+
+        state = client.app.state
+        client.blocking_portal.call(state.store.write, lambda db: operations.create_token(
+            db, settings, operations.Actor("t"), clock(), "product", "client", "sp_product"))
+        product = {"Authorization": "Bearer sp_product"}
+        report = {"environment": "jansen-groep", "integration": "exact-online", "kind": "incremental",
+                  "started_at": "2026-11-22T23:00:00+01:00", "finished_at": "2026-11-23T01:10:00+01:00"}
+        assert client.post("/api/v1/syncs", json=report, headers=product).status_code == 201
+        assert run(client, "sync").success
+        clock.now = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)  # 07:30: today's finished at 01:10, in time
+        assert run(client, "sync").success
+        clock.now = datetime(2026, 11, 24, 6, 30, tzinfo=UTC)  # the next morning, no new sync
+        late = run(client, "sync")
+        assert not late.success and late.detail == {"late": ["jansen-groep"], "never": []}
+        assert late.results[0].description == "[LATE] (1) == 0"
+
+
+def test_the_rights_probe_lists_lost_rights_for_operators_but_not_the_public(tmp_path, clock) -> None:
+    from test_connections import ENVIRONMENTS
+    from test_outbox import sandbox_code
+
+    path = tmp_path / "statuspage.toml"
+    path.write_text(TEST_CONFIG + ENVIRONMENTS + """
+[[probes]]
+key = "rights"
+kind = "rights"
+component = "exact-online"
+failure_threshold = 1
+failing_status = "degraded_performance"
+conditions = ["[UNREACHABLE] == 0"]
+""")
+    settings = load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "rights.db"), "STATUSPAGE_DEMO": "false"})
+    with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
+        link = client.app.state.exact_online
+        sandbox_url = link.app.base_url
+
+        class Sandbox:
+            url = sandbox_url
+
+        client.blocking_portal.call(link.connect, "jansen-groep", sandbox_code(Sandbox, link.app.redirect_uri, "p.jansen"), "t")
+        result = run(client, "rights")
+        assert not result.success
+        assert result.detail["unreachable"] == [
+            {"environment": "jansen-groep", "administration": "203", "name": "Jansen Verhuur B.V."}]
+        assert status_of(client, "exact-online") == "degraded_performance"
+        public = client.get("/api/v2/summary.json").text + client.get("/").text
+        assert "Jansen Verhuur" not in public and "203" not in public.replace("2030", "")
+
+
+def test_probe_configuration_mistakes_name_the_probe_and_the_condition(tmp_path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(TEST_CONFIG + """
+[[probes]]
+key = "api"
+kind = "http"
+url = "http://127.0.0.1:9/x"
+conditions = ["[STATUS] == 200", "[DELAYED] < 3"]
+""")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, environ={})
+    assert str(raised.value) == (f"{path}: probes[0].conditions[1]: probe 'api': a http probe has no [DELAYED]; "
+                                 "it offers [BODY], [RESPONSE_TIME], [STATUS]")
+    path.write_text(TEST_CONFIG + '[[probes]]\nkey = "api"\nkind = "http"\nurl = "http://x"\nconditions = ["[STATUS] = 200"]\n')
+    with pytest.raises(ConfigError, match=r"probes\[0\]\.conditions\[0\]: probe 'api': .*unknown operator '='"):
+        load_settings(path, environ={})
+
+
+def test_the_scheduler_runs_each_probe_on_its_interval_with_jitter_and_one_at_a_time(settings, clock) -> None:
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from statuspage.scheduler import make_scheduler
+
+    scheduler = make_scheduler(settings, store=None, clock=clock, prober=None)
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"twinfield-api", "backlog", "sync", "trim-probe-results"}
+    probe = jobs["twinfield-api"]
+    assert isinstance(probe.trigger, IntervalTrigger)
+    assert probe.trigger.interval == timedelta(seconds=60) and probe.trigger.jitter == 6
+    assert probe.max_instances == 1 and probe.coalesce is True and probe.misfire_grace_time == 60
+
+
+def test_a_paused_probe_is_skipped_by_the_schedule_but_runs_when_asked(client, tokens) -> None:
+    from statuspage.scheduler import scheduled_run
+
+    paused = client.put("/api/v1/probes/twinfield-api/paused", headers=tokens["operator"], json={"paused": True})
+    assert paused.json()["paused"] is True
+    state = client.app.state
+    client.blocking_portal.call(scheduled_run, state.prober, state.store, "twinfield-api")
+    assert client.get("/api/v1/probes/twinfield-api/results", headers=tokens["viewer"]).json() == []
+    now = client.post("/api/v1/probes/twinfield-api/run", headers=tokens["operator"])
+    assert now.status_code == 201 and now.json()["success"] is True
+
+
+def test_the_running_service_probes_by_itself(client) -> None:
+    """The schedule started with the app really runs: a probe that falls due fires without being asked."""
+    from statuspage import storage
+
+    scheduler = client.app.state.scheduler
+    client.blocking_portal.call(lambda: scheduler.modify_job("sync", next_run_time=datetime.now(UTC)))
+    deadline = time.monotonic() + 15
+    results = []
+    while time.monotonic() < deadline and not results:
+        results = client.blocking_portal.call(client.app.state.store.read, storage.probe_results, "sync", 5)
+        time.sleep(0.05)
+    assert results, "no scheduled run within 15 s"
+
+
+def test_probe_run_on_the_command_line_prints_the_result_and_exits_1_on_failure(tmp_path, target) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "statuspage.toml"
+    config.write_text(probes_config(target.url))
+    command = [sys.executable, "-m", "statuspage", "probe", "run", "twinfield-api", "--config", str(config),
+               "--db", str(tmp_path / "cli.db")]
+    passed = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert passed.returncode == 0, passed.stderr
+    assert passed.stdout.startswith("twinfield-api: passed in ")
+    assert "ok   [STATUS] (200) == 200" in passed.stdout
+    target.status = 502
+    failed = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 1
+    assert "FAIL [STATUS] (502) == 200" in failed.stdout
+    listed = subprocess.run(command[:4] + ["list"] + command[6:], capture_output=True, text=True, timeout=60)
+    assert "twinfield-api" in listed.stdout and "never run" in listed.stdout  # a CLI run is not recorded
