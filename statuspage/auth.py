@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import hmac
 import secrets
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -65,10 +64,6 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
-
-
-def same_secret(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 class SignInLimiter:

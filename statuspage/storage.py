@@ -827,14 +827,6 @@ def delete_incident_update(db: Database, update_id: str, now: datetime) -> None:
     db.execute("UPDATE incidents SET updated_at = ? WHERE id = ?", [iso(now), row["incident_id"]])
 
 
-def rename_incident(db: Database, incident_id: str, *, name: str, impact: str, now: datetime) -> None:
-    db.execute("UPDATE incidents SET name = ?, impact = ?, updated_at = ? WHERE id = ?", [name, impact, iso(now), incident_id])
-
-
-def delete_incident(db: Database, incident_id: str) -> None:
-    db.execute("DELETE FROM incidents WHERE id = ?", [incident_id])
-
-
 def maintenances_needing_a_step(db: Database) -> list[Row]:
     """Maintenance windows not yet recorded as finished, for the clock to move along."""
     return list(db.query("SELECT * FROM incidents WHERE kind = 'maintenance' AND status IN ('scheduled', 'in_progress')"))
