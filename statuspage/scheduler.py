@@ -8,6 +8,7 @@ dropped (a misfire grace as long as the interval), and a run skipped while pause
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from datetime import UTC, datetime, timedelta
@@ -51,6 +52,9 @@ async def scheduled_run(prober: Prober, store: Store, key: str) -> None:
         if state is not None and state["paused"]:
             return
         await prober.run(key)
+    except asyncio.CancelledError:
+        # The service is stopping and the scheduler cancels what runs; nothing to report.
+        return
     except Exception:
         # One probe's trouble must not stop the schedule of the others, nor this one's next run.
         log.exception("probe %s could not run", key)
