@@ -13,7 +13,10 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from litestar import Controller, Request, Response, Router, get, post
+from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import Cookie
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
@@ -426,6 +429,7 @@ async def _incident_page(request: Request, incident_id: str, **extra: Any) -> Te
     return render(request, "incident.html", item=item, states=states, **extra)
 
 
-def console_router() -> Router:
+def console_router(csrf: CSRFConfig) -> Router:
+    # Who is signed in first, then CSRF: a change without a session is a 401, not a 403.
     return Router(path="/", route_handlers=[SignInController, ConsoleController],
-                  middleware=[ConsoleSessionAuthentication])
+                  middleware=[ConsoleSessionAuthentication, DefineMiddleware(CSRFMiddleware, config=csrf)])
