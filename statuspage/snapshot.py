@@ -324,9 +324,14 @@ def _incidents(rows: PageRows, now: datetime) -> list[IncidentView]:
     ]
 
 
+# Durations on the page (how long an outage has lasted today, the uptime percentages) grow with the
+# clock alone; re-render at least this often, which under any flood is still next to nothing.
+LONGEST_KEPT = timedelta(minutes=1)
+
+
 def _next_change(settings: Settings, rows: PageRows, now: datetime) -> datetime:
     today = now.astimezone(settings.zone).date()
-    candidates = [day_bounds(today, settings.zone)[1]]
+    candidates = [day_bounds(today, settings.zone)[1], now + LONGEST_KEPT]
     for incident in rows.incidents:
         if incident["kind"] == "maintenance" and incident["status"] not in ("completed", "verifying"):
             candidates += [moment(incident["scheduled_for"]), moment(incident["scheduled_until"])]

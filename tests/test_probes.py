@@ -133,7 +133,7 @@ def status_of(client, component: str) -> str:
     return next(c["status"] for c in client.get("/api/v2/components.json").json()["components"] if c["id"] == component)
 
 
-def test_an_http_probe_moves_its_component_only_on_repeated_evidence(client, target, tokens) -> None:
+def test_an_http_probe_moves_its_component_only_on_repeated_evidence(client, target, tokens, clock) -> None:
     assert run(client, "twinfield-api").success
     target.status = 503
     first = run(client, "twinfield-api")
@@ -144,6 +144,11 @@ def test_an_http_probe_moves_its_component_only_on_repeated_evidence(client, tar
     third = run(client, "twinfield-api")
     assert third.verdict is C.MAJOR_OUTAGE
     assert status_of(client, "twinfield") == "major_outage"
+    # The outage the probe found is in the history the uptime bars are drawn from.
+    clock.advance(minutes=10)
+    html = client.get("/?lang=en").text
+    twinfield = html[html.index('data-component="twinfield"'):]
+    assert '<li class="major_outage" title="Nov 23, 2026: Major Outage. Down for 10 min">' in twinfield.split("</ol>")[0]
 
     target.status = 200
     run(client, "twinfield-api")
@@ -316,3 +321,18 @@ def test_probe_run_on_the_command_line_prints_the_result_and_exits_1_on_failure(
     assert "FAIL [STATUS] (502) == 200" in failed.stdout
     listed = subprocess.run(command[:4] + ["list"] + command[6:], capture_output=True, text=True, timeout=60)
     assert "twinfield-api" in listed.stdout and "never run" in listed.stdout  # a CLI run is not recorded
+
+
+def test_old_probe_results_are_trimmed_but_verdict_changes_are_kept(client, clock, settings) -> None:
+    import sqlite3
+
+    from statuspage import probes
+
+    run(client, "twinfield-api")
+    clock.advance(days=settings.probing.retention_days + 1)
+    run(client, "twinfield-api")
+    state = client.app.state
+    assert client.blocking_portal.call(probes.trim, state.store, state.settings, state.clock) == 1
+    db = sqlite3.connect(settings.database.path)
+    assert db.execute("SELECT count(*) FROM probe_results").fetchone() == (1,)
+    db.close()

@@ -178,3 +178,17 @@ def test_an_unknown_page_gets_a_friendly_404_in_the_visitors_language(client) ->
     assert "Page not found" in response.text and "Back to the status page" in response.text
     dutch = client.get("/no-such-page")
     assert "Pagina niet gevonden" in dutch.text
+
+
+def test_the_page_keeps_counting_an_ongoing_outage_without_any_new_write(client, seed, clock) -> None:
+    from statuspage.storage import set_override
+
+    seed(set_override, "twinfield", "major_outage", "down", "test", clock(), None)
+    from conftest import notice_writes
+
+    notice_writes(client)
+    clock.advance(minutes=30)
+    first = client.get("/?lang=en").text
+    clock.advance(minutes=30)
+    later = client.get("/?lang=en").text
+    assert "Down for 30 min" in first and "Down for 1 h 0 min" in later
