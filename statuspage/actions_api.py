@@ -99,7 +99,7 @@ class Replay(msgspec.Struct):
     integration: str
     enabled: bool
     delayed: list[AdministrationBacklog]
-    estimated_minutes: float  # at the accounting system's limits, administrations side by side
+    estimated_minutes: float  # at the limits the accounting system reported (60 a minute until it has), side by side
     progress: ReplayProgress | None
 
 
@@ -280,7 +280,9 @@ async def replay_state(request: Request, integration: str) -> Replay:
                 counts.get("undone", 0), counts.get("failed", 0), left, per_minute,
                 round(left / per_minute, 1) if per_minute else (0.0 if left == 0 else None),
             )
-        estimate = outbox.replay_estimate([row["actions"] for row in delayed])
+        limits = state.exact_online.rate_limits
+        estimate = outbox.replay_estimate([(row["actions"], limits.minutely_limit(row["administration"]))
+                                           for row in delayed])
         return Replay(integration, scope not in outbox.closed_scopes(db),
                       [msgspec.convert(row, AdministrationBacklog) for row in delayed],
                       round(estimate.total_seconds() / 60, 1), progress)

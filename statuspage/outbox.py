@@ -62,11 +62,12 @@ def retry_at(attempts_made: int, now: datetime) -> datetime | None:
     return now + min(FIRST_RETRY * 2 ** (attempts_made - 1), LONGEST_RETRY)
 
 
-def replay_estimate(actions_per_administration: list[int], calls_per_minute: int = ASSUMED_CALLS_PER_MINUTE) -> timedelta:
-    """How long a replay takes at the accounting system's limits: administrations go side by side, so the
-    largest backlog decides. A booking is about one call; looking up earlier attempts adds few."""
-    largest = max(actions_per_administration, default=0)
-    return timedelta(minutes=largest / calls_per_minute)
+def replay_estimate(backlog: list[tuple[int, int | None]]) -> timedelta:
+    """How long a replay takes at the accounting system's limits, from (actions, calls a minute the
+    system last reported for that administration, or None) per administration. Administrations go
+    side by side, so the slowest decides; a booking is about one call."""
+    return max((timedelta(minutes=actions / (limit or ASSUMED_CALLS_PER_MINUTE)) for actions, limit in backlog),
+               default=timedelta(0))
 
 
 # ---------------------------------------------------------------------------------------------

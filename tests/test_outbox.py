@@ -331,3 +331,16 @@ def test_connecting_waits_while_the_switch_is_off(connected, tokens, sandbox) ->
     code = sandbox_code(sandbox, link.app.redirect_uri, "a.bakker")
     with pytest.raises(SwitchedOff, match="switch for jansen-groep is off"):
         client.blocking_portal.call(link.connect, "jansen-groep", code, "t")
+
+
+@pytest.mark.parametrize(
+    ("backlog", "minutes"),
+    [
+        ([], 0.0),
+        ([(30, None), (30, None)], 0.5),  # side by side, at the assumed 60 a minute
+        ([(120, 60), (30, 60)], 2.0),  # the largest backlog decides
+        ([(120, 120), (90, 30)], 3.0),  # at the limits the system reported for each
+    ],
+)
+def test_a_replay_takes_as_long_as_its_slowest_administration_at_the_reported_limits(backlog, minutes) -> None:
+    assert outbox.replay_estimate(backlog).total_seconds() / 60 == minutes

@@ -73,6 +73,11 @@ class RateLimits:
             if heard is not None:
                 self._windows[(division, prefix)] = merge(self._windows.get((division, prefix)), heard)
 
+    def minutely_limit(self, division: str | None) -> int | None:
+        """What Exact Online last said this app may call in the division per minute; None before it said."""
+        window = self._windows.get((division, "X-RateLimit-Minutely"))
+        return None if window is None else window.limit
+
     def spent_until(self, division: str | None) -> datetime | None:
         now = self._clock()
         moments = [w.spent_until(now) for (d, _), w in self._windows.items() if d == division]
