@@ -393,6 +393,18 @@ class ConsoleController(Controller):
         await state.store.write(work)
         return Redirect(f"/console/probes/{key}")
 
+    @get("/actions")
+    async def actions(self, request: Request,
+                      action_state: Annotated[str | None, QueryParameter(name="state")] = None,
+                      after_id: FromQuery[int] = 0) -> Template:
+        state = action_state
+        filters = {"state": state} if state else {}
+        rows = await request.app.state.store.read(
+            lambda db: storage.actions_page(db, filters=filters, after_id=after_id, limit=200))
+        return render(request, "actions.html", actions=[outbox.action_document(row) for row in rows], chosen=state,
+                      states=["queued", "running", "delayed", "done", "undone", "failed", "cancelled"],
+                      next_after=rows[-1]["id"] if len(rows) == 200 else None)
+
     @get("/audit")
     async def audit(self, request: Request) -> Template:
         entries = await request.app.state.store.read(lambda db: storage.audit_entries(db, limit=200))

@@ -159,6 +159,10 @@ class Dispatcher:
             return Outcome("failed", "the action cannot be carried out as given", error=str(invalid))
         except ConnectorError as refused:
             return Outcome("failed", "refused by the accounting system", error=str(refused))
+        except Exception as unexpected:  # a fault of ours must not leave the action running for good
+            log.exception("action %s: unexpected failure", row["id"])
+            return Outcome("queued", "unexpected failure; will be looked up and tried again",
+                           error=f"{type(unexpected).__name__}: {unexpected}", retry=True)
 
     def _record(self, db, row: Mapping[str, Any], outcome: Outcome) -> None:
         now = self.clock()

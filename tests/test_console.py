@@ -203,3 +203,32 @@ def test_the_console_shows_each_probe_with_a_chart_and_why_it_failed(tmp_path, c
             assert 'data-probe="twinfield-api"' in listing and "FAILED at" in listing
     finally:
         target.close()
+
+
+def test_operators_see_the_invoice_actions_and_filter_them_by_state(tmp_path, clock, seed) -> None:
+    from litestar.testing import TestClient
+
+    from conftest import TEST_CONFIG
+    from statuspage import operations
+    from statuspage.app import create_app
+    from statuspage.settings import load_settings
+    from test_connections import ENVIRONMENTS
+    from test_outbox import book
+
+    path = tmp_path / "statuspage.toml"
+    path.write_text(TEST_CONFIG + ENVIRONMENTS)
+    settings = load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "actions.db")})
+    seed.settings = settings
+    for role in ("viewer", "operator", "client"):
+        seed(lambda db, role=role: operations.create_token(db, settings, operations.Actor("t"), clock(), role, role,
+                                                           f"sp_{role}"))
+    with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
+        client.put("/api/v1/integrations/exact-online/switch", headers={"Authorization": "Bearer sp_operator"},
+                   json={"enabled": False, "reason": "wrong bookings"})
+        handed_in = client.post("/api/v1/actions", headers={"Authorization": "Bearer sp_client"},
+                                json=book("A-1") | {"environment": "jansen-groep", "administration": "201"})
+        assert handed_in.json()["state"] == "delayed"
+        sign_in(client, "sp_viewer")
+        delayed = client.get("/console/actions?state=delayed").text
+        assert "<td>A-1</td>" in delayed and "<td>delayed</td>" in delayed
+        assert "No actions in state done." in client.get("/console/actions?state=done").text
