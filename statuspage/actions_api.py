@@ -285,6 +285,6 @@ async def replay_state(request: Request, integration: str) -> Replay:
                                            for row in delayed])
         return Replay(integration, scope not in outbox.closed_scopes(db),
                       [msgspec.convert(row, AdministrationBacklog) for row in delayed],
-                      round(estimate.total_seconds() / 60, 1), progress)
+                      round(estimate.total_seconds() / 60, 2), progress)
 
     return await state.store.read(read)

@@ -232,7 +232,7 @@ def test_an_operator_flips_the_kill_switch_sees_the_preview_and_watches_the_repl
     preview = page.locator("table.preview tbody tr")
     assert preview.count() == 3
     assert [preview.nth(i).locator("td").nth(2).inner_text() for i in range(3)] == ["4", "4", "4"]
-    assert page.locator(".estimate").inner_text() == "0.1 minutes"
+    assert page.locator(".estimate").inner_text() == "4 seconds"
     assert "Open an incident from" in page.content()
 
     page.locator("#on-reason").fill("Exact fixed it")

@@ -244,6 +244,16 @@ conditions = ["[UNREACHABLE] == 0"]
         public = client.get("/api/v2/summary.json").text + client.get("/").text
         assert "Jansen Verhuur" not in public and "203" not in public.replace("2030", "")
 
+        from statuspage import operations
+        from test_console import sign_in
+
+        client.blocking_portal.call(client.app.state.store.write, lambda db: operations.create_token(
+            db, settings, operations.Actor("t"), clock(), "op", "operator", "sp_op"))
+        sign_in(client, "sp_op")
+        console = client.get("/console/probes/rights")
+        assert console.status_code == 200
+        assert "Cannot reach: jansen-groep / 203 Jansen Verhuur B.V." in console.text
+
 
 def test_probe_configuration_mistakes_name_the_probe_and_the_condition(tmp_path) -> None:
     path = tmp_path / "bad.toml"
