@@ -232,3 +232,21 @@ def test_operators_see_the_invoice_actions_and_filter_them_by_state(tmp_path, cl
         delayed = client.get("/console/actions?state=delayed").text
         assert "<td>A-1</td>" in delayed and "<td>delayed</td>" in delayed
         assert "No actions in state done." in client.get("/console/actions?state=done").text
+
+
+def test_every_console_page_renders_with_incidents_maintenance_and_overrides_in_place(client, tokens) -> None:
+    incident = client.post("/api/v1/incidents", headers=tokens["operator"], json={
+        "name": "Slow", "message": "*Slow*", "components": {"twinfield": "degraded_performance"}}).json()
+    maintenance = client.post("/api/v1/maintenances", headers=tokens["operator"], json={
+        "name": "Upgrade", "message": "m", "starts": "2026-11-24T22:00:00+01:00", "ends": "2026-11-24T23:00:00+01:00",
+        "components": ["login"]}).json()
+    client.put("/api/v1/components/login/override", headers=tokens["operator"],
+               json={"status": "partial_outage", "reason": "r", "expires_at": "2026-11-24T10:00:00+01:00"})
+    sign_in(client, TOKENS["operator"])
+    for path in ["/console", f"/console/incidents/{incident['id']}", f"/console/incidents/{maintenance['id']}",
+                 "/console/incidents/new", "/console/maintenances/new", "/console/switches", "/console/actions",
+                 "/console/probes", "/console/connections", "/console/subscribers", "/console/audit"]:
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.text[-500:])
+    assert client.get("/console/incidents/nope").status_code == 404
+    assert client.get("/console/probes/nope").status_code == 404

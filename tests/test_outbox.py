@@ -269,6 +269,14 @@ def test_the_2019_bug_trips_the_switch_after_the_first_misroute_and_the_report_l
     assert client.get("/api/v2/incidents.json").json()["incidents"] == []
     [draft] = client.get("/api/v1/incidents/drafts", headers=tokens["viewer"]).json()
     assert draft["name"] == "Bookings to Exact Online are paused"
+    from conftest import TOKENS
+    from test_console import sign_in
+
+    sign_in(client, TOKENS["operator"])
+    dashboard = client.get("/console").text
+    assert "Drafted by the service, waiting for you" in dashboard and "Publish on the status page" in dashboard
+    switches = client.get("/console/switches").text
+    assert f"<td>{misrouted[0]['entry_number']}</td>" in switches  # on the misroute report
     published = client.post(f"/api/v1/incidents/{draft['id']}/publish", headers=tokens["operator"])
     assert published.status_code == 200
     assert [i["name"] for i in client.get("/api/v2/incidents/unresolved.json").json()["incidents"]] == [draft["name"]]
