@@ -184,7 +184,7 @@ conditions = ["[ERRORS] == 0"]
     statuses = Counter(x["status"] for x in traffic["exchanges"][before:])
     print(f"rights probe: {environments} connections, {environments * per_environment:,} linked administrations, "
           f"sandbox limit {limit} calls/minute per division")
-    print(f"  {elapsed:.1f} s; found {run.detail['unreachable'].__len__()} unreachable administrations "
+    print(f"  {elapsed:.1f} s; found {len(run.detail['unreachable'])} unreachable administrations "
           f"(expected {environments // 10}), {len(run.detail['errors'])} errors")
     print(f"  API calls answered by status: {dict(sorted(statuses.items()))}; 429s: {statuses.get(429, 0)}")
     if len(traffic["exchanges"]) >= 1000:

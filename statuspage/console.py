@@ -31,7 +31,7 @@ from statuspage.connections import EXACT_ONLINE, STATE_LIFETIME, make_state, rea
 from statuspage.auth import SESSION_COOKIE, SESSION_LIFETIME, Identity, Role, digest, new_session_id
 from statuspage.i18n import format_time, word
 from statuspage.security import ConsoleSessionAuthentication, requires
-from statuspage.settings import text_in
+from statuspage.settings import ProbeSettings, text_in
 from statuspage.status import ComponentStatus, IncidentStatus, MaintenanceStatus
 
 COMPONENT_STATES = [status.value for status in ComponentStatus]
@@ -363,9 +363,7 @@ class ConsoleController(Controller):
     @get("/probes/{key:str}")
     async def probe(self, request: Request, key: FromPath[str]) -> Template:
         settings = request.app.state.settings
-        probe = next((probe for probe in settings.probes if probe.key == key), None)
-        if probe is None:
-            raise NotFoundException(f"no probe {key!r}")
+        probe = _probe_settings(request, key)
         results = await request.app.state.store.read(storage.probe_results, key, 120)
         zone = settings.zone
         points = [(storage.moment(row["at"]).astimezone(zone).strftime("%d-%m %H:%M:%S"), row["duration_ms"],
@@ -376,21 +374,15 @@ class ConsoleController(Controller):
 
     @post("/probes/{key:str}/run", guards=[requires(Role.OPERATOR)])
     async def run_probe(self, request: Request, key: FromPath[str]) -> Response:
+        _probe_settings(request, key)
         await request.app.state.prober.run(key)
         return Redirect(f"/console/probes/{key}")
 
     @post("/probes/{key:str}/pause", guards=[requires(Role.OPERATOR)])
     async def pause_probe(self, request: Request, key: FromPath[str]) -> Response:
+        _probe_settings(request, key)
         paused = (await form_of(request)).get("paused") == "yes"
-        state = request.app.state
-
-        def work(db) -> None:
-            storage.pause_probe(db, key, paused)
-            storage.append_audit(db, at=state.clock(), actor=request.user.name,
-                                 action="probe.pause" if paused else "probe.resume", subject_type="probe",
-                                 subject_id=key, after={"paused": paused})
-
-        await state.store.write(work)
+        await change(request, operations.pause_probe, key, paused)
         return Redirect(f"/console/probes/{key}")
 
     @get("/actions")
@@ -409,6 +401,13 @@ class ConsoleController(Controller):
     async def audit(self, request: Request) -> Template:
         entries = await request.app.state.store.read(lambda db: storage.audit_entries(db, limit=200))
         return render(request, "audit.html", entries=entries)
+
+
+def _probe_settings(request: Request, key: str) -> ProbeSettings:
+    probe = next((probe for probe in request.app.state.settings.probes if probe.key == key), None)
+    if probe is None:
+        raise NotFoundException(f"no probe {key!r}")
+    return probe
 
 
 def _back_to_connections(error: str) -> Response:

@@ -342,3 +342,13 @@ def unsubscribe_by_link(db: Database, settings: Settings, now: datetime, token: 
 def _looks_like_email(address: str) -> bool:
     local, _, domain = address.partition("@")
     return bool(local) and "." in domain and " " not in address and len(address) <= 254
+
+
+def pause_probe(db: Database, settings: Settings, actor: Actor, now: datetime, key: str, paused: bool) -> None:
+    """Stop (or restart) a probe's scheduled runs; while paused it claims nothing for its component."""
+    if not any(probe.key == key for probe in settings.probes):
+        raise Refused(f"no probe {key!r}", not_found=True)
+    storage.pause_probe(db, key, paused)
+    storage.append_audit(db, at=now, actor=actor.name, action="probe.pause" if paused else "probe.resume",
+                         subject_type="probe", subject_id=key, after={"paused": paused})
+    _finish(db, settings, now)

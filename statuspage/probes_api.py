@@ -12,7 +12,8 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
-from statuspage import storage
+from statuspage import operations, storage
+from statuspage.api_support import run
 from statuspage.auth import Role
 from statuspage.probes import ProbeRun
 from statuspage.security import requires
@@ -107,16 +108,7 @@ class ProbeController(Controller):
 
     @put("/{key:str}/paused", guards=[requires(Role.OPERATOR)])
     async def pause(self, request: Request, key: FromPath[str], data: JSONBody[Paused]) -> Probe:
-        _known(request, key)
-        state = request.app.state
-
-        def work(db) -> None:
-            storage.pause_probe(db, key, data.paused)
-            storage.append_audit(db, at=state.clock(), actor=request.user.name,
-                                 action="probe.pause" if data.paused else "probe.resume", subject_type="probe",
-                                 subject_id=key, after={"paused": data.paused})
-
-        await state.store.write(work)
+        await run(request, operations.pause_probe, key, data.paused)
         return next(probe for probe in await probe_list(request) if probe.key == key)
 
 

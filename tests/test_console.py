@@ -250,3 +250,6 @@ def test_every_console_page_renders_with_incidents_maintenance_and_overrides_in_
         assert response.status_code == 200, (path, response.text[-500:])
     assert client.get("/console/incidents/nope").status_code == 404
     assert client.get("/console/probes/nope").status_code == 404
+    csrf = csrf_of(client.get("/console").text)
+    assert client.post("/console/probes/nope/run", data={"_csrf_token": csrf}).status_code == 404
+    assert client.post("/console/probes/nope/pause", data={"_csrf_token": csrf, "paused": "yes"}).status_code == 404
