@@ -32,6 +32,10 @@ CALLBACK_PATH = "/console/connections/exact-online/callback"
 STATE_LIFETIME = timedelta(minutes=15)
 
 
+class UnknownEnvironment(ConnectorError):
+    """An environment the configuration does not name: there is no connection to make or use."""
+
+
 class SwitchedOff(ConnectorError):
     """Work that needs the integration, asked while its kill switch is off."""
 
@@ -119,6 +123,8 @@ class ExactOnlineLink:
         return next((environment for environment in self.settings.environments if environment.key == key), None)
 
     async def connector(self, environment: str) -> ExactOnlineConnector:
+        if self.environment(environment) is None:
+            raise UnknownEnvironment(f"no environment {environment!r} in the configuration")
         connection = await self.store.write(storage.connection_id, environment, EXACT_ONLINE)
         if connection not in self._connectors:
             self._connectors[connection] = ExactOnlineConnector(

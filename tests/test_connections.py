@@ -109,3 +109,16 @@ def test_the_oauth_state_is_bound_to_environment_session_and_time(clock) -> None
     assert read_state("secret", state.replace("jansen-groep", "bakkerij"), "session-a", clock()) is None
     assert read_state("secret", state, "session-a", clock() + timedelta(minutes=16)) is None
     assert parse_qs("state=" + state)["state"] == [state]  # safe in a query string as it is
+
+
+def test_checking_an_unknown_environment_makes_no_connection(client, tokens, settings) -> None:
+    import sqlite3
+
+    sign_in(client, TOKENS["operator"])
+    page = client.get("/console/connections")
+    answer = client.post("/console/connections/nowhere/exact-online/check", data={"_csrf_token": csrf_of(page.text)},
+                         follow_redirects=False)
+    assert answer.status_code == 302 and "no%20environment%20%27nowhere%27" in answer.headers["location"]
+    db = sqlite3.connect(settings.database.path)
+    assert db.execute("SELECT count(*) FROM connections WHERE environment = 'nowhere'").fetchone() == (0,)
+    db.close()
