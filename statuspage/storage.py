@@ -1076,12 +1076,19 @@ def lane_heads(db: Database, now: datetime, closed_scopes: list[str], limit: int
     An administration's actions go strictly in arrival order: a later action never overtakes an earlier
     one that waits, runs or is held, so a booking is always done before its release for payment.
     """
+    # Only lanes with something queued can have a head to start; a large backlog held as delayed
+    # (a switch off) costs nothing here.
     rows = db.query(
         """
-        SELECT a.* FROM actions a
-        JOIN (SELECT integration, environment, administration, min(id) AS head FROM actions
-              WHERE state IN ('queued', 'running', 'delayed')
-              GROUP BY integration, environment, administration) lanes ON lanes.head = a.id
+        WITH lanes AS (
+            SELECT DISTINCT integration, environment, administration FROM actions WHERE state = 'queued'
+        ), heads AS (
+            SELECT (SELECT min(id) FROM actions b
+                    WHERE b.state IN ('queued', 'running', 'delayed') AND b.integration = lanes.integration
+                      AND b.environment = lanes.environment AND b.administration = lanes.administration) AS head
+            FROM lanes
+        )
+        SELECT a.* FROM actions a JOIN heads ON a.id = heads.head
         WHERE a.state = 'queued' AND (a.not_before IS NULL OR a.not_before <= ?)
         ORDER BY a.id LIMIT ?
         """,
