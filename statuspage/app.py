@@ -78,7 +78,8 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
                                        name="statuspage-demo")]
                   if settings.demo.enabled and settings.exact_online.uses_sandbox else []),
                 asyncio.create_task(watch_for_changes(store, settings, clock), name="statuspage-watcher"),
-                asyncio.create_task(deliver_forever(app.state.deliverer), name="statuspage-deliveries"),
+                asyncio.create_task(deliver_forever(app.state.deliverer, settings.notifications.send_every_seconds),
+                                    name="statuspage-deliveries"),
             ]
             try:
                 yield

@@ -67,6 +67,8 @@ class NotificationSettings(_Section):
     mail_from: str = "status@localhost"
     # Tries per delivery before it is given up, with waits doubling from 30 seconds to an hour.
     max_attempts: int = 10
+    # How often the outbox is looked at for notices to send.
+    send_every_seconds: float = 1.0
 
 
 class IncidentTemplateSettings(_Section):
@@ -290,6 +292,8 @@ def _check(settings: Settings, path: Path, origins: dict[tuple[str, str], str]) 
         fail("server", "port", f"{settings.server.port} is not a TCP port (1-65535)")
     if not settings.database.path:
         fail("database", "path", "must not be empty")
+    if settings.notifications.send_every_seconds <= 0:
+        fail("notifications", "send_every_seconds", "must be more than 0")
     if not 1 <= settings.notifications.max_attempts <= 50:
         fail("notifications", "max_attempts", f"{settings.notifications.max_attempts} must be between 1 and 50")
 

@@ -19,6 +19,10 @@ from statuspage.storage import Store, open_database, sync_components, write_tran
 WINTER_MORNING = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
 TEST_CONFIG = """
+# Tests send the outbox when they say so, so that what was sent is never a matter of timing.
+[notifications]
+send_every_seconds = 3600
+
 [page]
 id = "test-page"
 name = "Test status"

@@ -167,16 +167,15 @@ def test_a_probe_that_hangs_times_out_is_recorded_and_blocks_nothing_else(client
 
     async def both():
         prober = client.app.state.prober
-        started = time.perf_counter()
         hanging = asyncio.create_task(prober.run("twinfield-api"))
         quick = await prober.run("backlog")
-        quick_took = time.perf_counter() - started
-        return await hanging, quick, quick_took
+        still_hanging = not hanging.done()  # the quick one did not wait for it
+        return await hanging, quick, still_hanging
 
-    hung, quick, quick_took = client.blocking_portal.call(both)
+    hung, quick, still_hanging = client.blocking_portal.call(both)
     assert not hung.success and hung.error == "no answer within 0.5 s"
-    assert hung.duration_ms < 1500
-    assert quick.success and quick_took < 0.5
+    assert hung.duration_ms < 1500  # given up at its timeout, not when the server finally answered
+    assert quick.success and still_hanging
 
 
 def test_the_backlog_probe_sees_delayed_actions_and_their_age(client, tokens, clock) -> None:
