@@ -207,10 +207,7 @@ class SwitchController(Controller):
 
     @put("/connections/{connection_id:int}/switch", guards=[requires(Role.OPERATOR)])
     async def switch_connection(self, request: Request, connection_id: FromPath[int], data: JSONBody[SwitchSet]) -> Switch:
-        rows = await request.app.state.store.read(storage.connections, EXACT_ONLINE)
-        row = next((row for row in rows if row["id"] == connection_id), None)
-        if row is None:
-            raise NotFoundException(f"no connection {connection_id}; GET /api/v1/connections lists them")
+        row = await _connection(request, connection_id)
         return await _switch(request, row["integration"], row["environment"], data)
 
     @get("/connections", guards=[requires(Role.VIEWER)])
@@ -226,6 +223,11 @@ class SwitchController(Controller):
     @get("/integrations/{integration:str}/replay", guards=[requires(Role.VIEWER)])
     async def replay(self, request: Request, integration: FromPath[str]) -> Replay:
         return await replay_state(request, integration)
+
+    @get("/connections/{connection_id:int}/replay", guards=[requires(Role.VIEWER)])
+    async def connection_replay(self, request: Request, connection_id: FromPath[int]) -> Replay:
+        row = await _connection(request, connection_id)
+        return await replay_state(request, row["integration"], row["environment"])
 
     @get("/misroutes", guards=[requires(Role.VIEWER)])
     async def misroutes(self, request: Request) -> list[Misroute]:
@@ -250,6 +252,14 @@ def misroute_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
+async def _connection(request: Request, connection_id: int) -> dict[str, Any]:
+    rows = await request.app.state.store.read(storage.connections, EXACT_ONLINE)
+    row = next((row for row in rows if row["id"] == connection_id), None)
+    if row is None:
+        raise NotFoundException(f"no connection {connection_id}; GET /api/v1/connections lists them")
+    return row
+
+
 async def _switch(request: Request, integration: str, environment: str | None, data: SwitchSet) -> Switch:
     change = await run(request, outbox.switch, integration=integration, environment=environment,
                        enabled=data.enabled, reason=data.reason)
@@ -258,17 +268,18 @@ async def _switch(request: Request, integration: str, environment: str | None, d
     return Switch(change.scope, change.enabled, change.moved, change.replay_id)
 
 
-async def replay_state(request: Request, integration: str) -> Replay:
+async def replay_state(request: Request, integration: str, environment: str | None = None) -> Replay:
     """What switching on would replay (per administration, the oldest, how long at the limits), and how
-    the latest replay is getting on."""
+    the latest replay is getting on: of the whole integration, or of one environment's connection."""
     if integration not in outbox.INTEGRATIONS:
         raise NotFoundException(f"unknown integration {integration!r}")
     state = request.app.state
     now = state.clock()
-    scope = outbox.integration_scope(integration)
+    scope = (outbox.integration_scope(integration) if environment is None
+             else outbox.connection_scope(environment, integration))
 
     def read(db) -> Replay:
-        delayed = storage.delayed_by_administration(db, integration, None)
+        delayed = storage.delayed_by_administration(db, integration, environment)
         replay = storage.latest_replay(db, scope)
         progress = None
         if replay is not None:

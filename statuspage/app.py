@@ -24,7 +24,7 @@ from litestar.template import TemplateConfig
 
 from integrations.exact_online.sandbox import ExactOnlineSandbox, demo_scenario
 from statuspage import operations
-from statuspage.connections import ExactOnlineLink
+from statuspage.connections import EXACT_ONLINE, ExactOnlineLink
 from statuspage.demo import start_demo
 from statuspage.dispatcher import Dispatcher
 from statuspage.probes import Prober
@@ -41,7 +41,14 @@ from statuspage.snapshot import component_definitions
 from statuspage.status_history import record_statuses
 from statuspage.auth import SignInLimiter
 from statuspage.console import console_router
-from statuspage.storage import Store, open_database, service_secret, sync_components, write_transaction
+from statuspage.storage import (
+    Store,
+    ensure_connections,
+    open_database,
+    service_secret,
+    sync_components,
+    write_transaction,
+)
 from statuspage.templating import make_environment
 
 log = logging.getLogger("statuspage")
@@ -64,6 +71,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
     async def run_storage(app: Litestar) -> AsyncIterator[None]:
         await asyncio.to_thread(store.open)
         await store.write(sync_components, component_definitions(settings), clock())
+        await store.write(ensure_connections, [environment.key for environment in settings.environments], EXACT_ONLINE)
         await keep_up_with_the_clock(store, settings, clock)
         async with httpx.AsyncClient() as http, exact_online_base_url(settings) as exact_base_url:
             app.state.deliverer = Deliverer(store, settings, clock, http)

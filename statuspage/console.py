@@ -324,9 +324,13 @@ class ConsoleController(Controller):
 
         switch_rows, connections, backlog, misroutes = await state.store.read(read)
         replay = await replay_state(request, "exact-online")
-        running = replay.progress is not None and replay.progress.left > 0 and replay.enabled
+        per_connection = {row["environment"]: await replay_state(request, "exact-online", row["environment"])
+                          for row in connections}
+        running = any(item.progress is not None and item.progress.left > 0 and item.enabled
+                      for item in [replay, *per_connection.values()])
         return render(request, "switches.html", switches={row["scope"]: row for row in switch_rows},
                       connections=connections, backlog=backlog, replay=replay, misroutes=misroutes,
+                      per_connection=per_connection,
                       integration_scope=outbox.integration_scope("exact-online"), refresh=running, error=error,
                       connection_scope=outbox.connection_scope)
 

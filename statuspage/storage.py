@@ -956,6 +956,12 @@ def connection_id(db: Database, environment: str, integration: str) -> int:
                          [environment, integration]))["id"]
 
 
+def ensure_connections(db: Database, environments: Sequence[str], integration: str) -> None:
+    """A (not yet connected) connection for every configured environment, so each has an id to switch by."""
+    for environment in environments:
+        connection_id(db, environment, integration)
+
+
 def connections(db: Database, integration: str) -> list[Row]:
     """Every connection of an integration, without its tokens."""
     rows = db.query(f"SELECT {_CONNECTION_FIELDS} FROM connections WHERE integration = ? ORDER BY id", [integration])

@@ -253,3 +253,32 @@ def test_every_console_page_renders_with_incidents_maintenance_and_overrides_in_
     csrf = csrf_of(client.get("/console").text)
     assert client.post("/console/probes/nope/run", data={"_csrf_token": csrf}).status_code == 404
     assert client.post("/console/probes/nope/pause", data={"_csrf_token": csrf, "paused": "yes"}).status_code == 404
+
+
+def test_the_switches_page_shows_each_connections_own_backlog_and_replay(tmp_path, clock, seed) -> None:
+    from litestar.testing import TestClient
+
+    from conftest import TEST_CONFIG
+    from statuspage import operations
+    from statuspage.app import create_app
+    from statuspage.settings import load_settings
+    from test_connections import ENVIRONMENTS
+    from test_outbox import book
+
+    path = tmp_path / "statuspage.toml"
+    path.write_text(TEST_CONFIG + ENVIRONMENTS)
+    settings = load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "switches.db")})
+    seed.settings = settings
+    for role in ("operator", "client"):
+        seed(lambda db, role=role: operations.create_token(db, settings, operations.Actor("t"), clock(), role, role,
+                                                           f"sp_{role}"))
+    with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
+        sign_in(client, "sp_operator")
+        page = client.get("/console/switches")
+        client.post("/console/switches/exact-online", data={
+            "_csrf_token": csrf_of(page.text), "environment": "jansen-groep", "enabled": "off", "reason": "rights"})
+        for n in range(2):
+            client.post("/api/v1/actions", headers={"Authorization": "Bearer sp_client"},
+                        json=book(f"J-{n}") | {"environment": "jansen-groep", "administration": "201"})
+        row = client.get("/console/switches").text.split('data-connection="jansen-groep"')[1].split("</tr>")[0]
+        assert "2 delayed" in row and "off" in row

@@ -352,3 +352,29 @@ def test_connecting_waits_while_the_switch_is_off(connected, tokens, sandbox) ->
 )
 def test_a_replay_takes_as_long_as_its_slowest_administration_at_the_reported_limits(backlog, minutes) -> None:
     assert outbox.replay_estimate(backlog).total_seconds() / 60 == minutes
+
+
+def test_one_connection_is_switched_off_and_replayed_on_its_own(connected, tokens, sandbox) -> None:
+    client = connected
+    connections = {c["environment"]: c for c in client.get("/api/v1/connections", headers=tokens["viewer"]).json()}
+    jansen = connections["jansen-groep"]["id"]
+    off = client.put(f"/api/v1/connections/{jansen}/switch", headers=tokens["operator"],
+                     json={"enabled": False, "reason": "Petra lost her rights"})
+    assert off.json()["scope"] == "connection:jansen-groep:exact-online"
+    jansen_action = client.post("/api/v1/actions", json=book("J-1", administration="201", environment="jansen-groep"),
+                                headers=tokens["client"]).json()
+    other = client.post("/api/v1/actions", json=book("V-1"), headers=tokens["client"]).json()
+    assert (jansen_action["state"], other["state"] in ("queued", "running", "done")) == ("delayed", True)
+    settle(client)
+    assert [entry["your_ref"] for entry in ledger(sandbox)] == ["V-1"]
+
+    preview = client.get(f"/api/v1/connections/{jansen}/replay", headers=tokens["viewer"]).json()
+    assert (preview["enabled"], [(d["environment"], d["actions"]) for d in preview["delayed"]]) == (
+        False, [("jansen-groep", 1)])
+    client.put(f"/api/v1/connections/{jansen}/switch", headers=tokens["operator"], json={"enabled": True, "reason": "ok"})
+    settle(client)
+    progress = client.get(f"/api/v1/connections/{jansen}/replay", headers=tokens["viewer"]).json()["progress"]
+    assert (progress["total"], progress["done"], progress["left"]) == (1, 1, 0)
+    assert sorted(entry["your_ref"] for entry in ledger(sandbox)) == ["J-1", "V-1"]
+    assert client.get("/api/v1/integrations/exact-online/replay", headers=tokens["viewer"]).json()["progress"] is None
+    assert client.get("/api/v1/connections/999/replay", headers=tokens["viewer"]).status_code == 404
