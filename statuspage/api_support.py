@@ -12,14 +12,19 @@ from statuspage import operations
 from statuspage.auth import Identity
 
 
-async def run(request: Request, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """One operation in one write transaction; a refusal becomes a 400 or 404 that says why."""
+async def perform(request: Request, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """One operation in one write transaction, done as the signed-in caller, now."""
     state = request.app.state
     identity: Identity = request.user
+    return await state.store.write(
+        lambda db: work(db, state.settings, operations.Actor(identity.name), state.clock(), *args, **kwargs)
+    )
+
+
+async def run(request: Request, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`perform`, for the JSON API: a refusal becomes a 400, 404 or 409 that says why."""
     try:
-        return await state.store.write(
-            lambda db: work(db, state.settings, operations.Actor(identity.name), state.clock(), *args, **kwargs)
-        )
+        return await perform(request, work, *args, **kwargs)
     except operations.Refused as refused:
         raise as_http_error(refused) from None
 

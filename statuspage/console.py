@@ -25,10 +25,11 @@ from markupsafe import Markup
 from integrations.base import ConnectorError
 from statuspage import operations, outbox, storage
 from statuspage.actions_api import misroute_csv, replay_state
+from statuspage.api_support import perform
 from statuspage.charts import response_time_svg
 from statuspage.probes_api import probe_list
 from statuspage.connections import EXACT_ONLINE, STATE_LIFETIME, make_state, reach, read_state
-from statuspage.auth import SESSION_COOKIE, SESSION_LIFETIME, Identity, Role, digest, new_session_id
+from statuspage.auth import SESSION_COOKIE, SESSION_LIFETIME, Role, digest, new_session_id
 from statuspage.i18n import format_time, word
 from statuspage.security import ConsoleSessionAuthentication, requires
 from statuspage.settings import ProbeSettings, text_in
@@ -95,14 +96,6 @@ def local_moment(request: Request, text: str, field: str) -> datetime:
     if naive.tzinfo is not None:
         return naive
     return naive.replace(tzinfo=request.app.state.settings.zone)
-
-
-async def change(request: Request, work, *args: Any, **kwargs: Any) -> Any:
-    state = request.app.state
-    identity: Identity = request.user
-    return await state.store.write(
-        lambda db: work(db, state.settings, operations.Actor(identity.name), state.clock(), *args, **kwargs)
-    )
 
 
 class SignInController(Controller):
@@ -179,7 +172,7 @@ class ConsoleController(Controller):
     async def open_incident(self, request: Request) -> Response | Template:
         form = await form_of(request)
         try:
-            incident_id = await change(
+            incident_id = await perform(
                 request, operations.open_incident, name=_required(form, "name"), status=form.get("status", "investigating"),
                 impact=form.get("impact", "minor"), message=_required(form, "message"), components=components_from(form),
             )
@@ -197,7 +190,7 @@ class ConsoleController(Controller):
     async def post_update(self, request: Request, incident_id: FromPath[str]) -> Response | Template:
         form = await form_of(request)
         try:
-            await change(request, operations.post_update, incident_id, status=form.get("status", ""),
+            await perform(request, operations.post_update, incident_id, status=form.get("status", ""),
                          message=_required(form, "message"), components=components_from(form))
         except operations.Refused as refused:
             return await _incident_page(request, incident_id, error=str(refused), status_code=400)
@@ -207,7 +200,7 @@ class ConsoleController(Controller):
     async def edit_update(self, request: Request, incident_id: FromPath[str], update_id: FromPath[str]) -> Response | Template:
         form = await form_of(request)
         try:
-            await change(request, operations.edit_update, update_id, message=_required(form, "message"))
+            await perform(request, operations.edit_update, update_id, message=_required(form, "message"))
         except operations.Refused as refused:
             return await _incident_page(request, incident_id, error=str(refused), status_code=400)
         return Redirect(f"/console/incidents/{incident_id}")
@@ -215,7 +208,7 @@ class ConsoleController(Controller):
     @post("/incidents/{incident_id:str}/updates/{update_id:str}/delete", guards=[requires(Role.OPERATOR)])
     async def delete_update(self, request: Request, incident_id: FromPath[str], update_id: FromPath[str]) -> Response | Template:
         try:
-            await change(request, operations.delete_update, update_id)
+            await perform(request, operations.delete_update, update_id)
         except operations.Refused as refused:
             return await _incident_page(request, incident_id, error=str(refused), status_code=400)
         return Redirect(f"/console/incidents/{incident_id}")
@@ -228,7 +221,7 @@ class ConsoleController(Controller):
     async def schedule_maintenance(self, request: Request) -> Response | Template:
         form = await form_of(request)
         try:
-            maintenance_id = await change(
+            maintenance_id = await perform(
                 request, operations.schedule_maintenance, name=_required(form, "name"),
                 message=_required(form, "message"), starts=local_moment(request, form.get("starts", ""), "starts"),
                 ends=local_moment(request, form.get("ends", ""), "ends"),
@@ -243,10 +236,10 @@ class ConsoleController(Controller):
         form = await form_of(request)
         try:
             if form.get("status") == "clear":
-                await change(request, operations.clear_override, component)
+                await perform(request, operations.clear_override, component)
             else:
                 expires = form.get("expires_at")
-                await change(request, operations.set_override, component, status=form.get("status", ""),
+                await perform(request, operations.set_override, component, status=form.get("status", ""),
                              reason=_required(form, "reason"),
                              expires_at=local_moment(request, expires, "expires_at") if expires else None)
         except operations.Refused as refused:
@@ -262,7 +255,7 @@ class ConsoleController(Controller):
         form = await form_of(request)
         components = [key for key, value in components_from(form).items() if value == "on"] or None
         try:
-            _, secret = await change(request, operations.add_webhook, _required(form, "url"), components)
+            _, secret = await perform(request, operations.add_webhook, _required(form, "url"), components)
         except operations.Refused as refused:
             return Redirect(f"/console/subscribers?error={quote(str(refused))}")
         return await _subscribers_page(request, new_secret=secret)
@@ -339,7 +332,7 @@ class ConsoleController(Controller):
         form = await form_of(request)
         environment = form.get("environment") or None
         try:
-            await change(request, outbox.switch, integration=integration, environment=environment,
+            await perform(request, outbox.switch, integration=integration, environment=environment,
                          enabled=form.get("enabled") == "on", reason=_required(form, "reason"))
         except operations.Refused as refused:
             return Redirect(f"/console/switches?error={quote(str(refused))}")
@@ -355,7 +348,7 @@ class ConsoleController(Controller):
     @post("/incidents/{incident_id:str}/publish", guards=[requires(Role.OPERATOR)])
     async def publish(self, request: Request, incident_id: FromPath[str]) -> Response:
         try:
-            await change(request, operations.publish_draft, incident_id)
+            await perform(request, operations.publish_draft, incident_id)
         except operations.Refused as refused:
             return Redirect(f"/console?error={quote(str(refused))}")
         return Redirect(f"/console/incidents/{incident_id}")
@@ -386,7 +379,7 @@ class ConsoleController(Controller):
     async def pause_probe(self, request: Request, key: FromPath[str]) -> Response:
         _probe_settings(request, key)
         paused = (await form_of(request)).get("paused") == "yes"
-        await change(request, operations.pause_probe, key, paused)
+        await perform(request, operations.pause_probe, key, paused)
         return Redirect(f"/console/probes/{key}")
 
     @get("/actions")

@@ -127,10 +127,10 @@ def _check(settings: Settings, request: ActionRequest) -> None:
     if request.administration not in linked:
         raise Refused(f"administration {request.administration!r} is not linked to environment "
                       f"{request.environment!r}; linked: {', '.join(linked) or 'none'}")
+    action = InvoiceAction(idempotency_key=request.idempotency_key, kind=request.kind,
+                           administration=request.administration, payload=request.payload)
     try:
-        payload_of(invoice_action({"idempotency_key": request.idempotency_key, "kind": request.kind.value,
-                                   "administration": request.administration, "payload": json.dumps(request.payload)}),
-                   PAYLOAD_TYPES[request.kind])
+        payload_of(action, PAYLOAD_TYPES[request.kind])
     except InvalidAction as invalid:
         raise Refused(str(invalid)) from None
 
