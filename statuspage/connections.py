@@ -115,6 +115,7 @@ class ExactOnlineLink:
         self.rate_limits = RateLimits(clock=clock, sleep=asyncio.sleep)
         self._connectors: dict[int, ExactOnlineConnector] = {}
         self._checks: dict[str, RightsCheck] = {}
+        self._connection_ids: dict[str, int] = {}
 
     def authorization_url(self, state: str) -> str:
         return authorization_url(self.app.client_id, self.app.redirect_uri, state, base_url=self.app.base_url)
@@ -125,7 +126,7 @@ class ExactOnlineLink:
     async def connector(self, environment: str) -> ExactOnlineConnector:
         if self.environment(environment) is None:
             raise UnknownEnvironment(f"no environment {environment!r} in the configuration")
-        connection = await self.store.write(storage.connection_id, environment, EXACT_ONLINE)
+        connection = await self._connection(environment)
         if connection not in self._connectors:
             self._connectors[connection] = ExactOnlineConnector(
                 self.app, SqliteTokenStore(self.store, connection), http=self.http, clock=self.clock,
@@ -152,7 +153,7 @@ class ExactOnlineLink:
         # Another user may open other administrations: what the check knew is void.
         if environment in self._checks:
             self._checks[environment].forget()
-        connection = await self.store.write(storage.connection_id, environment, EXACT_ONLINE)
+        connection = await self._connection(environment)
 
         def record(db) -> None:
             before = next((row for row in storage.connections(db, EXACT_ONLINE) if row["id"] == connection), None)
@@ -175,9 +176,15 @@ class ExactOnlineLink:
         """Ask Exact Online which administrations the connection user can open now, and keep the answer."""
         connector = await self.connector(environment)
         accessible = [{"code": item.code, "name": item.name} for item in await connector.accessible_administrations()]
-        connection = await self.store.write(storage.connection_id, environment, EXACT_ONLINE)
+        connection = await self._connection(environment)
         await self.store.write(storage.record_accessible, connection, accessible, self.clock())
         return accessible
+
+    async def _connection(self, environment: str) -> int:
+        # A connection's id never changes: ask the database once per environment, not on every use.
+        if environment not in self._connection_ids:
+            self._connection_ids[environment] = await self.store.write(storage.connection_id, environment, EXACT_ONLINE)
+        return self._connection_ids[environment]
 
     async def aclose(self) -> None:
         for connector in self._connectors.values():
