@@ -23,25 +23,25 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
 from integrations.exact_online.sandbox import ExactOnlineSandbox, demo_scenario
-from statuspage import operations
-from statuspage.connections import EXACT_ONLINE, ExactOnlineLink
+from statuspage.incidents import operations
+from statuspage.actions.connections import EXACT_ONLINE, ExactOnlineLink
 from statuspage.demo import start_demo
-from statuspage.dispatcher import Dispatcher
-from statuspage.probes import Prober
-from statuspage.scheduler import make_scheduler
-from statuspage.delivery import Deliverer, deliver_forever
-from statuspage.clock import Clock, system_clock
-from statuspage.i18n import choose_language, word
-from statuspage.public import PublicPages
-from statuspage.operator_api import operator_api_router
-from statuspage.public_routes import PUBLIC_HANDLERS
-from statuspage.subscription_routes import SUBSCRIPTION_HANDLERS
-from statuspage.settings import Settings, load_settings
-from statuspage.snapshot import component_definitions
-from statuspage.status_history import record_statuses
-from statuspage.auth import SignInLimiter
+from statuspage.actions.dispatcher import Dispatcher
+from statuspage.probes.runner import Prober
+from statuspage.probes.scheduler import make_scheduler
+from statuspage.incidents.delivery import Deliverer, deliver_forever
+from statuspage.core.clock import Clock, system_clock
+from statuspage.page.i18n import choose_language, word
+from statuspage.page.public import PublicPages
+from statuspage.incidents.api import operator_api_router
+from statuspage.page.routes import PUBLIC_HANDLERS
+from statuspage.incidents.subscriptions import SUBSCRIPTION_HANDLERS
+from statuspage.core.settings import Settings, load_settings
+from statuspage.page.snapshot import component_definitions
+from statuspage.page.status_history import record_statuses
+from statuspage.core.auth import SignInLimiter
 from statuspage.console import console_router
-from statuspage.storage import (
+from statuspage.core.storage import (
     Store,
     ensure_connections,
     open_database,
@@ -49,7 +49,7 @@ from statuspage.storage import (
     sync_components,
     write_transaction,
 )
-from statuspage.templating import make_environment
+from statuspage.web.templating import make_environment
 
 log = logging.getLogger("statuspage")
 

@@ -9,11 +9,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from statuspage import operations, storage
-from statuspage.auth import Role, new_token
-from statuspage.clock import system_clock
-from statuspage.settings import ConfigError, Settings, load_settings
-from statuspage.storage import open_database, write_transaction
+from statuspage.incidents import operations
+from statuspage.core import storage
+from statuspage.core.auth import Role, new_token
+from statuspage.core.clock import system_clock
+from statuspage.core.settings import ConfigError, Settings, load_settings
+from statuspage.core.storage import open_database, write_transaction
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -161,8 +162,8 @@ def run_probe_once(settings: Settings, args: argparse.Namespace) -> int:
 
     import httpx
 
-    from statuspage.connections import ExactOnlineLink
-    from statuspage.probes import Prober
+    from statuspage.actions.connections import ExactOnlineLink
+    from statuspage.probes.runner import Prober
 
     if not any(probe.key == args.key for probe in settings.probes):
         known = ", ".join(probe.key for probe in settings.probes) or "none are configured"

@@ -23,17 +23,19 @@ from litestar.response import Redirect, Template
 from markupsafe import Markup
 
 from integrations.base import ConnectorError
-from statuspage import operations, outbox, storage
-from statuspage.actions_api import misroute_csv, replay_state
-from statuspage.api_support import perform
-from statuspage.charts import response_time_svg
-from statuspage.probes_api import probe_list
-from statuspage.connections import EXACT_ONLINE, STATE_LIFETIME, make_state, reach, read_state
-from statuspage.auth import SESSION_COOKIE, SESSION_LIFETIME, Role, digest, new_session_id
-from statuspage.i18n import format_time, word
-from statuspage.security import ConsoleSessionAuthentication, requires
-from statuspage.settings import ProbeSettings, text_in
-from statuspage.status import ComponentStatus, IncidentStatus, MaintenanceStatus
+from statuspage.incidents import operations
+from statuspage.actions import outbox
+from statuspage.core import storage
+from statuspage.actions.api import misroute_csv, replay_state
+from statuspage.web.api_support import perform
+from statuspage.probes.charts import response_time_svg
+from statuspage.probes.api import probe_list
+from statuspage.actions.connections import EXACT_ONLINE, STATE_LIFETIME, make_state, reach, read_state
+from statuspage.core.auth import SESSION_COOKIE, SESSION_LIFETIME, Role, digest, new_session_id
+from statuspage.page.i18n import format_time, word
+from statuspage.web.security import ConsoleSessionAuthentication, requires
+from statuspage.core.settings import ProbeSettings, text_in
+from statuspage.page.status import ComponentStatus, IncidentStatus, MaintenanceStatus
 
 COMPONENT_STATES = [status.value for status in ComponentStatus]
 INCIDENT_STATES = [status.value for status in IncidentStatus if status is not IncidentStatus.POSTMORTEM]

@@ -10,10 +10,10 @@ import pytest
 from litestar.testing import TestClient
 
 from statuspage.app import create_app
-from statuspage.settings import Settings, load_settings
-from statuspage.snapshot import component_definitions
-from statuspage.status_history import record_statuses_now
-from statuspage.storage import Store, open_database, sync_components, write_transaction
+from statuspage.core.settings import Settings, load_settings
+from statuspage.page.snapshot import component_definitions
+from statuspage.page.status_history import record_statuses_now
+from statuspage.core.storage import Store, open_database, sync_components, write_transaction
 
 # A Monday in winter: Europe/Amsterdam is UTC+1 (CET).
 WINTER_MORNING = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -134,7 +134,7 @@ class BadDay:
 
 def seed_bad_day(seed: Seeder, clock: FakeClock) -> BadDay:
     """The morning of an Exact Online outage, with some history and maintenance around it."""
-    from statuspage.storage import add_incident_update, create_incident
+    from statuspage.core.storage import add_incident_update, create_incident
 
     now = clock()
 
@@ -173,7 +173,7 @@ TOKENS = {"viewer": "sp_viewer-token", "operator": "sp_operator-token", "admin":
 @pytest.fixture
 def tokens(seed) -> dict[str, dict[str, str]]:
     """One token per role, as request headers: tokens['operator'] == {'Authorization': 'Bearer ...'}."""
-    from statuspage import operations
+    from statuspage.incidents import operations
 
     for role, token in TOKENS.items():
         seed(lambda db, role=role, token=token: operations.create_token(

@@ -175,7 +175,7 @@ def test_a_page_kept_in_utc_writes_z(tmp_path, config_file) -> None:
 
     from conftest import WINTER_MORNING, FakeClock
     from statuspage.app import create_app
-    from statuspage.settings import load_settings
+    from statuspage.core.settings import load_settings
 
     settings = load_settings(config_file, environ={"STATUSPAGE_TIME_ZONE": "UTC", "STATUSPAGE_DB": str(tmp_path / "u.db")})
     with TestClient(create_app(settings, clock=FakeClock(WINTER_MORNING))) as client:
@@ -207,7 +207,7 @@ def test_a_matching_if_none_match_gets_304_without_a_body(client) -> None:
 
 def test_a_change_in_the_data_changes_the_etag(client, seed, clock) -> None:
     from conftest import notice_writes
-    from statuspage.storage import set_override
+    from statuspage.core.storage import set_override
 
     before = client.get("/api/v2/summary.json")
     seed(set_override, "twinfield", "degraded_performance", "Slow answers from Twinfield", "test", clock(), None)

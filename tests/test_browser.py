@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from conftest import FakeClock, Seeder, free_port, seed_bad_day
-from statuspage import operations
+from statuspage.incidents import operations
 
 pytestmark = pytest.mark.browser
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from statuspage.conditions import (
+from statuspage.probes.conditions import (
     Condition,
     ConditionError,
     ConditionResult,

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from conftest import TOKENS
-from statuspage.connections import make_state, read_state
+from statuspage.actions.connections import make_state, read_state
 from test_console import csrf_of, sign_in
 
 ENVIRONMENTS = """

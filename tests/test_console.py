@@ -38,7 +38,7 @@ def test_the_cookies_are_secure_over_tls_and_plain_for_a_local_http_page(tmp_pat
     from litestar.testing import TestClient
 
     from statuspage.app import create_app
-    from statuspage.settings import load_settings
+    from statuspage.core.settings import load_settings
 
     assert "Secure" in sign_in(client, TOKENS["operator"]).headers["set-cookie"]
     local = load_settings(config_file, environ={"STATUSPAGE_DB": seed.settings.database.path,
@@ -147,7 +147,7 @@ def test_console_pages_render_for_a_signed_in_operator(client, tokens, path) -> 
 
 
 def test_a_template_fills_in_the_new_incident_form(client, tokens) -> None:
-    from statuspage.settings import IncidentTemplateSettings
+    from statuspage.core.settings import IncidentTemplateSettings
 
     client.app.state.settings.incident_templates.append(IncidentTemplateSettings(
         key="paused", name="Paused", title="Bookings to {component} are paused", message="{component} is off."))
@@ -178,9 +178,9 @@ def test_operators_add_a_webhook_in_the_console_and_see_its_deliveries(client, t
 def test_the_console_shows_each_probe_with_a_chart_and_why_it_failed(tmp_path, clock, seed) -> None:
     from litestar.testing import TestClient
 
-    from statuspage import operations
+    from statuspage.incidents import operations
     from statuspage.app import create_app
-    from statuspage.settings import load_settings
+    from statuspage.core.settings import load_settings
     from test_probes import Target, probes_config
 
     target = Target()
@@ -209,9 +209,9 @@ def test_operators_see_the_invoice_actions_and_filter_them_by_state(tmp_path, cl
     from litestar.testing import TestClient
 
     from conftest import TEST_CONFIG
-    from statuspage import operations
+    from statuspage.incidents import operations
     from statuspage.app import create_app
-    from statuspage.settings import load_settings
+    from statuspage.core.settings import load_settings
     from test_connections import ENVIRONMENTS
     from test_outbox import book
 
@@ -259,9 +259,9 @@ def test_the_switches_page_shows_each_connections_own_backlog_and_replay(tmp_pat
     from litestar.testing import TestClient
 
     from conftest import TEST_CONFIG
-    from statuspage import operations
+    from statuspage.incidents import operations
     from statuspage.app import create_app
-    from statuspage.settings import load_settings
+    from statuspage.core.settings import load_settings
     from test_connections import ENVIRONMENTS
     from test_outbox import book
 

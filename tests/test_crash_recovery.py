@@ -15,10 +15,12 @@ import pytest
 from conftest import TEST_CONFIG, free_port
 from integrations.exact_online.oauth import OAuthApp, exchange_code
 from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, ExactOnlineSandbox, Faults, demo_scenario
-from statuspage import operations, outbox, storage
-from statuspage.connections import CALLBACK_PATH, EXACT_ONLINE
-from statuspage.settings import load_settings
-from statuspage.snapshot import component_definitions
+from statuspage.incidents import operations
+from statuspage.actions import outbox
+from statuspage.core import storage
+from statuspage.actions.connections import CALLBACK_PATH, EXACT_ONLINE
+from statuspage.core.settings import load_settings
+from statuspage.page.snapshot import component_definitions
 from test_outbox import DEMO_ENVIRONMENTS, book, sandbox_code
 
 ACTIONS = 150

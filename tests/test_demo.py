@@ -4,7 +4,7 @@ import pytest
 from litestar.testing import TestClient
 
 from statuspage.app import create_app
-from statuspage.settings import load_settings
+from statuspage.core.settings import load_settings
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def demo(tmp_path, clock, announced):
 def test_the_demo_connects_the_sandbox_environments_and_hands_in_actions(demo, announced) -> None:
     import time
 
-    from statuspage import storage
+    from statuspage.core import storage
 
     store = demo.app.state.store
     deadline = time.monotonic() + 20

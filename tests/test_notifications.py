@@ -11,7 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from conftest import free_port
-from statuspage.notifications import link_token, next_attempt, subscriber_of
+from statuspage.incidents.notifications import link_token, next_attempt, subscriber_of
 
 INCIDENT = {"name": "Bookings to Exact Online are paused", "message": "Switched off.", "status": "identified",
             "impact": "major", "components": {"exact-online": "major_outage"}}
@@ -190,7 +190,7 @@ def mail_client(tmp_path, config_file, clock, mail_sink):
     from litestar.testing import TestClient
 
     from statuspage.app import create_app
-    from statuspage.settings import load_settings
+    from statuspage.core.settings import load_settings
 
     settings = load_settings(config_file, environ={
         "STATUSPAGE_DB": str(tmp_path / "mail.db"), "STATUSPAGE_SMTP_HOST": "127.0.0.1",
@@ -205,7 +205,7 @@ def link_in(message, path: str) -> str:
 
 
 def test_email_needs_confirmation_then_brings_incidents_and_can_be_stopped(mail_client, mail_sink, seed) -> None:
-    from statuspage import operations
+    from statuspage.incidents import operations
 
     client = mail_client
     assert 'action="/subscriptions?lang=' in client.get("/").text

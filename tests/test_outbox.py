@@ -10,9 +10,10 @@ import pytest
 
 from conftest import TEST_CONFIG
 from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, ExactOnlineSandbox, Faults, demo_scenario
-from statuspage import outbox, storage
-from statuspage.operations import Actor
-from statuspage.settings import load_settings
+from statuspage.actions import outbox
+from statuspage.core import storage
+from statuspage.incidents.operations import Actor
+from statuspage.core.settings import load_settings
 
 DEMO_ENVIRONMENTS = """
 [[environments]]
@@ -144,7 +145,7 @@ def test_only_the_invoice_product_hands_in_actions_and_it_sees_only_its_own(clie
     assert client.post("/api/v1/actions", json=book("X"), headers=tokens["operator"]).status_code == 403
     assert client.post("/api/v1/actions", json=book("X")).status_code == 401
     mine = client.post("/api/v1/actions", json=book("MINE"), headers=tokens["client"]).json()
-    from statuspage import operations
+    from statuspage.incidents import operations
 
     seed(lambda db: operations.create_token(db, seed.settings, Actor("t"), seed.clock(), "other-product", "client", "sp_other"))
     other = {"Authorization": "Bearer sp_other"}
@@ -331,7 +332,7 @@ def test_the_client_hears_of_each_final_state_at_its_signed_callback(connected, 
 
 
 def test_connecting_waits_while_the_switch_is_off(connected, tokens, sandbox) -> None:
-    from statuspage.connections import SwitchedOff
+    from statuspage.actions.connections import SwitchedOff
 
     client = connected
     switch(client, tokens, False)

@@ -12,9 +12,9 @@ from litestar.testing import TestClient
 
 from conftest import TEST_CONFIG
 from statuspage.app import create_app
-from statuspage.probe_rules import Standing, advance, claim_for
-from statuspage.settings import ConfigError, load_settings
-from statuspage.status import ComponentStatus as C
+from statuspage.probes.rules import Standing, advance, claim_for
+from statuspage.core.settings import ConfigError, load_settings
+from statuspage.page.status import ComponentStatus as C
 
 
 @pytest.mark.parametrize(
@@ -194,7 +194,7 @@ def test_the_backlog_probe_sees_delayed_actions_and_their_age(client, tokens, cl
 def test_the_sync_probe_wants_last_nights_sync_finished_before_opening(settings, clock) -> None:
     clock.now = datetime(2026, 11, 23, 5, 30, tzinfo=UTC)  # 06:30 in Amsterdam: not due yet
     with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
-        from statuspage import operations
+        from statuspage.incidents import operations
 
         state = client.app.state
         client.blocking_portal.call(state.store.write, lambda db: operations.create_token(
@@ -243,7 +243,7 @@ conditions = ["[UNREACHABLE] == 0"]
         public = client.get("/api/v2/summary.json").text + client.get("/").text
         assert "Jansen Verhuur" not in public and "203" not in public.replace("2030", "")
 
-        from statuspage import operations
+        from statuspage.incidents import operations
         from test_console import sign_in
 
         client.blocking_portal.call(client.app.state.store.write, lambda db: operations.create_token(
@@ -275,7 +275,7 @@ conditions = ["[STATUS] == 200", "[DELAYED] < 3"]
 def test_the_scheduler_runs_each_probe_on_its_interval_with_jitter_and_one_at_a_time(settings, clock) -> None:
     from apscheduler.triggers.interval import IntervalTrigger
 
-    from statuspage.scheduler import make_scheduler
+    from statuspage.probes.scheduler import make_scheduler
 
     scheduler = make_scheduler(settings, store=None, clock=clock, prober=None)
     jobs = {job.id: job for job in scheduler.get_jobs()}
@@ -287,7 +287,7 @@ def test_the_scheduler_runs_each_probe_on_its_interval_with_jitter_and_one_at_a_
 
 
 def test_a_paused_probe_is_skipped_by_the_schedule_but_runs_when_asked(client, tokens) -> None:
-    from statuspage.scheduler import scheduled_run
+    from statuspage.probes.scheduler import scheduled_run
 
     paused = client.put("/api/v1/probes/twinfield-api/paused", headers=tokens["operator"], json={"paused": True})
     assert paused.json()["paused"] is True
@@ -300,7 +300,7 @@ def test_a_paused_probe_is_skipped_by_the_schedule_but_runs_when_asked(client, t
 
 def test_the_running_service_probes_by_itself(client) -> None:
     """The schedule started with the app really runs: a probe that falls due fires without being asked."""
-    from statuspage import storage
+    from statuspage.core import storage
 
     scheduler = client.app.state.scheduler
     client.blocking_portal.call(lambda: scheduler.modify_job("sync", next_run_time=datetime.now(UTC)))
@@ -335,7 +335,7 @@ def test_probe_run_on_the_command_line_prints_the_result_and_exits_1_on_failure(
 def test_old_probe_results_are_trimmed_but_verdict_changes_are_kept(client, clock, settings) -> None:
     import sqlite3
 
-    from statuspage import probes
+    from statuspage.probes import runner as probes
 
     run(client, "twinfield-api")
     clock.advance(days=settings.probing.retention_days + 1)

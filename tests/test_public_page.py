@@ -10,8 +10,8 @@ from litestar.testing import TestClient
 
 from conftest import FakeClock, seed_bad_day
 from statuspage.app import create_app
-from statuspage.i18n import choose_language
-from statuspage.storage import record_status_changes
+from statuspage.page.i18n import choose_language
+from statuspage.core.storage import record_status_changes
 
 
 def text_of(html: str) -> str:
@@ -81,8 +81,8 @@ def test_times_follow_the_visitors_time_zone(client, bad_day) -> None:
 
 
 def test_summer_times_are_shown_in_summer_time(tmp_path, config_file, seed) -> None:
-    from statuspage.settings import load_settings
-    from statuspage.storage import create_incident
+    from statuspage.core.settings import load_settings
+    from statuspage.core.storage import create_incident
 
     summer = FakeClock(datetime(2026, 7, 1, 10, 0, tzinfo=UTC))
     settings = load_settings(config_file, environ={"STATUSPAGE_DB": str(tmp_path / "summer.db")})
@@ -181,7 +181,7 @@ def test_an_unknown_page_gets_a_friendly_404_in_the_visitors_language(client) ->
 
 
 def test_the_page_keeps_counting_an_ongoing_outage_without_any_new_write(client, seed, clock) -> None:
-    from statuspage.storage import set_override
+    from statuspage.core.storage import set_override
 
     seed(set_override, "twinfield", "major_outage", "down", "test", clock(), None)
     from conftest import notice_writes

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from statuspage.settings import SAMPLE_CONFIG, ConfigError, load_settings
+from statuspage.core.settings import SAMPLE_CONFIG, ConfigError, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

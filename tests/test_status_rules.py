@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from statuspage.status import (
+from statuspage.page.status import (
     ComponentStatus as C,
     Impact,
     Indicator,

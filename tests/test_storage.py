@@ -5,7 +5,7 @@ import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 
-from statuspage.storage import (
+from statuspage.core.storage import (
     Store,
     migrations,
     open_database,

@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from statuspage.status import ComponentStatus as C
-from statuspage.uptime import StatusChange, daily_history
+from statuspage.page.status import ComponentStatus as C
+from statuspage.page.uptime import StatusChange, daily_history
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from litestar import Request, Response, get, post
 from litestar.params import FromQuery
 
-from statuspage import operations
-from statuspage.i18n import choose_language, word
+from statuspage.incidents import operations
+from statuspage.page.i18n import choose_language, word
 
 
 def _message(request: Request, title_key: str, message_key: str, status_code: int = 200, **values: str) -> Response:

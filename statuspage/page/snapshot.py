@@ -11,8 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from statuspage.settings import ComponentSettings, GroupSettings, Settings, Text
-from statuspage.status import (
+from statuspage.core.settings import ComponentSettings, GroupSettings, Settings, Text
+from statuspage.page.status import (
     ComponentStatus,
     Impact,
     IncidentStatus,
@@ -26,8 +26,8 @@ from statuspage.status import (
     page_status,
     worst,
 )
-from statuspage.storage import PageRows, moment
-from statuspage.uptime import History, StatusChange, daily_history, day_bounds
+from statuspage.core.storage import PageRows, moment
+from statuspage.page.uptime import History, StatusChange, daily_history, day_bounds
 
 UPTIME_DAYS = 90
 PAST_INCIDENT_DAYS = 15

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from statuspage.status import ComponentStatus, worst
+from statuspage.page.status import ComponentStatus, worst
 
 DOWNTIME_WEIGHT = {
     ComponentStatus.MAJOR_OUTAGE: 1.0,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from statuspage.settings import LANGUAGES
+from statuspage.core.settings import LANGUAGES
 
 WORDS: dict[str, dict[str, str]] = {
     "en": {

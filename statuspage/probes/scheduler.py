@@ -16,13 +16,14 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from statuspage import probes, storage
-from statuspage.clock import Clock
-from statuspage.probes import Prober
-from statuspage.settings import Settings
-from statuspage.storage import Store
+from statuspage.probes import runner as probes
+from statuspage.core import storage
+from statuspage.core.clock import Clock
+from statuspage.probes.runner import Prober
+from statuspage.core.settings import Settings
+from statuspage.core.storage import Store
 
-log = logging.getLogger("statuspage.scheduler")
+log = logging.getLogger("statuspage.probes.scheduler")
 
 MAX_JITTER_SECONDS = 30
 

@@ -12,8 +12,8 @@ from datetime import datetime
 
 import msgspec
 
-from statuspage.settings import text_in
-from statuspage.snapshot import ComponentView, IncidentView, PageSnapshot, UpdateView
+from statuspage.core.settings import text_in
+from statuspage.page.snapshot import ComponentView, IncidentView, PageSnapshot, UpdateView
 
 INCIDENT_LIST_LIMIT = 50
 

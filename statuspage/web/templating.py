@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jinja2
 
-from statuspage import markdown
+from statuspage.page import markdown
 
 
 def make_environment(templates_dir: str | Path) -> jinja2.Environment:

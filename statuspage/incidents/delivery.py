@@ -18,12 +18,13 @@ from email.message import EmailMessage
 import httpx
 import msgspec
 
-from statuspage import notifications, storage
-from statuspage.clock import Clock
-from statuspage.settings import Settings
-from statuspage.storage import Store
+from statuspage.incidents import notifications
+from statuspage.core import storage
+from statuspage.core.clock import Clock
+from statuspage.core.settings import Settings
+from statuspage.core.storage import Store
 
-log = logging.getLogger("statuspage.delivery")
+log = logging.getLogger("statuspage.incidents.delivery")
 
 BATCH = 50
 CONCURRENCY = 8

@@ -12,11 +12,12 @@ from datetime import datetime
 import msgspec
 from sqlite_utils import Database
 
-from statuspage import notifications, storage
-from statuspage.auth import Role, digest
-from statuspage.settings import Settings, placeholders, text_in
-from statuspage.status import ComponentStatus, IncidentStatus, MaintenanceStatus, maintenance_phase
-from statuspage.status_history import record_statuses_now
+from statuspage.incidents import notifications
+from statuspage.core import storage
+from statuspage.core.auth import Role, digest
+from statuspage.core.settings import Settings, placeholders, text_in
+from statuspage.page.status import ComponentStatus, IncidentStatus, MaintenanceStatus, maintenance_phase
+from statuspage.page.status_history import record_statuses_now
 
 SCHEDULER = "scheduler"
 

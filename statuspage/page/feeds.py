@@ -12,9 +12,9 @@ from email.utils import format_datetime
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
-from statuspage import markdown
-from statuspage.i18n import format_time, word
-from statuspage.snapshot import IncidentView, PageSnapshot
+from statuspage.page import markdown
+from statuspage.page.i18n import format_time, word
+from statuspage.page.snapshot import IncidentView, PageSnapshot
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_LIMIT = 50

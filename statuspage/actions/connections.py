@@ -22,10 +22,11 @@ from integrations.exact_online.rate_limits import RateLimits
 from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from integrations.exact_online.tokens import Tokens
 from integrations.rights import RightsCheck
-from statuspage import outbox, storage
-from statuspage.clock import Clock
-from statuspage.settings import EnvironmentSettings, Settings
-from statuspage.storage import Store
+from statuspage.actions import outbox
+from statuspage.core import storage
+from statuspage.core.clock import Clock
+from statuspage.core.settings import EnvironmentSettings, Settings
+from statuspage.core.storage import Store
 
 EXACT_ONLINE = "exact-online"
 CALLBACK_PATH = "/console/connections/exact-online/callback"

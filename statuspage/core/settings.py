@@ -17,10 +17,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from statuspage import conditions
+from statuspage.probes import conditions
 
-SAMPLE_CONFIG = Path(__file__).with_name("sample-config.toml")
-REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_CONFIG = PACKAGE_ROOT / "sample-config.toml"
+REPOSITORY_ROOT = PACKAGE_ROOT.parent
 ENV_PREFIX = "STATUSPAGE_"
 LANGUAGES = ("nl", "en")
 

@@ -30,13 +30,14 @@ from integrations.base import (
     RateLimited,
     TransientError,
 )
-from statuspage import outbox, storage
-from statuspage.clock import Clock
-from statuspage.connections import ExactOnlineLink
-from statuspage.settings import Settings
-from statuspage.storage import Store
+from statuspage.actions import outbox
+from statuspage.core import storage
+from statuspage.core.clock import Clock
+from statuspage.actions.connections import ExactOnlineLink
+from statuspage.core.settings import Settings
+from statuspage.core.storage import Store
 
-log = logging.getLogger("statuspage.dispatcher")
+log = logging.getLogger("statuspage.actions.dispatcher")
 
 LANES_AT_ONCE = 16
 IDLE_WAIT_SECONDS = 0.5

@@ -9,8 +9,8 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from statuspage import storage
-from statuspage.auth import SESSION_COOKIE, Identity, Role, bearer_token, digest
+from statuspage.core import storage
+from statuspage.core.auth import SESSION_COOKIE, Identity, Role, bearer_token, digest
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 

@@ -18,9 +18,10 @@ from datetime import datetime, timedelta
 import msgspec
 from sqlite_utils import Database
 
-from statuspage import api_v2, storage
-from statuspage.settings import Settings
-from statuspage.snapshot import PageSnapshot, build_snapshot
+from statuspage.page import api_v2
+from statuspage.core import storage
+from statuspage.core.settings import Settings
+from statuspage.page.snapshot import PageSnapshot, build_snapshot
 
 LINK_SECRET = "subscription-links"
 FIRST_RETRY = timedelta(seconds=30)
