@@ -13,34 +13,21 @@ from typing import Literal, get_args, get_origin
 
 import httpx
 import msgspec
-
 from litestar import Litestar, Request, Response
 from litestar.config.csrf import CSRFConfig
-from litestar.response import Redirect
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect
 from litestar.template import TemplateConfig
 
 from integrations.exact_online.sandbox import ExactOnlineSandbox, demo_scenario
-from statuspage.incidents import operations
 from statuspage.actions.connections import EXACT_ONLINE, ExactOnlineLink
-from statuspage.demo import start_demo
 from statuspage.actions.dispatcher import Dispatcher
-from statuspage.probes.runner import Prober
-from statuspage.probes.scheduler import make_scheduler
-from statuspage.incidents.delivery import Deliverer, deliver_forever
-from statuspage.core.clock import Clock, system_clock
-from statuspage.page.i18n import choose_language, word
-from statuspage.page.public import PublicPages
-from statuspage.incidents.api import operator_api_router
-from statuspage.page.routes import PUBLIC_HANDLERS
-from statuspage.incidents.subscriptions import SUBSCRIPTION_HANDLERS
-from statuspage.core.settings import Settings, load_settings
-from statuspage.page.snapshot import component_definitions
-from statuspage.page.status_history import record_statuses
-from statuspage.core.auth import SignInLimiter
 from statuspage.console import console_router
+from statuspage.core.auth import SignInLimiter
+from statuspage.core.clock import Clock, system_clock
+from statuspage.core.settings import Settings, load_settings
 from statuspage.core.storage import (
     Store,
     ensure_connections,
@@ -49,6 +36,18 @@ from statuspage.core.storage import (
     sync_components,
     write_transaction,
 )
+from statuspage.demo import start_demo
+from statuspage.incidents import operations
+from statuspage.incidents.api import operator_api_router
+from statuspage.incidents.delivery import Deliverer, deliver_forever
+from statuspage.incidents.subscriptions import SUBSCRIPTION_HANDLERS
+from statuspage.page.i18n import choose_language, word
+from statuspage.page.public import PublicPages
+from statuspage.page.routes import PUBLIC_HANDLERS
+from statuspage.page.snapshot import component_definitions
+from statuspage.page.status_history import record_statuses
+from statuspage.probes.runner import Prober
+from statuspage.probes.scheduler import make_scheduler
 from statuspage.web.templating import make_environment
 
 log = logging.getLogger("statuspage")

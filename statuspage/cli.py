@@ -9,12 +9,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from statuspage.incidents import operations
 from statuspage.core import storage
 from statuspage.core.auth import Role, new_token
 from statuspage.core.clock import system_clock
 from statuspage.core.settings import ConfigError, Settings, load_settings
 from statuspage.core.storage import open_database, write_transaction
+from statuspage.incidents import operations
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,27 +15,27 @@ from urllib.parse import quote
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import Cookie
+from litestar.exceptions import NotFoundException
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 from markupsafe import Markup
 
 from integrations.base import ConnectorError
-from statuspage.incidents import operations
 from statuspage.actions import outbox
-from statuspage.core import storage
 from statuspage.actions.api import misroute_csv, replay_state
-from statuspage.web.api_support import perform
-from statuspage.probes.charts import response_time_svg
-from statuspage.probes.api import probe_list
 from statuspage.actions.connections import EXACT_ONLINE, STATE_LIFETIME, make_state, reach, read_state
+from statuspage.core import storage
 from statuspage.core.auth import SESSION_COOKIE, SESSION_LIFETIME, Role, digest, new_session_id
-from statuspage.page.i18n import format_time, word
-from statuspage.web.security import ConsoleSessionAuthentication, requires
 from statuspage.core.settings import ProbeSettings, text_in
+from statuspage.incidents import operations
+from statuspage.page.i18n import format_time, word
 from statuspage.page.status import ComponentStatus, IncidentStatus, MaintenanceStatus
+from statuspage.probes.api import probe_list
+from statuspage.probes.charts import response_time_svg
+from statuspage.web.api_support import perform
+from statuspage.web.security import ConsoleSessionAuthentication, requires
 
 COMPONENT_STATES = [status.value for status in ComponentStatus]
 INCIDENT_STATES = [status.value for status in IncidentStatus if status is not IncidentStatus.POSTMORTEM]

@@ -19,15 +19,15 @@ import httpx
 import msgspec
 
 from integrations.exact_online.sandbox import demo_scenario
-from statuspage.incidents import operations
 from statuspage.actions import outbox
+from statuspage.actions.connections import EXACT_ONLINE, ExactOnlineLink
+from statuspage.actions.dispatcher import Dispatcher
 from statuspage.core import storage
 from statuspage.core.auth import new_token
 from statuspage.core.clock import Clock
-from statuspage.actions.connections import EXACT_ONLINE, ExactOnlineLink
-from statuspage.actions.dispatcher import Dispatcher
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
+from statuspage.incidents import operations
 
 log = logging.getLogger("statuspage.demo")
 

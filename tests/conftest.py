@@ -11,9 +11,9 @@ from litestar.testing import TestClient
 
 from statuspage.app import create_app
 from statuspage.core.settings import Settings, load_settings
+from statuspage.core.storage import Store, open_database, sync_components, write_transaction
 from statuspage.page.snapshot import component_definitions
 from statuspage.page.status_history import record_statuses_now
-from statuspage.core.storage import Store, open_database, sync_components, write_transaction
 
 # A Monday in winter: Europe/Amsterdam is UTC+1 (CET).
 WINTER_MORNING = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)

@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import seed_bad_day
 
 FIXTURES = Path(__file__).parent / "fixtures" / "statuspage_v2"
@@ -171,9 +170,9 @@ def test_maintenance_lists_split_by_phase(client, bad_day) -> None:
 
 
 def test_a_page_kept_in_utc_writes_z(tmp_path, config_file) -> None:
+    from conftest import WINTER_MORNING, FakeClock
     from litestar.testing import TestClient
 
-    from conftest import WINTER_MORNING, FakeClock
     from statuspage.app import create_app
     from statuspage.core.settings import load_settings
 
@@ -207,6 +206,7 @@ def test_a_matching_if_none_match_gets_304_without_a_body(client) -> None:
 
 def test_a_change_in_the_data_changes_the_etag(client, seed, clock) -> None:
     from conftest import notice_writes
+
     from statuspage.core.storage import set_override
 
     before = client.get("/api/v2/summary.json")

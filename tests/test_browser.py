@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-
 from conftest import FakeClock, Seeder, free_port, seed_bad_day
+
 from statuspage.incidents import operations
 
 pytestmark = pytest.mark.browser

@@ -7,7 +7,6 @@ import sys
 import time
 
 import httpx
-
 from conftest import free_port
 
 

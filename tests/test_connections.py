@@ -6,10 +6,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-
 from conftest import TOKENS
-from statuspage.actions.connections import make_state, read_state
 from test_console import csrf_of, sign_in
+
+from statuspage.actions.connections import make_state, read_state
 
 ENVIRONMENTS = """
 [[environments]]

@@ -3,7 +3,6 @@
 import re
 
 import pytest
-
 from conftest import TOKENS
 
 
@@ -177,11 +176,11 @@ def test_operators_add_a_webhook_in_the_console_and_see_its_deliveries(client, t
 
 def test_the_console_shows_each_probe_with_a_chart_and_why_it_failed(tmp_path, clock, seed) -> None:
     from litestar.testing import TestClient
+    from test_probes import Target, probes_config
 
-    from statuspage.incidents import operations
     from statuspage.app import create_app
     from statuspage.core.settings import load_settings
-    from test_probes import Target, probes_config
+    from statuspage.incidents import operations
 
     target = Target()
     try:
@@ -206,14 +205,14 @@ def test_the_console_shows_each_probe_with_a_chart_and_why_it_failed(tmp_path, c
 
 
 def test_operators_see_the_invoice_actions_and_filter_them_by_state(tmp_path, clock, seed) -> None:
-    from litestar.testing import TestClient
-
     from conftest import TEST_CONFIG
-    from statuspage.incidents import operations
-    from statuspage.app import create_app
-    from statuspage.core.settings import load_settings
+    from litestar.testing import TestClient
     from test_connections import ENVIRONMENTS
     from test_outbox import book
+
+    from statuspage.app import create_app
+    from statuspage.core.settings import load_settings
+    from statuspage.incidents import operations
 
     path = tmp_path / "statuspage.toml"
     path.write_text(TEST_CONFIG + ENVIRONMENTS)
@@ -256,14 +255,14 @@ def test_every_console_page_renders_with_incidents_maintenance_and_overrides_in_
 
 
 def test_the_switches_page_shows_each_connections_own_backlog_and_replay(tmp_path, clock, seed) -> None:
-    from litestar.testing import TestClient
-
     from conftest import TEST_CONFIG
-    from statuspage.incidents import operations
-    from statuspage.app import create_app
-    from statuspage.core.settings import load_settings
+    from litestar.testing import TestClient
     from test_connections import ENVIRONMENTS
     from test_outbox import book
+
+    from statuspage.app import create_app
+    from statuspage.core.settings import load_settings
+    from statuspage.incidents import operations
 
     path = tmp_path / "statuspage.toml"
     path.write_text(TEST_CONFIG + ENVIRONMENTS)

@@ -11,17 +11,23 @@ from datetime import UTC, datetime
 import httpx
 import msgspec
 import pytest
-
 from conftest import TEST_CONFIG, free_port
-from integrations.exact_online.oauth import OAuthApp, exchange_code
-from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, ExactOnlineSandbox, Faults, demo_scenario
-from statuspage.incidents import operations
-from statuspage.actions import outbox
-from statuspage.core import storage
-from statuspage.actions.connections import CALLBACK_PATH, EXACT_ONLINE
-from statuspage.core.settings import load_settings
-from statuspage.page.snapshot import component_definitions
 from test_outbox import DEMO_ENVIRONMENTS, book, sandbox_code
+
+from integrations.exact_online.oauth import OAuthApp, exchange_code
+from integrations.exact_online.sandbox import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    ExactOnlineSandbox,
+    Faults,
+    demo_scenario,
+)
+from statuspage.actions import outbox
+from statuspage.actions.connections import CALLBACK_PATH, EXACT_ONLINE
+from statuspage.core import storage
+from statuspage.core.settings import load_settings
+from statuspage.incidents import operations
+from statuspage.page.snapshot import component_definitions
 
 ACTIONS = 150
 OPERATOR = {"Authorization": "Bearer sp_crash-operator"}

@@ -6,16 +6,18 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from exact_online_helpers import anyio_backend_fixture, fake_time_fixture, sandbox_fixture  # noqa: F401 (fixtures)
-from exact_online_helpers import (
+from exact_online_helpers import (  # noqa: F401 (fixtures)
     MONDAY_MORNING,
     FakeTime,
+    anyio_backend_fixture,
     connected,
     connector_for,
     control,
     exchanges,
+    fake_time_fixture,
     invoice,
     ledger,
+    sandbox_fixture,
 )
 
 from integrations.base import (

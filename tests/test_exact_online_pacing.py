@@ -6,14 +6,16 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from exact_online_helpers import anyio_backend_fixture, fake_time_fixture, sandbox_fixture  # noqa: F401 (fixtures)
-from exact_online_helpers import (
+from exact_online_helpers import (  # noqa: F401 (fixtures)
     FakeTime,
+    anyio_backend_fixture,
     connected,
     control,
     exchanges,
+    fake_time_fixture,
     invoice,
     ledger,
+    sandbox_fixture,
 )
 
 from integrations.base import ActionKind, NoAccess, OutcomeUnknown, RateLimited, TransientError

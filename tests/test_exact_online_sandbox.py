@@ -11,16 +11,18 @@ from pathlib import Path
 
 import pytest
 from conftest import free_port
-from exact_online_helpers import anyio_backend_fixture, fake_time_fixture, sandbox_fixture  # noqa: F401 (fixtures)
-from exact_online_helpers import (
+from exact_online_helpers import (  # noqa: F401 (fixtures)
     REDIRECT_URI,
     FakeTime,
+    anyio_backend_fixture,
     authorization_code,
     connected,
     control,
+    fake_time_fixture,
     invoice,
     ledger,
     plain_http,
+    sandbox_fixture,
 )
 
 from integrations.exact_online.sandbox import (

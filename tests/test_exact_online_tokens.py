@@ -8,18 +8,20 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from exact_online_helpers import anyio_backend_fixture, fake_time_fixture, sandbox_fixture  # noqa: F401 (fixtures)
-from exact_online_helpers import (
+from exact_online_helpers import (  # noqa: F401 (fixtures)
     MONDAY_MORNING,
     REDIRECT_URI,
     FakeTime,
     RecordingTokenStore,
+    anyio_backend_fixture,
     authorization_code,
     connected,
     connector_for,
     control,
     exchanges,
+    fake_time_fixture,
     refreshes,
+    sandbox_fixture,
 )
 
 from integrations.base import AuthorizationError, RateLimited

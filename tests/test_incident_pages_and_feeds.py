@@ -2,7 +2,6 @@
 
 import feedparser
 import pytest
-
 from conftest import seed_bad_day
 from test_public_page import text_of
 

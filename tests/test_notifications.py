@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
-
 from conftest import free_port
+
 from statuspage.incidents.notifications import link_token, next_attempt, subscriber_of
 
 INCIDENT = {"name": "Bookings to Exact Online are paused", "message": "Switched off.", "status": "identified",

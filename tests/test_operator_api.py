@@ -3,7 +3,6 @@
 import sqlite3
 
 import pytest
-
 from conftest import notice_writes
 
 INCIDENT = {

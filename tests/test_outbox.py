@@ -7,13 +7,19 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import msgspec
 import pytest
-
 from conftest import TEST_CONFIG
-from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, ExactOnlineSandbox, Faults, demo_scenario
+
+from integrations.exact_online.sandbox import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    ExactOnlineSandbox,
+    Faults,
+    demo_scenario,
+)
 from statuspage.actions import outbox
 from statuspage.core import storage
-from statuspage.incidents.operations import Actor
 from statuspage.core.settings import load_settings
+from statuspage.incidents.operations import Actor
 
 DEMO_ENVIRONMENTS = """
 [[environments]]

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import TEST_CONFIG
 from litestar.testing import TestClient
 
-from conftest import TEST_CONFIG
 from statuspage.app import create_app
-from statuspage.probes.rules import Standing, advance, claim_for
 from statuspage.core.settings import ConfigError, load_settings
 from statuspage.page.status import ComponentStatus as C
+from statuspage.probes.rules import Standing, advance, claim_for
 
 
 @pytest.mark.parametrize(
@@ -243,8 +243,9 @@ conditions = ["[UNREACHABLE] == 0"]
         public = client.get("/api/v2/summary.json").text + client.get("/").text
         assert "Jansen Verhuur" not in public and "203" not in public.replace("2030", "")
 
-        from statuspage.incidents import operations
         from test_console import sign_in
+
+        from statuspage.incidents import operations
 
         client.blocking_portal.call(client.app.state.store.write, lambda db: operations.create_token(
             db, settings, operations.Actor("t"), clock(), "op", "operator", "sp_op"))

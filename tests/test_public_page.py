@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
+from conftest import FakeClock, seed_bad_day
 from litestar.testing import TestClient
 
-from conftest import FakeClock, seed_bad_day
 from statuspage.app import create_app
-from statuspage.page.i18n import choose_language
 from statuspage.core.storage import record_status_changes
+from statuspage.page.i18n import choose_language
 
 
 def text_of(html: str) -> str:

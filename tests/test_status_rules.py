@@ -6,14 +6,18 @@ import pytest
 
 from statuspage.page.status import (
     ComponentStatus as C,
+)
+from statuspage.page.status import (
     Impact,
     Indicator,
-    MaintenanceStatus as M,
     Override,
     StatusInputs,
     derive_component_status,
     maintenance_phase,
     page_status,
+)
+from statuspage.page.status import (
+    MaintenanceStatus as M,
 )
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

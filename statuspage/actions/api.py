@@ -17,11 +17,11 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from statuspage.incidents import operations
 from statuspage.actions import outbox
+from statuspage.actions.connections import EXACT_ONLINE
 from statuspage.core import storage
 from statuspage.core.auth import Identity, Role
-from statuspage.actions.connections import EXACT_ONLINE
+from statuspage.incidents import operations
 from statuspage.web.api_support import as_http_error, run
 from statuspage.web.security import requires
 

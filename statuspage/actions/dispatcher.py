@@ -31,9 +31,9 @@ from integrations.base import (
     TransientError,
 )
 from statuspage.actions import outbox
+from statuspage.actions.connections import ExactOnlineLink
 from statuspage.core import storage
 from statuspage.core.clock import Clock
-from statuspage.actions.connections import ExactOnlineLink
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
 

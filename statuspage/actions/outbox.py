@@ -20,10 +20,10 @@ from sqlite_utils import Database
 
 from integrations.base import ActionKind, InvalidAction, InvoiceAction
 from integrations.payloads import PAYLOAD_TYPES, payload_of
-from statuspage.incidents import notifications
 from statuspage.core import storage
-from statuspage.incidents.operations import Actor, Refused, draft_from_template
 from statuspage.core.settings import Settings, text_in
+from statuspage.incidents import notifications
+from statuspage.incidents.operations import Actor, Refused, draft_from_template
 from statuspage.page.status_history import record_statuses_now
 
 INTEGRATIONS = ("exact-online",)

@@ -17,13 +17,13 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from statuspage.page import api_v2
-from statuspage.incidents import operations
+from statuspage.actions.api import ActionController, SwitchController
 from statuspage.core import storage
 from statuspage.core.auth import Identity, Role, new_token
-from statuspage.actions.api import ActionController, SwitchController
-from statuspage.web.api_support import as_http_error, run
+from statuspage.incidents import operations
+from statuspage.page import api_v2
 from statuspage.probes.api import ProbeController, SyncController
+from statuspage.web.api_support import as_http_error, run
 from statuspage.web.security import BearerTokenAuthentication, requires
 
 ComponentState = Literal["operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"]

@@ -18,11 +18,11 @@ from email.message import EmailMessage
 import httpx
 import msgspec
 
-from statuspage.incidents import notifications
 from statuspage.core import storage
 from statuspage.core.clock import Clock
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
+from statuspage.incidents import notifications
 
 log = logging.getLogger("statuspage.incidents.delivery")
 

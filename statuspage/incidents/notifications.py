@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 import msgspec
 from sqlite_utils import Database
 
-from statuspage.page import api_v2
 from statuspage.core import storage
 from statuspage.core.settings import Settings
+from statuspage.page import api_v2
 from statuspage.page.snapshot import PageSnapshot, build_snapshot
 
 LINK_SECRET = "subscription-links"

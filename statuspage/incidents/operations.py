@@ -12,10 +12,10 @@ from datetime import datetime
 import msgspec
 from sqlite_utils import Database
 
-from statuspage.incidents import notifications
 from statuspage.core import storage
 from statuspage.core.auth import Role, digest
 from statuspage.core.settings import Settings, placeholders, text_in
+from statuspage.incidents import notifications
 from statuspage.page.status import ComponentStatus, IncidentStatus, MaintenanceStatus, maintenance_phase
 from statuspage.page.status_history import record_statuses_now
 

@@ -21,14 +21,13 @@ from zoneinfo import ZoneInfo
 import jinja2
 import msgspec
 
-from statuspage.page import api_v2
-from statuspage.page import feeds
 from statuspage.core.clock import Clock
-from statuspage.page.i18n import format_day, format_duration, format_time, word
 from statuspage.core.settings import Settings, text_in
+from statuspage.core.storage import Store, read_page_rows
+from statuspage.page import api_v2, feeds
+from statuspage.page.i18n import format_day, format_duration, format_time, word
 from statuspage.page.snapshot import PAST_INCIDENT_DAYS, UPTIME_DAYS, ComponentView, PageSnapshot, build_snapshot
 from statuspage.page.status import ComponentStatus
-from statuspage.core.storage import Store, read_page_rows
 from statuspage.page.uptime import Day, day_bounds, local_days
 
 # The legend reads from good to bad, with maintenance apart at the end, as on hosted status pages.

@@ -12,21 +12,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from statuspage.core.settings import ComponentSettings, GroupSettings, Settings, Text
+from statuspage.core.storage import PageRows, moment
 from statuspage.page.status import (
     ComponentStatus,
     Impact,
     IncidentStatus,
     MaintenanceStatus,
     Override,
+    PageStatus,
     StatusInputs,
     derive_component_status,
     maintenance_is_active,
     maintenance_phase,
-    PageStatus,
     page_status,
     worst,
 )
-from statuspage.core.storage import PageRows, moment
 from statuspage.page.uptime import History, StatusChange, daily_history, day_bounds
 
 UPTIME_DAYS = 90

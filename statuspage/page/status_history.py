@@ -10,11 +10,11 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from statuspage.incidents import notifications
 from statuspage.core.clock import Clock
 from statuspage.core.settings import Settings
-from statuspage.page.snapshot import derive_statuses
 from statuspage.core.storage import Store, read_page_rows, record_status_changes
+from statuspage.incidents import notifications
+from statuspage.page.snapshot import derive_statuses
 
 
 def record_statuses_now(db: Database, settings: Settings, now: datetime) -> dict[str, str | None]:

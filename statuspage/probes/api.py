@@ -12,11 +12,11 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
-from statuspage.incidents import operations
 from statuspage.core import storage
-from statuspage.web.api_support import run
 from statuspage.core.auth import Role
+from statuspage.incidents import operations
 from statuspage.probes.runner import ProbeRun
+from statuspage.web.api_support import run
 from statuspage.web.security import requires
 
 Moment = Annotated[datetime, msgspec.Meta(tz=True)]

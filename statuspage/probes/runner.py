@@ -23,15 +23,15 @@ from typing import Any
 import httpx
 
 from integrations.base import ConnectorError
-from statuspage.probes import conditions
 from statuspage.core import storage
 from statuspage.core.clock import Clock
-from statuspage.probes.rules import Standing, advance, claim_for
 from statuspage.core.settings import DEFAULT_CONDITIONS, ProbeSettings, Settings
+from statuspage.core.storage import Store
 from statuspage.page.status import ComponentStatus
 from statuspage.page.status_history import record_statuses_now
-from statuspage.core.storage import Store
 from statuspage.page.uptime import day_bounds
+from statuspage.probes import conditions
+from statuspage.probes.rules import Standing, advance, claim_for
 
 
 @dataclass

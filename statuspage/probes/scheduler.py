@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from statuspage.probes import runner as probes
 from statuspage.core import storage
 from statuspage.core.clock import Clock
-from statuspage.probes.runner import Prober
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
+from statuspage.probes import runner as probes
+from statuspage.probes.runner import Prober
 
 log = logging.getLogger("statuspage.probes.scheduler")
 

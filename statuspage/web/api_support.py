@@ -8,8 +8,8 @@ from typing import Any
 from litestar import Request
 from litestar.exceptions import HTTPException, NotFoundException
 
-from statuspage.incidents import operations
 from statuspage.core.auth import Identity
+from statuspage.incidents import operations
 
 
 async def perform(request: Request, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
