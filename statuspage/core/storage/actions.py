@@ -1,0 +1,222 @@
+"""The outbox of invoice actions: actions, their transitions, kill switches, replays, misroutes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from statuspage.core.storage.engine import Row, iso
+
+# ---------------------------------------------------------------------------------------------
+# The outbox of invoice actions
+
+FINAL_STATES = ("done", "undone", "failed", "cancelled")
+
+
+def action_by_key(db: Database, client: str, key: str) -> Row | None:
+    rows = list(db.query("SELECT * FROM actions WHERE client = ? AND idempotency_key = ?", [client, key]))
+    return rows[0] if rows else None
+
+
+def action(db: Database, action_id: int) -> Row | None:
+    rows = list(db.query("SELECT * FROM actions WHERE id = ?", [action_id]))
+    return rows[0] if rows else None
+
+
+def insert_action(db: Database, fields: dict[str, Any], now: datetime, cause: str) -> int:
+    cursor = db.execute(
+        """
+        INSERT INTO actions (client, idempotency_key, fingerprint, integration, environment, administration, kind,
+                             payload, state, created_at, updated_at)
+        VALUES (:client, :idempotency_key, :fingerprint, :integration, :environment, :administration, :kind,
+                :payload, :state, :now, :now)
+        """,
+        {**fields, "now": iso(now)},
+    )
+    action_id = int(cursor.lastrowid)
+    db.execute("INSERT INTO action_transitions (action_id, at, from_state, to_state, cause) VALUES (?, ?, NULL, ?, ?)",
+               [action_id, iso(now), fields["state"], cause])
+    return action_id
+
+
+def move_action(
+    db: Database, action_id: int, *, expected: str, to: str, now: datetime, cause: str, **fields: Any
+) -> bool:
+    """Move one action on, only if it is still in `expected`; the transition is written with it."""
+    assignments = "".join(f", {name} = :{name}" for name in fields)
+    cursor = db.execute(
+        f"UPDATE actions SET state = :to, updated_at = :now{assignments} WHERE id = :id AND state = :expected",
+        {"to": to, "now": iso(now), "id": action_id, "expected": expected, **fields},
+    )
+    if cursor.rowcount != 1:
+        return False
+    db.execute("INSERT INTO action_transitions (action_id, at, from_state, to_state, cause) VALUES (?, ?, ?, ?, ?)",
+               [action_id, iso(now), expected, to, cause])
+    return True
+
+
+def move_actions_in_scope(
+    db: Database, *, integration: str, environment: str | None, from_states: tuple[str, ...], to: str,
+    now: datetime, cause: str, replay_id: int | None = None, except_environments: tuple[str, ...] = (),
+) -> int:
+    """Move every action of an integration (or of one environment's connection) in one statement.
+
+    `except_environments`: environments whose own switch is still off; their actions stay where they are.
+    """
+    states = ", ".join("?" * len(from_states))
+    where = f"integration = ? AND state IN ({states})"
+    params: list[Any] = [integration, *from_states]
+    if environment is not None:
+        where += " AND environment = ?"
+        params.append(environment)
+    for excepted in except_environments:
+        where += " AND environment != ?"
+        params.append(excepted)
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS moving (id INTEGER PRIMARY KEY, from_state TEXT)")
+    db.execute("DELETE FROM moving")
+    db.execute(f"INSERT INTO moving (id, from_state) SELECT id, state FROM actions WHERE {where}", params)
+    db.execute(
+        "INSERT INTO action_transitions (action_id, at, from_state, to_state, cause) "
+        "SELECT id, ?, from_state, ?, ? FROM moving",
+        [iso(now), to, cause],
+    )
+    cursor = db.execute(
+        "UPDATE actions SET state = ?, updated_at = ?, not_before = NULL, replay_id = COALESCE(?, replay_id) "
+        "WHERE id IN (SELECT id FROM moving)",
+        [to, iso(now), replay_id],
+    )
+    return cursor.rowcount
+
+
+def lane_heads(db: Database, now: datetime, closed_scopes: list[str], limit: int) -> list[Row]:
+    """The first unfinished action of each administration, when it is queued and due.
+
+    An administration's actions go strictly in arrival order: a later action never overtakes an earlier
+    one that waits, runs or is held, so a booking is always done before its release for payment.
+    """
+    # Only lanes with something queued can have a head to start; a large backlog held as delayed
+    # (a switch off) costs nothing here.
+    rows = db.query(
+        """
+        WITH lanes AS (
+            SELECT DISTINCT integration, environment, administration FROM actions WHERE state = 'queued'
+        ), heads AS (
+            SELECT (SELECT min(id) FROM actions b
+                    WHERE b.state IN ('queued', 'running', 'delayed') AND b.integration = lanes.integration
+                      AND b.environment = lanes.environment AND b.administration = lanes.administration) AS head
+            FROM lanes
+        )
+        SELECT a.* FROM actions a JOIN heads ON a.id = heads.head
+        WHERE a.state = 'queued' AND (a.not_before IS NULL OR a.not_before <= ?)
+        ORDER BY a.id LIMIT ?
+        """,
+        [iso(now), limit],
+    )
+    closed = set(closed_scopes)
+    return [row for row in rows if f"integration:{row['integration']}" not in closed
+            and f"connection:{row['environment']}:{row['integration']}" not in closed]
+
+
+def actions_page(db: Database, *, filters: dict[str, Any], after_id: int, limit: int) -> list[Row]:
+    where = ["id > :after_id"] + [f"{name} = :{name}" for name in filters]
+    return list(db.query(
+        f"SELECT * FROM actions WHERE {' AND '.join(where)} ORDER BY id LIMIT :limit",
+        {**filters, "after_id": after_id, "limit": limit},
+    ))
+
+
+def transitions_of(db: Database, action_id: int) -> list[Row]:
+    return list(db.query("SELECT at, from_state, to_state, cause FROM action_transitions WHERE action_id = ? ORDER BY id",
+                         [action_id]))
+
+
+def stuck_running(db: Database) -> list[Row]:
+    """Actions a previous process left mid-call: their outcome is unknown."""
+    return list(db.query("SELECT * FROM actions WHERE state = 'running'"))
+
+
+def switch_rows(db: Database) -> list[Row]:
+    return list(db.query("SELECT * FROM switches ORDER BY scope"))
+
+
+def set_switch(db: Database, scope: str, *, enabled: bool, reason: str, changed_by: str, now: datetime) -> None:
+    db.execute(
+        """
+        INSERT INTO switches (scope, enabled, reason, changed_by, changed_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (scope) DO UPDATE SET enabled = excluded.enabled, reason = excluded.reason,
+            changed_by = excluded.changed_by, changed_at = excluded.changed_at
+        """,
+        [scope, int(enabled), reason, changed_by, iso(now)],
+    )
+
+
+def insert_replay(db: Database, scope: str, started_by: str, now: datetime) -> int:
+    cursor = db.execute("INSERT INTO replays (scope, started_by, started_at, total) VALUES (?, ?, ?, 0)",
+                        [scope, started_by, iso(now)])
+    return int(cursor.lastrowid)
+
+
+def set_replay_total(db: Database, replay_id: int, total: int) -> None:
+    db.execute("UPDATE replays SET total = ? WHERE id = ?", [total, replay_id])
+
+
+def latest_replay(db: Database, scope: str) -> Row | None:
+    rows = list(db.query("SELECT * FROM replays WHERE scope = ? ORDER BY id DESC LIMIT 1", [scope]))
+    return rows[0] if rows else None
+
+
+def replay_counts(db: Database, replay_id: int) -> dict[str, int]:
+    return {row["state"]: row["n"] for row in db.query(
+        "SELECT state, count(*) AS n FROM actions WHERE replay_id = ? GROUP BY state", [replay_id])}
+
+
+def replay_done_since(db: Database, replay_id: int, since: datetime) -> int:
+    return next(db.query(
+        "SELECT count(*) AS n FROM actions WHERE replay_id = ? AND state IN ('done', 'undone', 'failed') "
+        "AND updated_at >= ?", [replay_id, iso(since)]))["n"]
+
+
+def delayed_by_administration(db: Database, integration: str, environment: str | None) -> list[Row]:
+    return list(db.query(
+        """
+        SELECT environment, administration, count(*) AS actions, min(created_at) AS oldest
+        FROM actions WHERE integration = :integration AND state = 'delayed'
+          AND (:environment IS NULL OR environment = :environment)
+        GROUP BY environment, administration ORDER BY environment, administration
+        """,
+        {"integration": integration, "environment": environment},
+    ))
+
+
+def backlog(db: Database) -> list[Row]:
+    return list(db.query(
+        "SELECT integration, state, count(*) AS actions, min(created_at) AS oldest FROM actions "
+        "WHERE state IN ('queued', 'running', 'delayed') GROUP BY integration, state"))
+
+
+def insert_misroute(db: Database, fields: dict[str, Any]) -> None:
+    db["misroutes"].insert(fields)
+
+
+def misroute_rows(db: Database) -> list[Row]:
+    return list(db.query("SELECT * FROM misroutes ORDER BY id"))
+
+
+def callback_of(db: Database, client: str) -> Row | None:
+    rows = list(db.query("SELECT * FROM subscribers WHERE client = ? AND unsubscribed_at IS NULL", [client]))
+    return rows[0] if rows else None
+
+
+def draft_incidents(db: Database) -> list[Row]:
+    return list(db.query("SELECT * FROM incidents WHERE draft = 1 ORDER BY created_at DESC"))
+
+
+def publish_incident(db: Database, incident_id: str, now: datetime) -> None:
+    db.execute("UPDATE incidents SET draft = 0, created_at = ?, started_at = ?, updated_at = ? WHERE id = ?",
+               [iso(now), iso(now), iso(now), incident_id])
+    db.execute("UPDATE incident_updates SET created_at = ?, updated_at = ?, display_at = ? WHERE incident_id = ?",
+               [iso(now), iso(now), iso(now), incident_id])
+
+

@@ -1,0 +1,181 @@
+"""The database engine: connections, transactions, and the async Store (one writer thread, a few readers).
+
+The shape is Datasette's: one writer thread owns the only write connection and runs each unit of
+work inside BEGIN IMMEDIATE ... COMMIT; reads run on a small pool of threads, each with its own
+connection, so SQLite never blocks the event loop and a slow write never blocks a read (WAL mode).
+Other processes (the CLI) may write to the same file; the store notices through PRAGMA data_version.
+
+Moments are stored as ISO-8601 text in UTC with microseconds, which sorts as time does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import sqlite3
+import string
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from sqlite_utils import Database
+
+from statuspage.core.storage.migrations import migrations
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Row = dict[str, Any]
+
+BUSY_TIMEOUT_MS = 5000
+READER_THREADS = 2
+
+# ---------------------------------------------------------------------------------------------
+# Connections and transactions
+
+
+def connect(path: str | Path) -> Database:
+    """A connection usable from whichever thread owns it, waiting on locks instead of failing."""
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    db = Database(conn)
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    db.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
+def open_database(path: str | Path) -> Database:
+    """Connect, switch to WAL and bring the schema up to date. Run once at start-up."""
+    db = connect(path)
+    db.enable_wal()
+    db.execute("PRAGMA synchronous = NORMAL")
+    migrations.apply(db)
+    return db
+
+
+@contextlib.contextmanager
+def write_transaction(db: Database) -> Iterator[Database]:
+    # IMMEDIATE takes the write lock up front: a deferred transaction that upgrades to a write
+    # fails with SQLITE_BUSY at once instead of waiting for the busy timeout.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def read_transaction(db: Database) -> Iterator[Database]:
+    """Several SELECTs that see one consistent state of the file."""
+    db.conn.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        db.conn.execute("COMMIT")
+
+
+class Store:
+    """The async face of the database: one writer thread, a few reader threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self.generation = 0  # bumped on every change to the data, ours or another process's
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="sqlite-reader")
+        self._local = threading.local()
+        self._read_dbs: list[Database] = []
+        self._write_db: Database | None = None
+        self._data_version: int | None = None
+
+    def open(self) -> None:
+        """Migrate and open the write connection, on the writer thread that will own it."""
+        self._write_db = self._writer.submit(open_database, self.path).result()
+        self._data_version = self._writer.submit(self._read_data_version).result()
+
+    def close(self) -> None:
+        self._readers.shutdown(wait=True)
+        for db in self._read_dbs:
+            db.close()
+        self._writer.submit(self._close_writer).result()
+        self._writer.shutdown(wait=True)
+
+    def _close_writer(self) -> None:
+        if self._write_db is not None:
+            self._write_db.close()
+            self._write_db = None
+
+    async def write(self, work: Callable[..., T], *args: Any) -> T:
+        """Run `work(db, *args)` in one write transaction on the writer thread."""
+        result, changed = await asyncio.get_running_loop().run_in_executor(self._writer, self._run_write, work, args)
+        if changed:
+            self.generation += 1
+        return result
+
+    def _run_write(self, work: Callable[..., T], args: Sequence[Any]) -> tuple[T, bool]:
+        assert self._write_db is not None, "Store.open() was not called"
+        before = self._write_db.conn.total_changes
+        with write_transaction(self._write_db) as db:
+            result = work(db, *args)
+        return result, self._write_db.conn.total_changes != before
+
+    async def read(self, work: Callable[..., T], *args: Any) -> T:
+        """Run `work(db, *args)` in one read transaction on a reader thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._readers, self._run_read, work, args)
+
+    def _run_read(self, work: Callable[..., T], args: Sequence[Any]) -> T:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = connect(self.path)
+            self._read_dbs.append(db)
+        with read_transaction(db):
+            return work(db, *args)
+
+    async def notice_external_changes(self) -> bool:
+        """Bump the generation if another process wrote to the file since the last look."""
+        version = await asyncio.get_running_loop().run_in_executor(self._writer, self._read_data_version)
+        changed = version != self._data_version
+        self._data_version = version
+        if changed:
+            self.generation += 1
+        return changed
+
+    def _read_data_version(self) -> int:
+        assert self._write_db is not None, "Store.open() was not called"
+        return int(self._write_db.execute("PRAGMA data_version").fetchone()[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def moment(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def json_or_none(value: Any) -> str | None:
+    """A value as JSON text for a nullable column (keys sorted, so equal values store equal text)."""
+    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+def json_loads_or_none(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_id() -> str:
+    """Opaque ids of twelve characters, the form hosted status pages use."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+
+

@@ -1,0 +1,56 @@
+"""Incidents one at a time, for operators: rows, updates, drafts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from statuspage.core.storage.engine import Row, iso
+
+# ---------------------------------------------------------------------------------------------
+# Incidents, one at a time (for operators)
+
+
+def incident_row(db: Database, incident_id: str) -> Row | None:
+    rows = list(db.query("SELECT * FROM incidents WHERE id = ?", [incident_id]))
+    return rows[0] if rows else None
+
+
+def incident_components(db: Database, incident_id: str) -> dict[str, str]:
+    return {
+        row["component_id"]: row["status"]
+        for row in db.query("SELECT component_id, status FROM incident_components WHERE incident_id = ?", [incident_id])
+    }
+
+
+def update_row(db: Database, update_id: str) -> Row | None:
+    rows = list(db.query("SELECT * FROM incident_updates WHERE id = ?", [update_id]))
+    return rows[0] if rows else None
+
+
+def edit_incident_update(db: Database, update_id: str, *, body: str, now: datetime) -> None:
+    db.execute("UPDATE incident_updates SET body = ?, updated_at = ? WHERE id = ?", [body, iso(now), update_id])
+    db.execute(
+        "UPDATE incidents SET updated_at = ? WHERE id = (SELECT incident_id FROM incident_updates WHERE id = ?)",
+        [iso(now), update_id],
+    )
+
+
+def delete_incident_update(db: Database, update_id: str, now: datetime) -> None:
+    row = update_row(db, update_id)
+    if row is None:
+        return
+    db.execute("DELETE FROM incident_updates WHERE id = ?", [update_id])
+    db.execute("UPDATE incidents SET updated_at = ? WHERE id = ?", [iso(now), row["incident_id"]])
+
+
+def maintenances_needing_a_step(db: Database) -> list[Row]:
+    """Maintenance windows not yet recorded as finished, for the clock to move along."""
+    return list(db.query("SELECT * FROM incidents WHERE kind = 'maintenance' AND status IN ('scheduled', 'in_progress')"))
+
+
+def override_rows(db: Database) -> list[Row]:
+    return list(db.query("SELECT * FROM component_overrides ORDER BY component_id"))
+
+

@@ -1,0 +1,303 @@
+"""The schema, as migrations applied in order at start-up (sqlite-utils' Migrations, each in a transaction)."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("statuspage")
+
+
+
+@migrations()
+def m001_status_page(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE components (
+            id TEXT PRIMARY KEY,
+            definition TEXT NOT NULL,   -- the configured definition, to notice when it changes
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE component_overrides (
+            component_id TEXT PRIMARY KEY REFERENCES components(id),
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            set_by TEXT NOT NULL,
+            set_at TEXT NOT NULL,
+            expires_at TEXT
+        );
+        -- Incidents and scheduled maintenance share one table, as on hosted status pages:
+        -- a maintenance is an incident with a window.
+        CREATE TABLE incidents (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('incident', 'maintenance')),
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            impact TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            monitoring_at TEXT,
+            resolved_at TEXT,
+            scheduled_for TEXT,
+            scheduled_until TEXT
+        );
+        CREATE INDEX incidents_by_kind_and_time ON incidents (kind, created_at);
+        CREATE TABLE incident_components (
+            incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+            component_id TEXT NOT NULL REFERENCES components(id),
+            status TEXT NOT NULL,
+            PRIMARY KEY (incident_id, component_id)
+        );
+        CREATE TABLE incident_updates (
+            id TEXT PRIMARY KEY,
+            incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+            status TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            display_at TEXT NOT NULL
+        );
+        CREATE INDEX incident_updates_by_incident ON incident_updates (incident_id, display_at);
+        CREATE TABLE incident_update_components (
+            update_id TEXT NOT NULL REFERENCES incident_updates(id) ON DELETE CASCADE,
+            component_id TEXT NOT NULL REFERENCES components(id),
+            old_status TEXT NOT NULL,
+            new_status TEXT NOT NULL,
+            PRIMARY KEY (update_id, component_id)
+        );
+        -- The history of each component's shown status, for the uptime bars.
+        CREATE TABLE status_events (
+            id INTEGER PRIMARY KEY,
+            component_id TEXT NOT NULL REFERENCES components(id),
+            status TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX status_events_by_component ON status_events (component_id, at);
+        """
+    )
+
+
+@migrations()
+def m002_operators(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,  -- SHA-256 of the token; the token itself is never stored
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        CREATE TABLE console_sessions (
+            session_hash TEXT PRIMARY KEY,
+            token_id INTEGER NOT NULL REFERENCES api_tokens(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE TABLE service_secrets (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subject_type TEXT NOT NULL,
+            subject_id TEXT NOT NULL,
+            before TEXT,   -- JSON
+            after TEXT     -- JSON
+        );
+        -- What happened stays what happened: the log only grows.
+        CREATE TRIGGER audit_log_is_append_only_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log cannot be changed'); END;
+        CREATE TRIGGER audit_log_is_append_only_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log cannot be changed'); END;
+        """
+    )
+
+
+@migrations()
+def m003_subscribers(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE subscribers (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('webhook', 'email')),
+            address TEXT NOT NULL,          -- the webhook URL or the e-mail address
+            secret TEXT,                    -- webhooks: the key of the HMAC signature
+            components TEXT,                -- JSON list of component ids; NULL for all
+            created_at TEXT NOT NULL,
+            confirmed_at TEXT,
+            unsubscribed_at TEXT
+        );
+        CREATE UNIQUE INDEX subscribers_once_per_address ON subscribers (kind, address) WHERE unsubscribed_at IS NULL;
+        -- Notifications waiting to go out, going out, or gone: an outbox, so that a subscriber whose
+        -- server is down neither loses a message nor holds up the change that caused it.
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            subscriber_id INTEGER NOT NULL REFERENCES subscribers(id),
+            event TEXT NOT NULL,
+            body TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_status INTEGER,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            delivered_at TEXT
+        );
+        CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+        CREATE INDEX deliveries_by_subscriber ON deliveries (subscriber_id, id);
+        """
+    )
+
+
+@migrations()
+def m004_connections(db: Database) -> None:
+    db.executescript(
+        """
+        -- One environment's link to one accounting system, and the user it runs under.
+        CREATE TABLE connections (
+            id INTEGER PRIMARY KEY,
+            environment TEXT NOT NULL,
+            integration TEXT NOT NULL,
+            user_id TEXT,
+            user_name TEXT,
+            full_name TEXT,
+            current_administration TEXT,
+            connected_at TEXT,
+            connected_by TEXT,
+            accessible TEXT,        -- JSON [{code, name}]: what the connection user could open when last checked
+            checked_at TEXT,
+            tokens TEXT,            -- JSON; secret: never shown, never logged
+            UNIQUE (environment, integration)
+        );
+        """
+    )
+
+
+@migrations()
+def m005_outbox(db: Database) -> None:
+    db.executescript(
+        """
+        -- Invoice actions handed in by the invoice product; the id is the order of arrival.
+        CREATE TABLE actions (
+            id INTEGER PRIMARY KEY,
+            client TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,      -- of what was asked, to tell a repeat from a conflicting reuse of a key
+            integration TEXT NOT NULL,
+            environment TEXT NOT NULL,
+            administration TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,          -- JSON
+            state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'delayed', 'undone', 'failed', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            not_before TEXT,                -- a retry waits until then
+            replay_id INTEGER,              -- the replay that released it from delayed, if any
+            result TEXT,                    -- JSON: administration, entry_number, entry_id, reference, amount
+            error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (client, idempotency_key)
+        );
+        CREATE INDEX actions_by_lane ON actions (state, integration, environment, administration, id);
+        CREATE INDEX actions_by_replay ON actions (replay_id, state);
+        CREATE TABLE action_transitions (
+            id INTEGER PRIMARY KEY,
+            action_id INTEGER NOT NULL REFERENCES actions(id),
+            at TEXT NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            cause TEXT NOT NULL
+        );
+        CREATE INDEX action_transitions_by_action ON action_transitions (action_id, id);
+        -- Kill switches: 'integration:<key>' for all environments, 'connection:<environment>:<key>' for one.
+        CREATE TABLE switches (
+            scope TEXT PRIMARY KEY,
+            enabled INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            changed_by TEXT NOT NULL,
+            changed_at TEXT NOT NULL
+        );
+        CREATE TABLE replays (
+            id INTEGER PRIMARY KEY,
+            scope TEXT NOT NULL,
+            started_by TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            total INTEGER NOT NULL
+        );
+        -- Bookings that landed in another administration than asked: what support needs to repair the books.
+        CREATE TABLE misroutes (
+            id INTEGER PRIMARY KEY,
+            action_id INTEGER NOT NULL REFERENCES actions(id),
+            integration TEXT NOT NULL,
+            environment TEXT NOT NULL,
+            administration_asked TEXT NOT NULL,
+            administration_booked TEXT NOT NULL,
+            entry_number TEXT,
+            entry_id TEXT,
+            amount REAL,
+            at TEXT NOT NULL
+        );
+        -- Subscribers hear of the page's events unless they ask for others: the invoice product's
+        -- callback hears only of its actions.
+        ALTER TABLE subscribers ADD COLUMN events TEXT;  -- JSON list; NULL: incidents and components
+        ALTER TABLE subscribers ADD COLUMN client TEXT;  -- the client token's name, for action callbacks
+        -- An incident the service drafted (after a misroute) waits for an operator before it is public.
+        ALTER TABLE incidents ADD COLUMN draft INTEGER NOT NULL DEFAULT 0;
+        """
+    )
+
+
+@migrations()
+def m006_probes(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE probe_results (
+            id INTEGER PRIMARY KEY,
+            probe TEXT NOT NULL,
+            at TEXT NOT NULL,
+            duration_ms REAL NOT NULL,
+            success INTEGER NOT NULL,
+            conditions TEXT NOT NULL,   -- JSON [{condition, success, description}]
+            error TEXT,
+            detail TEXT                 -- JSON: what the probe saw, e.g. unreachable administrations
+        );
+        CREATE INDEX probe_results_by_probe ON probe_results (probe, id);
+        CREATE INDEX probe_results_by_time ON probe_results (at);
+        -- Each probe's standing, for the hysteresis: a verdict only after several results agree.
+        CREATE TABLE probe_states (
+            probe TEXT PRIMARY KEY,
+            component TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            successes INTEGER NOT NULL DEFAULT 0,
+            verdict TEXT,               -- the component status the probe claims; NULL: no complaint
+            paused INTEGER NOT NULL DEFAULT 0,
+            changed_at TEXT
+        );
+        CREATE TABLE probe_events (
+            id INTEGER PRIMARY KEY,
+            probe TEXT NOT NULL,
+            at TEXT NOT NULL,
+            old_verdict TEXT,
+            new_verdict TEXT
+        );
+        -- Master-data syncs the invoice product reports, for the sync-freshness probe.
+        CREATE TABLE syncs (
+            id INTEGER PRIMARY KEY,
+            environment TEXT NOT NULL,
+            integration TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('full', 'incremental')),
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL
+        );
+        CREATE INDEX syncs_by_connection ON syncs (environment, integration, finished_at);
+        """
+    )
+
+

@@ -1,0 +1,116 @@
+"""Subscribers and the deliveries owed to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from statuspage.core.storage.engine import Row, iso, json_loads_or_none, json_or_none
+
+# ---------------------------------------------------------------------------------------------
+# Subscribers and the deliveries owed to them
+
+
+def insert_subscriber(
+    db: Database, *, kind: str, address: str, secret: str | None, components: list[str] | None,
+    now: datetime, confirmed: bool,
+) -> int:
+    cursor = db.execute(
+        """
+        INSERT INTO subscribers (kind, address, secret, components, created_at, confirmed_at)
+        VALUES (?, ?, ?, ?, ?, ?)
+        """,
+        [kind, address, secret, json_or_none(components), iso(now), iso(now) if confirmed else None],
+    )
+    return int(cursor.lastrowid)
+
+
+def active_subscriber(db: Database, kind: str, address: str) -> Row | None:
+    rows = list(db.query(
+        "SELECT * FROM subscribers WHERE kind = ? AND address = ? AND unsubscribed_at IS NULL", [kind, address]))
+    return rows[0] if rows else None
+
+
+def subscriber(db: Database, subscriber_id: int) -> Row | None:
+    rows = list(db.query("SELECT * FROM subscribers WHERE id = ?", [subscriber_id]))
+    return rows[0] if rows else None
+
+
+def confirm_subscriber(db: Database, subscriber_id: int, now: datetime) -> None:
+    db.execute("UPDATE subscribers SET confirmed_at = ? WHERE id = ? AND confirmed_at IS NULL", [iso(now), subscriber_id])
+
+
+def unsubscribe(db: Database, subscriber_id: int, now: datetime) -> None:
+    db.execute("UPDATE subscribers SET unsubscribed_at = ? WHERE id = ? AND unsubscribed_at IS NULL",
+               [iso(now), subscriber_id])
+    db.execute("UPDATE deliveries SET state = 'failed', last_error = 'unsubscribed' "
+               "WHERE subscriber_id = ? AND state = 'pending'", [subscriber_id])
+
+
+def subscribers_to_notify(db: Database, event: str) -> list[Row]:
+    """Active subscribers who hear of `event`: those without a list hear of incidents and components."""
+    rows = db.query("SELECT * FROM subscribers WHERE confirmed_at IS NOT NULL AND unsubscribed_at IS NULL")
+    wanted = []
+    for row in rows:
+        events = json_loads_or_none(row["events"]) or ["incident", "component"]
+        if event in events:
+            wanted.append({**row, "components": json_loads_or_none(row["components"])})
+    return wanted
+
+
+def list_subscribers(db: Database) -> list[Row]:
+    rows = db.query(
+        """
+        SELECT s.id, s.kind, s.address, s.components, s.created_at, s.confirmed_at, s.unsubscribed_at,
+               (SELECT count(*) FROM deliveries d WHERE d.subscriber_id = s.id AND d.state = 'pending') AS pending,
+               (SELECT count(*) FROM deliveries d WHERE d.subscriber_id = s.id AND d.state = 'failed') AS failed
+        FROM subscribers s ORDER BY s.id
+        """
+    )
+    return [{**row, "components": json_loads_or_none(row["components"])} for row in rows]
+
+
+def enqueue_delivery(db: Database, subscriber_id: int, event: str, body: str, now: datetime) -> int:
+    cursor = db.execute(
+        """
+        INSERT INTO deliveries (subscriber_id, event, body, state, next_attempt_at, created_at)
+        VALUES (?, ?, ?, 'pending', ?, ?)
+        """,
+        [subscriber_id, event, body, iso(now), iso(now)],
+    )
+    return int(cursor.lastrowid)
+
+
+def due_deliveries(db: Database, now: datetime, limit: int) -> list[Row]:
+    return list(db.query(
+        """
+        SELECT d.*, s.kind, s.address, s.secret FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+        WHERE d.state = 'pending' AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at, d.id LIMIT ?
+        """,
+        [iso(now), limit],
+    ))
+
+
+def record_attempt(
+    db: Database, delivery_id: int, *, now: datetime, delivered: bool, status: int | None, error: str | None,
+    next_attempt_at: datetime | None,
+) -> None:
+    """One try of a delivery: delivered, to be tried again at `next_attempt_at`, or given up (None)."""
+    state = "delivered" if delivered else ("pending" if next_attempt_at else "failed")
+    db.execute(
+        """
+        UPDATE deliveries SET attempts = attempts + 1, state = ?, last_status = ?, last_error = ?,
+               next_attempt_at = COALESCE(?, next_attempt_at), delivered_at = ?
+        WHERE id = ? AND state = 'pending'
+        """,
+        [state, status, error, iso(next_attempt_at) if next_attempt_at else None, iso(now) if delivered else None,
+         delivery_id],
+    )
+
+
+def deliveries_of(db: Database, subscriber_id: int, limit: int = 100) -> list[Row]:
+    return list(db.query(
+        "SELECT * FROM deliveries WHERE subscriber_id = ? ORDER BY id DESC LIMIT ?", [subscriber_id, limit]))
+
+
