@@ -78,7 +78,7 @@ async def connect_sandbox_environments(settings: Settings, store: Store, link: E
 async def trickle(settings: Settings, store: Store, clock: Clock, dispatcher: Dispatcher, interval: float) -> None:
     """Hand in an invoice action every `interval` seconds, as the invoice product would."""
     rng = random.Random()
-    number = await store.read(lambda db: db.execute("SELECT count(*) FROM actions").fetchone()[0])
+    number = await store.read(storage.action_count)
     while True:
         number += 1
         environment = rng.choice(settings.environments)

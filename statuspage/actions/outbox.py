@@ -237,9 +237,8 @@ def _draft_incident(db: Database, settings: Settings, now: datetime, integration
         message = f"We have switched the {shown} integration off to prevent wrong bookings."
     incident_id = storage.create_incident(
         db, kind="incident", name=name, status="identified", impact="major", body=message, now=now,
-        components={component: "major_outage"} if component else {},
+        components={component: "major_outage"} if component else {}, draft=True,
     )
-    db.execute("UPDATE incidents SET draft = 1 WHERE id = ?", [incident_id])
     storage.append_audit(db, at=now, actor=SYSTEM.name, action="incident.draft", subject_type="incident",
                          subject_id=incident_id, after={"name": name})
 
@@ -275,7 +274,6 @@ def set_callback(db: Database, settings: Settings, client: str, now: datetime, u
     if existing is not None:
         storage.unsubscribe(db, existing["id"], now)
     secret = notifications.new_webhook_secret()
-    subscriber_id = storage.insert_subscriber(db, kind="webhook", address=url, secret=secret, components=None,
-                                              now=now, confirmed=True)
-    db.execute("UPDATE subscribers SET events = ?, client = ? WHERE id = ?", [json.dumps(["action"]), client, subscriber_id])
+    storage.insert_subscriber(db, kind="webhook", address=url, secret=secret, components=None, now=now,
+                              confirmed=True, events=["action"], client=client)
     return secret

@@ -157,8 +157,7 @@ def delete_update(db: Database, settings: Settings, actor: Actor, now: datetime,
     before = storage.update_row(db, update_id)
     if before is None:
         raise Refused(f"no incident update with id {update_id!r}", not_found=True)
-    remaining = [row for row in db.query("SELECT id FROM incident_updates WHERE incident_id = ?", [before["incident_id"]])]
-    if len(remaining) == 1:
+    if storage.update_count(db, before["incident_id"]) == 1:
         raise Refused("this is the incident's only update; delete the incident or post a correction instead")
     storage.delete_incident_update(db, update_id, now)
     storage.append_audit(

@@ -9,6 +9,7 @@ from statuspage.core.storage.actions import (
     FINAL_STATES,
     action,
     action_by_key,
+    action_count,
     actions_page,
     backlog,
     callback_of,
@@ -62,6 +63,7 @@ from statuspage.core.storage.incidents import (
     incident_row,
     maintenances_needing_a_step,
     override_rows,
+    update_count,
     update_row,
 )
 from statuspage.core.storage.migrations import (
@@ -159,6 +161,7 @@ __all__ = [
     "incident_components",
     "update_row",
     "edit_incident_update",
+    "update_count",
     "delete_incident_update",
     "maintenances_needing_a_step",
     "override_rows",
@@ -183,6 +186,7 @@ __all__ = [
     "FINAL_STATES",
     "action_by_key",
     "action",
+    "action_count",
     "insert_action",
     "move_action",
     "move_actions_in_scope",

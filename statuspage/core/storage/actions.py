@@ -20,6 +20,10 @@ def action_by_key(db: Database, client: str, key: str) -> Row | None:
     return rows[0] if rows else None
 
 
+def action_count(db: Database) -> int:
+    return int(db.execute("SELECT count(*) FROM actions").fetchone()[0])
+
+
 def action(db: Database, action_id: int) -> Row | None:
     rows = list(db.query("SELECT * FROM actions WHERE id = ?", [action_id]))
     return rows[0] if rows else None

@@ -29,6 +29,10 @@ def update_row(db: Database, update_id: str) -> Row | None:
     return rows[0] if rows else None
 
 
+def update_count(db: Database, incident_id: str) -> int:
+    return int(db.execute("SELECT count(*) FROM incident_updates WHERE incident_id = ?", [incident_id]).fetchone()[0])
+
+
 def edit_incident_update(db: Database, update_id: str, *, body: str, now: datetime) -> None:
     db.execute("UPDATE incident_updates SET body = ?, updated_at = ? WHERE id = ?", [body, iso(now), update_id])
     db.execute(

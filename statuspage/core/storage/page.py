@@ -69,18 +69,22 @@ def create_incident(
     components: dict[str, str],
     scheduled_for: datetime | None = None,
     scheduled_until: datetime | None = None,
+    draft: bool = False,
 ) -> str:
-    """Open an incident (or schedule a maintenance) with its first update. Returns its id."""
+    """Open an incident (or schedule a maintenance) with its first update. Returns its id.
+
+    A draft is kept off the public page until an operator publishes it."""
     incident_id = new_id()
     db.execute(
         """
         INSERT INTO incidents (id, kind, name, status, impact, created_at, updated_at, started_at,
-                               scheduled_for, scheduled_until)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               scheduled_for, scheduled_until, draft)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         [
             incident_id, kind, name, status, impact, iso(now), iso(now), iso(now),
             iso(scheduled_for) if scheduled_for else None, iso(scheduled_until) if scheduled_until else None,
+            int(draft),
         ],
     )
     add_incident_update(db, incident_id, status=status, body=body, now=now, components=components)

@@ -14,14 +14,17 @@ from statuspage.core.storage.engine import Row, iso, json_loads_or_none, json_or
 
 def insert_subscriber(
     db: Database, *, kind: str, address: str, secret: str | None, components: list[str] | None,
-    now: datetime, confirmed: bool,
+    now: datetime, confirmed: bool, events: list[str] | None = None, client: str | None = None,
 ) -> int:
+    """A subscriber; `events` None means the page's notices (incidents and components), `client` names the
+    machine client whose callback this is."""
     cursor = db.execute(
         """
-        INSERT INTO subscribers (kind, address, secret, components, created_at, confirmed_at)
-        VALUES (?, ?, ?, ?, ?, ?)
+        INSERT INTO subscribers (kind, address, secret, components, created_at, confirmed_at, events, client)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         """,
-        [kind, address, secret, json_or_none(components), iso(now), iso(now) if confirmed else None],
+        [kind, address, secret, json_or_none(components), iso(now), iso(now) if confirmed else None,
+         json_or_none(events), client],
     )
     return int(cursor.lastrowid)
 
