@@ -28,12 +28,13 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from integrations.exact_online.sandbox import ExactOnlineSandbox, Faults, demo_scenario  # noqa: E402
-from statuspage import outbox, storage  # noqa: E402
+from statuspage.actions import outbox  # noqa: E402
 from statuspage.actions.connections import ExactOnlineLink  # noqa: E402
 from statuspage.actions.dispatcher import Dispatcher  # noqa: E402
+from statuspage.config import load_settings  # noqa: E402
+from statuspage.core import storage  # noqa: E402
 from statuspage.core.clock import system_clock  # noqa: E402
-from statuspage.core.settings import load_settings  # noqa: E402
-from statuspage.incidents.operations import Actor  # noqa: E402
+from statuspage.core.operation import Actor  # noqa: E402
 from statuspage.page.snapshot import component_definitions  # noqa: E402
 
 CONFIG = """

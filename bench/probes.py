@@ -37,10 +37,10 @@ from integrations.exact_online.sandbox import (  # noqa: E402
     SandboxUser,
     Scenario,
 )
-from statuspage import storage  # noqa: E402
 from statuspage.actions.connections import ExactOnlineLink  # noqa: E402
+from statuspage.config import load_settings  # noqa: E402
+from statuspage.core import storage  # noqa: E402
 from statuspage.core.clock import system_clock  # noqa: E402
-from statuspage.core.settings import load_settings  # noqa: E402
 from statuspage.page.snapshot import component_definitions  # noqa: E402
 from statuspage.probes.runner import Prober  # noqa: E402
 from statuspage.probes.scheduler import make_scheduler  # noqa: E402

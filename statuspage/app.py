@@ -13,7 +13,7 @@ from typing import Literal, get_args, get_origin
 
 import httpx
 import msgspec
-from litestar import Litestar, Request, Response
+from litestar import Litestar, Request, Response, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException, ValidationException
 from litestar.openapi import OpenAPIConfig
@@ -22,12 +22,15 @@ from litestar.response import Redirect
 from litestar.template import TemplateConfig
 
 from integrations.exact_online.sandbox import ExactOnlineSandbox, demo_scenario
+from statuspage.actions.api import ActionController, SwitchController
 from statuspage.actions.connections import EXACT_ONLINE, ExactOnlineLink
+from statuspage.actions.console import ActionConsole
 from statuspage.actions.dispatcher import Dispatcher
-from statuspage.console import console_router
+from statuspage.config import load_settings
 from statuspage.core.auth import SignInLimiter
 from statuspage.core.clock import Clock, system_clock
-from statuspage.core.settings import Settings, load_settings
+from statuspage.core.i18n import choose_language, word
+from statuspage.core.settings import Settings
 from statuspage.core.storage import (
     Store,
     ensure_connections,
@@ -38,16 +41,20 @@ from statuspage.core.storage import (
 )
 from statuspage.demo import start_demo
 from statuspage.incidents import operations
-from statuspage.incidents.api import operator_api_router
+from statuspage.incidents.api import INCIDENT_HANDLERS
+from statuspage.incidents.console import IncidentConsole
 from statuspage.incidents.delivery import Deliverer, deliver_forever
+from statuspage.incidents.status_history import record_statuses
 from statuspage.incidents.subscriptions import SUBSCRIPTION_HANDLERS
-from statuspage.page.i18n import choose_language, word
 from statuspage.page.public import PublicPages
 from statuspage.page.routes import PUBLIC_HANDLERS
 from statuspage.page.snapshot import component_definitions
-from statuspage.page.status_history import record_statuses
+from statuspage.probes.api import ProbeController, SyncController
+from statuspage.probes.console import ProbeConsole
 from statuspage.probes.runner import Prober
 from statuspage.probes.scheduler import make_scheduler
+from statuspage.web.console import console_router
+from statuspage.web.security import BearerTokenAuthentication
 from statuspage.web.templating import make_environment
 
 log = logging.getLogger("statuspage")
@@ -104,11 +111,14 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
         route_handlers=[
             *PUBLIC_HANDLERS,
             *SUBSCRIPTION_HANDLERS,
-            operator_api_router(),
+            Router(path="/api/v1", middleware=[BearerTokenAuthentication],
+                   route_handlers=[*INCIDENT_HANDLERS, ActionController, SwitchController, ProbeController,
+                                   SyncController]),
             # Forms exist only in the console, so CSRF protection sits on its routes alone: the JSON API
             # takes bearer tokens, which CSRF cannot reach, and the public routes stay as lean as they can.
             console_router(CSRFConfig(secret=csrf_secret, cookie_path="/console", cookie_httponly=True,
-                                      cookie_secure=settings.page.url.startswith("https://"))),
+                                      cookie_secure=settings.page.url.startswith("https://")),
+                           [IncidentConsole, ActionConsole, ProbeConsole]),
         ],
         lifespan=[run_storage],
         exception_handlers={
@@ -197,7 +207,7 @@ def _error_response(
     language = choose_language(
         request.query_params.get("lang"), request.headers.get("accept-language"), pages.settings.page.language
     )
-    html = pages.templates.get_template("error.html").render(
+    html = pages.templates.get_template("web/error.html").render(
         lang=language,
         page=pages.settings.page,
         title=word(language, title_key),

@@ -9,10 +9,12 @@ import os
 import sys
 from collections.abc import Sequence
 
+from statuspage.config import load_settings
 from statuspage.core import storage
 from statuspage.core.auth import Role, new_token
 from statuspage.core.clock import system_clock
-from statuspage.core.settings import ConfigError, Settings, load_settings
+from statuspage.core.operation import Actor, Refused
+from statuspage.core.settings import ConfigError, Settings
 from statuspage.core.storage import open_database, write_transaction
 from statuspage.incidents import operations
 
@@ -94,7 +96,7 @@ def _operate(settings: Settings, work, *args):
     db = open_database(settings.database.path)
     try:
         with write_transaction(db):
-            return work(db, settings, operations.Actor(f"cli:{getpass.getuser()}"), system_clock(), *args)
+            return work(db, settings, Actor(f"cli:{getpass.getuser()}"), system_clock(), *args)
     finally:
         db.close()
 
@@ -103,7 +105,7 @@ def run_token_create(settings: Settings, args: argparse.Namespace) -> int:
     token = new_token()
     try:
         token_id = _operate(settings, operations.create_token, args.name, args.role, token)
-    except operations.Refused as refused:
+    except Refused as refused:
         return fail(str(refused))
     print(f"Token {token_id} for {args.name} ({args.role}); it is shown only now, keep it safe:", file=sys.stderr)
     print(token)
@@ -133,7 +135,7 @@ def run_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
     token_id = row["id"] if row is not None else int(args.token)
     try:
         _operate(settings, operations.revoke_token, token_id)
-    except operations.Refused as refused:
+    except Refused as refused:
         return fail(str(refused))
     print(f"Token {token_id} revoked; its console sessions are ended.", file=sys.stderr)
     return 0

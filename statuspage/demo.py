@@ -25,6 +25,7 @@ from statuspage.actions.dispatcher import Dispatcher
 from statuspage.core import storage
 from statuspage.core.auth import new_token
 from statuspage.core.clock import Clock
+from statuspage.core.operation import Actor, Refused
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
 from statuspage.incidents import operations
@@ -33,7 +34,7 @@ log = logging.getLogger("statuspage.demo")
 
 DEMO_OPERATOR = "demo-operator"
 DEMO_CLIENT = "demo-invoice-product"
-ACTOR = operations.Actor("demo")
+ACTOR = Actor("demo")
 
 
 async def start_demo(settings: Settings, store: Store, clock: Clock, link: ExactOnlineLink, dispatcher: Dispatcher) -> None:
@@ -93,6 +94,6 @@ async def trickle(settings: Settings, store: Store, clock: Clock, dispatcher: Di
         try:
             await store.write(lambda db: outbox.accept(db, settings, DEMO_CLIENT, clock(), request))
             dispatcher.wake()
-        except operations.Refused as refused:
+        except Refused as refused:
             log.warning("demo action refused: %s", refused)
         await asyncio.sleep(interval)

@@ -10,10 +10,12 @@ import pytest
 from litestar.testing import TestClient
 
 from statuspage.app import create_app
-from statuspage.core.settings import Settings, load_settings
+from statuspage.config import load_settings
+from statuspage.core.operation import Actor
+from statuspage.core.settings import Settings
 from statuspage.core.storage import Store, open_database, sync_components, write_transaction
+from statuspage.incidents.status_history import record_statuses_now
 from statuspage.page.snapshot import component_definitions
-from statuspage.page.status_history import record_statuses_now
 
 # A Monday in winter: Europe/Amsterdam is UTC+1 (CET).
 WINTER_MORNING = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -177,5 +179,5 @@ def tokens(seed) -> dict[str, dict[str, str]]:
 
     for role, token in TOKENS.items():
         seed(lambda db, role=role, token=token: operations.create_token(
-            db, seed.settings, operations.Actor("test-setup"), seed.clock(), f"{role}-person", role, token))
+            db, seed.settings, Actor("test-setup"), seed.clock(), f"{role}-person", role, token))
     return {role: {"Authorization": f"Bearer {token}"} for role, token in TOKENS.items()}

@@ -174,7 +174,7 @@ def test_a_page_kept_in_utc_writes_z(tmp_path, config_file) -> None:
     from litestar.testing import TestClient
 
     from statuspage.app import create_app
-    from statuspage.core.settings import load_settings
+    from statuspage.config import load_settings
 
     settings = load_settings(config_file, environ={"STATUSPAGE_TIME_ZONE": "UTC", "STATUSPAGE_DB": str(tmp_path / "u.db")})
     with TestClient(create_app(settings, clock=FakeClock(WINTER_MORNING))) as client:

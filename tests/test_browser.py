@@ -1,3 +1,5 @@
+from statuspage.core.operation import Actor
+
 """A visitor opens the real page, served by `statuspage serve`, in Debian's headless Chromium."""
 
 import os
@@ -46,8 +48,8 @@ def server(settings, config_file) -> Iterator[str]:
     now = FakeClock(datetime.now(UTC))
     seeder = Seeder(settings, now)
     seed_bad_day(seeder, now)
-    seeder(lambda db: operations.create_token(db, settings, operations.Actor("test"), now(), "olga", "operator", OPERATOR_TOKEN))
-    seeder(lambda db: operations.create_token(db, settings, operations.Actor("test"), now(), "invoice-product", "client",
+    seeder(lambda db: operations.create_token(db, settings, Actor("test"), now(), "olga", "operator", OPERATOR_TOKEN))
+    seeder(lambda db: operations.create_token(db, settings, Actor("test"), now(), "invoice-product", "client",
                                               CLIENT_TOKEN))
     port = free_port()
     process = subprocess.Popen(

@@ -1,3 +1,5 @@
+from statuspage.core.operation import Actor
+
 """The operator console: signing in with a token, sessions, CSRF, and running an incident by form."""
 
 import re
@@ -37,7 +39,7 @@ def test_the_cookies_are_secure_over_tls_and_plain_for_a_local_http_page(tmp_pat
     from litestar.testing import TestClient
 
     from statuspage.app import create_app
-    from statuspage.core.settings import load_settings
+    from statuspage.config import load_settings
 
     assert "Secure" in sign_in(client, TOKENS["operator"]).headers["set-cookie"]
     local = load_settings(config_file, environ={"STATUSPAGE_DB": seed.settings.database.path,
@@ -179,7 +181,7 @@ def test_the_console_shows_each_probe_with_a_chart_and_why_it_failed(tmp_path, c
     from test_probes import Target, probes_config
 
     from statuspage.app import create_app
-    from statuspage.core.settings import load_settings
+    from statuspage.config import load_settings
     from statuspage.incidents import operations
 
     target = Target()
@@ -188,7 +190,7 @@ def test_the_console_shows_each_probe_with_a_chart_and_why_it_failed(tmp_path, c
         path.write_text(probes_config(target.url))
         settings = load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "c.db")})
         seed.settings = settings
-        seed(lambda db: operations.create_token(db, settings, operations.Actor("t"), clock(), "op", "operator", "sp_op"))
+        seed(lambda db: operations.create_token(db, settings, Actor("t"), clock(), "op", "operator", "sp_op"))
         with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
             sign_in(client, "sp_op")
             page = client.get("/console/probes/twinfield-api")
@@ -211,7 +213,7 @@ def test_operators_see_the_invoice_actions_and_filter_them_by_state(tmp_path, cl
     from test_outbox import book
 
     from statuspage.app import create_app
-    from statuspage.core.settings import load_settings
+    from statuspage.config import load_settings
     from statuspage.incidents import operations
 
     path = tmp_path / "statuspage.toml"
@@ -219,7 +221,7 @@ def test_operators_see_the_invoice_actions_and_filter_them_by_state(tmp_path, cl
     settings = load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "actions.db")})
     seed.settings = settings
     for role in ("viewer", "operator", "client"):
-        seed(lambda db, role=role: operations.create_token(db, settings, operations.Actor("t"), clock(), role, role,
+        seed(lambda db, role=role: operations.create_token(db, settings, Actor("t"), clock(), role, role,
                                                            f"sp_{role}"))
     with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
         client.put("/api/v1/integrations/exact-online/switch", headers={"Authorization": "Bearer sp_operator"},
@@ -261,7 +263,7 @@ def test_the_switches_page_shows_each_connections_own_backlog_and_replay(tmp_pat
     from test_outbox import book
 
     from statuspage.app import create_app
-    from statuspage.core.settings import load_settings
+    from statuspage.config import load_settings
     from statuspage.incidents import operations
 
     path = tmp_path / "statuspage.toml"
@@ -269,7 +271,7 @@ def test_the_switches_page_shows_each_connections_own_backlog_and_replay(tmp_pat
     settings = load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "switches.db")})
     seed.settings = settings
     for role in ("operator", "client"):
-        seed(lambda db, role=role: operations.create_token(db, settings, operations.Actor("t"), clock(), role, role,
+        seed(lambda db, role=role: operations.create_token(db, settings, Actor("t"), clock(), role, role,
                                                            f"sp_{role}"))
     with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
         sign_in(client, "sp_operator")

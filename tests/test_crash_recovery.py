@@ -1,3 +1,5 @@
+from statuspage.core.operation import Actor
+
 """A service killed at any moment (SIGKILL, mid-replay) restarts with nothing lost and nothing booked twice."""
 
 import asyncio
@@ -24,8 +26,8 @@ from integrations.exact_online.sandbox import (
 )
 from statuspage.actions import outbox
 from statuspage.actions.connections import CALLBACK_PATH, EXACT_ONLINE
+from statuspage.config import load_settings
 from statuspage.core import storage
-from statuspage.core.settings import load_settings
 from statuspage.incidents import operations
 from statuspage.page.snapshot import component_definitions
 
@@ -63,7 +65,7 @@ def seed_service(tmp_path, sandbox, port: int):
     db = storage.open_database(settings.database.path)
     with storage.write_transaction(db):
         storage.sync_components(db, component_definitions(settings), now)
-        actor = operations.Actor("test")
+        actor = Actor("test")
         operations.create_token(db, settings, actor, now, "crash-operator", "operator", "sp_crash-operator")
         connection = storage.connection_id(db, "bakkerij-de-vries", EXACT_ONLINE)
         storage.save_connection_tokens(db, connection, msgspec.json.encode(issued).decode())

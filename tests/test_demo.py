@@ -4,7 +4,7 @@ import pytest
 from litestar.testing import TestClient
 
 from statuspage.app import create_app
-from statuspage.core.settings import load_settings
+from statuspage.config import load_settings
 
 
 @pytest.fixture

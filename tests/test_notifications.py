@@ -1,3 +1,5 @@
+from statuspage.core.operation import Actor
+
 """Subscribers hear of incidents: signed webhooks that are retried, and e-mail with double opt-in."""
 
 import hashlib
@@ -190,7 +192,7 @@ def mail_client(tmp_path, config_file, clock, mail_sink):
     from litestar.testing import TestClient
 
     from statuspage.app import create_app
-    from statuspage.core.settings import load_settings
+    from statuspage.config import load_settings
 
     settings = load_settings(config_file, environ={
         "STATUSPAGE_DB": str(tmp_path / "mail.db"), "STATUSPAGE_SMTP_HOST": "127.0.0.1",
@@ -219,7 +221,7 @@ def test_email_needs_confirmation_then_brings_incidents_and_can_be_stopped(mail_
     def open_incident(name: str) -> None:
         state = client.app.state
         client.blocking_portal.call(state.store.write, lambda db: operations.open_incident(
-            db, state.settings, operations.Actor("op"), state.clock(), **{**INCIDENT, "name": name}))
+            db, state.settings, Actor("op"), state.clock(), **{**INCIDENT, "name": name}))
 
     open_incident("Before confirming")
     deliver(client)

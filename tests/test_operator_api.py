@@ -1,3 +1,5 @@
+from statuspage.core.operation import Actor
+
 """The operators' JSON API: who may do what, and what each change does to the page and the audit log."""
 
 import sqlite3
@@ -271,7 +273,7 @@ def test_an_admin_makes_and_revokes_tokens_and_a_revoked_token_stops_working(cli
 def test_changes_made_by_another_process_reach_the_api(client, tokens, seed) -> None:
     from statuspage.incidents import operations
 
-    seed(lambda db: operations.open_incident(db, seed.settings, operations.Actor("cli"), seed.clock(), **INCIDENT))
+    seed(lambda db: operations.open_incident(db, seed.settings, Actor("cli"), seed.clock(), **INCIDENT))
     notice_writes(client)
     assert len(client.get("/api/v1/incidents", headers=tokens["viewer"]).json()["incidents"]) == 1
 
@@ -280,7 +282,7 @@ def test_an_incident_from_a_template_names_the_chosen_component(client, tokens, 
     from litestar.testing import TestClient
 
     from statuspage.app import create_app
-    from statuspage.core.settings import load_settings
+    from statuspage.config import load_settings
 
     # The sample configuration ships the templates; run it on this test's database.
     settings = load_settings(None, environ={"STATUSPAGE_DB": client.app.state.settings.database.path,

@@ -1,3 +1,5 @@
+from statuspage.core.operation import Actor
+
 """The invoice-action outbox and the kill switch, end to end against the Exact Online sandbox:
 delayed while off, replayed in order when on, each action booked exactly once, never where it
 does not belong."""
@@ -17,9 +19,8 @@ from integrations.exact_online.sandbox import (
     demo_scenario,
 )
 from statuspage.actions import outbox
+from statuspage.config import load_settings
 from statuspage.core import storage
-from statuspage.core.settings import load_settings
-from statuspage.incidents.operations import Actor
 
 DEMO_ENVIRONMENTS = """
 [[environments]]

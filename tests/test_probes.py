@@ -1,3 +1,5 @@
+from statuspage.core.operation import Actor
+
 """Probes on a schedule: evidence moves component status, with hysteresis, and lost rights show
 up for operators before anyone books."""
 
@@ -12,8 +14,9 @@ from conftest import TEST_CONFIG
 from litestar.testing import TestClient
 
 from statuspage.app import create_app
-from statuspage.core.settings import ConfigError, load_settings
-from statuspage.page.status import ComponentStatus as C
+from statuspage.config import load_settings
+from statuspage.core.settings import ConfigError
+from statuspage.core.vocabulary import ComponentStatus as C
 from statuspage.probes.rules import Standing, advance, claim_for
 
 
@@ -198,7 +201,7 @@ def test_the_sync_probe_wants_last_nights_sync_finished_before_opening(settings,
 
         state = client.app.state
         client.blocking_portal.call(state.store.write, lambda db: operations.create_token(
-            db, settings, operations.Actor("t"), clock(), "product", "client", "sp_product"))
+            db, settings, Actor("t"), clock(), "product", "client", "sp_product"))
         product = {"Authorization": "Bearer sp_product"}
         report = {"environment": "jansen-groep", "integration": "exact-online", "kind": "incremental",
                   "started_at": "2026-11-22T23:00:00+01:00", "finished_at": "2026-11-23T01:10:00+01:00"}
@@ -248,7 +251,7 @@ conditions = ["[UNREACHABLE] == 0"]
         from statuspage.incidents import operations
 
         client.blocking_portal.call(client.app.state.store.write, lambda db: operations.create_token(
-            db, settings, operations.Actor("t"), clock(), "op", "operator", "sp_op"))
+            db, settings, Actor("t"), clock(), "op", "operator", "sp_op"))
         sign_in(client, "sp_op")
         console = client.get("/console/probes/rights")
         assert console.status_code == 200

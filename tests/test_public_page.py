@@ -10,8 +10,8 @@ from conftest import FakeClock, seed_bad_day
 from litestar.testing import TestClient
 
 from statuspage.app import create_app
+from statuspage.core.i18n import choose_language
 from statuspage.core.storage import record_status_changes
-from statuspage.page.i18n import choose_language
 
 
 def text_of(html: str) -> str:
@@ -81,7 +81,7 @@ def test_times_follow_the_visitors_time_zone(client, bad_day) -> None:
 
 
 def test_summer_times_are_shown_in_summer_time(tmp_path, config_file, seed) -> None:
-    from statuspage.core.settings import load_settings
+    from statuspage.config import load_settings
     from statuspage.core.storage import create_incident
 
     summer = FakeClock(datetime(2026, 7, 1, 10, 0, tzinfo=UTC))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from statuspage.core.settings import SAMPLE_CONFIG, ConfigError, load_settings
+from statuspage.config import load_settings
+from statuspage.core.settings import SAMPLE_CONFIG, ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

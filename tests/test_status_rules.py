@@ -4,21 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from statuspage.page.status import (
-    ComponentStatus as C,
-)
-from statuspage.page.status import (
-    Impact,
-    Indicator,
-    Override,
-    StatusInputs,
-    derive_component_status,
-    maintenance_phase,
-    page_status,
-)
-from statuspage.page.status import (
-    MaintenanceStatus as M,
-)
+from statuspage.core.vocabulary import ComponentStatus as C
+from statuspage.core.vocabulary import Impact, Indicator
+from statuspage.core.vocabulary import MaintenanceStatus as M
+from statuspage.page.status import Override, StatusInputs, derive_component_status, maintenance_phase, page_status
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)

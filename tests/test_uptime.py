@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from statuspage.page.status import ComponentStatus as C
+from statuspage.core.vocabulary import ComponentStatus as C
 from statuspage.page.uptime import StatusChange, daily_history
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")

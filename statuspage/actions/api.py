@@ -21,7 +21,7 @@ from statuspage.actions import outbox
 from statuspage.actions.connections import EXACT_ONLINE
 from statuspage.core import storage
 from statuspage.core.auth import Identity, Role
-from statuspage.incidents import operations
+from statuspage.core.operation import Refused
 from statuspage.web.api_support import as_http_error, run
 from statuspage.web.security import requires
 
@@ -147,7 +147,7 @@ class ActionController(Controller):
         try:
             action_id, new = await state.store.write(
                 lambda db: outbox.accept(db, state.settings, request.user.name, state.clock(), data))
-        except operations.Refused as refused:
+        except Refused as refused:
             raise as_http_error(refused) from None
         if new:
             state.dispatcher.wake()
@@ -194,7 +194,7 @@ class ActionController(Controller):
         try:
             secret = await state.store.write(
                 lambda db: outbox.set_callback(db, state.settings, request.user.name, state.clock(), data.url))
-        except operations.Refused as refused:
+        except Refused as refused:
             raise as_http_error(refused) from None
         return CallbackCreated(data.url, secret)
 

@@ -21,10 +21,11 @@ from sqlite_utils import Database
 from integrations.base import ActionKind, InvalidAction, InvoiceAction
 from integrations.payloads import PAYLOAD_TYPES, payload_of
 from statuspage.core import storage
+from statuspage.core.operation import Actor, Refused
 from statuspage.core.settings import Settings, text_in
 from statuspage.incidents import notifications
-from statuspage.incidents.operations import Actor, Refused, draft_from_template
-from statuspage.page.status_history import record_statuses_now
+from statuspage.incidents.operations import draft_from_template
+from statuspage.incidents.status_history import record_statuses_now
 
 INTEGRATIONS = ("exact-online",)
 MAX_ATTEMPTS = 8

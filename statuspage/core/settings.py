@@ -17,8 +17,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from statuspage.probes import conditions
-
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CONFIG = PACKAGE_ROOT / "sample-config.toml"
 REPOSITORY_ROOT = PACKAGE_ROOT.parent
@@ -206,12 +204,14 @@ ENVIRONMENT_KEYS = {
 _KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
-def load_settings(
+def read_settings(
     config_path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[tuple[str, str], Any] | None = None,
 ) -> Settings:
-    """Read the configuration file, apply environment variables and flags, and check the result.
+    """Read the configuration file, apply environment variables and flags, and check what core can judge.
+
+    Use `statuspage.config.load_settings`, which adds each area's own checks (the probes' conditions).
 
     `config_path` falls back to $STATUSPAGE_CONFIG, then to the shipped sample configuration.
     `overrides` are command-line values keyed by (section, key); None values are ignored.
@@ -365,21 +365,6 @@ def _check_incident_templates(settings: Settings, path: Path) -> None:
                     raise ConfigError(str(path), f"{where}.{field}", f"is not a valid template: {error}") from None
 
 
-# What each kind of probe observes, as the [PLACEHOLDERS] its conditions may use.
-PROBE_PLACEHOLDERS = {
-    "http": {"STATUS", "RESPONSE_TIME", "BODY"},
-    "rights": {"UNREACHABLE", "CONNECTIONS", "ERRORS", "RESPONSE_TIME"},
-    "backlog": {"QUEUED", "DELAYED", "RUNNING", "OLDEST_AGE", "RESPONSE_TIME"},
-    "sync": {"LATE", "NEVER", "AGE", "RESPONSE_TIME"},
-}
-DEFAULT_CONDITIONS = {
-    "http": ["[STATUS] < 400"],
-    "rights": ["[UNREACHABLE] == 0", "[ERRORS] == 0"],
-    "backlog": ["[OLDEST_AGE] < 3600"],
-    "sync": ["[LATE] == 0"],
-}
-
-
 def _check_probes(settings: Settings, path: Path) -> None:
     components = {component.key for component in settings.components}
     seen: set[str] = set()
@@ -392,8 +377,6 @@ def _check_probes(settings: Settings, path: Path) -> None:
         if not _KEY_PATTERN.match(probe.key) or probe.key in seen:
             raise ConfigError(str(path), f"{where}.key", f"{probe.key!r} must be unique, in lower-case letters, digits and dashes")
         seen.add(probe.key)
-        if probe.kind not in PROBE_PLACEHOLDERS:
-            fail("kind", f"unknown kind {probe.kind!r}; use one of {', '.join(PROBE_PLACEHOLDERS)}")
         if probe.component is not None and probe.component not in components:
             fail("component", f"{probe.component!r} is not the key of any [[components]] entry")
         if probe.kind == "http" and not (probe.url or "").startswith(("http://", "https://", "{page}", "{exact_online}")):
@@ -407,16 +390,6 @@ def _check_probes(settings: Settings, path: Path) -> None:
             fail("failing_status", f"must be one of {', '.join(_COMPONENT_STATUSES[1:])}; got {probe.failing_status!r}")
         if probe.kind == "sync" and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", probe.due_by):
             fail("due_by", f"{probe.due_by!r} must be a time like 07:00")
-        for number, text in enumerate(probe.conditions):
-            try:
-                condition = conditions.parse(text)
-            except conditions.ConditionError as error:
-                raise ConfigError(str(path), f"{where}.conditions[{number}]", f"probe {probe.key!r}: {error}") from None
-            unknown = sorted(conditions.placeholders(condition) - PROBE_PLACEHOLDERS.get(probe.kind, set()))
-            if unknown:
-                raise ConfigError(str(path), f"{where}.conditions[{number}]",
-                                  f"probe {probe.key!r}: a {probe.kind} probe has no {', '.join(f'[{u}]' for u in unknown)}; "
-                                  f"it offers {', '.join(f'[{p}]' for p in sorted(PROBE_PLACEHOLDERS[probe.kind]))}")
 
 
 def placeholders(text: str) -> set[str]:

@@ -12,19 +12,18 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, Router, delete, get, patch, post, put
+from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from statuspage.actions.api import ActionController, SwitchController
 from statuspage.core import storage
 from statuspage.core.auth import Identity, Role, new_token
+from statuspage.core.operation import Refused
 from statuspage.incidents import operations
 from statuspage.page import api_v2
-from statuspage.probes.api import ProbeController, SyncController
 from statuspage.web.api_support import as_http_error, run
-from statuspage.web.security import BearerTokenAuthentication, requires
+from statuspage.web.security import requires
 
 ComponentState = Literal["operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -201,7 +200,7 @@ class IncidentController(Controller):
         try:
             draft = operations.draft_from_template(request.app.state.settings, data.template, data.component,
                                                    data.values, data.language)
-        except operations.Refused as refused:
+        except Refused as refused:
             raise as_http_error(refused) from None
         incident_id = await run(request, operations.open_incident, name=draft.name, status=draft.status,
                                 impact=draft.impact, message=draft.message, components=draft.components)
@@ -346,11 +345,6 @@ async def whoami(request: Request) -> Me:
     return Me(identity.name, identity.role.value)
 
 
-def operator_api_router() -> Router:
-    return Router(
-        path="/api/v1",
-        route_handlers=[IncidentController, MaintenanceController, ComponentController, AuditController,
-                        TokenController, SubscriberController, incident_templates, whoami,
-                        ActionController, SwitchController, ProbeController, SyncController],
-        middleware=[BearerTokenAuthentication],
-    )
+INCIDENT_HANDLERS = [IncidentController, MaintenanceController, ComponentController, AuditController,
+                     TokenController, SubscriberController, incident_templates, whoami]
+"""The operators' routes of this area, mounted under /api/v1 by the app beside the other areas' routes."""

@@ -14,26 +14,14 @@ from sqlite_utils import Database
 
 from statuspage.core import storage
 from statuspage.core.auth import Role, digest
+from statuspage.core.operation import Actor, Refused
 from statuspage.core.settings import Settings, placeholders, text_in
+from statuspage.core.vocabulary import ComponentStatus, IncidentStatus, MaintenanceStatus
 from statuspage.incidents import notifications
-from statuspage.page.status import ComponentStatus, IncidentStatus, MaintenanceStatus, maintenance_phase
-from statuspage.page.status_history import record_statuses_now
+from statuspage.incidents.status_history import record_statuses_now
+from statuspage.page.status import maintenance_phase
 
 SCHEDULER = "scheduler"
-
-
-class Refused(Exception):
-    """An operation that cannot be done as asked; the message says what to change."""
-
-    def __init__(self, message: str, *, not_found: bool = False, conflict: bool = False) -> None:
-        super().__init__(message)
-        self.not_found = not_found
-        self.conflict = conflict  # it clashes with what exists: a different request under a used key
-
-
-@dataclass(frozen=True)
-class Actor:
-    name: str
 
 
 def _check_components(settings: Settings, components: Mapping[str, str]) -> None:

@@ -7,15 +7,16 @@ from __future__ import annotations
 from litestar import Request, Response, get, post
 from litestar.params import FromQuery
 
+from statuspage.core.i18n import choose_language, word
+from statuspage.core.operation import Refused
 from statuspage.incidents import operations
-from statuspage.page.i18n import choose_language, word
 
 
 def _message(request: Request, title_key: str, message_key: str, status_code: int = 200, **values: str) -> Response:
     state = request.app.state
     language = choose_language(request.query_params.get("lang"), request.headers.get("accept-language"),
                                state.settings.page.language)
-    html = state.pages.templates.get_template("message.html").render(
+    html = state.pages.templates.get_template("web/message.html").render(
         lang=language, page=state.settings.page, title=word(language, title_key),
         message=word(language, message_key, **values), back=word(language, "back_home"),
         form_token=values.get("token"),
@@ -35,7 +36,7 @@ async def subscribe(request: Request) -> Response:
     components = [str(value) for value in form.getall("component", [])] or None
     try:
         await _run(request, operations.subscribe_email, address, components)
-    except operations.Refused as refused:
+    except Refused as refused:
         return _message(request, "subscribe_title", "subscribe_refused", status_code=400, reason=str(refused))
     return _message(request, "subscribe_title", "subscribe_check_inbox", address=address)
 

@@ -12,8 +12,8 @@ from email.utils import format_datetime
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
-from statuspage.page import markdown
-from statuspage.page.i18n import format_time, word
+from statuspage.core import markdown
+from statuspage.core.i18n import format_time, word
 from statuspage.page.snapshot import IncidentView, PageSnapshot
 
 ATOM = "http://www.w3.org/2005/Atom"

@@ -22,12 +22,12 @@ import jinja2
 import msgspec
 
 from statuspage.core.clock import Clock
+from statuspage.core.i18n import format_day, format_duration, format_time, word
 from statuspage.core.settings import Settings, text_in
 from statuspage.core.storage import Store, read_page_rows
+from statuspage.core.vocabulary import ComponentStatus
 from statuspage.page import api_v2, feeds
-from statuspage.page.i18n import format_day, format_duration, format_time, word
 from statuspage.page.snapshot import PAST_INCIDENT_DAYS, UPTIME_DAYS, ComponentView, PageSnapshot, build_snapshot
-from statuspage.page.status import ComponentStatus
 from statuspage.page.uptime import Day, day_bounds, local_days
 
 # The legend reads from good to bad, with maintenance apart at the end, as on hosted status pages.
@@ -112,7 +112,7 @@ class PublicPages:
 
     async def page(self, language: str, zone: ZoneInfo) -> Rendered:
         snapshot = await self.snapshot()
-        return self._html(("index", language, zone.key), lambda: self.templates.get_template("index.html").render(
+        return self._html(("index", language, zone.key), lambda: self.templates.get_template("page/index.html").render(
             page_context(snapshot, language, zone)))
 
     async def incident_page(self, incident_id: str, language: str, zone: ZoneInfo) -> Rendered | None:
@@ -122,7 +122,7 @@ class PublicPages:
         if item is None:
             return None
         return self._html(("incident", incident_id, language, zone.key), lambda: self.templates.get_template(
-            "incident.html").render(common_context(snapshot, language, zone) | {"item": item}))
+            "page/incident.html").render(common_context(snapshot, language, zone) | {"item": item}))
 
     def _html(self, key: tuple[str, ...], render: Callable[[], str]) -> Rendered:
         cached = self._pages.get(key)

@@ -15,9 +15,9 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery
 from litestar.response.base import ASGIResponse
 
+from statuspage.core.i18n import choose_language, word, zone_named
 from statuspage.core.settings import LANGUAGES
 from statuspage.page import api_v2
-from statuspage.page.i18n import choose_language, word, zone_named
 from statuspage.page.public import PublicPages, Rendered
 
 # Short enough that a customer who reloads sees news within seconds, long enough that a flood

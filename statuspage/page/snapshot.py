@@ -13,11 +13,8 @@ from datetime import datetime, timedelta
 
 from statuspage.core.settings import ComponentSettings, GroupSettings, Settings, Text
 from statuspage.core.storage import PageRows, moment
+from statuspage.core.vocabulary import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
 from statuspage.page.status import (
-    ComponentStatus,
-    Impact,
-    IncidentStatus,
-    MaintenanceStatus,
     Override,
     PageStatus,
     StatusInputs,

@@ -9,61 +9,11 @@ customers already run against such pages (monitors, chat bots, exporters) unders
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-
-class ComponentStatus(enum.StrEnum):
-    OPERATIONAL = "operational"
-    UNDER_MAINTENANCE = "under_maintenance"
-    DEGRADED_PERFORMANCE = "degraded_performance"
-    PARTIAL_OUTAGE = "partial_outage"
-    MAJOR_OUTAGE = "major_outage"
-
-    @property
-    def severity(self) -> int:
-        # Declaration order is severity order: an outage during maintenance is still an outage.
-        return _COMPONENT_ORDER.index(self)
-
-
-_COMPONENT_ORDER = list(ComponentStatus)
-
-
-class IncidentStatus(enum.StrEnum):
-    INVESTIGATING = "investigating"
-    IDENTIFIED = "identified"
-    MONITORING = "monitoring"
-    RESOLVED = "resolved"
-    POSTMORTEM = "postmortem"
-
-    @property
-    def is_open(self) -> bool:
-        return self not in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM)
-
-
-class MaintenanceStatus(enum.StrEnum):
-    SCHEDULED = "scheduled"
-    IN_PROGRESS = "in_progress"
-    VERIFYING = "verifying"
-    COMPLETED = "completed"
-
-
-class Impact(enum.StrEnum):
-    NONE = "none"
-    MINOR = "minor"
-    MAJOR = "major"
-    CRITICAL = "critical"
-    MAINTENANCE = "maintenance"
-
-
-class Indicator(enum.StrEnum):
-    NONE = "none"
-    MINOR = "minor"
-    MAJOR = "major"
-    CRITICAL = "critical"
-    MAINTENANCE = "maintenance"
+from statuspage.core.vocabulary import ComponentStatus, Impact, Indicator, MaintenanceStatus
 
 
 @dataclass(frozen=True)

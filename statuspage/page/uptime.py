@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from statuspage.page.status import ComponentStatus, worst
+from statuspage.core.vocabulary import ComponentStatus
+from statuspage.page.status import worst
 
 DOWNTIME_WEIGHT = {
     ComponentStatus.MAJOR_OUTAGE: 1.0,

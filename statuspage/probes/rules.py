@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from statuspage.page.status import ComponentStatus
+from statuspage.core.vocabulary import ComponentStatus
 
 
 @dataclass(frozen=True)

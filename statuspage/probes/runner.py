@@ -25,12 +25,13 @@ import httpx
 from integrations.base import ConnectorError
 from statuspage.core import storage
 from statuspage.core.clock import Clock
-from statuspage.core.settings import DEFAULT_CONDITIONS, ProbeSettings, Settings
+from statuspage.core.settings import ProbeSettings, Settings
 from statuspage.core.storage import Store
-from statuspage.page.status import ComponentStatus
-from statuspage.page.status_history import record_statuses_now
+from statuspage.core.vocabulary import ComponentStatus
+from statuspage.incidents.status_history import record_statuses_now
 from statuspage.page.uptime import day_bounds
 from statuspage.probes import conditions
+from statuspage.probes.kinds import DEFAULT_CONDITIONS
 from statuspage.probes.rules import Standing, advance, claim_for
 
 

@@ -9,7 +9,7 @@ from litestar import Request
 from litestar.exceptions import HTTPException, NotFoundException
 
 from statuspage.core.auth import Identity
-from statuspage.incidents import operations
+from statuspage.core.operation import Actor, Refused
 
 
 async def perform(request: Request, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -17,7 +17,7 @@ async def perform(request: Request, work: Callable[..., Any], *args: Any, **kwar
     state = request.app.state
     identity: Identity = request.user
     return await state.store.write(
-        lambda db: work(db, state.settings, operations.Actor(identity.name), state.clock(), *args, **kwargs)
+        lambda db: work(db, state.settings, Actor(identity.name), state.clock(), *args, **kwargs)
     )
 
 
@@ -25,11 +25,11 @@ async def run(request: Request, work: Callable[..., Any], *args: Any, **kwargs: 
     """`perform`, for the JSON API: a refusal becomes a 400, 404 or 409 that says why."""
     try:
         return await perform(request, work, *args, **kwargs)
-    except operations.Refused as refused:
+    except Refused as refused:
         raise as_http_error(refused) from None
 
 
-def as_http_error(refused: operations.Refused) -> HTTPException:
+def as_http_error(refused: Refused) -> HTTPException:
     """A refused operation as the answer that says why: 404 for what does not exist, 409 for a clash, else 400."""
     if refused.not_found:
         return NotFoundException(str(refused))

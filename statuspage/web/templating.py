@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jinja2
 
-from statuspage.page import markdown
+from statuspage.core import markdown
 
 
 def make_environment(templates_dir: str | Path) -> jinja2.Environment:

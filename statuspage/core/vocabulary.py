@@ -1,0 +1,62 @@
+"""One vocabulary for the whole service: the states and kinds that the API, the console, the page and
+storage all speak, as enums, so that a new state is added in one place and never hunted for as a string.
+
+The page's words are those of the most widely used hosted status page (component status, incident
+status and impact, maintenance status, page indicator), so that the tools its customers already run
+against such pages understand ours.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ComponentStatus(enum.StrEnum):
+    OPERATIONAL = "operational"
+    UNDER_MAINTENANCE = "under_maintenance"
+    DEGRADED_PERFORMANCE = "degraded_performance"
+    PARTIAL_OUTAGE = "partial_outage"
+    MAJOR_OUTAGE = "major_outage"
+
+    @property
+    def severity(self) -> int:
+        # Declaration order is severity order: an outage during maintenance is still an outage.
+        return _COMPONENT_ORDER.index(self)
+
+
+_COMPONENT_ORDER = list(ComponentStatus)
+
+
+class IncidentStatus(enum.StrEnum):
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+    POSTMORTEM = "postmortem"
+
+    @property
+    def is_open(self) -> bool:
+        return self not in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM)
+
+
+class MaintenanceStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in_progress"
+    VERIFYING = "verifying"
+    COMPLETED = "completed"
+
+
+class Impact(enum.StrEnum):
+    NONE = "none"
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+    MAINTENANCE = "maintenance"
+
+
+class Indicator(enum.StrEnum):
+    NONE = "none"
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+    MAINTENANCE = "maintenance"

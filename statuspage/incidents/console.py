@@ -1,0 +1,181 @@
+"""The console's pages for incidents, maintenance, component overrides, subscribers and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from statuspage.core import storage
+from statuspage.core.auth import Role
+from statuspage.core.operation import Refused
+from statuspage.core.vocabulary import IncidentStatus, MaintenanceStatus
+from statuspage.incidents import operations
+from statuspage.web.api_support import perform
+from statuspage.web.console import components_from, form_of, local_moment, render, required
+from statuspage.web.security import requires
+
+INCIDENT_STATES = [status.value for status in IncidentStatus if status is not IncidentStatus.POSTMORTEM]
+MAINTENANCE_STATES = [status.value for status in MaintenanceStatus]
+IMPACTS = ["none", "minor", "major", "critical"]
+
+
+class IncidentConsole(Controller):
+    path = "/console"
+    include_in_schema = False
+    guards = [requires(Role.VIEWER)]
+
+    @get("/")
+    async def dashboard(self, request: Request, error: FromQuery[str | None] = None) -> Template:
+        state = request.app.state
+        snapshot = await state.pages.snapshot()
+        overrides = {row["component_id"]: row for row in await state.store.read(storage.override_rows)}
+        drafts = await state.store.read(storage.draft_incidents)
+        return render(request, "incidents/dashboard.html", snapshot=snapshot, overrides=overrides, error=error, drafts=drafts,
+                      leaves=[c for c in snapshot.components if not c.is_group])
+
+    @get("/incidents/new")
+    async def new_incident(
+        self, request: Request, template: FromQuery[str | None] = None, component: FromQuery[str | None] = None
+    ) -> Template:
+        values: dict[str, str] = {}
+        error = None
+        if template:
+            try:
+                draft = operations.draft_from_template(request.app.state.settings, template, component or None, {})
+            except Refused as refused:
+                error = str(refused)
+            else:
+                values = {"name": draft.name, "message": draft.message, "status": draft.status, "impact": draft.impact}
+                values |= {f"component.{key}": state for key, state in draft.components.items()}
+        return render(request, "incidents/incident_form.html", values=values, states=INCIDENT_STATES, impacts=IMPACTS,
+                      error=error, incident_templates=request.app.state.settings.incident_templates,
+                      chosen=(template, component))
+
+    @post("/incidents", guards=[requires(Role.OPERATOR)])
+    async def open_incident(self, request: Request) -> Response | Template:
+        form = await form_of(request)
+        try:
+            incident_id = await perform(
+                request, operations.open_incident, name=required(form, "name"), status=form.get("status", "investigating"),
+                impact=form.get("impact", "minor"), message=required(form, "message"), components=components_from(form),
+            )
+        except Refused as refused:
+            return render(request, "incidents/incident_form.html", status_code=400, error=str(refused), values=form,
+                          states=INCIDENT_STATES, impacts=IMPACTS, chosen=(None, None),
+                          incident_templates=request.app.state.settings.incident_templates)
+        return Redirect(f"/console/incidents/{incident_id}")
+
+    @get("/incidents/{incident_id:str}")
+    async def incident(self, request: Request, incident_id: FromPath[str]) -> Template:
+        return await _incident_page(request, incident_id)
+
+    @post("/incidents/{incident_id:str}/updates", guards=[requires(Role.OPERATOR)])
+    async def post_update(self, request: Request, incident_id: FromPath[str]) -> Response | Template:
+        form = await form_of(request)
+        try:
+            await perform(request, operations.post_update, incident_id, status=form.get("status", ""),
+                         message=required(form, "message"), components=components_from(form))
+        except Refused as refused:
+            return await _incident_page(request, incident_id, error=str(refused), status_code=400)
+        return Redirect(f"/console/incidents/{incident_id}")
+
+    @post("/incidents/{incident_id:str}/updates/{update_id:str}/edit", guards=[requires(Role.OPERATOR)])
+    async def edit_update(self, request: Request, incident_id: FromPath[str], update_id: FromPath[str]) -> Response | Template:
+        form = await form_of(request)
+        try:
+            await perform(request, operations.edit_update, update_id, message=required(form, "message"))
+        except Refused as refused:
+            return await _incident_page(request, incident_id, error=str(refused), status_code=400)
+        return Redirect(f"/console/incidents/{incident_id}")
+
+    @post("/incidents/{incident_id:str}/updates/{update_id:str}/delete", guards=[requires(Role.OPERATOR)])
+    async def delete_update(self, request: Request, incident_id: FromPath[str], update_id: FromPath[str]) -> Response | Template:
+        try:
+            await perform(request, operations.delete_update, update_id)
+        except Refused as refused:
+            return await _incident_page(request, incident_id, error=str(refused), status_code=400)
+        return Redirect(f"/console/incidents/{incident_id}")
+
+    @post("/incidents/{incident_id:str}/publish", guards=[requires(Role.OPERATOR)])
+    async def publish(self, request: Request, incident_id: FromPath[str]) -> Response:
+        try:
+            await perform(request, operations.publish_draft, incident_id)
+        except Refused as refused:
+            return Redirect(f"/console?error={quote(str(refused))}")
+        return Redirect(f"/console/incidents/{incident_id}")
+
+    @get("/maintenances/new")
+    async def new_maintenance(self, request: Request) -> Template:
+        return render(request, "incidents/maintenance_form.html", values={})
+
+    @post("/maintenances", guards=[requires(Role.OPERATOR)])
+    async def schedule_maintenance(self, request: Request) -> Response | Template:
+        form = await form_of(request)
+        try:
+            maintenance_id = await perform(
+                request, operations.schedule_maintenance, name=required(form, "name"),
+                message=required(form, "message"), starts=local_moment(request, form.get("starts", ""), "starts"),
+                ends=local_moment(request, form.get("ends", ""), "ends"),
+                components=[key for key, value in components_from(form).items() if value == "on"],
+            )
+        except Refused as refused:
+            return render(request, "incidents/maintenance_form.html", status_code=400, error=str(refused), values=form)
+        return Redirect(f"/console/incidents/{maintenance_id}")
+
+    @post("/components/{component:str}/override", guards=[requires(Role.OPERATOR)])
+    async def set_override(self, request: Request, component: FromPath[str]) -> Response:
+        form = await form_of(request)
+        try:
+            if form.get("status") == "clear":
+                await perform(request, operations.clear_override, component)
+            else:
+                expires = form.get("expires_at")
+                await perform(request, operations.set_override, component, status=form.get("status", ""),
+                             reason=required(form, "reason"),
+                             expires_at=local_moment(request, expires, "expires_at") if expires else None)
+        except Refused as refused:
+            return Redirect(f"/console?error={quote(str(refused))}")
+        return Redirect("/console")
+
+    @get("/subscribers")
+    async def subscribers(self, request: Request, error: FromQuery[str | None] = None) -> Template:
+        return await _subscribers_page(request, error=error)
+
+    @post("/subscribers", guards=[requires(Role.OPERATOR)])
+    async def add_webhook(self, request: Request) -> Response | Template:
+        form = await form_of(request)
+        components = [key for key, value in components_from(form).items() if value == "on"] or None
+        try:
+            _, secret = await perform(request, operations.add_webhook, required(form, "url"), components)
+        except Refused as refused:
+            return Redirect(f"/console/subscribers?error={quote(str(refused))}")
+        return await _subscribers_page(request, new_secret=secret)
+
+    @get("/audit")
+    async def audit(self, request: Request) -> Template:
+        entries = await request.app.state.store.read(lambda db: storage.audit_entries(db, limit=200))
+        return render(request, "incidents/audit.html", entries=entries)
+
+
+async def _subscribers_page(request: Request, *, error: str | None = None, new_secret: str | None = None) -> Template:
+    def read(db) -> tuple[list, dict]:
+        subscribers = storage.list_subscribers(db)
+        return subscribers, {row["id"]: storage.deliveries_of(db, row["id"], 20) for row in subscribers}
+
+    subscribers, deliveries = await request.app.state.store.read(read)
+    return render(request, "incidents/subscribers.html", subscribers=subscribers, deliveries=deliveries, error=error,
+                  new_secret=new_secret)
+
+
+async def _incident_page(request: Request, incident_id: str, **extra: Any) -> Template:
+    snapshot = await request.app.state.pages.snapshot()
+    item = next((item for item in snapshot.incidents + snapshot.maintenances if item.id == incident_id), None)
+    if item is None:
+        raise NotFoundException(f"no incident or maintenance with id {incident_id!r} among the recent ones")
+    states = MAINTENANCE_STATES if item.kind == "maintenance" else INCIDENT_STATES
+    return render(request, "incidents/incident.html", item=item, states=states, **extra)

@@ -1,0 +1,144 @@
+"""The operator console's shared plumbing: rendering a console page, reading its forms, signing in.
+
+Sign in once with a token; a session cookie (HttpOnly, SameSite=Lax, Secure over TLS) carries the
+sign-in from then on, and every form carries a CSRF token. Forms post and redirect, so a reload
+never repeats a change; a refused change shows the form again with what to fix. Each area keeps its
+own console pages (`incidents.console`, `actions.console`, `probes.console`); this module serves
+them all and holds no domain rule.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Request, Response, Router, get, post
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import Cookie
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
+from litestar.response import Redirect, Template
+from litestar.types import ControllerRouterHandler
+
+from statuspage.core import storage
+from statuspage.core.auth import SESSION_COOKIE, SESSION_LIFETIME, Role, digest, new_session_id
+from statuspage.core.i18n import format_time, word
+from statuspage.core.operation import Refused
+from statuspage.core.settings import text_in
+from statuspage.core.vocabulary import ComponentStatus
+from statuspage.web.security import ConsoleSessionAuthentication, requires
+
+COMPONENT_STATES = [status.value for status in ComponentStatus]
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or request.app.state.settings.page.url.startswith("https://")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def render(
+    request: Request, template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
+) -> Template:
+    """A console page: the template plus what every console template uses."""
+    state = request.app.state
+    # The console's own words are English; mixing in the page's language would read badly.
+    language, zone = "en", state.settings.zone
+    return Template(
+        template_name=template,
+        status_code=status_code,
+        headers=headers,
+        context={
+            "page": state.settings.page,
+            "lang": language,
+            "zone": zone.key,
+            "me": request.user,
+            "can_change": request.user is not None and request.user.role.allows(Role.OPERATOR),
+            "t": lambda key, **values: word(language, key, **values),
+            "when": lambda moment: format_time(moment, language, zone),
+            "names": {c.key: text_in(c.name, language, language) for c in state.settings.components},
+            "component_states": COMPONENT_STATES,
+            "error": None,
+            **context,
+        },
+    )
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {key: str(value).strip() for key, value in form.items() if key != "_csrf_token"}
+
+
+def components_from(form: dict[str, str]) -> dict[str, str]:
+    """The `component.<key>` selects of a form; "" means the component is not affected."""
+    prefix = "component."
+    return {key[len(prefix):]: value for key, value in form.items() if key.startswith(prefix) and value}
+
+
+def local_moment(request: Request, text: str, field: str) -> datetime:
+    """A datetime-local input, read in the page's time zone."""
+    try:
+        naive = datetime.fromisoformat(text)
+    except ValueError:
+        raise Refused(f"{field} must be a date and time, like 2026-11-24T22:00") from None
+    if naive.tzinfo is not None:
+        return naive
+    return naive.replace(tzinfo=request.app.state.settings.zone)
+
+
+def required(form: dict[str, str], field: str) -> str:
+    """A form field that must not be empty; refused with the field's name otherwise."""
+    value = form.get(field, "")
+    if not value:
+        raise Refused(f"{field} is required")
+    return value
+
+
+class SignInController(Controller):
+    path = "/console"
+    include_in_schema = False
+
+    @get("/sign-in")
+    async def sign_in_form(self, request: Request) -> Template:
+        return render(request, "web/sign_in.html")
+
+    @post("/sign-in")
+    async def sign_in(self, request: Request) -> Response | Template:
+        state = request.app.state
+        now, client = state.clock(), _client(request)
+        wait = state.sign_in_limiter.retry_after(client, now)
+        if wait > 0:
+            return render(request, "web/sign_in.html", status_code=429, headers={"Retry-After": str(math.ceil(wait))},
+                          error=f"Too many failed sign-ins; try again in {math.ceil(wait)} seconds.")
+        token = (await form_of(request)).get("token", "")
+        row = await state.store.read(storage.token_by_hash, digest(token)) if token else None
+        if row is None or Role(row["role"]) is Role.CLIENT:
+            state.sign_in_limiter.failed(client, now)
+            return render(request, "web/sign_in.html", status_code=401, error="That token is unknown or revoked.")
+        state.sign_in_limiter.succeeded(client)
+        session = new_session_id()
+        await state.store.write(storage.insert_session, digest(session), row["id"], now, now + SESSION_LIFETIME)
+        return Redirect(
+            "/console",
+            cookies=[Cookie(key=SESSION_COOKIE, value=session, path="/console", httponly=True, samesite="lax",
+                            secure=_secure(request), max_age=int(SESSION_LIFETIME.total_seconds()))],
+        )
+
+    @post("/sign-out", guards=[requires(Role.VIEWER)])
+    async def sign_out(self, request: Request) -> Response:
+        session = request.auth
+        if session:
+            await request.app.state.store.write(storage.delete_session, digest(session))
+        return Redirect("/console/sign-in", cookies=[Cookie(key=SESSION_COOKIE, value="", path="/console", max_age=0)])
+
+
+
+
+def console_router(csrf: CSRFConfig, controllers: list[ControllerRouterHandler]) -> Router:
+    """The console under /console: sign-in plus each area's `controllers`, behind the session and CSRF."""
+    # Who is signed in first, then CSRF: a change without a session is a 401, not a 403.
+    return Router(path="/", route_handlers=[SignInController, *controllers],
+                  middleware=[ConsoleSessionAuthentication, DefineMiddleware(CSRFMiddleware, config=csrf)])
