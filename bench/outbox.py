@@ -28,7 +28,10 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from integrations.exact_online.sandbox import ExactOnlineSandbox, Faults, demo_scenario  # noqa: E402
-from statuspage.actions import outbox  # noqa: E402
+from statuspage.actions import (
+    outbox,  # noqa: E402
+    switches,
+)
 from statuspage.actions.connections import ExactOnlineLink  # noqa: E402
 from statuspage.actions.dispatcher import Dispatcher  # noqa: E402
 from statuspage.config import load_settings  # noqa: E402
@@ -73,7 +76,7 @@ def hand_in(settings, count: int, *, switched_off: bool) -> None:
     with storage.write_transaction(db):
         storage.sync_components(db, component_definitions(settings), now)
         if switched_off:
-            outbox.switch(db, settings, OPERATOR, now, integration="exact-online", environment=None, enabled=False,
+            switches.switch(db, settings, OPERATOR, now, integration="exact-online", environment=None, enabled=False,
                           reason="bench")
         for n in range(count):
             outbox.accept(db, settings, "bench-client", now, request(n))
@@ -89,7 +92,7 @@ def bench_switch_off(actions: int) -> None:
         db = storage.open_database(settings.database.path)
         started = time.perf_counter()
         with storage.write_transaction(db):
-            change = outbox.switch(db, settings, OPERATOR, datetime.now(UTC), integration="exact-online",
+            change = switches.switch(db, settings, OPERATOR, datetime.now(UTC), integration="exact-online",
                                    environment=None, enabled=False, reason="bench")
         elapsed = time.perf_counter() - started
         delayed = db.execute("SELECT count(*) FROM actions WHERE state = 'delayed'").fetchone()[0]
@@ -121,7 +124,7 @@ async def bench_replay(minutes: float, limit: int) -> None:
                 dispatcher = Dispatcher(store, settings, system_clock, link)
                 running = asyncio.create_task(dispatcher.run_forever())
                 switched_on_at = datetime.now(UTC)
-                await store.write(lambda db: outbox.switch(db, settings, OPERATOR, datetime.now(UTC),
+                await store.write(lambda db: switches.switch(db, settings, OPERATOR, datetime.now(UTC),
                                                            integration="exact-online", environment=None,
                                                            enabled=True, reason="bench"))
                 dispatcher.wake()

@@ -24,7 +24,7 @@ from integrations.exact_online.sandbox import (
     Faults,
     demo_scenario,
 )
-from statuspage.actions import outbox
+from statuspage.actions import outbox, switches
 from statuspage.actions.connections import CALLBACK_PATH, EXACT_ONLINE
 from statuspage.config import load_settings
 from statuspage.core import storage
@@ -69,7 +69,7 @@ def seed_service(tmp_path, sandbox, port: int):
         operations.create_token(db, settings, actor, now, "crash-operator", "operator", "sp_crash-operator")
         connection = storage.connection_id(db, "bakkerij-de-vries", EXACT_ONLINE)
         storage.save_connection_tokens(db, connection, msgspec.json.encode(issued).decode())
-        outbox.switch(db, settings, actor, now, integration="exact-online", environment=None, enabled=False,
+        switches.switch(db, settings, actor, now, integration="exact-online", environment=None, enabled=False,
                       reason="hold the backlog")
         for n in range(ACTIONS):
             request = msgspec.convert(book(f"CRASH-{n}", administration=("101", "102")[n % 2]), outbox.ActionRequest)

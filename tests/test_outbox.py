@@ -18,7 +18,7 @@ from integrations.exact_online.sandbox import (
     Faults,
     demo_scenario,
 )
-from statuspage.actions import outbox
+from statuspage.actions import outbox, replay, switches
 from statuspage.config import load_settings
 from statuspage.core import storage
 
@@ -168,7 +168,7 @@ def test_switching_off_delays_thousands_of_queued_actions_in_one_transaction(see
             outbox.accept(db, seed.settings, "invoice-product", clock(), request)
 
     seed(hand_in)
-    change = seed(lambda db: outbox.switch(db, seed.settings, Actor("olga"), clock(), integration="exact-online",
+    change = seed(lambda db: switches.switch(db, seed.settings, Actor("olga"), clock(), integration="exact-online",
                                            environment=None, enabled=False, reason="wrong bookings"))
     assert change.moved == 3000
 
@@ -359,7 +359,7 @@ def test_connecting_waits_while_the_switch_is_off(connected, tokens, sandbox) ->
     ],
 )
 def test_a_replay_takes_as_long_as_its_slowest_administration_at_the_reported_limits(backlog, minutes) -> None:
-    assert outbox.replay_estimate(backlog).total_seconds() / 60 == minutes
+    assert replay.replay_estimate(backlog).total_seconds() / 60 == minutes
 
 
 def test_one_connection_is_switched_off_and_replayed_on_its_own(connected, tokens, sandbox) -> None:

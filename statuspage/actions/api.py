@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
@@ -17,15 +16,16 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from statuspage.actions import outbox
+from statuspage.actions import outbox, replay
 from statuspage.actions.connections import EXACT_ONLINE
+from statuspage.actions.replay import Replay
+from statuspage.actions.switches import INTEGRATIONS, closed_scopes, connection_scope, switch
 from statuspage.core import storage
 from statuspage.core.auth import Identity, Role
 from statuspage.core.operation import Refused
+from statuspage.core.vocabulary import ActionState
 from statuspage.web.api_support import as_http_error, run
 from statuspage.web.security import requires
-
-ActionState = Literal["queued", "running", "done", "delayed", "undone", "failed", "cancelled"]
 
 
 class Action(msgspec.Struct):
@@ -75,34 +75,6 @@ class Switch(msgspec.Struct):
     enabled: bool
     actions_moved: int
     replay_id: int | None
-
-
-class AdministrationBacklog(msgspec.Struct):
-    environment: str
-    administration: str
-    actions: int
-    oldest: str
-
-
-class ReplayProgress(msgspec.Struct):
-    id: int
-    started_by: str
-    started_at: str
-    total: int
-    done: int
-    undone: int
-    failed: int
-    left: int
-    per_minute: float
-    minutes_to_go: float | None
-
-
-class Replay(msgspec.Struct):
-    integration: str
-    enabled: bool
-    delayed: list[AdministrationBacklog]
-    estimated_minutes: float  # at the limits the accounting system reported (60 a minute until it has), side by side
-    progress: ReplayProgress | None
 
 
 class Connection(msgspec.Struct):
@@ -215,11 +187,11 @@ class SwitchController(Controller):
     @get("/connections", guards=[requires(Role.VIEWER)])
     async def connections(self, request: Request) -> list[Connection]:
         def read(db) -> tuple[list, list]:
-            return storage.connections(db, EXACT_ONLINE), outbox.closed_scopes(db)
+            return storage.connections(db, EXACT_ONLINE), closed_scopes(db)
 
         rows, closed = await request.app.state.store.read(read)
         return [Connection(row["id"], row["environment"], row["integration"], row["user_name"], row["full_name"],
-                           row["connected_at"], outbox.connection_scope(row["environment"], row["integration"]) not in closed)
+                           row["connected_at"], connection_scope(row["environment"], row["integration"]) not in closed)
                 for row in rows]
 
     @get("/integrations/{integration:str}/replay", guards=[requires(Role.VIEWER)])
@@ -263,7 +235,7 @@ async def _connection(request: Request, connection_id: int) -> dict[str, Any]:
 
 
 async def _switch(request: Request, integration: str, environment: str | None, data: SwitchSet) -> Switch:
-    change = await run(request, outbox.switch, integration=integration, environment=environment,
+    change = await run(request, switch, integration=integration, environment=environment,
                        enabled=data.enabled, reason=data.reason)
     if change.enabled:
         request.app.state.dispatcher.wake()
@@ -271,33 +243,9 @@ async def _switch(request: Request, integration: str, environment: str | None, d
 
 
 async def replay_state(request: Request, integration: str, environment: str | None = None) -> Replay:
-    """What switching on would replay (per administration, the oldest, how long at the limits), and how
-    the latest replay is getting on: of the whole integration, or of one environment's connection."""
-    if integration not in outbox.INTEGRATIONS:
+    """The replay of an integration, or of one environment's connection, as `replay.replay_state` reads it."""
+    if integration not in INTEGRATIONS:
         raise NotFoundException(f"unknown integration {integration!r}")
     state = request.app.state
-    now = state.clock()
-    scope = (outbox.integration_scope(integration) if environment is None
-             else outbox.connection_scope(environment, integration))
-
-    def read(db) -> Replay:
-        delayed = storage.delayed_by_administration(db, integration, environment)
-        replay = storage.latest_replay(db, scope)
-        progress = None
-        if replay is not None:
-            counts = storage.replay_counts(db, replay["id"])
-            left = sum(counts.get(name, 0) for name in ("queued", "running", "delayed"))
-            per_minute = float(storage.replay_done_since(db, replay["id"], now - timedelta(minutes=1)))
-            progress = ReplayProgress(
-                replay["id"], replay["started_by"], replay["started_at"], replay["total"], counts.get("done", 0),
-                counts.get("undone", 0), counts.get("failed", 0), left, per_minute,
-                round(left / per_minute, 1) if per_minute else (0.0 if left == 0 else None),
-            )
-        limits = state.exact_online.rate_limits
-        estimate = outbox.replay_estimate([(row["actions"], limits.minutely_limit(row["administration"]))
-                                           for row in delayed])
-        return Replay(integration, scope not in outbox.closed_scopes(db),
-                      [msgspec.convert(row, AdministrationBacklog) for row in delayed],
-                      round(estimate.total_seconds() / 60, 2), progress)
-
-    return await state.store.read(read)
+    return await state.store.read(replay.replay_state, integration, environment, state.clock(),
+                                  state.exact_online.rate_limits.minutely_limit)

@@ -22,7 +22,7 @@ from integrations.exact_online.rate_limits import RateLimits
 from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from integrations.exact_online.tokens import Tokens
 from integrations.rights import RightsCheck
-from statuspage.actions import outbox
+from statuspage.actions import switches
 from statuspage.core import storage
 from statuspage.core.clock import Clock
 from statuspage.core.settings import EnvironmentSettings, Settings
@@ -42,7 +42,7 @@ class SwitchedOff(ConnectorError):
 
 
 def _switched_off(db, environment: str) -> bool:
-    return not outbox.may_send(outbox.closed_scopes(db), EXACT_ONLINE, environment)
+    return not switches.may_send(switches.closed_scopes(db), EXACT_ONLINE, environment)
 
 
 class SqliteTokenStore:

@@ -11,12 +11,13 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from integrations.base import ConnectorError
-from statuspage.actions import outbox
+from statuspage.actions import outbox, switches
 from statuspage.actions.api import misroute_csv, replay_state
 from statuspage.actions.connections import EXACT_ONLINE, STATE_LIFETIME, make_state, reach, read_state
 from statuspage.core import storage
 from statuspage.core.auth import Role, digest
 from statuspage.core.operation import Refused
+from statuspage.core.vocabulary import ActionState
 from statuspage.web.api_support import perform
 from statuspage.web.console import form_of, render, required
 from statuspage.web.security import requires
@@ -91,15 +92,15 @@ class ActionConsole(Controller):
         return render(request, "actions/switches.html", switches={row["scope"]: row for row in switch_rows},
                       connections=connections, backlog=backlog, replay=replay, misroutes=misroutes,
                       per_connection=per_connection,
-                      integration_scope=outbox.integration_scope("exact-online"), refresh=running, error=error,
-                      connection_scope=outbox.connection_scope)
+                      integration_scope=switches.integration_scope("exact-online"), refresh=running, error=error,
+                      connection_scope=switches.connection_scope)
 
     @post("/switches/{integration:str}", guards=[requires(Role.OPERATOR)])
     async def flip(self, request: Request, integration: FromPath[str]) -> Response:
         form = await form_of(request)
         environment = form.get("environment") or None
         try:
-            await perform(request, outbox.switch, integration=integration, environment=environment,
+            await perform(request, switches.switch, integration=integration, environment=environment,
                          enabled=form.get("enabled") == "on", reason=required(form, "reason"))
         except Refused as refused:
             return Redirect(f"/console/switches?error={quote(str(refused))}")
@@ -121,7 +122,7 @@ class ActionConsole(Controller):
         rows = await request.app.state.store.read(
             lambda db: storage.actions_page(db, filters=filters, after_id=after_id, limit=200))
         return render(request, "actions/actions.html", actions=[outbox.action_document(row) for row in rows], chosen=state,
-                      states=["queued", "running", "delayed", "done", "undone", "failed", "cancelled"],
+                      states=list(ActionState),
                       next_after=rows[-1]["id"] if len(rows) == 200 else None)
 
 

@@ -30,12 +30,13 @@ from integrations.base import (
     RateLimited,
     TransientError,
 )
-from statuspage.actions import outbox
+from statuspage.actions import outbox, switches
 from statuspage.actions.connections import ExactOnlineLink
 from statuspage.core import storage
 from statuspage.core.clock import Clock
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
+from statuspage.core.vocabulary import ActionState
 
 log = logging.getLogger("statuspage.actions.dispatcher")
 
@@ -71,7 +72,7 @@ class Dispatcher:
         def work(db) -> int:
             stuck = storage.stuck_running(db)
             for row in stuck:
-                storage.move_action(db, row["id"], expected="running", to="queued", now=self.clock(),
+                storage.move_action(db, row["id"], expected=ActionState.RUNNING, to=ActionState.QUEUED, now=self.clock(),
                                     cause="the service stopped mid-call; the outcome will be looked up first")
             return len(stuck)
 
@@ -98,7 +99,7 @@ class Dispatcher:
         now = self.clock()
 
         def heads(db):
-            return storage.lane_heads(db, now, outbox.closed_scopes(db), LANES_AT_ONCE * 2)
+            return storage.lane_heads(db, now, switches.closed_scopes(db), LANES_AT_ONCE * 2)
 
         started = 0
         for row in await self.store.read(heads):
@@ -131,9 +132,9 @@ class Dispatcher:
 
     def _claim(self, db, row: Mapping[str, Any]) -> bool:
         # Checked again inside the transaction: a switch that went off a moment ago stops this call.
-        if not outbox.may_send(outbox.closed_scopes(db), row["integration"], row["environment"]):
+        if not switches.may_send(switches.closed_scopes(db), row["integration"], row["environment"]):
             return False
-        return storage.move_action(db, row["id"], expected="queued", to="running", now=self.clock(),
+        return storage.move_action(db, row["id"], expected=ActionState.QUEUED, to=ActionState.RUNNING, now=self.clock(),
                                    cause="sending" if row["attempts"] == 0 else "looking up, then sending if needed",
                                    attempts=row["attempts"] + 1)
 
@@ -145,24 +146,24 @@ class Dispatcher:
             found = result is not None
             if result is None:
                 result = await checked.execute(action)
-            return Outcome("done", "found in the accounting system, not sent again" if found else "done", result=result)
+            return Outcome(ActionState.DONE, "found in the accounting system, not sent again" if found else "done", result=result)
         except NoAccess as refused:
-            return Outcome("undone", "refused before sending", error=f"{refused}")
+            return Outcome(ActionState.UNDONE, "refused before sending", error=f"{refused}")
         except Misroute as misroute:
-            return Outcome("failed", "misrouted", misroute=misroute,
+            return Outcome(ActionState.FAILED, "misrouted", misroute=misroute,
                            error=f"booked into administration {misroute.booked} instead of {misroute.asked} "
                                  f"(entry {misroute.entry_number}); it is on the misroute report")
         except RateLimited as limited:
-            return Outcome("queued", "waiting for the rate limit", wait_until=limited.retry_at)
+            return Outcome(ActionState.QUEUED, "waiting for the rate limit", wait_until=limited.retry_at)
         except (TransientError, OutcomeUnknown, AuthorizationError) as trouble:
-            return Outcome("queued", "will be tried again", error=str(trouble), retry=True)
+            return Outcome(ActionState.QUEUED, "will be tried again", error=str(trouble), retry=True)
         except InvalidAction as invalid:
-            return Outcome("failed", "the action cannot be carried out as given", error=str(invalid))
+            return Outcome(ActionState.FAILED, "the action cannot be carried out as given", error=str(invalid))
         except ConnectorError as refused:
-            return Outcome("failed", "refused by the accounting system", error=str(refused))
+            return Outcome(ActionState.FAILED, "refused by the accounting system", error=str(refused))
         except Exception as unexpected:  # a fault of ours must not leave the action running for good
             log.exception("action %s: unexpected failure", row["id"])
-            return Outcome("queued", "unexpected failure; will be looked up and tried again",
+            return Outcome(ActionState.QUEUED, "unexpected failure; will be looked up and tried again",
                            error=f"{type(unexpected).__name__}: {unexpected}", retry=True)
 
     def _record(self, db, row: Mapping[str, Any], outcome: Outcome) -> None:
@@ -177,17 +178,17 @@ class Dispatcher:
                 "entry_id": outcome.result.entry_id, "reference": outcome.result.reference,
                 "amount": outcome.result.amount,
             })
-        if state == "queued":
+        if state == ActionState.QUEUED:
             not_before = outcome.wait_until or outbox.retry_at(attempts, now)
             if not_before is None:
                 state, cause = "failed", f"gave up after {attempts} tries; an operator must look"
             else:
                 fields["not_before"] = storage.iso(not_before)
-                if not outbox.may_send(outbox.closed_scopes(db), row["integration"], row["environment"]):
+                if not switches.may_send(switches.closed_scopes(db), row["integration"], row["environment"]):
                     state, cause = "delayed", f"{cause}, after the switch is back on"
-        storage.move_action(db, action_id, expected="running", to=state, now=now, cause=cause, **fields)
+        storage.move_action(db, action_id, expected=ActionState.RUNNING, to=state, now=now, cause=cause, **fields)
         if outcome.misroute is not None:
             outbox.record_misroute(db, self.settings, now, row, booked=outcome.misroute.booked,
                                    entry_number=outcome.misroute.entry_number, entry_id=outcome.misroute.entry_id)
-        if state in storage.FINAL_STATES:
+        if ActionState(state).is_final:
             outbox.notify_final(db, self.settings, now, action_id)

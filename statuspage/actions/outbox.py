@@ -1,9 +1,8 @@
-"""The invoice-action outbox and the kill switches, as plain Python over the database.
+"""The invoice-action outbox, as plain Python over the database: actions handed in, cancelled, and the
+outcomes the dispatcher records (retries, final states, misroutes, the client's callback).
 
-What the product exists for: when an integration books wrongly, operators switch it off; actions
-keep arriving and wait as "delayed" (factuuracties vertraagd); switched on, they are replayed in
-arrival order per administration, each exactly once. Each function here runs inside the caller's
-one write transaction, so a switch flipping and the actions it holds move together or not at all.
+Actions arrive queued, or delayed when a kill switch above them is off (`switches`); each function
+here runs inside the caller's one write transaction.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,41 +18,17 @@ from sqlite_utils import Database
 
 from integrations.base import ActionKind, InvalidAction, InvoiceAction
 from integrations.payloads import PAYLOAD_TYPES, payload_of
+from statuspage.actions.switches import INTEGRATIONS, SYSTEM, closed_scopes, may_send, switch
 from statuspage.core import storage
 from statuspage.core.operation import Actor, Refused
 from statuspage.core.settings import Settings, text_in
+from statuspage.core.vocabulary import ActionState
 from statuspage.incidents import notifications
 from statuspage.incidents.operations import draft_from_template
-from statuspage.incidents.status_history import record_statuses_now
 
-INTEGRATIONS = ("exact-online",)
 MAX_ATTEMPTS = 8
 FIRST_RETRY = timedelta(seconds=15)
 LONGEST_RETRY = timedelta(minutes=30)
-# What an accounting system allows per division when it has not told us yet (Exact Online's default).
-ASSUMED_CALLS_PER_MINUTE = 60
-SYSTEM = Actor("kill switch")
-
-
-# ---------------------------------------------------------------------------------------------
-# Scopes of kill switches
-
-
-def integration_scope(integration: str) -> str:
-    return f"integration:{integration}"
-
-
-def connection_scope(environment: str, integration: str) -> str:
-    return f"connection:{environment}:{integration}"
-
-
-def closed_scopes(db: Database) -> list[str]:
-    return [row["scope"] for row in storage.switch_rows(db) if not row["enabled"]]
-
-
-def may_send(closed: list[str], integration: str, environment: str) -> bool:
-    """An action is sent only when every switch above it is on."""
-    return integration_scope(integration) not in closed and connection_scope(environment, integration) not in closed
 
 
 def retry_at(attempts_made: int, now: datetime) -> datetime | None:
@@ -62,14 +36,6 @@ def retry_at(attempts_made: int, now: datetime) -> datetime | None:
     if attempts_made >= MAX_ATTEMPTS:
         return None
     return now + min(FIRST_RETRY * 2 ** (attempts_made - 1), LONGEST_RETRY)
-
-
-def replay_estimate(backlog: list[tuple[int, int | None]]) -> timedelta:
-    """How long a replay takes at the accounting system's limits, from (actions, calls a minute the
-    system last reported for that administration, or None) per administration. Administrations go
-    side by side, so the slowest decides; a booking is about one call."""
-    return max((timedelta(minutes=actions / (limit or ASSUMED_CALLS_PER_MINUTE)) for actions, limit in backlog),
-               default=timedelta(0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,13 +74,13 @@ def accept(db: Database, settings: Settings, client: str, now: datetime, request
                           f"(action {existing['id']}); use a new key for a new action", conflict=True)
         return existing["id"], False
     _check(settings, request)
-    state = "queued" if may_send(closed_scopes(db), request.integration, request.environment) else "delayed"
+    state = ActionState.QUEUED if may_send(closed_scopes(db), request.integration, request.environment) else ActionState.DELAYED
     action_id = storage.insert_action(db, {
         "client": client, "idempotency_key": request.idempotency_key, "fingerprint": fingerprint(request),
         "integration": request.integration, "environment": request.environment,
         "administration": request.administration, "kind": request.kind.value,
         "payload": json.dumps(request.payload), "state": state,
-    }, now, "received" if state == "queued" else "received while the integration is switched off")
+    }, now, "received" if state is ActionState.QUEUED else "received while the integration is switched off")
     return action_id, True
 
 
@@ -141,66 +107,12 @@ def cancel(db: Database, settings: Settings, actor: Actor, now: datetime, action
     row = storage.action(db, action_id)
     if row is None:
         raise Refused(f"no action {action_id}", not_found=True)
-    if row["state"] not in ("queued", "delayed"):
+    if row["state"] not in (ActionState.QUEUED, ActionState.DELAYED):
         raise Refused(f"action {action_id} is {row['state']}; only queued or delayed actions can be cancelled")
-    storage.move_action(db, action_id, expected=row["state"], to="cancelled", now=now, cause=f"cancelled by {actor.name}")
+    storage.move_action(db, action_id, expected=row["state"], to=ActionState.CANCELLED, now=now, cause=f"cancelled by {actor.name}")
     storage.append_audit(db, at=now, actor=actor.name, action="action.cancel", subject_type="action",
                          subject_id=str(action_id), before={"state": row["state"]}, after={"state": "cancelled"})
     notify_final(db, settings, now, action_id)
-
-
-# ---------------------------------------------------------------------------------------------
-# Kill switches
-
-
-@dataclass(frozen=True)
-class SwitchChange:
-    scope: str
-    enabled: bool
-    moved: int  # actions delayed (off) or released for replay (on)
-    replay_id: int | None
-
-
-def switch(
-    db: Database, settings: Settings, actor: Actor, now: datetime, *, integration: str, environment: str | None,
-    enabled: bool, reason: str,
-) -> SwitchChange:
-    """Flip a kill switch. Off: every queued or retrying action in scope becomes delayed, in this one
-    transaction; an action already mid-call finishes. On: what was delayed is queued for replay."""
-    if integration not in INTEGRATIONS:
-        raise Refused(f"unknown integration {integration!r}; known: {', '.join(INTEGRATIONS)}", not_found=True)
-    if environment is not None and environment not in {e.key for e in settings.environments}:
-        raise Refused(f"unknown environment {environment!r}", not_found=True)
-    if not reason.strip():
-        raise Refused("say why: a reason is required, it goes into the audit log")
-    scope = integration_scope(integration) if environment is None else connection_scope(environment, integration)
-    before = next((row for row in storage.switch_rows(db) if row["scope"] == scope), None)
-    storage.set_switch(db, scope, enabled=enabled, reason=reason, changed_by=actor.name, now=now)
-    replay_id = None
-    if not enabled:
-        moved = storage.move_actions_in_scope(db, integration=integration, environment=environment,
-                                              from_states=("queued",), to="delayed", now=now,
-                                              cause=f"switched off by {actor.name}: {reason}")
-    else:
-        closed = closed_scopes(db)
-        if integration_scope(integration) in closed:
-            moved = 0  # the whole integration is still off; this connection waits with it
-        else:
-            still_off = tuple(e.key for e in settings.environments
-                              if connection_scope(e.key, integration) in closed and e.key != environment)
-            replay_id = storage.insert_replay(db, scope, actor.name, now)
-            moved = storage.move_actions_in_scope(db, integration=integration, environment=environment,
-                                                  from_states=("delayed",), to="queued", now=now,
-                                                  cause=f"replayed: switched on by {actor.name}",
-                                                  replay_id=replay_id, except_environments=still_off)
-            storage.set_replay_total(db, replay_id, moved)
-    storage.append_audit(
-        db, at=now, actor=actor.name, action="switch.on" if enabled else "switch.off", subject_type="switch",
-        subject_id=scope, before=before and {"enabled": bool(before["enabled"]), "reason": before["reason"]},
-        after={"enabled": enabled, "reason": reason, "actions_moved": moved},
-    )
-    record_statuses_now(db, settings, now)
-    return SwitchChange(scope, enabled, moved, replay_id)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -60,3 +60,22 @@ class Indicator(enum.StrEnum):
     MAJOR = "major"
     CRITICAL = "critical"
     MAINTENANCE = "maintenance"
+
+
+class ActionState(enum.StrEnum):
+    """Where an invoice action stands in the outbox (DESIGN.md, "The kill switch and the action outbox")."""
+
+    QUEUED = "queued"  # waiting for its turn in its administration's lane
+    RUNNING = "running"  # claimed by the dispatcher; a call may be under way
+    DELAYED = "delayed"  # held by a kill switch: factuuracties vertraagd
+    DONE = "done"
+    UNDONE = "undone"  # refused before anything was sent (e.g. the connection user lacks rights)
+    FAILED = "failed"  # tries used up, or a misroute: an operator must look
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_ACTION_STATES
+
+
+FINAL_ACTION_STATES = frozenset({ActionState.DONE, ActionState.UNDONE, ActionState.FAILED, ActionState.CANCELLED})

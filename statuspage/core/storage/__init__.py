@@ -6,7 +6,6 @@ the names below are the whole of what the rest of the service may ask of the dat
 """
 
 from statuspage.core.storage.actions import (
-    FINAL_STATES,
     action,
     action_by_key,
     action_count,
@@ -183,7 +182,6 @@ __all__ = [
     "save_connection_tokens",
     "record_connection_user",
     "record_accessible",
-    "FINAL_STATES",
     "action_by_key",
     "action",
     "action_count",

@@ -12,7 +12,6 @@ from statuspage.core.storage.engine import Row, iso
 # ---------------------------------------------------------------------------------------------
 # The outbox of invoice actions
 
-FINAL_STATES = ("done", "undone", "failed", "cancelled")
 
 
 def action_by_key(db: Database, client: str, key: str) -> Row | None:

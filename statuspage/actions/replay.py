@@ -1,0 +1,96 @@
+"""Replay: what switching a kill switch back on would send, and how the latest replay is getting on.
+
+Plain functions over the database and the rate limits the accounting system reported, so the JSON
+API and the console render the same figures. Administrations replay side by side, each as fast as
+its own limit allows (DESIGN.md, "The kill switch and the action outbox").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import msgspec
+from sqlite_utils import Database
+
+from statuspage.actions.switches import closed_scopes, scope_of
+from statuspage.core import storage
+from statuspage.core.vocabulary import ActionState
+
+# What an accounting system allows per administration when it has not told us yet (Exact Online's
+# documented default: 60 calls a minute per division).
+ASSUMED_CALLS_PER_MINUTE = 60
+
+
+class AdministrationBacklog(msgspec.Struct):
+    """The delayed actions of one administration: how many, and when the oldest arrived (ISO 8601, UTC)."""
+
+    environment: str
+    administration: str
+    actions: int
+    oldest: str
+
+
+class ReplayProgress(msgspec.Struct):
+    """The latest replay of a scope: counts of actions, the rate over the last minute (actions a minute),
+    and the minutes to go at that rate (None while nothing has finished yet)."""
+
+    id: int
+    started_by: str
+    started_at: str
+    total: int
+    done: int
+    undone: int
+    failed: int
+    left: int
+    per_minute: float
+    minutes_to_go: float | None
+
+
+class Replay(msgspec.Struct):
+    """A scope's switch, its delayed actions per administration, the time a replay would take at the limits
+    (minutes), and the latest replay's progress."""
+
+    integration: str
+    enabled: bool
+    delayed: list[AdministrationBacklog]
+    estimated_minutes: float  # at the limits the accounting system reported (60 a minute until it has), side by side
+    progress: ReplayProgress | None
+
+
+def replay_estimate(backlog: list[tuple[int, int | None]]) -> timedelta:
+    """How long a replay takes at the accounting system's limits, from (actions, calls a minute the
+    system last reported for that administration, or None) per administration. Administrations go
+    side by side, so the slowest decides; a booking is about one call."""
+    return max((timedelta(minutes=actions / (limit or ASSUMED_CALLS_PER_MINUTE)) for actions, limit in backlog),
+               default=timedelta(0))
+
+
+def progress(replay: storage.Row, counts: dict[str, int], done_last_minute: int) -> ReplayProgress:
+    """A replay's progress from its row, its actions counted by state, and how many finished in the last minute."""
+    left = sum(counts.get(state, 0) for state in (ActionState.QUEUED, ActionState.RUNNING, ActionState.DELAYED))
+    per_minute = float(done_last_minute)
+    return ReplayProgress(
+        replay["id"], replay["started_by"], replay["started_at"], replay["total"], counts.get(ActionState.DONE, 0),
+        counts.get(ActionState.UNDONE, 0), counts.get(ActionState.FAILED, 0), left, per_minute,
+        round(left / per_minute, 1) if per_minute else (0.0 if left == 0 else None),
+    )
+
+
+def replay_state(db: Database, integration: str, environment: str | None, now: datetime,
+                 minutely_limit: Callable[[str], int | None]) -> Replay:
+    """What switching on would replay in a scope, and how its latest replay is getting on.
+
+    `minutely_limit(administration)` is the calls a minute the accounting system last reported for it.
+    """
+    scope = scope_of(integration, environment)
+    delayed = storage.delayed_by_administration(db, integration, environment)
+    replay = storage.latest_replay(db, scope)
+    shown = None
+    if replay is not None:
+        shown = progress(replay, storage.replay_counts(db, replay["id"]),
+                         storage.replay_done_since(db, replay["id"], now - timedelta(minutes=1)))
+    estimate = replay_estimate([(row["actions"], minutely_limit(row["administration"])) for row in delayed])
+    return Replay(integration, scope not in closed_scopes(db),
+                  [msgspec.convert(row, AdministrationBacklog) for row in delayed],
+                  round(estimate.total_seconds() / 60, 2), shown)
