@@ -1,0 +1,5 @@
+import sys
+
+from integrations.twinfield.sandbox.server import main
+
+sys.exit(main())
