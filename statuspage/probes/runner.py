@@ -7,17 +7,17 @@
 - backlog: queued and delayed invoice actions ([QUEUED], [DELAYED], [OLDEST_AGE] in seconds).
 - sync: did each connection's master-data sync finish by the morning? ([LATE], [NEVER], [AGE]).
 
-Every run is stored, moves the probe's standing (hysteresis, `probe_rules`), and, when the
+Every run is stored, moves the probe's standing (hysteresis, `rules`), and, when the
 standing's verdict changes, the component's shown status with it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import time as stopwatch
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -29,10 +29,9 @@ from statuspage.core.settings import ProbeSettings, Settings
 from statuspage.core.storage import Store
 from statuspage.core.vocabulary import ComponentStatus
 from statuspage.incidents.status_history import record_statuses_now
-from statuspage.page.uptime import day_bounds
 from statuspage.probes import conditions
 from statuspage.probes.kinds import DEFAULT_CONDITIONS
-from statuspage.probes.rules import Standing, advance, claim_for
+from statuspage.probes.rules import Standing, advance, claim_for, sync_freshness
 
 
 @dataclass
@@ -77,7 +76,7 @@ class Prober:
         """Run one probe once, within its timeout, and (unless told not to) record what it found."""
         probe = self.probe(key)
         async with self._at_once:
-            started, at = time.perf_counter(), self.clock()
+            started, at = stopwatch.perf_counter(), self.clock()
             try:
                 observation = await asyncio.wait_for(self.kinds[probe.kind](probe), probe.timeout)
                 error = None
@@ -85,7 +84,7 @@ class Prober:
                 observation, error = Observation({}), f"no answer within {probe.timeout:g} s"
             except (httpx.HTTPError, ConnectorError, OSError) as failure:
                 observation, error = Observation({}), f"{type(failure).__name__}: {failure}"
-            duration_ms = (time.perf_counter() - started) * 1000
+            duration_ms = (stopwatch.perf_counter() - started) * 1000
         observation.values.setdefault("RESPONSE_TIME", duration_ms)
         parsed = [conditions.parse(text) for text in probe.conditions or DEFAULT_CONDITIONS[probe.kind]]
         results = conditions.evaluate_all(parsed, observation.values)
@@ -128,10 +127,10 @@ class Prober:
                                              "exact_online": exact_online.rstrip("/")})
 
     async def _http(self, probe: ProbeSettings) -> Observation:
-        started = time.perf_counter()
+        started = stopwatch.perf_counter()
         response = await self.http.request(probe.method, self.url_of(probe), headers=probe.headers,
                                            timeout=probe.timeout, follow_redirects=False)
-        elapsed = (time.perf_counter() - started) * 1000
+        elapsed = (stopwatch.perf_counter() - started) * 1000
         try:
             body: Any = response.json()
         except ValueError:
@@ -172,23 +171,11 @@ class Prober:
         """The cause of the morning's delayed invoices in seed 000: a nightly sync still running at
         opening time. After `due_by` local time, each connection's last sync must have finished today."""
         last = await self.store.read(storage.last_syncs, probe.integration)
-        zone = self.settings.zone
-        now = self.clock()
-        local = now.astimezone(zone)
         hours, minutes = map(int, probe.due_by.split(":"))
-        today_start = day_bounds(local.date(), zone)[0]
-        due = datetime.combine(local.date(), datetime.min.time().replace(hour=hours, minute=minutes), tzinfo=zone)
-        late, never, ages = [], [], []
-        for environment in self.settings.environments:
-            finished = last.get(environment.key)
-            if finished is None:
-                never.append(environment.key)
-                continue
-            ages.append((now - finished).total_seconds())
-            if now >= due and not today_start <= finished <= due:
-                late.append(environment.key)
-        return Observation({"LATE": len(late), "NEVER": len(never), "AGE": round(max(ages, default=0))},
-                           {"late": late, "never": never})
+        judged = sync_freshness(last, [environment.key for environment in self.settings.environments], self.clock(),
+                                self.settings.zone, time(hours, minutes))
+        return Observation({"LATE": len(judged.late), "NEVER": len(judged.never), "AGE": round(judged.oldest_age)},
+                           {"late": judged.late, "never": judged.never})
 
 
 RETENTION_CHECK = timedelta(hours=1)
