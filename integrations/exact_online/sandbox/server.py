@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from integrations.base import Clock, utc_now
 from integrations.exact_online.sandbox import api, control, oauth
 from integrations.exact_online.sandbox.faults import Faults
+from integrations.exact_online.sandbox.masterdata import DataSize
 from integrations.exact_online.sandbox.messages import Reply, Request, error_reply
 from integrations.exact_online.sandbox.scenario import SANDBOX_CLIENT_ID, SCENARIOS, Scenario, demo_scenario
 from integrations.exact_online.sandbox.state import SandboxState
@@ -87,13 +88,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         url = urlsplit(self.path)
         host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        # Links we hand out lead back the way the client came, through a TLS-terminating proxy too.
+        scheme = "https" if self.headers.get("X-Forwarded-Proto", "").lower() == "https" else "http"
         request = Request(
             method=self.command,
             path=url.path,
             query={name: values[0] for name, values in parse_qs(url.query, keep_blank_values=True).items()},
             headers={name.lower(): value for name, value in self.headers.items()},
             body=self.rfile.read(int(self.headers.get("Content-Length") or 0)),
-            base_url=f"http://{host}",
+            base_url=f"{scheme}://{host}",
         )
         reply = dispatch(self.server.state, request)
         if reply.delay and self.server.stopping.wait(reply.delay):
@@ -126,8 +129,10 @@ class ExactOnlineSandbox:
         clock: Clock = utc_now,
         seed: int = 0,
         faults: Faults | None = None,
+        data_size: DataSize | None = None,
     ) -> None:
-        self.state = SandboxState(scenario or demo_scenario(), clock=clock, seed=seed, faults=faults or Faults())
+        self.state = SandboxState(scenario or demo_scenario(), clock=clock, seed=seed, faults=faults or Faults(),
+                                  data_size=data_size)
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
