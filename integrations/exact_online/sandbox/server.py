@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import socket
@@ -64,10 +65,8 @@ class _Server(ThreadingHTTPServer):
         """Kept-alive connections outlive `shutdown()`; a stopped sandbox must stop answering on them too."""
         with self._connections_lock:
             for connection in self._connections:
-                try:
+                with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -186,8 +185,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for environment in sandbox.state.environments:
             print(f"  {environment.name}: connection user {environment.connection_user}, "
                   f"divisions {', '.join(map(str, environment.divisions))}", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stopped.wait()
-        except KeyboardInterrupt:
-            pass
     return 0
