@@ -55,6 +55,8 @@ class SandboxState:
         self.authority = TokenAuthority(self.rng)
         self.ledger = Ledger(self.rng)
         self.masterdata = MasterData(seed=seed, size=data_size or DataSize(), clock=clock)
+        for code in self.divisions:  # generated now, so their Modified does not depend on who reads first
+            self.masterdata.division(code)
         self.budgets = Budgets()
         self.errors = ErrorCounter()
         self.traffic: deque[Exchange] = deque(maxlen=TRAFFIC_KEPT)
