@@ -10,7 +10,8 @@ Rows are dicts with Python values: `str` (GUIDs lower-cased), `int`, `float`, `b
 
 Supported: `and`, `or`, `not`, `eq`, `ne`, `gt`, `ge`, `lt`, `le`, `in`, parentheses; literals of strings,
 integers, decimals, booleans, `null`, GUIDs, dates and datetimes; the functions `trim`, `tolower`, `toupper`,
-`startswith`, `endswith` and v2's `substringof`. Anything else is a `QueryError` (the API answers 400).
+`startswith`, `endswith`, v4's `contains` and v2's `substringof` (with a string literal first). Anything else
+is a `QueryError` (the API answers 400).
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 _LEXER = ODataLexer()
 _PARSER = ODataParser()
 
-# Left to right: a quoted string (kept as it is, so nothing inside it is rewritten), a v2 typed literal, or a
-# number with a v2 type suffix (L Int64, M decimal, D double, F single).
+# Left to right: v2's substringof('text', Field) (v4 has contains(Field, 'text')), a quoted string (kept as it
+# is, so nothing inside it is rewritten), a v2 typed literal, or a number with a v2 type suffix (L Int64,
+# M decimal, D double, F single).
 _V2_LITERAL = re.compile(
-    r"(?P<typed>\b(?P<kind>guid|datetime|datetimeoffset)'(?P<body>[^']*)')"
+    r"(?P<substringof>\bsubstringof\(\s*(?P<needle>'(?:[^']|'')*')\s*,\s*(?P<haystack>\w+)\s*\))"
+    r"|(?P<typed>\b(?P<kind>guid|datetime|datetimeoffset)'(?P<body>[^']*)')"
     r"|(?P<string>'(?:[^']|'')*')"
     r"|(?<![\w.])(?P<number>[+-]?\d+(?:\.\d+)?)[lLmMdDfF](?!\w)",
     re.IGNORECASE,
@@ -55,6 +58,8 @@ def v4_spelling(expression: str) -> str:
     """`ID eq guid'A-..' and Timestamp gt 5L` becomes `ID eq A-.. and Timestamp gt 5`, for the v4 parser."""
 
     def rewrite(match: re.Match[str]) -> str:
+        if match["substringof"] is not None:
+            return f"contains({match['haystack']}, {match['needle']})"
         if match["string"] is not None:
             return match["string"]
         if match["number"] is not None:
@@ -148,9 +153,10 @@ _STRING_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "trim": str.strip,
     "tolower": str.lower,
     "toupper": str.upper,
-    "startswith": str.startswith,
-    "endswith": str.endswith,
-    "substringof": lambda needle, haystack: needle in haystack,
+    # Exact's database collation ignores case, in these as in eq.
+    "startswith": lambda text, start: text.lower().startswith(start.lower()),
+    "endswith": lambda text, end: text.lower().endswith(end.lower()),
+    "contains": lambda haystack, needle: needle.lower() in haystack.lower(),
 }
 
 
