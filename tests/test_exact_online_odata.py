@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from exact_online_helpers import (  # noqa: F401 (fixtures)
@@ -114,6 +114,11 @@ def test_orderby_refuses_an_unknown_property() -> None:
         order_by(list(ROWS), "Colour desc", FIELDS)
 
 
+def epoch_ms(day: str) -> int:
+    """Exact's `/Date(ms)/`: the wall time counted as if it were UTC."""
+    return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp() * 1000)
+
+
 def get(sandbox: ExactOnlineSandbox, endpoint: str, **params: str) -> tuple[int, dict]:
     answer = plain_http.get(f"{sandbox.url}/api/v1/201/{endpoint}", params=params,
                             headers=api_headers(sandbox, "p.jansen"))
@@ -147,9 +152,14 @@ def test_modified_is_filtered_in_amsterdam_wall_time_over_http(sandbox: ExactOnl
 def test_payments_are_filtered_on_status_and_carry_their_end_date(sandbox: ExactOnlineSandbox) -> None:
     _, paid = get(sandbox, "cashflow/Payments", **{"$filter": "Status ge 40", "$select": "ID,Status,EndDate"})
     _, unpaid = get(sandbox, "cashflow/Payments", **{"$filter": "Status lt 40", "$select": "ID,Status,EndDate"})
-    assert len(paid["d"]["results"]) + len(unpaid["d"]["results"]) == 10
-    assert all(row["EndDate"].startswith("/Date(") for row in paid["d"]["results"])
-    assert all(row["EndDate"] is None for row in unpaid["d"]["results"])
+    # Payments 0, 3 and 5 processed (40), 6 and 7 matched (50), each paid three days after its due date.
+    ids = [control(sandbox, f"data/201/payments/{i}")["ID"] for i in range(10)]
+    paid_on = {0: "2026-02-04", 3: "2026-02-07", 5: "2026-02-09", 6: "2026-02-10", 7: "2026-02-11"}
+    assert paid["d"]["results"] == [
+        {"ID": ids[i], "Status": 50 if i in (6, 7) else 40, "EndDate": f"/Date({epoch_ms(day)})/"}
+        for i, day in paid_on.items()]
+    assert unpaid["d"]["results"] == [
+        {"ID": ids[i], "Status": 30 if i in (8, 9) else 20, "EndDate": None} for i in (1, 2, 4, 8, 9)]
 
 
 @pytest.mark.parametrize(("params", "message"), [

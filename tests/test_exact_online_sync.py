@@ -307,3 +307,40 @@ async def test_entities_without_a_sync_endpoint_are_refused_a_sync_read(
         [gl] = await read_all(exact.master_data().sync_pages("201", GL_ACCOUNTS))
     assert [a.code for a in gl.rows] == [str(1000 + 10 * i) for i in range(20)]
     assert exchanges(sandbox, "hrm/CostCenters") == []
+
+
+async def test_a_row_created_through_the_controls_is_read_from_the_cursor_with_its_code_trimmed(
+    sandbox: ExactOnlineSandbox, fake_time: FakeTime
+) -> None:
+    created = control(sandbox, "data/201/accounts", {"set": {"Code": "S-900", "Name": "Nieuwe Leverancier",
+                                                              "IsSupplier": True}})
+    assert (created["Code"], created["Timestamp"]) == ("             S-900", LAST_GENERATED + 1)
+    async with await connected(sandbox, fake_time, "p.jansen") as exact:
+        [page] = await read_all(exact.master_data().sync_pages("201", ACCOUNTS, since=LAST_ACCOUNT))
+    assert [(a.id, a.code, a.name, a.is_supplier, a.timestamp) for a in page.rows] == [
+        (created["ID"], "S-900", "Nieuwe Leverancier", True, LAST_GENERATED + 1)]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "message"), [
+    ("POST", "data/201/ledgers/1", {"set": {}}, 404, "No entity 'ledgers'"),
+    ("GET", "data/201/accounts/999", None, 404, "No accounts row"),
+    ("POST", "data/201/accounts/1", {"set": {"Colour": "red"}}, 400, "Property Colour cannot be changed."),
+    ("POST", "data/201/accounts/1", {"set": {"Timestamp": 7}}, 400, "Property Timestamp cannot be changed."),
+    ("POST", "data/201", {"accounts": 100_001}, 400, "accounts is between 0 and 100000."),
+    ("POST", "data/999", {"accounts": 1}, 404, "No sandbox data at /_sandbox/data/999."),
+])
+def test_the_data_controls_refuse_what_they_cannot_do(
+    sandbox: ExactOnlineSandbox, method: str, path: str, body: dict[str, Any] | None, status: int, message: str
+) -> None:
+    answer = plain_http.request(method, f"{sandbox.url}/_sandbox/{path}", json=body)
+    assert answer.status_code == status
+    assert answer.json()["error"]["message"]["value"].startswith(message)
+
+
+async def test_without_the_right_to_read_a_sync_endpoint_answers_an_empty_page(
+    sandbox: ExactOnlineSandbox, fake_time: FakeTime
+) -> None:
+    control(sandbox, "users/p.jansen", {"denied_rights": [["sync/CRM/Accounts", "GET"]]})
+    async with await connected(sandbox, fake_time, "p.jansen") as exact:
+        pages = await read_all(exact.master_data().sync_pages("201", ACCOUNTS))
+    assert [(page.rows, page.cursor, page.last) for page in pages] == [([], 1, True)]
