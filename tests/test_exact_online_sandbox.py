@@ -49,7 +49,8 @@ def bearer(sandbox: ExactOnlineSandbox, username: str) -> dict[str, str]:
 def test_the_sandbox_runs_from_the_command_line_on_the_port_it_is_given() -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "integrations.exact_online.sandbox", "--port", str(port), "--seed", "3"],
+        [sys.executable, "-m", "integrations.exact_online.sandbox", "--port", str(port), "--seed", "3",
+         "--accounts", "1234"],
         cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -60,6 +61,7 @@ def test_the_sandbox_runs_from_the_command_line_on_the_port_it_is_given() -> Non
         assert scenario["name"] == "demo"
         assert {e["name"]: e["connection_user"] for e in scenario["environments"]} == {
             "Bakkerij De Vries": "j.devries", "Jansen Groep": "p.jansen", "Groen Hoveniers": "m.groen"}
+        assert plain_http.get(f"http://127.0.0.1:{port}/_sandbox/data/301").json()["rows"]["accounts"] == 1234
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0

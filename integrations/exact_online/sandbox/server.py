@@ -1,6 +1,6 @@
 """The sandbox as a server: on a thread inside a test or the demo, or in the foreground from the command line.
 
-    python -m integrations.exact_online.sandbox --port 8090 [--seed 7] [--scenario demo]
+    python -m integrations.exact_online.sandbox --port 8090 [--seed 7] [--scenario demo] [--accounts 100000]
 """
 
 from __future__ import annotations
@@ -173,9 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same tokens and entry numbers")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="demo")
+    parser.add_argument("--accounts", type=int, default=DataSize().accounts,
+                        help="accounts generated per division (up to 100,000)")
     args = parser.parse_args(argv)
 
-    sandbox = ExactOnlineSandbox(SCENARIOS[args.scenario](), host=args.host, port=args.port, seed=args.seed)
+    sandbox = ExactOnlineSandbox(SCENARIOS[args.scenario](), host=args.host, port=args.port, seed=args.seed,
+                                 data_size=DataSize(accounts=args.accounts))
     stopped = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
