@@ -158,3 +158,12 @@ def invoice(key: str, administration: str, kind: ActionKind = ActionKind.BOOK, a
             "lines": [{"gl_account": "7000", "amount": amount, "vat_code": "2", "description": "Goods"}],
         },
     )
+
+
+def api_headers(sandbox: ExactOnlineSandbox, username: str) -> dict[str, str]:
+    """A bearer header for calling the sandbox's API directly, after signing in as `username`."""
+    answer = plain_http.post(f"{sandbox.url}/api/oauth2/token", data={
+        "grant_type": "authorization_code", "code": authorization_code(sandbox, username),
+        "redirect_uri": REDIRECT_URI, "client_id": SANDBOX_CLIENT_ID, "client_secret": SANDBOX_CLIENT_SECRET})
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}

@@ -49,8 +49,10 @@ def bearer(sandbox: ExactOnlineSandbox, username: str) -> dict[str, str]:
 def test_the_sandbox_runs_from_the_command_line_on_the_port_it_is_given() -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "integrations.exact_online.sandbox", "--port", str(port), "--seed", "3"],
-        cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [sys.executable, "-m", "integrations.exact_online.sandbox", "--port", str(port), "--seed", "3",
+         "--accounts", "1234"],
+        cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         assert process.stdout is not None
@@ -59,6 +61,7 @@ def test_the_sandbox_runs_from_the_command_line_on_the_port_it_is_given() -> Non
         assert scenario["name"] == "demo"
         assert {e["name"]: e["connection_user"] for e in scenario["environments"]} == {
             "Bakkerij De Vries": "j.devries", "Jansen Groep": "p.jansen", "Groen Hoveniers": "m.groen"}
+        assert plain_http.get(f"http://127.0.0.1:{port}/_sandbox/data/301").json()["rows"]["accounts"] == 1234
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
@@ -96,24 +99,38 @@ def test_every_api_answer_carries_the_rate_limits(sandbox: ExactOnlineSandbox) -
         plain_http.get(f"{sandbox.url}/api/v1/current/Me", headers=headers),
         plain_http.get(f"{sandbox.url}/api/v1/201/system/Divisions", headers=headers),
         plain_http.get(f"{sandbox.url}/api/v1/203/system/Divisions", headers=headers),
-        plain_http.get(f"{sandbox.url}/api/v1/201/crm/Accounts", headers=headers, params={"$filter": "Name gt 'A'"}),
+        plain_http.get(f"{sandbox.url}/api/v1/201/crm/Accounts", headers=headers,
+                       params={"$filter": "Nickname eq 'A'"}),
     ]
     assert [answer.status_code for answer in answers] == [200, 200, 403, 400]
-    assert all(RATE_LIMIT_HEADERS <= set(answer.headers) for answer in answers)
+    assert all(set(answer.headers) >= RATE_LIMIT_HEADERS for answer in answers)
     assert answers[2].headers["Reason"] == "NoDivisionAccess"
     assert answers[2].json()["error"]["message"]["value"] == "You have no access to division 203."
+    assert answers[3].json()["error"]["message"]["value"] == "Property Nickname does not exist."
 
 
-def test_only_prefer_return_representation_brings_the_entry_back(sandbox: ExactOnlineSandbox) -> None:
+def test_without_prefer_return_representation_the_created_entry_comes_back_mostly_null(
+    sandbox: ExactOnlineSandbox,
+) -> None:
     headers = bearer(sandbox, "p.jansen")
     body = {"Journal": "70", "Supplier": "s-1", "YourRef": "inv-1",
             "PurchaseEntryLines": [{"GLAccount": "7000", "AmountFC": 10.0}]}
     url = f"{sandbox.url}/api/v1/201/purchaseentry/PurchaseEntries"
     plain = plain_http.post(url, json=body, headers=headers)
-    full = plain_http.post(url, json={**body, "YourRef": "inv-2"}, headers={**headers, "Prefer": "return=representation"})
-    assert (plain.status_code, plain.content) == (201, b"")
+    full = plain_http.post(url, json={**body, "YourRef": "inv-2"},
+                           headers={**headers, "Prefer": "return=representation"})
+    assert plain.status_code == 201
+    echoed = plain.json()["d"]
+    assert {name: echoed[name] for name in ("Journal", "Supplier", "YourRef", "EntryNumber", "Division",
+                                            "AmountFC", "Description")} == {
+        "Journal": "70", "Supplier": "s-1", "YourRef": "inv-1", "EntryNumber": None, "Division": None,
+        "AmountFC": None, "Description": None}
+    assert plain.headers["Location"] == (
+        f"{sandbox.url}/api/v1/201/purchaseentry/PurchaseEntries(guid'{echoed['EntryID']}')")
     assert full.status_code == 201
-    assert {"EntryID", "EntryNumber", "Division"} <= set(full.json()["d"])
+    stored = full.json()["d"]
+    assert (stored["YourRef"], stored["Division"], stored["AmountFC"]) == ("inv-2", 201, 10.0)
+    assert stored["EntryNumber"] == ledger(sandbox)[1]["entry_number"]
     assert plain.headers["Location"].startswith(f"{sandbox.url}/api/v1/201/purchaseentry/PurchaseEntries(guid'")
 
 

@@ -129,7 +129,8 @@ async def test_the_sandbox_refuses_an_early_refresh_and_an_old_refresh_token(san
         assert first["expires_in"] == "600"
 
         def refresh(token: str):
-            return http.post("/api/oauth2/token", data={**client, "grant_type": "refresh_token", "refresh_token": token})
+            return http.post("/api/oauth2/token",
+                             data={**client, "grant_type": "refresh_token", "refresh_token": token})
 
         early = await refresh(first["refresh_token"])
         assert (early.status_code, early.json()["error_description"]) == (401, "Access token not expired.")

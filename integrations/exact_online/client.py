@@ -8,7 +8,7 @@ connection, a 5xx) the entity is looked up by its key before it is sent again, s
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,14 @@ class RetryPolicy:
         return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
+@dataclass(frozen=True)
+class Page:
+    """One answer of a list endpoint: its rows as Exact sent them, and the link to the next page if any."""
+
+    rows: list[Entity]
+    next_url: str | None
+
+
 def retryable(response: httpx.Response) -> bool:
     # A 429 with Retry-After is an app blocked for errors (an hour), not a budget that resets within the minute.
     return response.status_code >= 500 or (response.status_code == 429 and "Retry-After" not in response.headers)
@@ -75,17 +83,23 @@ class ExactOnlineClient:
 
     async def get_all(self, division: str | None, endpoint: str, params: dict[str, str]) -> list[Entity]:
         """Every row, following `__next` links page by page."""
+        rows: list[Entity] = []
+        async for page in self.pages(division, endpoint, params):
+            rows.extend(page.rows)
+        return rows
+
+    async def pages(self, division: str | None, endpoint: str, params: dict[str, str]) -> AsyncIterator[Page]:
+        """One page per call, following `__next` links. Each call is paced, retried and authorised like any
+        other; a caller that stops iterating makes no further call. `RemoteError` when a link leaves Exact."""
         url: str | None = self.api_url(division, endpoint)
         query: dict[str, str] | None = params
-        rows: list[Entity] = []
         while url is not None:
-            page = unwrap(await self._request("GET", url, division, params=query))
-            rows.extend(page["results"])
-            url, query = page.get("__next"), None
+            data = unwrap(await self._request("GET", url, division, params=query))
+            url, query = data.get("__next"), None
             if url is not None and not url.startswith(self._base_url + "/"):
                 # The link carries our access token with it; it may only lead back to Exact.
                 raise RemoteError(200, "", f"a page link leaves {self._base_url}")
-        return rows
+            yield Page(data["results"], url)
 
     async def get_value(self, division: str | None, endpoint: str, params: dict[str, str] | None = None) -> Entity:
         value: Entity = unwrap(await self._request("GET", self.api_url(division, endpoint), division, params=params))
@@ -125,9 +139,10 @@ class ExactOnlineClient:
                 if not retryable(response):
                     raise failure
                 # A 429 was refused at the door; a 5xx may have come after the booking.
-                if response.status_code >= 500:
-                    if (found := await self._look_up(key, find_existing, failure)) is not None:
-                        return found
+                if response.status_code >= 500 and (
+                    found := await self._look_up(key, find_existing, failure)
+                ) is not None:
+                    return found
             await self._back_off(attempt, division)
         raise failure
 

@@ -10,6 +10,7 @@ import asyncio
 import random
 import re
 import time
+from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
@@ -35,6 +36,7 @@ from integrations.exact_online.client import Entity, ExactOnlineClient, RetryPol
 from integrations.exact_online.oauth import OAuthApp, TokenKeeper
 from integrations.exact_online.rate_limits import RateLimits
 from integrations.exact_online.responses import single
+from integrations.exact_online.sync import DEFAULT_OVERLAP, MasterDataReader
 from integrations.exact_online.tokens import TokenStore
 from integrations.payloads import Invoice, PaymentRelease, Relation, payload_of
 from integrations.rights import check_landed
@@ -45,6 +47,8 @@ USER_HAS_RIGHTS = "users/UserHasRights"
 PURCHASE_ENTRIES = "purchaseentry/PurchaseEntries"
 PAYMENTS = "cashflow/Payments"
 ACCOUNTS = "crm/Accounts"
+
+DEFAULT_RETRY = RetryPolicy()
 
 PAYMENT_BLOCKED = "PaymentBlocked"
 """Our modelled field on cashflow/Payments. Exact documents no REST field that blocks a payment: see README."""
@@ -75,8 +79,9 @@ class ExactOnlineConnector:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         rate_limits: RateLimits | None = None,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
+        self._clock = clock
         self._owns_http = http is None
         self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
         self._keeper = TokenKeeper(app, tokens, http=self._http, clock=clock)
@@ -105,6 +110,12 @@ class ExactOnlineConnector:
         """Finish "Connect to Exact Online": from now on this connection runs under whoever authorized."""
         await self._keeper.connect(code)
         return await self.connection_user()
+
+    def master_data(self, *, overlap: timedelta = DEFAULT_OVERLAP, page_size: int | None = None
+                    ) -> MasterDataReader:
+        """A reader of this connection's master data (`integrations.exact_online.sync`), sharing its tokens,
+        rate limits and retries with the bookings."""
+        return MasterDataReader(self._client, self._clock, overlap=overlap, page_size=page_size)
 
     def rights_needed(self, kind: ActionKind) -> tuple[Right, ...]:
         return RIGHTS[kind]

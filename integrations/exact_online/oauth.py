@@ -32,7 +32,8 @@ class OAuthApp(msgspec.Struct, frozen=True, kw_only=True):
     base_url: str = DEFAULT_BASE_URL
 
     def __repr__(self) -> str:
-        return f"OAuthApp(client_id={self.client_id!r}, client_secret=<redacted>, redirect_uri={self.redirect_uri!r}, base_url={self.base_url!r})"
+        return (f"OAuthApp(client_id={self.client_id!r}, client_secret=<redacted>, "
+                f"redirect_uri={self.redirect_uri!r}, base_url={self.base_url!r})")
 
     __str__ = __repr__
 

@@ -27,7 +27,8 @@ class Tokens(msgspec.Struct, frozen=True, kw_only=True):
 
     def __repr__(self) -> str:
         # Tokens end up in tracebacks and debug logs; only their times may.
-        return f"Tokens(access_token=<redacted>, refresh_token=<redacted>, issued_at={self.issued_at.isoformat()}, expires_at={self.expires_at.isoformat()})"
+        return (f"Tokens(access_token=<redacted>, refresh_token=<redacted>, "
+                f"issued_at={self.issued_at.isoformat()}, expires_at={self.expires_at.isoformat()})")
 
     __str__ = __repr__
 

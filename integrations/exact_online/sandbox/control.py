@@ -9,6 +9,18 @@
     GET  /_sandbox/scenario           divisions, users and their rights, and the demo's environments
     POST /_sandbox/users/<username>   change `divisions`, `current_division`, `status`, `denied_rights`
     POST /_sandbox/divisions/<code>   change `status`
+    GET  /_sandbox/data/<division>    the division's generated data set: sizes, rows per entity, last Timestamp
+    POST /_sandbox/data/<division>    set the data set's size per entity (`{"accounts": 100000}`, others kept):
+                                      a new data set replaces the old one, row versions keep increasing
+    POST /_sandbox/data/<division>/<entity>
+                                      create a row: `{"set": {"Code": "A1", "Name": "..."}}`
+    GET  /_sandbox/data/<division>/<entity>/<key>
+    POST /_sandbox/data/<division>/<entity>/<key>
+                                      change a row, `{"set": {"Name": "..."}}` (new Timestamp and Modified), or
+                                      delete it, `{"delete": true}` (reported in sync/Deleted) or
+                                      `{"delete": true, "hard": true}` (not reported: only a full read notices)
+    Entities: accounts, gl_accounts, cost_centers, cost_units, projects, purchase_order_lines, transaction_lines,
+    payments. A key is the row's `ID`, or the index of a generated row (`0` is the first).
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ from typing import Any
 import msgspec
 
 from integrations.exact_online.sandbox.faults import Faults
+from integrations.exact_online.sandbox.masterdata import DataSize, DivisionData, Unknown, json_row
 from integrations.exact_online.sandbox.messages import Reply, Request, error_reply, json_reply
 from integrations.exact_online.sandbox.scenario import DIVISION_REASONS, USER_REASONS, SandboxUser
 from integrations.exact_online.sandbox.state import SandboxState
@@ -32,6 +45,12 @@ class _UserChange(msgspec.Struct, forbid_unknown_fields=True):
 
 class _DivisionChange(msgspec.Struct, forbid_unknown_fields=True):
     status: str
+
+
+class _RowChange(msgspec.Struct, forbid_unknown_fields=True):
+    set: dict[str, Any] | None = None
+    delete: bool = False
+    hard: bool = False
 
 
 def handle(state: SandboxState, request: Request) -> Reply:
@@ -51,8 +70,12 @@ def handle(state: SandboxState, request: Request) -> Reply:
         if name.startswith("divisions/") and request.method == "POST":
             return _change_division(state, name.removeprefix("divisions/"),
                                     msgspec.convert(request.json(), _DivisionChange))
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        if name.startswith("data/"):
+            return _data(state, request, name.removeprefix("data/").split("/"))
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
         return error_reply(400, str(exc))
+    except Unknown as exc:
+        return error_reply(404, str(exc))
     return error_reply(404, f"No sandbox control {request.method} {request.path}.")
 
 
@@ -94,6 +117,40 @@ def _change_division(state: SandboxState, code: str, change: _DivisionChange) ->
         return error_reply(400, f"status is one of active, {', '.join(DIVISION_REASONS)}.")
     division.status = change.status
     return json_reply(200, {"code": division.code, "name": division.name, "status": division.status})
+
+
+def _data(state: SandboxState, request: Request, parts: list[str]) -> Reply:
+    if not parts[0].isdigit() or int(parts[0]) not in state.divisions or len(parts) > 3:
+        raise Unknown(f"No sandbox data at {request.path}.")
+    code, now = int(parts[0]), state.clock()
+    data = state.masterdata.division(code)
+    if len(parts) == 1:
+        if request.method == "POST":
+            size = msgspec.convert({**msgspec.to_builtins(data.size), **request.json()}, DataSize)
+            data = state.masterdata.resize(code, size)
+        return json_reply(200, data.report())
+    entity = parts[1]
+    data.table(entity)  # an unknown entity is a 404
+    if len(parts) == 2:
+        if request.method != "POST":
+            raise Unknown(f"No sandbox control {request.method} {request.path}.")
+        change = msgspec.convert(request.json(), _RowChange)
+        return json_reply(200, json_row(data.create(entity, change.set or {}, now, key=state.ledger.new_guid())))
+    key = _row_key(data, entity, parts[2])
+    if request.method == "GET":
+        row = data.table(entity).find(key)
+        if row is None:
+            raise Unknown(f"No {entity} row {parts[2]!r}.")
+        return json_reply(200, json_row(row))
+    change = msgspec.convert(request.json(), _RowChange)
+    if change.delete:
+        record = data.delete(entity, key, now, hard=change.hard)
+        return json_reply(200, {"deleted": key, "reported": None if record is None else json_row(record)})
+    return json_reply(200, json_row(data.change(entity, key, change.set or {}, now)))
+
+
+def _row_key(data: DivisionData, entity: str, key: str) -> str:
+    return data.generation.key(entity, int(key)) if key.isdigit() else key
 
 
 def _scenario(state: SandboxState) -> dict[str, Any]:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-PAYMENT_OPEN = 20
-ACCOUNT_CODE_WIDTH = 18
+from integrations.exact_online.sandbox.masterdata import ACCOUNT_CODE_WIDTH
+
+PURCHASE_ENTRY_FIELDS = ("EntryID", "EntryNumber", "Division", "YourRef", "Journal", "Supplier", "EntryDate",
+                         "Description", "Currency", "AmountFC", "PurchaseEntryLines")
 
 
 class Refused(Exception):
@@ -52,18 +55,6 @@ class Entry:
             "Currency": self.currency,
             "AmountFC": self.amount,
             "PurchaseEntryLines": {"results": self.lines},
-        }
-
-    def payment_line(self) -> dict[str, Any]:
-        return {
-            "ID": self.payment_id,
-            "TransactionEntryID": self.entry_id,
-            "Division": self.division,
-            "EntryNumber": self.entry_number,
-            "YourRef": self.your_ref,
-            "AmountFC": self.amount,
-            "Status": PAYMENT_OPEN,
-            "PaymentBlocked": self.payment_blocked,
         }
 
     def report(self) -> dict[str, Any]:
@@ -160,11 +151,14 @@ class Ledger:
     def payment(self, division: int, payment_id: str) -> Entry | None:
         return next((e for e in self.entries if e.division == division and e.payment_id == payment_id), None)
 
-    def create_account(self, body: dict[str, Any], *, division: int, user: str) -> Account:
+    def create_account(
+        self, body: dict[str, Any], *, division: int, user: str, code_taken: Callable[[str], bool]
+    ) -> Account:
+        """A relation created through the API; `code_taken` knows the division's other relations."""
         code = _text(body, "Code")
         if len(code) > ACCOUNT_CODE_WIDTH:
             raise Refused(f"Code is longer than {ACCOUNT_CODE_WIDTH} characters.")
-        if any(a.code.strip() == code for a in self.accounts_in(division)):
+        if code_taken(code):
             raise Refused(f"Code {code!r} already exists.")
         account = Account(
             account_id=self._guid(),
@@ -181,9 +175,6 @@ class Ledger:
         self.accounts.append(account)
         return account
 
-    def accounts_in(self, division: int) -> list[Account]:
-        return [account for account in self.accounts if account.division == division]
-
     def _next_number(self, division: int, journal: str, now: datetime) -> int:
         # Exact numbers entries per journal and year: 26700001 is the first of journal 70 in 2026. The seed
         # decides where each sequence starts, so numbers differ between divisions yet repeat between runs.
@@ -191,6 +182,9 @@ class Ledger:
         number = self._last_numbers.get(key, self._rng.randrange(100)) + 1
         self._last_numbers[key] = number
         return int(f"{now.year % 100:02d}{journal}{number:04d}")
+
+    def new_guid(self) -> str:
+        return self._guid()
 
     def _guid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))

@@ -43,7 +43,8 @@ def sign_in_page(state: SandboxState, request: Request) -> Reply:
         f" {escape(user.full_name)} ({escape(user.username)})</label><br>"
         for i, user in enumerate(state.users.values())
     )
-    return html_reply(200, _PAGE.format(client_id=escape(query["client_id"]), redirect_uri=escape(query["redirect_uri"]),
+    return html_reply(200, _PAGE.format(client_id=escape(query["client_id"]),
+                                        redirect_uri=escape(query["redirect_uri"]),
                                         state=escape(query.get("state", "")), users=users))
 
 

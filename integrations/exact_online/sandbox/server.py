@@ -1,11 +1,12 @@
 """The sandbox as a server: on a thread inside a test or the demo, or in the foreground from the command line.
 
-    python -m integrations.exact_online.sandbox --port 8090 [--seed 7] [--scenario demo]
+    python -m integrations.exact_online.sandbox --port 8090 [--seed 7] [--scenario demo] [--accounts 100000]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import socket
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from integrations.base import Clock, utc_now
 from integrations.exact_online.sandbox import api, control, oauth
 from integrations.exact_online.sandbox.faults import Faults
+from integrations.exact_online.sandbox.masterdata import DataSize
 from integrations.exact_online.sandbox.messages import Reply, Request, error_reply
 from integrations.exact_online.sandbox.scenario import SANDBOX_CLIENT_ID, SCENARIOS, Scenario, demo_scenario
 from integrations.exact_online.sandbox.state import SandboxState
@@ -63,10 +65,8 @@ class _Server(ThreadingHTTPServer):
         """Kept-alive connections outlive `shutdown()`; a stopped sandbox must stop answering on them too."""
         with self._connections_lock:
             for connection in self._connections:
-                try:
+                with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -87,13 +87,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         url = urlsplit(self.path)
         host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        # Links we hand out lead back the way the client came, through a TLS-terminating proxy too.
+        scheme = "https" if self.headers.get("X-Forwarded-Proto", "").lower() == "https" else "http"
         request = Request(
             method=self.command,
             path=url.path,
             query={name: values[0] for name, values in parse_qs(url.query, keep_blank_values=True).items()},
             headers={name.lower(): value for name, value in self.headers.items()},
             body=self.rfile.read(int(self.headers.get("Content-Length") or 0)),
-            base_url=f"http://{host}",
+            base_url=f"{scheme}://{host}",
         )
         reply = dispatch(self.server.state, request)
         if reply.delay and self.server.stopping.wait(reply.delay):
@@ -126,8 +128,10 @@ class ExactOnlineSandbox:
         clock: Clock = utc_now,
         seed: int = 0,
         faults: Faults | None = None,
+        data_size: DataSize | None = None,
     ) -> None:
-        self.state = SandboxState(scenario or demo_scenario(), clock=clock, seed=seed, faults=faults or Faults())
+        self.state = SandboxState(scenario or demo_scenario(), clock=clock, seed=seed, faults=faults or Faults(),
+                                  data_size=data_size)
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -169,9 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same tokens and entry numbers")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="demo")
+    parser.add_argument("--accounts", type=int, default=DataSize().accounts,
+                        help="accounts generated per division (up to 100,000)")
     args = parser.parse_args(argv)
 
-    sandbox = ExactOnlineSandbox(SCENARIOS[args.scenario](), host=args.host, port=args.port, seed=args.seed)
+    sandbox = ExactOnlineSandbox(SCENARIOS[args.scenario](), host=args.host, port=args.port, seed=args.seed,
+                                 data_size=DataSize(accounts=args.accounts))
     stopped = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -181,8 +188,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for environment in sandbox.state.environments:
             print(f"  {environment.name}: connection user {environment.connection_user}, "
                   f"divisions {', '.join(map(str, environment.divisions))}", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stopped.wait()
-        except KeyboardInterrupt:
-            pass
     return 0

@@ -14,6 +14,7 @@ from integrations.base import Clock
 from integrations.exact_online.sandbox.faults import Faults
 from integrations.exact_online.sandbox.ledger import Ledger
 from integrations.exact_online.sandbox.limits import Budgets, ErrorCounter
+from integrations.exact_online.sandbox.masterdata import DataSize, MasterData
 from integrations.exact_online.sandbox.scenario import Environment, SandboxDivision, SandboxUser, Scenario
 from integrations.exact_online.sandbox.tokens import TokenAuthority
 
@@ -38,7 +39,9 @@ class Exchange:
 
 
 class SandboxState:
-    def __init__(self, scenario: Scenario, *, clock: Clock, seed: int, faults: Faults) -> None:
+    def __init__(
+        self, scenario: Scenario, *, clock: Clock, seed: int, faults: Faults, data_size: DataSize | None = None
+    ) -> None:
         # Reentrant: a handler may call helpers that take it again.
         self.lock = threading.RLock()
         self.clock = clock
@@ -51,6 +54,9 @@ class SandboxState:
         self.faults = faults
         self.authority = TokenAuthority(self.rng)
         self.ledger = Ledger(self.rng)
+        self.masterdata = MasterData(seed=seed, size=data_size or DataSize(), clock=clock)
+        for code in self.divisions:  # generated now, so their Modified does not depend on who reads first
+            self.masterdata.division(code)
         self.budgets = Budgets()
         self.errors = ErrorCounter()
         self.traffic: deque[Exchange] = deque(maxlen=TRAFFIC_KEPT)
