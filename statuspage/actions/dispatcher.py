@@ -179,7 +179,7 @@ class Dispatcher:
                 "amount": outcome.result.amount,
             })
         if state == ActionState.QUEUED:
-            not_before = outcome.wait_until or outbox.retry_at(attempts, now)
+            not_before = outcome.wait_until or outbox.RETRIES.next_attempt(attempts, now)
             if not_before is None:
                 state, cause = "failed", f"gave up after {attempts} tries; an operator must look"
             else:

@@ -21,21 +21,14 @@ from integrations.payloads import PAYLOAD_TYPES, payload_of
 from statuspage.actions.switches import INTEGRATIONS, SYSTEM, closed_scopes, may_send, switch
 from statuspage.core import storage
 from statuspage.core.operation import Actor, Refused
+from statuspage.core.retry import Backoff
 from statuspage.core.settings import Settings, text_in
 from statuspage.core.vocabulary import ActionState
 from statuspage.incidents import notifications
 from statuspage.incidents.operations import draft_from_template
 
-MAX_ATTEMPTS = 8
-FIRST_RETRY = timedelta(seconds=15)
-LONGEST_RETRY = timedelta(minutes=30)
-
-
-def retry_at(attempts_made: int, now: datetime) -> datetime | None:
-    """When to try an action again after `attempts_made` failed tries; None: give up, an operator must look."""
-    if attempts_made >= MAX_ATTEMPTS:
-        return None
-    return now + min(FIRST_RETRY * 2 ** (attempts_made - 1), LONGEST_RETRY)
+# An action that failed is tried again after 15 s, 30 s, ... up to 30 min; after 8 tries an operator must look.
+RETRIES = Backoff(first=timedelta(seconds=15), longest=timedelta(minutes=30), max_attempts=8)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,18 +1,21 @@
-"""Where "now" comes from. Code asks a Clock, never the wall clock, so tests can set the time."""
+"""Where "now" comes from. Code asks a Clock, never the wall clock, so tests can set the time.
+
+The one definition of a Clock is `integrations.base.Clock`, which the connectors share; the service
+uses the same type and the same system clock.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 
-Clock = Callable[[], datetime]
+from integrations.base import Clock
+from integrations.base import utc_now as system_clock
 
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["Clock", "system_clock", "to_utc"]
 
 
 def to_utc(moment: datetime) -> datetime:
+    """The same instant in UTC; raises ValueError for a naive datetime, which names no instant."""
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment.isoformat()} has no time zone")
     return moment.astimezone(UTC)

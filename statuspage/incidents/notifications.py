@@ -19,6 +19,7 @@ import msgspec
 from sqlite_utils import Database
 
 from statuspage.core import storage
+from statuspage.core.retry import Backoff
 from statuspage.core.settings import Settings
 from statuspage.page import api_v2
 from statuspage.page.snapshot import PageSnapshot, build_snapshot
@@ -51,10 +52,8 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 
 def next_attempt(attempts_made: int, now: datetime, max_attempts: int) -> datetime | None:
-    """When to try again after `attempts_made` failures; None when it is time to give up."""
-    if attempts_made >= max_attempts:
-        return None
-    return now + min(FIRST_RETRY * 2 ** (attempts_made - 1), LONGEST_WAIT)
+    """When to deliver again after `attempts_made` failures: 30 s doubling to an hour; None: give up."""
+    return Backoff(FIRST_RETRY, LONGEST_WAIT, max_attempts).next_attempt(attempts_made, now)
 
 
 def new_webhook_secret() -> str:
