@@ -216,14 +216,18 @@ def test_switching_off_mid_replay_returns_the_rest_to_delayed_and_nothing_more_i
     switch(client, tokens, False)
     for n in range(40):
         client.post("/api/v1/actions", json=book(f"MID-{n}"), headers=tokens["client"])
-    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"latency_ms": 20})
+    # Slow enough that the replay's first booking is still under way when the switch goes off again.
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"latency_ms": 1500})
     switch(client, tokens, True, "try again")
     switch(client, tokens, False, "still wrong")
     settle(client)
     sent = len(ledger(sandbox))
     counts = states(client, tokens)
-    assert counts.get("done", 0) == sent < 40
+    # All forty wait in one lane, which has at most one call under way: that one may finish, no other starts.
+    assert sent <= 1
+    assert counts.get("done", 0) == sent
     assert counts["delayed"] == 40 - sent
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"latency_ms": 0})
     switch(client, tokens, True, "fixed")
     settle(client)
     assert sorted(entry["your_ref"] for entry in ledger(sandbox)) == sorted(f"MID-{n}" for n in range(40))
