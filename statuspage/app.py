@@ -9,7 +9,7 @@ import logging
 import re
 import secrets
 from collections.abc import AsyncIterator
-from typing import Literal, get_args, get_origin
+from typing import Literal, TypeGuard, get_args, get_origin
 
 import httpx
 import msgspec
@@ -245,7 +245,8 @@ def method_not_allowed(request: Request, error: MethodNotAllowedException) -> Re
 def invalid_request(request: Request, error: ValidationException) -> Response:
     """Litestar's validation errors, with the allowed values added where a field takes a fixed set."""
     handler = request.route_handler
-    body_type = handler.parsed_data_field.annotation if getattr(handler, "parsed_data_field", None) else None
+    data_field = getattr(handler, "parsed_data_field", None)
+    body_type = data_field.annotation if data_field is not None else None
     extra = error.extra if isinstance(error.extra, list) else []
     for item in extra:
         if isinstance(item, dict) and str(item.get("message", "")).startswith("Invalid enum value") and body_type:
@@ -279,7 +280,7 @@ def allowed_values(annotation: object, key: str) -> tuple | None:
     return get_args(annotation) if get_origin(annotation) is Literal else None
 
 
-def _is_struct(annotation: object) -> bool:
+def _is_struct(annotation: object) -> TypeGuard[type[msgspec.Struct]]:
     return isinstance(annotation, type) and issubclass(annotation, msgspec.Struct)
 
 

@@ -299,7 +299,8 @@ def _check(settings: Settings, path: Path, origins: dict[tuple[str, str], str]) 
         fail("notifications", "max_attempts", f"{settings.notifications.max_attempts} must be between 1 and 50")
 
     seen: set[str] = set()
-    entries = [("groups", index, group) for index, group in enumerate(settings.groups)]
+    entries: list[tuple[str, int, GroupSettings | ComponentSettings]] = [
+        ("groups", index, group) for index, group in enumerate(settings.groups)]
     entries += [("components", index, component) for index, component in enumerate(settings.components)]
     for table, index, entry in entries:
         where = f"{table}[{index}]"

@@ -16,6 +16,7 @@ from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.types import ControllerRouterHandler
 
 from statuspage.core import storage
 from statuspage.core.auth import Identity, Role, new_token
@@ -345,6 +346,6 @@ async def whoami(request: Request) -> Me:
     return Me(identity.name, identity.role.value)
 
 
-INCIDENT_HANDLERS = [IncidentController, MaintenanceController, ComponentController, AuditController,
+INCIDENT_HANDLERS: list[ControllerRouterHandler] = [IncidentController, MaintenanceController, ComponentController, AuditController,
                      TokenController, SubscriberController, incident_templates, whoami]
 """The operators' routes of this area, mounted under /api/v1 by the app beside the other areas' routes."""

@@ -200,7 +200,7 @@ def build_snapshot(settings: Settings, rows: PageRows, now: datetime) -> PageSna
                 name=entry.name,
                 description=entry.description,
                 position=position,
-                group_id=None if is_group else entry.group,
+                group_id=entry.group if isinstance(entry, ComponentSettings) else None,
                 is_group=is_group,
                 children=tuple(c.key for c in settings.components if c.group == entry.key) if is_group else (),
                 status=statuses[entry.key],

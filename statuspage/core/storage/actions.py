@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from statuspage.core.storage.engine import Row, iso
+from statuspage.core.storage.engine import Row, inserted_id, iso
 
 # ---------------------------------------------------------------------------------------------
 # The outbox of invoice actions
@@ -38,7 +38,7 @@ def insert_action(db: Database, fields: dict[str, Any], now: datetime, cause: st
         """,
         {**fields, "now": iso(now)},
     )
-    action_id = int(cursor.lastrowid)
+    action_id = inserted_id(cursor)
     db.execute("INSERT INTO action_transitions (action_id, at, from_state, to_state, cause) VALUES (?, ?, NULL, ?, ?)",
                [action_id, iso(now), fields["state"], cause])
     return action_id
@@ -158,7 +158,7 @@ def set_switch(db: Database, scope: str, *, enabled: bool, reason: str, changed_
 def insert_replay(db: Database, scope: str, started_by: str, now: datetime) -> int:
     cursor = db.execute("INSERT INTO replays (scope, started_by, started_at, total) VALUES (?, ?, ?, 0)",
                         [scope, started_by, iso(now)])
-    return int(cursor.lastrowid)
+    return inserted_id(cursor)
 
 
 def set_replay_total(db: Database, replay_id: int, total: int) -> None:
@@ -200,7 +200,7 @@ def backlog(db: Database) -> list[Row]:
 
 
 def insert_misroute(db: Database, fields: dict[str, Any]) -> None:
-    db["misroutes"].insert(fields)
+    db.table("misroutes").insert(fields)
 
 
 def misroute_rows(db: Database) -> list[Row]:

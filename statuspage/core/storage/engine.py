@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
 from sqlite_utils import Database
 
@@ -158,8 +158,22 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+@overload
+def moment(text: str) -> datetime: ...
+@overload
+def moment(text: None) -> None: ...
+@overload
+def moment(text: str | None) -> datetime | None: ...
 def moment(text: str | None) -> datetime | None:
+    """A stored moment back as an aware datetime (None stays None)."""
     return None if text is None else datetime.fromisoformat(text)
+
+
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just gave its row."""
+    if cursor.lastrowid is None:
+        raise RuntimeError("the statement inserted no row")
+    return inserted_id(cursor)
 
 
 def json_or_none(value: Any) -> str | None:

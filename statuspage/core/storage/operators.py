@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from statuspage.core.storage.engine import Row, iso, json_loads_or_none, json_or_none
+from statuspage.core.storage.engine import Row, inserted_id, iso, json_loads_or_none, json_or_none
 
 # ---------------------------------------------------------------------------------------------
 # Operators: API tokens, console sessions, the service's own secrets
@@ -19,7 +19,7 @@ def insert_token(db: Database, name: str, role: str, token_hash: str, now: datet
         "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)",
         [name, role, token_hash, iso(now)],
     )
-    return int(cursor.lastrowid)
+    return inserted_id(cursor)
 
 
 def token_by_hash(db: Database, token_hash: str) -> Row | None:

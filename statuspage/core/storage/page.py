@@ -143,7 +143,7 @@ def record_status_changes(db: Database, statuses: dict[str, str], now: datetime)
     last = latest_statuses(db)
     changed = {component_id: last.get(component_id) for component_id, status in statuses.items()
                if last.get(component_id) != status}
-    db["status_events"].insert_all(
+    db.table("status_events").insert_all(
         ({"component_id": component_id, "status": statuses[component_id], "at": iso(now)} for component_id in changed)
     )
     return changed

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from statuspage.core.storage.engine import Row, iso, json_loads_or_none, json_or_none, moment
+from statuspage.core.storage.engine import Row, inserted_id, iso, json_loads_or_none, json_or_none, moment
 
 # ---------------------------------------------------------------------------------------------
 # Probes
@@ -79,7 +79,7 @@ def record_sync(db: Database, *, environment: str, integration: str, kind: str, 
     cursor = db.execute(
         "INSERT INTO syncs (environment, integration, kind, started_at, finished_at) VALUES (?, ?, ?, ?, ?)",
         [environment, integration, kind, iso(started_at), iso(finished_at)])
-    return int(cursor.lastrowid)
+    return inserted_id(cursor)
 
 
 def last_syncs(db: Database, integration: str) -> dict[str, datetime]:

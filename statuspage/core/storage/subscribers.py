@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from statuspage.core.storage.engine import Row, iso, json_loads_or_none, json_or_none
+from statuspage.core.storage.engine import Row, inserted_id, iso, json_loads_or_none, json_or_none
 
 # ---------------------------------------------------------------------------------------------
 # Subscribers and the deliveries owed to them
@@ -26,7 +26,7 @@ def insert_subscriber(
         [kind, address, secret, json_or_none(components), iso(now), iso(now) if confirmed else None,
          json_or_none(events), client],
     )
-    return int(cursor.lastrowid)
+    return inserted_id(cursor)
 
 
 def active_subscriber(db: Database, kind: str, address: str) -> Row | None:
@@ -82,7 +82,7 @@ def enqueue_delivery(db: Database, subscriber_id: int, event: str, body: str, no
         """,
         [subscriber_id, event, body, iso(now), iso(now)],
     )
-    return int(cursor.lastrowid)
+    return inserted_id(cursor)
 
 
 def due_deliveries(db: Database, now: datetime, limit: int) -> list[Row]:
