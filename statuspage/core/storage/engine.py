@@ -173,7 +173,7 @@ def inserted_id(cursor: sqlite3.Cursor) -> int:
     """The rowid an INSERT just gave its row."""
     if cursor.lastrowid is None:
         raise RuntimeError("the statement inserted no row")
-    return inserted_id(cursor)
+    return int(cursor.lastrowid)
 
 
 def json_or_none(value: Any) -> str | None:
