@@ -344,7 +344,7 @@ def parse_wrk(output: str) -> WrkResult:
         requests=int(totals[1]),
         bytes_read=float(totals[2]) * BINARY_UNITS[totals[3]],
         non_2xx_3xx=int(non_2xx[1]) if non_2xx else 0,
-        socket_errors=(dict(zip(("connect", "read", "write", "timeout"), map(int, socket_errors.groups())))
+        socket_errors=(dict(zip(("connect", "read", "write", "timeout"), map(int, socket_errors.groups()), strict=True))
                        if socket_errors else {}),
     )
 
@@ -418,7 +418,7 @@ def print_table(measurements: list[Measurement]) -> None:
     rows = [COLUMNS] + [table_row(m) for m in measurements]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     for index, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
         print("  ".join(cells))
         if index == 0:
             print("  ".join("-" * width for width in widths))
@@ -449,7 +449,7 @@ def verdicts(nginx: Measurement, summary: Measurement) -> list[tuple[str, bool, 
 def save_results(args: argparse.Namespace, measurements: list[Measurement],
                  verdict: list[tuple[str, bool, str]], versions: dict[str, str]) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.timezone.utc)
+    stamp = dt.datetime.now(dt.UTC)
     path = RESULTS_DIR / f"load-{stamp:%Y%m%dT%H%M%SZ}.json"
     document = {
         "timestamp": stamp.isoformat(timespec="seconds"),

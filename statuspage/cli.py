@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--config", metavar="PATH", help="TOML configuration file (default: $STATUSPAGE_CONFIG, else the sample)")
     common.add_argument("--db", metavar="PATH", help="SQLite database file (default: $STATUSPAGE_DB, else statuspage.db here)")
 
-    parser = argparse.ArgumentParser(prog="statuspage", description="Status page and incident control for accounting integrations.")
+    parser = argparse.ArgumentParser(prog="statuspage",
+                                     description="Status page and incident control for accounting integrations.")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", parents=[common], help="run the web service")

@@ -92,7 +92,7 @@ async def trickle(settings: Settings, store: Store, clock: Clock, dispatcher: Di
                         "lines": [{"gl_account": "4000", "amount": round(rng.uniform(20, 2500), 2), "vat_code": "2"}]},
         }, outbox.ActionRequest)
         try:
-            await store.write(lambda db: outbox.accept(db, settings, DEMO_CLIENT, clock(), request))
+            await store.write(outbox.accept, settings, DEMO_CLIENT, clock(), request)
             dispatcher.wake()
         except Refused as refused:
             log.warning("demo action refused: %s", refused)

@@ -143,7 +143,8 @@ def seed_bad_day(seed: Seeder, clock: FakeClock) -> BadDay:
     def work(db):
         yesterday = create_incident(
             db, kind="incident", name="Slow text recognition", status="investigating", impact="minor",
-            body="Documents take longer than usual.", now=now - timedelta(days=1), components={"twinfield": "degraded_performance"},
+            body="Documents take longer than usual.", now=now - timedelta(days=1),
+            components={"twinfield": "degraded_performance"},
         )
         add_incident_update(db, yesterday, status="resolved", body="Back to normal.", now=now - timedelta(hours=20),
                             components={"twinfield": "operational"})

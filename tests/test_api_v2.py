@@ -140,7 +140,8 @@ def test_an_open_incident_shows_its_updates_newest_first_with_component_changes(
     assert incident["reminder_intervals"] is None
     assert [u["status"] for u in incident["incident_updates"]] == ["identified", "investigating"]
     assert incident["incident_updates"][0]["affected_components"] == [
-        {"code": "exact-online", "name": "Koppelingen - Exact Online", "old_status": "partial_outage", "new_status": "major_outage"}
+        {"code": "exact-online", "name": "Koppelingen - Exact Online", "old_status": "partial_outage",
+         "new_status": "major_outage"}
     ]
     assert [c["id"] for c in incident["components"]] == ["exact-online"]
     components = {c["id"]: c["status"] for c in client.get("/api/v2/components.json").json()["components"]}

@@ -1,5 +1,3 @@
-from statuspage.core.operation import Actor
-
 """A visitor opens the real page, served by `statuspage serve`, in Debian's headless Chromium."""
 
 import os
@@ -16,6 +14,7 @@ import httpx
 import pytest
 from conftest import FakeClock, Seeder, free_port, seed_bad_day
 
+from statuspage.core.operation import Actor
 from statuspage.incidents import operations
 
 pytestmark = pytest.mark.browser

@@ -1,11 +1,11 @@
-from statuspage.core.operation import Actor
-
 """The operator console: signing in with a token, sessions, CSRF, and running an incident by form."""
 
 import re
 
 import pytest
 from conftest import TOKENS
+
+from statuspage.core.operation import Actor
 
 
 def csrf_of(html: str) -> str:
@@ -35,7 +35,9 @@ def test_signing_in_sets_a_session_cookie_that_scripts_cannot_read(client, token
     assert "Sign out operator-person (operator)" in dashboard.text
 
 
-def test_the_cookies_are_secure_over_tls_and_plain_for_a_local_http_page(tmp_path, config_file, clock, seed, tokens, client) -> None:
+def test_the_cookies_are_secure_over_tls_and_plain_for_a_local_http_page(
+    tmp_path, config_file, clock, seed, tokens, client
+) -> None:
     from litestar.testing import TestClient
 
     from statuspage.app import create_app

@@ -1,5 +1,3 @@
-from statuspage.core.operation import Actor
-
 """A service killed at any moment (SIGKILL, mid-replay) restarts with nothing lost and nothing booked twice."""
 
 import asyncio
@@ -28,6 +26,7 @@ from statuspage.actions import outbox, switches
 from statuspage.actions.connections import CALLBACK_PATH, EXACT_ONLINE
 from statuspage.config import load_settings
 from statuspage.core import storage
+from statuspage.core.operation import Actor
 from statuspage.incidents import operations
 from statuspage.page.snapshot import component_definitions
 
@@ -122,7 +121,8 @@ def test_a_service_killed_mid_replay_restarts_without_loss_or_double_booking(tmp
         refs = booked(sandbox)
         assert sorted(refs) == sorted(f"CRASH-{n}" for n in range(ACTIONS))  # nothing lost, nothing twice
         for division, parity in (("101", 0), ("102", 1)):
-            in_division = [ref for ref, entry in zip(refs, httpx.get(f"{sandbox.url}/_sandbox/ledger").json()["entries"])
+            entries = httpx.get(f"{sandbox.url}/_sandbox/ledger").json()["entries"]
+            in_division = [ref for ref, entry in zip(refs, entries, strict=True)
                            if str(entry["division"]) == division]
             assert in_division == [f"CRASH-{n}" for n in range(ACTIONS) if n % 2 == parity]
     finally:

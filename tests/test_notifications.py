@@ -1,5 +1,3 @@
-from statuspage.core.operation import Actor
-
 """Subscribers hear of incidents: signed webhooks that are retried, and e-mail with double opt-in."""
 
 import hashlib
@@ -13,6 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from conftest import free_port
 
+from statuspage.core.operation import Actor
 from statuspage.incidents.notifications import link_token, next_attempt, subscriber_of
 
 INCIDENT = {"name": "Bookings to Exact Online are paused", "message": "Switched off.", "status": "identified",

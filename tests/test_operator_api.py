@@ -1,11 +1,11 @@
-from statuspage.core.operation import Actor
-
 """The operators' JSON API: who may do what, and what each change does to the page and the audit log."""
 
 import sqlite3
 
 import pytest
 from conftest import notice_writes
+
+from statuspage.core.operation import Actor
 
 INCIDENT = {
     "name": "Bookings to Exact Online are paused",
@@ -150,7 +150,8 @@ def test_a_wrong_update_can_be_corrected_or_deleted(client, tokens) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({**INCIDENT, "components": {"exact": "major_outage"}}, "unknown component 'exact'; known: exact-online, login, twinfield"),
+        ({**INCIDENT, "components": {"exact": "major_outage"}},
+         "unknown component 'exact'; known: exact-online, login, twinfield"),
         ({**INCIDENT, "impact": "huge"}, "Invalid enum value 'huge'; impact must be one of 'none', 'minor', 'major', 'critical'"),
         (
             {**INCIDENT, "components": {"login": "broken"}},
@@ -172,7 +173,8 @@ def test_maintenance_moves_by_the_clock_and_says_so(client, tokens, clock) -> No
               "starts": "2026-11-23T12:00:00+01:00", "ends": "2026-11-23T13:00:00+01:00"}
     maintenance = client.post("/api/v1/maintenances", json=window, headers=tokens["operator"]).json()
     assert maintenance["status"] == "scheduled"
-    assert client.get("/api/v2/scheduled-maintenances/upcoming.json").json()["scheduled_maintenances"][0]["id"] == maintenance["id"]
+    upcoming = client.get("/api/v2/scheduled-maintenances/upcoming.json").json()["scheduled_maintenances"]
+    assert upcoming[0]["id"] == maintenance["id"]
 
     def tick() -> None:
         from statuspage.app import keep_up_with_the_clock
@@ -247,7 +249,8 @@ def test_every_change_is_in_the_audit_log_with_who_and_before_and_after(client, 
     assert update["before"]["status"] == "identified" and update["after"]["status"] == "monitoring"
     assert update["at"] == "2026-11-23T09:35:00.000000+00:00"
     assert entries[1]["before"] is None and entries[1]["after"]["status"] == "major_outage"
-    assert [e["id"] for e in client.get(f"/api/v1/audit?before_id={entries[1]['id']}&limit=1", headers=tokens["viewer"]).json()] == [entries[2]["id"]]
+    page = client.get(f"/api/v1/audit?before_id={entries[1]['id']}&limit=1", headers=tokens["viewer"]).json()
+    assert [e["id"] for e in page] == [entries[2]["id"]]
 
     raw = sqlite3.connect(settings.database.path)
     with pytest.raises(sqlite3.IntegrityError, match="the audit log cannot be changed"):

@@ -1,5 +1,3 @@
-from statuspage.core.operation import Actor
-
 """The invoice-action outbox and the kill switch, end to end against the Exact Online sandbox:
 delayed while off, replayed in order when on, each action booked exactly once, never where it
 does not belong."""
@@ -21,6 +19,7 @@ from integrations.exact_online.sandbox import (
 from statuspage.actions import outbox, replay, switches
 from statuspage.config import load_settings
 from statuspage.core import storage
+from statuspage.core.operation import Actor
 
 DEMO_ENVIRONMENTS = """
 [[environments]]

@@ -1,5 +1,3 @@
-from statuspage.core.operation import Actor
-
 """Probes on a schedule: evidence moves component status, with hysteresis, and lost rights show
 up for operators before anyone books."""
 
@@ -15,6 +13,7 @@ from litestar.testing import TestClient
 
 from statuspage.app import create_app
 from statuspage.config import load_settings
+from statuspage.core.operation import Actor
 from statuspage.core.settings import ConfigError
 from statuspage.core.vocabulary import ComponentStatus as C
 from statuspage.probes.rules import Standing, advance, claim_for

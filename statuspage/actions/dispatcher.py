@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Mapping
@@ -86,10 +87,8 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatching invoice actions failed; trying again")
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):  # nothing woke us: look again anyway
                 await asyncio.wait_for(self._wake.wait(), IDLE_WAIT_SECONDS)
-            except TimeoutError:
-                pass
 
     async def dispatch_once(self) -> int:
         """Start the due head action of every idle administration; returns how many were started."""

@@ -102,7 +102,8 @@ def cancel(db: Database, settings: Settings, actor: Actor, now: datetime, action
         raise Refused(f"no action {action_id}", not_found=True)
     if row["state"] not in (ActionState.QUEUED, ActionState.DELAYED):
         raise Refused(f"action {action_id} is {row['state']}; only queued or delayed actions can be cancelled")
-    storage.move_action(db, action_id, expected=row["state"], to=ActionState.CANCELLED, now=now, cause=f"cancelled by {actor.name}")
+    storage.move_action(db, action_id, expected=row["state"], to=ActionState.CANCELLED, now=now,
+                        cause=f"cancelled by {actor.name}")
     storage.append_audit(db, at=now, actor=actor.name, action="action.cancel", subject_type="action",
                          subject_id=str(action_id), before={"state": row["state"]}, after={"state": "cancelled"})
     notify_final(db, settings, now, action_id)

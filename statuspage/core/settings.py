@@ -372,11 +372,12 @@ def _check_probes(settings: Settings, path: Path) -> None:
     for index, probe in enumerate(settings.probes):
         where = f"probes[{index}]"
 
-        def fail(key: str, problem: str) -> None:
+        def fail(key: str, problem: str, where: str = where, probe: ProbeSettings = probe) -> None:
             raise ConfigError(str(path), f"{where}.{key}", f"probe {probe.key!r}: {problem}")
 
         if not _KEY_PATTERN.match(probe.key) or probe.key in seen:
-            raise ConfigError(str(path), f"{where}.key", f"{probe.key!r} must be unique, in lower-case letters, digits and dashes")
+            raise ConfigError(str(path), f"{where}.key",
+                              f"{probe.key!r} must be unique, in lower-case letters, digits and dashes")
         seen.add(probe.key)
         if probe.component is not None and probe.component not in components:
             fail("component", f"{probe.component!r} is not the key of any [[components]] entry")

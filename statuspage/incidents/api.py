@@ -266,7 +266,9 @@ class ComponentController(Controller):
                          row["expires_at"]) for row in rows]
 
     @put("/{component:str}/override", guards=[requires(Role.OPERATOR)])
-    async def set_override(self, request: Request, component: FromPath[str], data: JSONBody[OverrideSet]) -> api_v2.ComponentsDocument:
+    async def set_override(
+        self, request: Request, component: FromPath[str], data: JSONBody[OverrideSet]
+    ) -> api_v2.ComponentsDocument:
         await run(request, operations.set_override, component, status=data.status, reason=data.reason,
                   expires_at=data.expires_at)
         return api_v2.components(await request.app.state.pages.snapshot())
@@ -346,6 +348,8 @@ async def whoami(request: Request) -> Me:
     return Me(identity.name, identity.role.value)
 
 
-INCIDENT_HANDLERS: list[ControllerRouterHandler] = [IncidentController, MaintenanceController, ComponentController, AuditController,
-                     TokenController, SubscriberController, incident_templates, whoami]
+INCIDENT_HANDLERS: list[ControllerRouterHandler] = [
+    IncidentController, MaintenanceController, ComponentController, AuditController, TokenController,
+    SubscriberController, incident_templates, whoami,
+]
 """The operators' routes of this area, mounted under /api/v1 by the app beside the other areas' routes."""

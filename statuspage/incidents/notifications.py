@@ -78,7 +78,8 @@ def _base_url(settings: Settings) -> str:
 
 def _meta(settings: Settings, secret: str, subscriber_id: int, now: datetime) -> dict:
     return {
-        "unsubscribe": f"{_base_url(settings)}/subscriptions/unsubscribe?token={link_token(secret, subscriber_id, 'unsubscribe')}",
+        "unsubscribe": (f"{_base_url(settings)}/subscriptions/unsubscribe"
+                        f"?token={link_token(secret, subscriber_id, 'unsubscribe')}"),
         "documentation": f"{_base_url(settings)}/api/schema",
         "generated_at": now.astimezone(settings.zone).isoformat(timespec="milliseconds"),
     }

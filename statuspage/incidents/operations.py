@@ -114,9 +114,8 @@ def post_update(
     allowed = MaintenanceStatus if before["kind"] == "maintenance" else IncidentStatus
     if status not in {member.value for member in allowed}:
         raise Refused(f"a {before['kind']} update needs a status among {', '.join(m.value for m in allowed)}; got {status!r}")
-    if before["kind"] == "incident" and not IncidentStatus(before["status"]).is_open:
-        if IncidentStatus(status).is_open:
-            raise Refused(f"incident {incident_id} is resolved; open a new incident instead of reopening it")
+    if before["kind"] == "incident" and not IncidentStatus(before["status"]).is_open and IncidentStatus(status).is_open:
+        raise Refused(f"incident {incident_id} is resolved; open a new incident instead of reopening it")
     if status in (IncidentStatus.RESOLVED, MaintenanceStatus.COMPLETED):
         # Resolving gives every named component back unless the update says otherwise.
         components = {key: ComponentStatus.OPERATIONAL.value for key in before["components"]} | dict(components)

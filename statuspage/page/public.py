@@ -150,7 +150,7 @@ class ComponentRow:
     description: str | None
     status: str
     status_label: str
-    children: list["ComponentRow"]
+    children: list[ComponentRow]
     cells: list[Cell]
     uptime: str | None
 

@@ -102,8 +102,9 @@ class Prober:
             error=run.error, detail=run.detail,
         )
         row = storage.probe_state(db, probe.key)
-        before = Standing(row["failures"], row["successes"], ComponentStatus(row["verdict"]) if row and row["verdict"] else None) \
-            if row else Standing()
+        before = Standing()
+        if row:
+            before = Standing(row["failures"], row["successes"], ComponentStatus(row["verdict"]) if row["verdict"] else None)
         failed = [conditions.placeholders(condition) for condition, result in zip(parsed, run.results, strict=True)
                   if not result.success]
         claim = claim_for(failed, run.error is not None, ComponentStatus(probe.failing_status))

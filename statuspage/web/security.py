@@ -44,9 +44,9 @@ class ConsoleSessionAuthentication(AbstractAuthenticationMiddleware):
         if session:
             now = connection.app.state.clock()
             identity = _identity(await connection.app.state.store.read(storage.token_by_session, digest(session), now))
-        if identity is None and connection.scope.get("method") not in SAFE_METHODS:
-            if connection.scope["path"] != "/console/sign-in":
-                raise NotAuthorizedException("sign in to the console first")
+        if (identity is None and connection.scope.get("method") not in SAFE_METHODS
+                and connection.scope["path"] != "/console/sign-in"):
+            raise NotAuthorizedException("sign in to the console first")
         return AuthenticationResult(user=identity, auth=session)
 
 

@@ -144,7 +144,7 @@ def record_status_changes(db: Database, statuses: dict[str, str], now: datetime)
     changed = {component_id: last.get(component_id) for component_id, status in statuses.items()
                if last.get(component_id) != status}
     db.table("status_events").insert_all(
-        ({"component_id": component_id, "status": statuses[component_id], "at": iso(now)} for component_id in changed)
+        {"component_id": component_id, "status": statuses[component_id], "at": iso(now)} for component_id in changed
     )
     return changed
 
