@@ -5,6 +5,8 @@ import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from statuspage.core.storage import (
     Store,
     migrations,
@@ -126,3 +128,17 @@ def test_reads_are_not_blocked_by_a_long_write(tmp_path) -> None:
             store.close()
 
     asyncio.run(scenario())
+
+
+def test_a_read_that_tries_to_write_is_refused_and_changes_nothing(tmp_path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.open()
+    try:
+        def sneaky(db) -> None:
+            db.execute("INSERT INTO components (id, definition, created_at, updated_at) VALUES ('x', '', '', '')")
+
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            asyncio.run(store.read(sneaky))
+        assert asyncio.run(store.read(lambda db: db.execute("SELECT count(*) FROM components").fetchone()[0])) == 0
+    finally:
+        store.close()

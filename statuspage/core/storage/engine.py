@@ -38,9 +38,17 @@ READER_THREADS = 2
 # Connections and transactions
 
 
-def connect(path: str | Path) -> Database:
-    """A connection usable from whichever thread owns it, waiting on locks instead of failing."""
-    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+def connect(path: str | Path, *, read_only: bool = False) -> Database:
+    """A connection usable from whichever thread owns it, waiting on locks instead of failing.
+
+    `read_only` opens the file with SQLite's `mode=ro`: a reader that tried to write would fail
+    instead of taking the write lock from the one writer thread.
+    """
+    if read_only:
+        uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    else:
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
     db = Database(conn)
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     db.execute("PRAGMA foreign_keys = ON")
@@ -131,7 +139,7 @@ class Store:
     def _run_read(self, work: Callable[..., T], args: Sequence[Any]) -> T:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = connect(self.path)
+            db = self._local.db = connect(self.path, read_only=True)
             self._read_dbs.append(db)
         with read_transaction(db):
             return work(db, *args)
