@@ -1,0 +1,74 @@
+"""The sandbox's own controls under `/_sandbox/`, for tests and the demo; Visma.net has nothing like it.
+
+    GET  /_sandbox/faults                        the fault modes and limits in force
+    POST /_sandbox/faults                        change some of them (JSON object); `"expire_access_tokens": true`
+                                                 revokes every access token issued so far
+    GET  /_sandbox/companies/<id>/customers      every customer the company holds, with `madeBy` (`api`, `hand`)
+    POST /_sandbox/companies/<id>/customers      seed customers: a JSON list of {"name", "reference"?, "number"?};
+                                                 without a reference they count as made by hand
+    GET  /_sandbox/traffic                       answers by status and the recent exchanges
+    GET  /_sandbox/scenario                      the companies, their tenants, and the app's client id
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from integrations.visma_net.sandbox.faults import Faults
+from integrations.visma_net.sandbox.messages import Reply, Request, json_reply
+from integrations.visma_net.sandbox.scenario import SeedCustomer
+from integrations.visma_net.sandbox.state import SandboxState
+
+
+class _Seed(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    reference: str | None = None
+    number: str | None = None
+
+
+def handle(state: SandboxState, request: Request) -> Reply:
+    name = request.path.removeprefix("/_sandbox/")
+    try:
+        if name == "faults":
+            return _change_faults(state, request.json()) if request.method == "POST" else json_reply(200, state.faults)
+        if name == "traffic" and request.method == "GET":
+            return json_reply(200, state.traffic_report())
+        if name == "scenario" and request.method == "GET":
+            return json_reply(200, _scenario(state))
+        parts = name.split("/")
+        if len(parts) == 3 and parts[0] == "companies" and parts[2] == "customers":
+            book = state.companies.get(parts[1])
+            if book is None:
+                return json_reply(404, {"error": f"No company {parts[1]!r}."})
+            if request.method == "POST":
+                for seed in msgspec.convert(request.json(), list[_Seed]):
+                    if seed.number is not None and seed.number in book.customers:
+                        return json_reply(400, {"error": f"Customer {seed.number} exists."})
+                    book.add(SeedCustomer(seed.name, seed.reference, seed.number), state.clock(),
+                             made_by="hand" if seed.reference is None else "api")
+            return json_reply(200, [c.report() for c in sorted(book.customers.values(),
+                                                                key=lambda c: c.internal_id)])
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return json_reply(400, {"error": str(exc)})
+    return json_reply(404, {"error": f"No sandbox control {request.method} {request.path}."})
+
+
+def _change_faults(state: SandboxState, changes: Any) -> Reply:
+    if not isinstance(changes, dict):
+        return json_reply(400, {"error": "Send a JSON object."})
+    if changes.pop("expire_access_tokens", False):
+        for grant in state.grants.values():
+            grant.revoked = True
+    state.faults = msgspec.convert({**msgspec.to_builtins(state.faults), **changes}, Faults)
+    return json_reply(200, state.faults)
+
+
+def _scenario(state: SandboxState) -> dict[str, Any]:
+    return {
+        "name": state.scenario_name,
+        "client_ids": sorted(state.apps),
+        "companies": [{"company_id": c.company_id, "tenant_id": c.tenant_id, "name": c.name,
+                       "customers": len(c.customers)} for c in state.companies.values()],
+    }
