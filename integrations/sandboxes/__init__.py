@@ -1,0 +1,13 @@
+"""What every local sandbox of an accounting system is built from, whatever protocol it speaks.
+
+- `messages`: requests and replies as plain values, and the JSON, HTML and text replies.
+- `server`: the threaded HTTP server on a thread (tests, the demo) or in the foreground (command line).
+- `faults`: the fault modes every sandbox offers (latency, fail, hang, strike after the effect).
+- `tokens`: an OAuth2 authority with authorization codes, access tokens and refresh tokens that rotate.
+- `oauth`: the sign-in page that stands in for a password, and the redirect back with `code` and `state`.
+- `control`: what the `/_sandbox/` controls and traffic logs of every sandbox share.
+
+Each system's own protocol, names and rules stay in its package (`integrations.exact_online.sandbox`,
+`integrations.twinfield.sandbox`): Exact's REST/OData and divisions, Twinfield's SOAP and offices. Nothing here
+knows either system.
+"""
