@@ -92,7 +92,7 @@ def _pass_gate(
     state: SandboxState, request: Request, endpoint: str, asked: int | None, key: str | None, creating: bool,
     now: datetime,
 ) -> tuple[Reply, SandboxUser | None]:
-    if (hit := strike(state.faults, state.rng, booking=creating, booked=False)) is not None:
+    if (hit := strike(state.faults, state.rng, writing=creating, after_effect=False)) is not None:
         return _struck(state, hit), None
 
     grant = state.authority.resolve(request.headers.get("authorization", "").removeprefix("Bearer "))
@@ -121,7 +121,7 @@ def _pass_gate(
         reply = refusal or ENDPOINTS.get(endpoint, _unknown)(
             Call(state, request, user, endpoint, asked, division, key, now)
         )
-        if creating and reply.status == 201 and (hit := strike(state.faults, state.rng, booking=True, booked=True)):
+        if creating and reply.status == 201 and (hit := strike(state.faults, state.rng, writing=True, after_effect=True)):
             reply = _struck(state, hit)
     reply.headers.update(limit_headers)
     if reply.status in COUNTED_AS_ERRORS:

@@ -84,7 +84,7 @@ def _serve(
         return fault_reply("Server was unable to read request."), "?"
     writing = operation in WRITES
 
-    if (hit := strike(state.faults, state.rng, writing=writing, done=False)) is not None:
+    if (hit := strike(state.faults, state.rng, writing=writing, after_effect=False)) is not None:
         return _struck(state, hit), operation
 
     grant = state.authority.resolve(token)
@@ -135,7 +135,7 @@ def _within_limits(
         answer = _process_xml(call, document)
         reply = _process_xml_reply(answer)
         if writing and answer.get("result") == "1" and \
-                (hit := strike(state.faults, state.rng, writing=True, done=True)) is not None:
+                (hit := strike(state.faults, state.rng, writing=True, after_effect=True)) is not None:
             return _struck(state, hit)
         return reply
     return _finder(call, operation, operation_element)
