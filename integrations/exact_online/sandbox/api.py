@@ -100,10 +100,10 @@ def _pass_gate(
         reply = error_reply(401, "Unauthorized.")
         reply.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         if grant is not None:
-            state.errors.record(ErrorKey(grant.client_id, grant.username, asked, endpoint), now)
+            state.errors.record(ErrorKey(grant.client_id, grant.user, asked, endpoint), now)
         return reply, None
     grant.uses += 1
-    user = state.users[grant.username]
+    user = state.users[grant.user]
 
     if (blocked_until := state.errors.blocked_until(grant.client_id, now)) is not None:
         reply = error_reply(429, "This app is blocked for an hour: too many errors.")

@@ -52,7 +52,7 @@ class SandboxState:
         self.users: dict[str, SandboxUser] = {u.username: u for u in scenario.users}
         self.environments: list[Environment] = list(scenario.environments)
         self.faults = faults
-        self.authority = TokenAuthority(self.rng)
+        self.authority = TokenAuthority(self.rng, lambda: self.faults.token_calls_per_day)
         self.ledger = Ledger(self.rng)
         self.masterdata = MasterData(seed=seed, size=data_size or DataSize(), clock=clock)
         for code in self.divisions:  # generated now, so their Modified does not depend on who reads first
