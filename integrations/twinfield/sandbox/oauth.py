@@ -1,8 +1,9 @@
 """The sandbox's identity server under `/auth/authentication/connect/`: the sign-in page, the token endpoint,
 access-token validation (which names the organisation's cluster) and userinfo.
 
-Instead of a password, the sign-in page lets you pick one of the scenario's users; "Authorize" posts a real form
-and redirects back to the app with `code` and `state`, as Twinfield's identity server does.
+The sign-in page and its form post are the sandbox kit's (`integrations.sandboxes.oauth`): instead of a password
+you pick one of the scenario's users by user code; "Authorize" redirects back to the app with `code` and `state`,
+as Twinfield's identity server does. The page also wants the scopes `REQUIRED_SCOPES` and a `nonce`.
 """
 
 from __future__ import annotations
@@ -11,65 +12,31 @@ import base64
 import binascii
 from datetime import timedelta
 from html import escape
-from urllib.parse import urlencode
 
+from integrations.sandboxes import oauth as kit
+from integrations.sandboxes.oauth import refusal_reply, request_problem
 from integrations.twinfield.sandbox.messages import Reply, Request, html_reply, json_reply
 from integrations.twinfield.sandbox.state import Exchange, SandboxState
 from integrations.twinfield.sandbox.tokens import OAuthRefusal
 
 REQUIRED_SCOPES = {"openid", "twf.organisationUser"}
 
-_PAGE = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Twinfield sandbox: sign in</title></head>
-<body>
-<h1>Twinfield sandbox</h1>
-<p>The app <code>{client_id}</code> asks to work in Twinfield on your behalf.</p>
-<form method="post" action="/auth/authentication/connect/authorize">
-<input type="hidden" name="client_id" value="{client_id}">
-<input type="hidden" name="redirect_uri" value="{redirect_uri}">
-<input type="hidden" name="state" value="{state}">
-<fieldset>
-<legend>Sign in as</legend>
-{users}
-</fieldset>
-<button type="submit">Authorize</button>
-</form>
-</body>
-</html>
-"""
-
 
 def sign_in_page(state: SandboxState, request: Request) -> Reply:
     query = request.query
-    if (problem := _bad_request(state, query)) is not None:
+    if (problem := request_problem(state, query, needs_response_type=True)) is not None:
         return problem
-    if query.get("response_type") != "code":
-        return html_reply(400, "<p>response_type must be code.</p>")
     if missing := REQUIRED_SCOPES - set(query.get("scope", "").split()):
         return html_reply(400, f"<p>Missing scope: {escape(', '.join(sorted(missing)))}.</p>")
     if not query.get("nonce"):
         return html_reply(400, "<p>A nonce is required.</p>")
-    users = "\n".join(
-        f'<label><input type="radio" name="user" value="{escape(user.code)}"{" checked" if i == 0 else ""}>'
-        f" {escape(user.full_name)} ({escape(user.code)}, {escape(user.organisation)})</label><br>"
-        for i, user in enumerate(state.users.values())
-    )
-    return html_reply(200, _PAGE.format(client_id=escape(query["client_id"]),
-                                        redirect_uri=escape(query["redirect_uri"]),
-                                        state=escape(query.get("state", "")), users=users))
+    return kit.sign_in_page("Twinfield", "/auth/authentication/connect/authorize", query, user_field="user",
+                            users=((u.code, f"{u.full_name} ({u.code}, {u.organisation})")
+                                   for u in state.users.values()))
 
 
 def authorize(state: SandboxState, request: Request) -> Reply:
-    form = request.form()
-    if (problem := _bad_request(state, form)) is not None:
-        return problem
-    if form.get("user") not in state.users:
-        return html_reply(400, "<p>Pick a user to sign in as.</p>")
-    code = state.authority.issue_code(form["user"], form["client_id"], form["redirect_uri"], state.clock())
-    separator = "&" if "?" in form["redirect_uri"] else "?"
-    location = f"{form['redirect_uri']}{separator}{urlencode({'code': code, 'state': form.get('state', '')})}"
-    return Reply(302, headers={"Location": location})
+    return kit.authorize(state, request, user_field="user")
 
 
 def token(state: SandboxState, request: Request) -> Reply:
@@ -87,7 +54,7 @@ def token(state: SandboxState, request: Request) -> Reply:
         else:
             raise OAuthRefusal(400, "unsupported_grant_type", f"Grant type {grant_type!r} is not supported.")
     except OAuthRefusal as refusal:
-        reply = json_reply(refusal.status, {"error": refusal.error, "error_description": refusal.description})
+        reply = refusal_reply(refusal)
     else:
         reply = json_reply(200, {
             "id_token": f"sandbox-id-token-{pair.access_token[:8]}",
@@ -154,11 +121,3 @@ def _client(state: SandboxState, request: Request) -> str:
     if not header.startswith("Basic ") or state.apps.get(client_id) != secret:
         raise OAuthRefusal(401, "invalid_client", "Unknown client or wrong secret.")
     return client_id
-
-
-def _bad_request(state: SandboxState, fields: dict[str, str]) -> Reply | None:
-    if fields.get("client_id") not in state.apps:
-        return html_reply(400, "<p>Unknown client_id.</p>")
-    if not fields.get("redirect_uri", "").startswith(("http://", "https://")):
-        return html_reply(400, "<p>redirect_uri must be an http(s) URL.</p>")
-    return None
