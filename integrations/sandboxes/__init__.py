@@ -5,7 +5,8 @@
 - `faults`: the fault modes every sandbox offers (latency, fail, hang, strike after the effect).
 - `tokens`: an OAuth2 authority with authorization codes, access tokens and refresh tokens that rotate.
 - `oauth`: the sign-in page that stands in for a password, and the redirect back with `code` and `state`.
-- `control`: what the `/_sandbox/` controls and traffic logs of every sandbox share.
+- `state`: the state every sandbox keeps (lock, clock, seeded random, apps, faults, traffic log), the
+  `/_sandbox/faults` change, and the sandbox app's client id and secret.
 
 Each system's own protocol, names and rules stay in its package (`integrations.exact_online.sandbox`,
 `integrations.twinfield.sandbox`): Exact's REST/OData and divisions, Twinfield's SOAP and offices. Nothing here

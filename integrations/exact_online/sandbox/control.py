@@ -29,7 +29,6 @@ from typing import Any
 
 import msgspec
 
-from integrations.exact_online.sandbox.faults import Faults
 from integrations.exact_online.sandbox.masterdata import DataSize, DivisionData, Unknown, json_row
 from integrations.exact_online.sandbox.messages import Reply, Request, error_reply, json_reply
 from integrations.exact_online.sandbox.scenario import DIVISION_REASONS, USER_REASONS, SandboxUser
@@ -86,9 +85,7 @@ def _faults(state: SandboxState) -> Reply:
 def _change_faults(state: SandboxState, changes: Any) -> Reply:
     if not isinstance(changes, dict):
         return error_reply(400, "Send a JSON object.")
-    if changes.pop("expire_access_tokens", False):
-        state.authority.revoke_all_access()
-    state.faults = msgspec.convert({**msgspec.to_builtins(state.faults), **changes}, Faults)
+    state.change_faults(changes)
     return _faults(state)
 
 

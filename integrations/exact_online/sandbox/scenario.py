@@ -9,8 +9,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-SANDBOX_CLIENT_ID = "sandbox-client"
-SANDBOX_CLIENT_SECRET = "sandbox-secret"
+from integrations.sandboxes.state import SANDBOX_CLIENT_ID as SANDBOX_CLIENT_ID
+from integrations.sandboxes.state import SANDBOX_CLIENT_SECRET as SANDBOX_CLIENT_SECRET
+from integrations.sandboxes.state import sandbox_apps
 
 USER_REASONS = {"blocked": "BlockedUser", "inactive": "InactiveUser"}
 DIVISION_REASONS = {"blocked": "DivisionBlocked", "customer_blocked": "BlockedCustomer",
@@ -60,7 +61,7 @@ class Scenario:
     divisions: list[SandboxDivision]
     users: list[SandboxUser]
     environments: list[Environment] = field(default_factory=list)
-    apps: dict[str, str] = field(default_factory=lambda: {SANDBOX_CLIENT_ID: SANDBOX_CLIENT_SECRET})
+    apps: dict[str, str] = field(default_factory=sandbox_apps)
 
 
 def demo_scenario() -> Scenario:

@@ -17,7 +17,6 @@ from typing import Any
 
 import msgspec
 
-from integrations.twinfield.sandbox.faults import Faults
 from integrations.twinfield.sandbox.messages import Reply, Request, json_reply
 from integrations.twinfield.sandbox.scenario import SandboxUser
 from integrations.twinfield.sandbox.state import SandboxState
@@ -56,9 +55,7 @@ def _faults(state: SandboxState) -> Reply:
 def _change_faults(state: SandboxState, changes: Any) -> Reply:
     if not isinstance(changes, dict):
         return json_reply(400, {"error": "Send a JSON object."})
-    if changes.pop("expire_access_tokens", False):
-        state.authority.revoke_all_access()
-    state.faults = msgspec.convert({**msgspec.to_builtins(state.faults), **changes}, Faults)
+    state.change_faults(changes)
     return _faults(state)
 
 

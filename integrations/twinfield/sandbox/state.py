@@ -3,14 +3,12 @@ faults, and a log of the traffic it answered."""
 
 from __future__ import annotations
 
-import random
-import threading
-from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from integrations.base import Clock
+from integrations.sandboxes.state import SandboxStateBase
 from integrations.twinfield.sandbox.faults import Faults
 from integrations.twinfield.sandbox.ledger import Ledger
 from integrations.twinfield.sandbox.limits import Limits
@@ -22,8 +20,6 @@ from integrations.twinfield.sandbox.scenario import (
     Scenario,
 )
 from integrations.twinfield.sandbox.tokens import TokenAuthority
-
-TRAFFIC_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -49,33 +45,24 @@ class Exchange:
                 "note": self.note}
 
 
-class SandboxState:
+class SandboxState(SandboxStateBase[Faults, Exchange]):
+    authority: TokenAuthority
+
     def __init__(self, scenario: Scenario, *, clock: Clock, seed: int, faults: Faults) -> None:
-        self.lock = threading.RLock()
-        self.clock = clock
-        self.rng = random.Random(seed)
-        self.scenario_name = scenario.name
-        self.apps = dict(scenario.apps)
+        super().__init__(name=scenario.name, apps=scenario.apps, clock=clock, seed=seed, faults=faults)
         self.organisations: dict[str, SandboxOrganisation] = {o.code: o for o in scenario.organisations}
         self.offices: dict[str, SandboxOffice] = {o.code: o for o in scenario.offices}
         self.users: dict[str, SandboxUser] = {u.code: u for u in scenario.users}
         self.environments: list[Environment] = list(scenario.environments)
-        self.faults = faults
         self.authority = TokenAuthority(self.rng)
         self.ledger = Ledger(self.rng, list(self.offices), clock())
         self.limits = Limits()
-        self.traffic: deque[Exchange] = deque(maxlen=TRAFFIC_KEPT)
-
-    def record(self, exchange: Exchange) -> None:
-        self.traffic.append(exchange)
 
     def cluster_url(self, base_url: str, organisation: SandboxOrganisation) -> str:
         return f"{base_url}/clusters/{organisation.cluster}"
 
-    def traffic_report(self) -> dict[str, Any]:
+    def _traffic_details(self) -> dict[str, Any]:
         return {
-            "statuses": {str(status): n for status, n in sorted(Counter(x.status for x in self.traffic).items())},
-            "exchanges": [x.as_json() for x in self.traffic],
             "refreshes": self.authority.refreshes,
             "reused_refresh_tokens": self.authority.reused_refresh_tokens,
             **self.limits.report(),
