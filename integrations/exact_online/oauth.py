@@ -8,7 +8,6 @@ and stores the new pair before using it.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, time, timedelta
 from urllib.parse import urlencode
 
@@ -17,6 +16,7 @@ import msgspec
 
 from integrations.base import AuthorizationError, Clock, RateLimited, RemoteError, TransientError
 from integrations.exact_online.tokens import Tokens, TokenStore
+from integrations.token_keeper import RotatingTokenKeeper
 
 DEFAULT_BASE_URL = "https://start.exactonline.nl"
 AUTH_PATH = "/api/oauth2/auth"
@@ -103,19 +103,14 @@ def _token_error(response: httpx.Response, now: datetime) -> Exception:
     return RemoteError(status, refusal.error, refusal.error_description)
 
 
-class TokenKeeper:
-    """One connection's tokens: refreshed when due, one refresh at a time, stored before they are used."""
+class TokenKeeper(RotatingTokenKeeper[Tokens]):
+    """One connection's tokens (`integrations.token_keeper`): refreshed once Exact allows it (570 s after issue,
+    `Tokens.refresh_due_at`), one refresh at a time, stored before they are used."""
 
     def __init__(self, app: OAuthApp, store: TokenStore, *, http: httpx.AsyncClient, clock: Clock) -> None:
+        super().__init__(store, clock=clock, due_at=lambda tokens: tokens.refresh_due_at)
         self._app = app
-        self._store = store
         self._http = http
-        self._clock = clock
-        self._tokens: Tokens | None = None
-        self._unsaved: Tokens | None = None
-        # Every caller passes through here: while one refreshes, the others wait for its result instead of
-        # refreshing with a refresh token that is about to die.
-        self._lock = asyncio.Lock()
 
     async def connect(self, code: str) -> None:
         """Finish the authorization-code flow: the connection now runs under whoever authorized."""
@@ -124,35 +119,12 @@ class TokenKeeper:
 
     async def access_token(self) -> str:
         async with self._lock:
-            tokens = await self._current()
-            if self._clock() >= tokens.refresh_due_at:
-                tokens = await self._refresh(tokens)
-            return tokens.access_token
+            return (await self._fresh()).access_token
 
     async def replace_rejected(self, rejected: str) -> str:
         """The API refused `rejected` (401): refresh, unless another caller already has."""
         async with self._lock:
-            tokens = await self._current()
-            if tokens.access_token != rejected:
-                return tokens.access_token
-            return (await self._refresh(tokens)).access_token
+            return (await self._replaced(rejected)).access_token
 
-    async def _refresh(self, tokens: Tokens) -> Tokens:
-        fresh = await refresh_tokens(self._app, tokens, http=self._http, clock=self._clock)
-        await self._keep(fresh)
-        return fresh
-
-    async def _keep(self, tokens: Tokens) -> None:
-        # Held in memory until stored, so a failing store is retried rather than losing the only live pair.
-        self._unsaved = tokens
-        await self._store.save(tokens)
-        self._tokens, self._unsaved = tokens, None
-
-    async def _current(self) -> Tokens:
-        if self._unsaved is not None:
-            await self._keep(self._unsaved)
-        if self._tokens is None:
-            self._tokens = await self._store.load()
-        if self._tokens is None:
-            raise AuthorizationError("not connected: no tokens stored for this connection")
-        return self._tokens
+    async def _refreshed(self, tokens: Tokens) -> Tokens:
+        return await refresh_tokens(self._app, tokens, http=self._http, clock=self._clock)

@@ -16,7 +16,6 @@ Twinfield's rules (its web-services documentation, "Authentication / OpenID Conn
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import secrets
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import httpx
 import msgspec
 
 from integrations.base import AuthorizationError, Clock, RateLimited, RemoteError, TransientError
+from integrations.token_keeper import RotatingTokenKeeper
 from integrations.twinfield.settings import DEFAULT_LOGIN_URL
 from integrations.twinfield.tokens import Tokens, TokenStore
 
@@ -202,8 +202,9 @@ def _seconds(value: str | None, default: float) -> float:
         return default
 
 
-class TokenKeeper:
-    """One connection's tokens and session: refreshed when due, one refresh at a time, stored before use.
+class TokenKeeper(RotatingTokenKeeper[Tokens]):
+    """One connection's tokens and session (`integrations.token_keeper`): refreshed `refresh_margin` seconds
+    before they expire (Twinfield allows a refresh at any time), one refresh at a time, stored before use.
 
     `session()` gives a validated access token with its cluster and organisation; `replace_rejected(token)` is
     called when Twinfield refused `token` (401): it refreshes, unless another caller already did.
@@ -212,16 +213,11 @@ class TokenKeeper:
     def __init__(
         self, app: OAuthApp, store: TokenStore, *, http: httpx.AsyncClient, clock: Clock, refresh_margin: float
     ) -> None:
+        margin = timedelta(seconds=refresh_margin)
+        super().__init__(store, clock=clock, due_at=lambda tokens: tokens.expires_at - margin)
         self._app = app
-        self._store = store
         self._http = http
-        self._clock = clock
-        self._margin = timedelta(seconds=refresh_margin)
-        self._tokens: Tokens | None = None
-        self._unsaved: Tokens | None = None
         self._session: Session | None = None
-        # While one caller refreshes, the others wait for its result instead of spending the same refresh token.
-        self._lock = asyncio.Lock()
 
     async def connect(self, code: str) -> Session:
         """Finish the authorization-code flow: the connection now runs under whoever authorized."""
@@ -232,16 +228,12 @@ class TokenKeeper:
 
     async def session(self) -> Session:
         async with self._lock:
-            tokens = await self._current()
-            if self._clock() >= tokens.expires_at - self._margin:
-                await self._refresh(tokens)
+            await self._fresh()
             return await self._validated()
 
     async def replace_rejected(self, rejected: str) -> Session:
         async with self._lock:
-            tokens = await self._current()
-            if tokens.access_token == rejected:
-                await self._refresh(tokens)
+            await self._replaced(rejected)
             return await self._validated()
 
     async def _validated(self) -> Session:
@@ -257,22 +249,5 @@ class TokenKeeper:
         self._session = session
         return session
 
-    async def _refresh(self, tokens: Tokens) -> Tokens:
-        fresh = await refresh_tokens(self._app, tokens, http=self._http, clock=self._clock)
-        await self._keep(fresh)
-        return fresh
-
-    async def _keep(self, tokens: Tokens) -> None:
-        # Held in memory until stored, so a failing store is retried rather than losing the only live pair.
-        self._unsaved = tokens
-        await self._store.save(tokens)
-        self._tokens, self._unsaved = tokens, None
-
-    async def _current(self) -> Tokens:
-        if self._unsaved is not None:
-            await self._keep(self._unsaved)
-        if self._tokens is None:
-            self._tokens = await self._store.load()
-        if self._tokens is None:
-            raise AuthorizationError("not connected: no tokens stored for this connection")
-        return self._tokens
+    async def _refreshed(self, tokens: Tokens) -> Tokens:
+        return await refresh_tokens(self._app, tokens, http=self._http, clock=self._clock)
