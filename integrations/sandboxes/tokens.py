@@ -107,6 +107,16 @@ class TokenAuthority:
         self.refreshes += 1
         return self._issue(grant.user, client_id, now, lifetime)
 
+    def grant(self, form: dict[str, str], client_id: str, now: datetime, lifetime: timedelta) -> TokenPair:
+        """A token endpoint's grant (RFC 6749 4.1.3 and 6) for an authenticated client: the form's `grant_type`
+        `authorization_code` (`code`, `redirect_uri`) or `refresh_token` (`refresh_token`)."""
+        grant_type = form.get("grant_type", "")
+        if grant_type == "authorization_code":
+            return self.redeem_code(form.get("code", ""), client_id, form.get("redirect_uri", ""), now, lifetime)
+        if grant_type == "refresh_token":
+            return self.refresh(form.get("refresh_token", ""), client_id, now, lifetime)
+        raise OAuthRefusal(400, "unsupported_grant_type", f"Grant type {grant_type!r} is not supported.")
+
     def resolve(self, access_token: str) -> AccessGrant | None:
         """The grant behind an access token, whether or not it still works (the caller says which it needs)."""
         return self._access.get(access_token)

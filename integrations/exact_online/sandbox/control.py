@@ -33,6 +33,7 @@ from integrations.exact_online.sandbox.masterdata import DataSize, DivisionData,
 from integrations.exact_online.sandbox.messages import Reply, Request, error_reply, json_reply
 from integrations.exact_online.sandbox.scenario import DIVISION_REASONS, USER_REASONS, SandboxUser
 from integrations.exact_online.sandbox.state import SandboxState
+from integrations.sandboxes.state import faults_control
 
 
 class _UserChange(msgspec.Struct, forbid_unknown_fields=True):
@@ -56,7 +57,7 @@ def handle(state: SandboxState, request: Request) -> Reply:
     name = request.path.removeprefix("/_sandbox/")
     try:
         if name == "faults":
-            return _change_faults(state, request.json()) if request.method == "POST" else _faults(state)
+            return faults_control(state, request, refuse=error_reply)
         if name == "ledger" and request.method == "GET":
             return json_reply(200, {"entries": [e.report() for e in state.ledger.entries],
                                     "accounts": [a.report() for a in state.ledger.accounts]})
@@ -76,17 +77,6 @@ def handle(state: SandboxState, request: Request) -> Reply:
     except Unknown as exc:
         return error_reply(404, str(exc))
     return error_reply(404, f"No sandbox control {request.method} {request.path}.")
-
-
-def _faults(state: SandboxState) -> Reply:
-    return json_reply(200, state.faults)
-
-
-def _change_faults(state: SandboxState, changes: Any) -> Reply:
-    if not isinstance(changes, dict):
-        return error_reply(400, "Send a JSON object.")
-    state.change_faults(changes)
-    return _faults(state)
 
 
 def _change_user(state: SandboxState, username: str, change: _UserChange) -> Reply:

@@ -33,13 +33,7 @@ def token(state: SandboxState, request: Request) -> Reply:
     try:
         if client_id not in state.apps or state.apps[client_id] != form.get("client_secret"):
             raise OAuthRefusal(401, "invalid_client", "Unknown client or wrong secret.")
-        if grant_type == "authorization_code":
-            pair = state.authority.redeem_code(form.get("code", ""), client_id, form.get("redirect_uri", ""), now,
-                                               ACCESS_TOKEN_LIFETIME)
-        elif grant_type == "refresh_token":
-            pair = state.authority.refresh(form.get("refresh_token", ""), client_id, now, ACCESS_TOKEN_LIFETIME)
-        else:
-            raise OAuthRefusal(400, "unsupported_grant_type", f"Grant type {grant_type!r} is not supported.")
+        pair = state.authority.grant(form, client_id, now, ACCESS_TOKEN_LIFETIME)
     except OAuthRefusal as refusal:
         reply = refusal_reply(refusal)
     else:

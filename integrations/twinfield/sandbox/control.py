@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from integrations.sandboxes.state import faults_control
 from integrations.twinfield.sandbox.messages import Reply, Request, json_reply
 from integrations.twinfield.sandbox.scenario import SandboxUser
 from integrations.twinfield.sandbox.state import SandboxState
@@ -31,7 +32,7 @@ def handle(state: SandboxState, request: Request) -> Reply:
     name = request.path.removeprefix("/_sandbox/")
     try:
         if name == "faults":
-            return _change_faults(state, request.json()) if request.method == "POST" else _faults(state)
+            return faults_control(state, request, refuse=_error)
         if name == "ledger" and request.method == "GET":
             return json_reply(200, {
                 "transactions": [t.report() for t in state.ledger.transactions],
@@ -44,25 +45,14 @@ def handle(state: SandboxState, request: Request) -> Reply:
         if name.startswith("users/") and request.method == "POST":
             return _change_user(state, name.removeprefix("users/"), msgspec.convert(request.json(), _UserChange))
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        return json_reply(400, {"error": str(exc)})
-    return json_reply(404, {"error": f"No sandbox control {request.method} {request.path}."})
-
-
-def _faults(state: SandboxState) -> Reply:
-    return json_reply(200, state.faults)
-
-
-def _change_faults(state: SandboxState, changes: Any) -> Reply:
-    if not isinstance(changes, dict):
-        return json_reply(400, {"error": "Send a JSON object."})
-    state.change_faults(changes)
-    return _faults(state)
+        return _error(400, str(exc))
+    return _error(404, f"No sandbox control {request.method} {request.path}.")
 
 
 def _change_user(state: SandboxState, code: str, change: _UserChange) -> Reply:
     user = state.users.get(code)
     if user is None:
-        return json_reply(404, {"error": f"No user {code!r}."})
+        return _error(404, f"No user {code!r}.")
     if change.offices is not None:
         user.offices = set(change.offices)
     if change.default_office is not None:
@@ -86,3 +76,8 @@ def _scenario(state: SandboxState, base_url: str) -> dict[str, Any]:
 def _user(user: SandboxUser) -> dict[str, Any]:
     return {"code": user.code, "full_name": user.full_name, "organisation": user.organisation,
             "offices": sorted(user.offices), "default_office": user.default_office}
+
+
+def _error(status: int, message: str) -> Reply:
+    """The sandbox's own error shape for its controls: `{"error": message}`."""
+    return json_reply(status, {"error": message})

@@ -46,13 +46,7 @@ def token(state: SandboxState, request: Request) -> Reply:
     lifetime = timedelta(seconds=state.faults.access_token_seconds)
     try:
         client_id = _client(state, request)
-        if grant_type == "authorization_code":
-            pair = state.authority.redeem_code(form.get("code", ""), client_id, form.get("redirect_uri", ""), now,
-                                               lifetime)
-        elif grant_type == "refresh_token":
-            pair = state.authority.refresh(form.get("refresh_token", ""), client_id, now, lifetime)
-        else:
-            raise OAuthRefusal(400, "unsupported_grant_type", f"Grant type {grant_type!r} is not supported.")
+        pair = state.authority.grant(form, client_id, now, lifetime)
     except OAuthRefusal as refusal:
         reply = refusal_reply(refusal)
     else:
