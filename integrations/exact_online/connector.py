@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import time
 from datetime import timedelta
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -22,7 +20,6 @@ from integrations.base import (
     Administration,
     Clock,
     ConnectionUser,
-    ConnectorError,
     Health,
     InvalidAction,
     InvoiceAction,
@@ -38,6 +35,7 @@ from integrations.exact_online.rate_limits import RateLimits
 from integrations.exact_online.responses import single
 from integrations.exact_online.sync import DEFAULT_OVERLAP, MasterDataReader
 from integrations.exact_online.tokens import TokenStore
+from integrations.http_connection import HttpConnection, timed_health
 from integrations.payloads import Invoice, PaymentRelease, Relation, payload_of
 from integrations.rights import check_landed
 
@@ -67,7 +65,7 @@ RIGHTS: dict[ActionKind, tuple[Right, ...]] = {
 }
 
 
-class ExactOnlineConnector:
+class ExactOnlineConnector(HttpConnection):
     def __init__(
         self,
         app: OAuthApp,
@@ -81,9 +79,8 @@ class ExactOnlineConnector:
         rate_limits: RateLimits | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
+        super().__init__(http, lambda: httpx.AsyncClient(timeout=timeout))
         self._clock = clock
-        self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
         self._keeper = TokenKeeper(app, tokens, http=self._http, clock=clock)
         self._client = ExactOnlineClient(
             self._keeper,
@@ -95,16 +92,6 @@ class ExactOnlineConnector:
             rate_limits=rate_limits if rate_limits is not None else RateLimits(clock=clock, sleep=sleep),
             retry=retry,
         )
-
-    async def __aenter__(self) -> ExactOnlineConnector:
-        return self
-
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     async def connect(self, code: str) -> ConnectionUser:
         """Finish "Connect to Exact Online": from now on this connection runs under whoever authorized."""
@@ -121,14 +108,12 @@ class ExactOnlineConnector:
         return RIGHTS[kind]
 
     async def check_health(self) -> Health:
-        started = time.perf_counter()
-        try:
+        async def probe() -> str:
             user = await self.connection_user()
-        except ConnectorError as exc:
-            return Health(ok=False, latency_ms=_ms_since(started), detail=str(exc))
-        return Health(ok=True, latency_ms=_ms_since(started),
-                      detail=f"signed in as {user.full_name} ({user.user_name}), "
-                             f"current administration {user.current_administration}")
+            return (f"signed in as {user.full_name} ({user.user_name}), "
+                    f"current administration {user.current_administration}")
+
+        return await timed_health(probe)
 
     async def connection_user(self) -> ConnectionUser:
         me = single(await self._client.get_value(None, ME, {"$select": "UserID,UserName,FullName,CurrentDivision"}))
@@ -300,7 +285,3 @@ def _division(administration: str) -> str:
 
 def _without_nones(fields: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)

@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import time
 from datetime import datetime, timedelta
-from types import TracebackType
 
 import httpx
 from lxml import etree
@@ -30,7 +28,6 @@ from integrations.base import (
     Administration,
     Clock,
     ConnectionUser,
-    ConnectorError,
     Health,
     InvalidAction,
     InvoiceAction,
@@ -40,6 +37,7 @@ from integrations.base import (
     Sleep,
     utc_now,
 )
+from integrations.http_connection import HttpConnection, timed_health
 from integrations.payloads import Invoice, PaymentRelease, Relation, payload_of
 from integrations.rights import check_landed
 from integrations.twinfield import documents
@@ -80,7 +78,7 @@ forbids an operation shows as Twinfield's refusal of the document (`RemoteError`
 _OFFICE = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 
 
-class TwinfieldConnector:
+class TwinfieldConnector(HttpConnection):
     """`TwinfieldConnector(app, tokens, settings=TwinfieldSettings(), http=None, clock=utc_now,
     sleep=asyncio.sleep, rng=None, gates=None)`; use as `async with`.
 
@@ -104,9 +102,8 @@ class TwinfieldConnector:
         self.settings = settings if settings is not None else TwinfieldSettings()
         self._app = app
         self._clock = clock
-        self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient(
-            timeout=httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout))
+        super().__init__(http, lambda: httpx.AsyncClient(
+            timeout=httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)))
         self._keeper = TokenKeeper(app, tokens, http=self._http, clock=clock,
                                    refresh_margin=self.settings.refresh_margin)
         self._client = TwinfieldClient(
@@ -121,16 +118,6 @@ class TwinfieldConnector:
     def gates(self) -> OrganisationGates:
         return self._client.gates
 
-    async def __aenter__(self) -> TwinfieldConnector:
-        return self
-
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
     async def connect(self, code: str) -> ConnectionUser:
         """Finish "Connect to Twinfield" with the code from the redirect: the connection now runs under whoever
         authorized, on the cluster their organisation lives on."""
@@ -142,14 +129,12 @@ class TwinfieldConnector:
         return RIGHTS[kind]
 
     async def check_health(self) -> Health:
-        started = time.perf_counter()
-        try:
+        async def probe() -> str:
             user = await self.connection_user()
             offices = await self.accessible_administrations()
-        except ConnectorError as exc:
-            return Health(ok=False, latency_ms=_ms_since(started), detail=str(exc))
-        return Health(ok=True, latency_ms=_ms_since(started),
-                      detail=f"signed in as {user.full_name} ({user.user_name}), {len(offices)} offices open")
+            return f"signed in as {user.full_name} ({user.user_name}), {len(offices)} offices open"
+
+        return await timed_health(probe)
 
     async def connection_user(self) -> ConnectionUser:
         """From the OpenID userinfo: `sub`, the organisation user code, the name and the default office."""
@@ -322,7 +307,3 @@ def _key(key: str) -> str:
         raise InvalidAction(f"the key {key!r} does not fit Twinfield's invoice number "
                             f"(1 to {documents.KEY_MAX_LENGTH} characters)")
     return key
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
