@@ -16,26 +16,17 @@ import msgspec
 
 from integrations.base import AuthorizationError, Clock, RateLimited, RemoteError, TransientError
 from integrations.exact_online.tokens import Tokens, TokenStore
-from integrations.token_keeper import RotatingTokenKeeper
+from integrations.oauth import RegisteredApp, RotatingTokenKeeper
 
 DEFAULT_BASE_URL = "https://start.exactonline.nl"
 AUTH_PATH = "/api/oauth2/auth"
 TOKEN_PATH = "/api/oauth2/token"
 
 
-class OAuthApp(msgspec.Struct, frozen=True, kw_only=True):
+class OAuthApp(RegisteredApp, frozen=True, kw_only=True):
     """The app as registered with Exact Online, on one country's site (`base_url`)."""
 
-    client_id: str
-    client_secret: str
-    redirect_uri: str
     base_url: str = DEFAULT_BASE_URL
-
-    def __repr__(self) -> str:
-        return (f"OAuthApp(client_id={self.client_id!r}, client_secret=<redacted>, "
-                f"redirect_uri={self.redirect_uri!r}, base_url={self.base_url!r})")
-
-    __str__ = __repr__
 
 
 def authorization_url(client_id: str, redirect_uri: str, state: str, *, base_url: str = DEFAULT_BASE_URL) -> str:
@@ -104,7 +95,7 @@ def _token_error(response: httpx.Response, now: datetime) -> Exception:
 
 
 class TokenKeeper(RotatingTokenKeeper[Tokens]):
-    """One connection's tokens (`integrations.token_keeper`): refreshed once Exact allows it (570 s after issue,
+    """One connection's tokens (`integrations.oauth`): refreshed once Exact allows it (570 s after issue,
     `Tokens.refresh_due_at`), one refresh at a time, stored before they are used."""
 
     def __init__(self, app: OAuthApp, store: TokenStore, *, http: httpx.AsyncClient, clock: Clock) -> None:

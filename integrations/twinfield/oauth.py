@@ -27,7 +27,7 @@ import httpx
 import msgspec
 
 from integrations.base import AuthorizationError, Clock, RateLimited, RemoteError, TransientError
-from integrations.token_keeper import RotatingTokenKeeper
+from integrations.oauth import RegisteredApp, RotatingTokenKeeper
 from integrations.twinfield.settings import DEFAULT_LOGIN_URL
 from integrations.twinfield.tokens import Tokens, TokenStore
 
@@ -41,19 +41,10 @@ SCOPES = ("openid", "twf.user", "twf.organisation", "twf.organisationUser", "off
 a refresh token (Twinfield's scope list)."""
 
 
-class OAuthApp(msgspec.Struct, frozen=True, kw_only=True):
+class OAuthApp(RegisteredApp, frozen=True, kw_only=True):
     """The app as registered with Twinfield (its developer portal), and the identity server it signs in at."""
 
-    client_id: str
-    client_secret: str
-    redirect_uri: str
     login_url: str = DEFAULT_LOGIN_URL
-
-    def __repr__(self) -> str:
-        return (f"OAuthApp(client_id={self.client_id!r}, client_secret=<redacted>, "
-                f"redirect_uri={self.redirect_uri!r}, login_url={self.login_url!r})")
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -203,7 +194,7 @@ def _seconds(value: str | None, default: float) -> float:
 
 
 class TokenKeeper(RotatingTokenKeeper[Tokens]):
-    """One connection's tokens and session (`integrations.token_keeper`): refreshed `refresh_margin` seconds
+    """One connection's tokens and session (`integrations.oauth`): refreshed `refresh_margin` seconds
     before they expire (Twinfield allows a refresh at any time), one refresh at a time, stored before use.
 
     `session()` gives a validated access token with its cluster and organisation; `replace_rejected(token)` is

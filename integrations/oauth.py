@@ -1,6 +1,11 @@
-"""Keeping one connection's OAuth2 tokens alive when the refresh token rotates: the rule every connector shares.
+"""The OAuth2 client pieces every connector shares: the registered app, and the keeper of one connection's tokens.
 
-Both Exact Online and Twinfield answer a refresh with a new refresh token and kill the old one, so:
+`RegisteredApp` is the app as registered with the accounting system (client id, secret, redirect URI); each
+system's `OAuthApp` adds where it signs in (Exact's `base_url`, Twinfield's `login_url`). Its repr never shows the
+client secret.
+
+`RotatingTokenKeeper` keeps one connection's tokens alive when the refresh token rotates. Both Exact Online and
+Twinfield answer a refresh with a new refresh token and kill the old one, so:
 - a refresh runs only when due (the system's rule, passed in as `due_at`), and one at a time per connection:
   callers wait on one lock, and whoever comes second uses the first one's result;
 - the new pair is stored before it is used, and held in memory until the store took it, so a failing store is
@@ -19,7 +24,25 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
+import msgspec
+
 from integrations.base import AuthorizationError, Clock
+
+
+class RegisteredApp(msgspec.Struct, frozen=True, kw_only=True):
+    """The app as registered with the accounting system; a subclass adds the system's sign-in address."""
+
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+
+    def __repr__(self) -> str:
+        # Apps end up in tracebacks and debug logs; their secret may not.
+        shown = (f"{name}=<redacted>" if name == "client_secret" else f"{name}={getattr(self, name)!r}"
+                 for name in self.__struct_fields__)
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    __str__ = __repr__
 
 
 class _Tokens(Protocol):
