@@ -24,7 +24,7 @@ The entities, their endpoints, keys, fields and `sync/Deleted` types are one tab
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -335,23 +335,20 @@ class MasterDataReader:
         `since=FIRST_TIMESTAMP` reads everything: a full sync."""
         if entity.read_by is not ReadBy.TIMESTAMP:
             raise ValueError(f"{entity.name} has no sync endpoint; read it with modified_pages")
-        cursor = since
-        async for page in self.client.pages(division, entity.endpoint, self._sync_params(since, entity.select)):
-            rows = [parse_row(entity, raw) for raw in page.rows]
-            cursor = max([cursor, *(row.timestamp for row in rows)])  # type: ignore[attr-defined]
-            yield SyncPage(rows, cursor, page.next_url is None)
+        pages = self._timestamp_pages(division, entity.endpoint, since, entity.select, lambda raw: parse_row(entity, raw))
+        async for rows, cursor, last in pages:
+            yield SyncPage(rows, cursor, last)
 
     async def deleted_pages(self, division: str, since: int = FIRST_TIMESTAMP,
                             entity_types: Collection[int] | None = None) -> AsyncIterator[DeletedPage]:
         """Deletions reported after row version `since`, of the given `EntityType`s (all when None). The cursor
         covers the whole feed, so keep one per division. Hard deletes never appear: run a full read for those."""
-        cursor = since
         select = ",".join(f.encode_name for f in msgspec.structs.fields(DeletedRecord))
-        async for page in self.client.pages(division, DELETED, self._sync_params(since, select)):
-            records = [_convert(DeletedRecord, _normalised(raw, ()), DELETED) for raw in page.rows]
-            cursor = max([cursor, *(record.timestamp for record in records)])
+        pages = self._timestamp_pages(division, DELETED, since, select,
+                                      lambda raw: _convert(DeletedRecord, _normalised(raw, ()), DELETED))
+        async for records, cursor, last in pages:
             wanted = [r for r in records if entity_types is None or r.entity_type in entity_types]
-            yield DeletedPage(wanted, cursor, page.next_url is None)
+            yield DeletedPage(wanted, cursor, last)
 
     async def modified_pages(self, division: str, entity: EntityDef[R], cursor: ModifiedCursor | None = None
                              ) -> AsyncIterator[ModifiedPage[R]]:
@@ -380,11 +377,19 @@ class MasterDataReader:
             next_cursor = _next_cursor(cursor, seen, delivered, newest, started - self.overlap) if last else cursor
             yield ModifiedPage(rows, next_cursor, last)
 
-    def _sync_params(self, since: int, select: str) -> dict[str, str]:
+    async def _timestamp_pages(self, division: str, endpoint: str, since: int, select: str,
+                               parse: Callable[[Entity], R]) -> AsyncIterator[tuple[list[R], int, bool]]:
+        """A `sync/...` read after row version `since` (Exact's Sync API: `$filter=Timestamp gt <since>L`, `$top`
+        the page size), a page per call: its rows parsed, the highest `Timestamp` seen so far (`since` before
+        any row), and whether it is the last page (no `__next` link)."""
         params = {"$filter": f"Timestamp gt {since}L", "$select": select}
         if self.page_size is not None:
             params["$top"] = str(self.page_size)
-        return params
+        cursor = since
+        async for page in self.client.pages(division, endpoint, params):
+            rows = [parse(raw) for raw in page.rows]
+            cursor = max([cursor, *(getattr(row, "timestamp") for row in rows)])  # noqa: B009 (every sync row type)
+            yield rows, cursor, page.next_url is None
 
 
 def _next_cursor(cursor: ModifiedCursor | None, seen: dict[str, datetime], delivered: dict[str, datetime],
