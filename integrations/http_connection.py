@@ -1,7 +1,9 @@
-"""What every connector does the same way around its HTTP client and its health check, whatever it speaks."""
+"""What every connector does the same way around its HTTP client, whatever it speaks: owning the client, telling
+a request that never left from one that may have, backing off between retries, and timing its health check."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -10,6 +12,16 @@ from typing import Self
 import httpx
 
 from integrations.base import ConnectorError, Health
+
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""What httpx raises before a byte of the request left: resending cannot duplicate anything."""
+
+
+def full_jitter(attempt: int, rng: random.Random, *, base_delay: float, max_delay: float) -> float:
+    """Seconds to wait before retry `attempt` (0 for the first): uniform between 0 and `base_delay * 2**attempt`,
+    capped at `max_delay` ("full jitter", AWS Architecture Blog, "Exponential Backoff And Jitter", 2015), so
+    clients that failed together do not come back together."""
+    return rng.uniform(0, min(max_delay, base_delay * 2**attempt))
 
 
 class HttpConnection:

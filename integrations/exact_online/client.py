@@ -25,11 +25,10 @@ from integrations.base import (
 from integrations.exact_online.oauth import TokenKeeper
 from integrations.exact_online.rate_limits import RateLimits
 from integrations.exact_online.responses import error_from_response, unwrap
+from integrations.http_connection import NOT_SENT, full_jitter
 
 Entity = dict[str, Any]
 
-# httpx raises these before a byte of the request left: resending cannot duplicate anything.
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,8 @@ class RetryPolicy:
     max_delay: float = 30.0
 
     def delay(self, attempt: int, rng: random.Random) -> float:
-        """Full jitter: clients that failed together do not come back together."""
-        return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+        """Full jitter (`integrations.http_connection.full_jitter`), in seconds."""
+        return full_jitter(attempt, rng, base_delay=self.base_delay, max_delay=self.max_delay)
 
 
 @dataclass(frozen=True)

@@ -34,14 +34,12 @@ from integrations.base import (
     Sleep,
     TransientError,
 )
+from integrations.http_connection import NOT_SENT, full_jitter
 from integrations.twinfield import soap
 from integrations.twinfield.oauth import Session, TokenKeeper
 from integrations.twinfield.settings import TwinfieldSettings
 
 T = TypeVar("T")
-
-# httpx raises these before a byte of the request left: resending cannot duplicate anything.
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 ACCESS_DENIED = ("access denied", "toegang geweigerd", "no access to office", "geen toegang")
 """How Twinfield's messages say the user may not work in the office (its faults and document messages)."""
@@ -249,8 +247,8 @@ class TwinfieldClient:
     async def _back_off(self, attempt: int) -> None:
         if attempt + 1 == self._settings.attempts:
             return
-        ceiling = min(self._settings.max_delay, self._settings.base_delay * 2**attempt)
-        await self._sleep(self._rng.uniform(0, ceiling))
+        await self._sleep(full_jitter(attempt, self._rng, base_delay=self._settings.base_delay,
+                                      max_delay=self._settings.max_delay))
 
 
 def _retry_after(response: httpx.Response) -> float:
