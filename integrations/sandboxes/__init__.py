@@ -2,13 +2,14 @@
 
 - `messages`: requests and replies as plain values, and the JSON, HTML and text replies.
 - `server`: the threaded HTTP server on a thread (tests, the demo) or in the foreground (command line).
-- `faults`: the fault modes every sandbox offers (latency, fail, hang, strike after the effect).
+- `faults`: the fault modes every sandbox offers (latency, fail, hang, strike after the effect), and the
+  hang-then-fail rule.
 - `tokens`: an OAuth2 authority with authorization codes, access tokens and refresh tokens that rotate.
 - `oauth`: the sign-in page that stands in for a password, and the redirect back with `code` and `state`.
 - `state`: the state every sandbox keeps (lock, clock, seeded random, apps, faults, traffic log), the
   `/_sandbox/faults` change, and the sandbox app's client id and secret.
 
 Each system's own protocol, names and rules stay in its package (`integrations.exact_online.sandbox`,
-`integrations.twinfield.sandbox`): Exact's REST/OData and divisions, Twinfield's SOAP and offices. Nothing here
-knows either system.
+`integrations.twinfield.sandbox`, `integrations.visma_net.sandbox`): Exact's REST/OData and divisions, Twinfield's
+SOAP and offices, Visma.net's client credentials and companies. Nothing here knows any one system.
 """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from enum import Enum
+from typing import Protocol
 
 import msgspec
 
@@ -38,6 +39,21 @@ def strike(faults: FaultModes, rng: random.Random, *, writing: bool, after_effec
     effect (True). Hangs come before failures; counters are spent only by the calls they strike."""
     if faults.after_booking != after_effect or (faults.after_booking and not writing):
         return None
+    return hang_or_fail(faults, rng)
+
+
+class HangAndFail(Protocol):
+    """The counters `hang_or_fail` spends: what every sandbox's faults have, whatever else they hold."""
+
+    hang_next: int
+    fail_next: int
+    fail_rate: float
+
+
+def hang_or_fail(faults: HangAndFail, rng: random.Random) -> Strike | None:
+    """For a call the faults may strike: a hang while `hang_next` lasts, then a failure while `fail_next` lasts,
+    then a failure with probability `fail_rate` (drawn from `rng`, the sandbox's seeded random). A counter is
+    spent only when it strikes."""
     if faults.hang_next > 0:
         faults.hang_next -= 1
         return Strike.HANG

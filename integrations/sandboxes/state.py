@@ -2,7 +2,8 @@
 modes in force, the token authority, and a log of the traffic it answered.
 
 A sandbox's `SandboxState` subclasses `SandboxStateBase` with its people, books and limits, and says what its
-traffic report adds (`_traffic_details`).
+traffic report adds (`_traffic_details`). `F` is the sandbox's `Faults` (a msgspec Struct, usually built on
+`integrations.sandboxes.faults.FaultModes`), `X` its `Exchange`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any, Generic, Protocol, TypeVar
 import msgspec
 
 from integrations.base import Clock
-from integrations.sandboxes.faults import FaultModes
 from integrations.sandboxes.messages import Reply, Request, json_reply
 from integrations.sandboxes.tokens import TokenAuthority
 
@@ -42,13 +42,14 @@ class Exchange(Protocol):
     def as_json(self) -> dict[str, Any]: ...
 
 
-F = TypeVar("F", bound=FaultModes)
+F = TypeVar("F", bound=msgspec.Struct)
 X = TypeVar("X", bound=Exchange)
 
 
 class SandboxStateBase(Generic[F, X]):
     authority: TokenAuthority
-    """Made by the subclass, after this `__init__` (it draws its secrets from `rng`)."""
+    """Made by the subclass, after this `__init__` (it draws its secrets from `rng`); a sandbox without refresh
+    tokens (Visma.net's client credentials) keeps its own grants and overrides `_expire_access_tokens`."""
 
     def __init__(self, *, name: str, apps: Mapping[str, str], clock: Clock, seed: int, faults: F) -> None:
         # Reentrant: a handler may call helpers that take it again.
@@ -78,8 +79,11 @@ class SandboxStateBase(Generic[F, X]):
         """`POST /_sandbox/faults`: the fields given replace those in force; `"expire_access_tokens": true` kills
         every access token issued so far. `msgspec.ValidationError` for a field of the wrong type."""
         if changes.pop("expire_access_tokens", False):
-            self.authority.revoke_all_access()
+            self._expire_access_tokens()
         self.faults = msgspec.convert({**msgspec.to_builtins(self.faults), **changes}, type(self.faults))
+
+    def _expire_access_tokens(self) -> None:
+        self.authority.revoke_all_access()
 
 
 def faults_control(state: SandboxStateBase[Any, Any], request: Request, *, refuse: Callable[[int, str], Reply]) -> Reply:

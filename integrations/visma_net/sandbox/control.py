@@ -16,7 +16,6 @@ from typing import Any
 
 import msgspec
 
-from integrations.visma_net.sandbox.faults import Faults
 from integrations.visma_net.sandbox.messages import Reply, Request, json_reply
 from integrations.visma_net.sandbox.scenario import SeedCustomer
 from integrations.visma_net.sandbox.state import SandboxState
@@ -58,10 +57,7 @@ def handle(state: SandboxState, request: Request) -> Reply:
 def _change_faults(state: SandboxState, changes: Any) -> Reply:
     if not isinstance(changes, dict):
         return json_reply(400, {"error": "Send a JSON object."})
-    if changes.pop("expire_access_tokens", False):
-        for grant in state.grants.values():
-            grant.revoked = True
-    state.faults = msgspec.convert({**msgspec.to_builtins(state.faults), **changes}, Faults)
+    state.change_faults(changes)
     return json_reply(200, state.faults)
 
 

@@ -8,6 +8,8 @@ from enum import Enum
 
 import msgspec
 
+from integrations.sandboxes.faults import hang_or_fail
+
 
 class Faults(msgspec.Struct, kw_only=True):
     latency_ms: int = 0
@@ -44,18 +46,12 @@ class Strike(Enum):
 
 def strike(faults: Faults, rng: random.Random, *, inserting: bool, done: bool) -> Strike | None:
     """Whether this call misbehaves now: before its effect (`done` False) or after an insert took effect (True).
-    Counters are spent only by the calls they strike; throttling always strikes before."""
+    Counters are spent only by the calls they strike; throttling always strikes before, then hangs and failures
+    as every sandbox strikes them (`integrations.sandboxes.faults.hang_or_fail`)."""
     if not done and faults.throttle_next > 0:
         faults.throttle_next -= 1
         return Strike.THROTTLE
     if faults.after_insert != done or (faults.after_insert and not inserting):
         return None
-    if faults.hang_next > 0:
-        faults.hang_next -= 1
-        return Strike.HANG
-    if faults.fail_next > 0:
-        faults.fail_next -= 1
-        return Strike.FAIL
-    if faults.fail_rate and rng.random() < faults.fail_rate:
-        return Strike.FAIL
-    return None
+    hit = hang_or_fail(faults, rng)
+    return None if hit is None else Strike(hit.value)

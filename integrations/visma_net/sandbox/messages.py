@@ -1,42 +1,19 @@
-"""Requests and replies as plain values, and Visma's error shapes."""
+"""Requests and replies (the sandbox kit's, `integrations.sandboxes.messages`), Visma's JSON content type and its
+error shapes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
 
 import msgspec
 
+from integrations.sandboxes.messages import Reply, Request
 
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    """Lower-cased names."""
-    body: bytes
-    base_url: str
-    """How the client reached us, e.g. `http://127.0.0.1:8123`: `Location` headers lead back here."""
-
-    def form(self) -> dict[str, str]:
-        return {name: values[0] for name, values in parse_qs(self.body.decode(), keep_blank_values=True).items()}
-
-    def json(self) -> Any:
-        return msgspec.json.decode(self.body)
-
-
-@dataclass
-class Reply:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-    """Seconds to wait before answering, outside the sandbox's lock: latency, slow inserts and hangs."""
+__all__ = ["Reply", "Request", "gateway_error", "ipp_error", "json_reply"]
 
 
 def json_reply(status: int, document: Any, headers: dict[str, str] | None = None) -> Reply:
+    """JSON as Visma's gateway sends it: `application/json; charset=utf-8`."""
     return Reply(status, msgspec.json.encode(document), {"Content-Type": "application/json; charset=utf-8",
                                                          **(headers or {})})
 

@@ -4,18 +4,15 @@ windows, faults, and a log of the traffic it answered."""
 from __future__ import annotations
 
 import math
-import random
-import threading
-from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from integrations.base import Clock
+from integrations.sandboxes.state import SandboxStateBase
 from integrations.visma_net.sandbox.faults import Faults
 from integrations.visma_net.sandbox.scenario import SandboxCompany, Scenario, SeedCustomer
 
-TRAFFIC_KEPT = 10_000
 HOUR = timedelta(hours=1)
 MAX_PAGE_SIZE = 1000
 NAME_LENGTH = 60
@@ -104,20 +101,14 @@ class Exchange:
                 "status": self.status, "note": self.note}
 
 
-class SandboxState:
+class SandboxState(SandboxStateBase[Faults, Exchange]):
     def __init__(self, scenario: Scenario, *, clock: Clock, seed: int, faults: Faults) -> None:
-        self.lock = threading.RLock()
-        self.clock = clock
-        self.rng = random.Random(seed)
-        self.scenario_name = scenario.name
-        self.apps = dict(scenario.apps)
-        self.faults = faults
+        super().__init__(name=scenario.name, apps=scenario.apps, clock=clock, seed=seed, faults=faults)
         self.companies: dict[str, CompanyBook] = {}
         for company in scenario.companies:
             self.add_company(company)
         self.grants: dict[str, Grant] = {}
         self.windows: dict[tuple[str, str, datetime], int] = {}
-        self.traffic: deque[Exchange] = deque(maxlen=TRAFFIC_KEPT)
 
     def add_company(self, company: SandboxCompany) -> None:
         book = CompanyBook(company.company_id, company.tenant_id, company.name, company.granted_to)
@@ -151,11 +142,6 @@ class SandboxState:
             headers["Retry-After"] = str(reset)
         return allowed, headers
 
-    def record(self, exchange: Exchange) -> None:
-        self.traffic.append(exchange)
-
-    def traffic_report(self) -> dict[str, Any]:
-        return {
-            "statuses": {str(status): n for status, n in sorted(Counter(x.status for x in self.traffic).items())},
-            "exchanges": [x.as_json() for x in self.traffic],
-        }
+    def _expire_access_tokens(self) -> None:
+        for grant in self.grants.values():
+            grant.revoked = True
