@@ -25,8 +25,8 @@ def full_jitter(attempt: int, rng: random.Random, *, base_delay: float, max_dela
 
 
 class HttpConnection:
-    """A connector's `httpx.AsyncClient`: lent by the caller (left open) or made here by `make` (closed by
-    `aclose`). Use the connector as `async with`."""
+    """A connector's (or API client's) `httpx.AsyncClient`: lent by the caller (left open) or made here by `make`
+    (closed by `aclose`). Use the connector as `async with`."""
 
     def __init__(self, http: httpx.AsyncClient | None, make: Callable[[], httpx.AsyncClient]) -> None:
         self._owns_http = http is None

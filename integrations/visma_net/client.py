@@ -19,7 +19,6 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -35,6 +34,7 @@ from integrations.base import (
     TransientError,
     utc_now,
 )
+from integrations.http_connection import NOT_SENT, HttpConnection, full_jitter
 from integrations.visma_net.customers import (
     Customer,
     CustomerChange,
@@ -54,9 +54,6 @@ Condition = Literal[">", ">=", "<", "<="]
 CUSTOMERS = "/v1/customer"
 COMPANY_HEADER = "ipp-company-id"
 
-# httpx raises these before a byte of the request left: resending cannot duplicate anything.
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
 
 class Company(msgspec.Struct, frozen=True, kw_only=True):
     """A Visma.net Financials company: `company_id` goes into `ipp-company-id`, `tenant_id` into the token request
@@ -66,7 +63,7 @@ class Company(msgspec.Struct, frozen=True, kw_only=True):
     tenant_id: str
 
 
-class VismaNetClient:
+class VismaNetClient(HttpConnection):
     """One app's client of the Visma.net ERP API. `async with VismaNetClient(app, settings=...) as visma: ...`
 
     Share one instance (and so one `HourlyLimits`) between everything that calls Visma.net with this app's client
@@ -86,8 +83,7 @@ class VismaNetClient:
         self.settings = settings or VismaNetSettings()
         self._timeout = httpx.Timeout(connect=self.settings.connect_timeout, read=self.settings.read_timeout,
                                       write=self.settings.read_timeout, pool=self.settings.read_timeout)
-        self._own_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=self._timeout)
+        super().__init__(http, lambda: httpx.AsyncClient(timeout=self._timeout))
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -95,16 +91,6 @@ class VismaNetClient:
         self.limits = HourlyLimits(clock=clock, sleep=sleep, max_wait=self.settings.max_wait)
         self.tokens = TokenKeeper(app, scopes=self.settings.scopes, connect_url=self.settings.connect_url,
                                   refresh_margin=self.settings.refresh_margin, http=self._http, clock=clock)
-
-    async def __aenter__(self) -> VismaNetClient:
-        return self
-
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._own_http:
-            await self._http.aclose()
 
     # Reading
 
@@ -282,9 +268,9 @@ class VismaNetClient:
         await self._sleep(delay)
 
     async def _back_off(self, attempt: int) -> None:
-        """Full jitter: clients that failed together do not come back together."""
-        ceiling = min(self.settings.max_delay, self.settings.base_delay * 2 ** (attempt - 1))
-        await self._sleep(self._rng.uniform(0, ceiling))
+        """Full jitter (`integrations.http_connection.full_jitter`) before retry `attempt`, counted from 1."""
+        await self._sleep(full_jitter(attempt - 1, self._rng, base_delay=self.settings.base_delay,
+                                      max_delay=self.settings.max_delay))
 
 
 def _total_count(rows: list[Any]) -> int | None:
