@@ -13,23 +13,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from integrations.base import Clock, RateLimited, Sleep
+from integrations.base import Clock, Sleep
+from integrations.rate_limits import Window, wait_for_reset
+
+__all__ = ["DEFAULT_MAX_WAIT", "RateLimits", "Window", "merge", "read_window"]
 
 DEFAULT_MAX_WAIT = timedelta(seconds=65)
 """Longer waits (a spent daily limit) are handed back as `RateLimited`, so the caller can reschedule."""
-
-
-@dataclass(frozen=True)
-class Window:
-    limit: int
-    remaining: int
-    reset_at: datetime
-
-    def spent_until(self, now: datetime) -> datetime | None:
-        return self.reset_at if self.remaining <= 0 and now < self.reset_at else None
 
 
 def read_window(headers: Mapping[str, str], prefix: str) -> Window | None:
@@ -85,9 +77,6 @@ class RateLimits:
 
     async def _wait_for_budget(self, division: str | None) -> None:
         until = self.spent_until(division)
-        if until is None:
-            return
-        wait = until - self._clock()
-        if wait > self._max_wait:
-            raise RateLimited(until, f"rate limit of division {division} spent")
-        await self._sleep(wait.total_seconds())
+        if until is not None:
+            await wait_for_reset(until, clock=self._clock, sleep=self._sleep, max_wait=self._max_wait,
+                                 spent=f"rate limit of division {division} spent")

@@ -15,22 +15,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from integrations.base import Clock, RateLimited, Sleep
+from integrations.base import Clock, Sleep
+from integrations.rate_limits import Window, wait_for_reset
 
-
-@dataclass(frozen=True)
-class Window:
-    """One company's hourly window as last reported: `limit` and `remaining` in calls, `reset_at` a UTC moment."""
-
-    limit: int
-    remaining: int
-    reset_at: datetime
-
-    def spent_until(self, now: datetime) -> datetime | None:
-        return self.reset_at if self.remaining <= 0 and now < self.reset_at else None
+__all__ = ["HourlyLimits", "Window", "read_window"]
 
 
 def read_window(headers: Mapping[str, str], now: datetime) -> Window | None:
@@ -76,8 +66,6 @@ class HourlyLimits:
         until = None if window is None else window.spent_until(self._clock())
         if until is None:
             return
-        wait = until - self._clock()
-        if wait > self._max_wait:
-            raise RateLimited(until, f"hourly limit of company {company} spent")
-        await self._sleep(wait.total_seconds())
+        await wait_for_reset(until, clock=self._clock, sleep=self._sleep, max_wait=self._max_wait,
+                             spent=f"hourly limit of company {company} spent")
         del self._windows[company]  # a new window: its budget is unknown until the next answer says
