@@ -58,7 +58,9 @@ def test_the_atom_feed_is_valid_and_lists_updates_newest_first(client, bad_day) 
     feed = feedparser.parse(response.content)
     assert feed.bozo == 0, feed.get("bozo_exception")
     assert feed.version == "atom10"
-    assert feed.feed.title == "Test status - Incident History"
+    # In the page's language (Dutch) unless the reader asks for another: never an English title over
+    # Dutch status words.
+    assert feed.feed.title == "Test status - Geschiedenis van verstoringen"
     entries = {entry.title: entry for entry in feed.entries}
     assert set(entries) == {"Bookings to Exact Online are paused", "Slow text recognition", "Login upgrade", "Database move"}
     outage = entries["Bookings to Exact Online are paused"]
@@ -66,8 +68,15 @@ def test_the_atom_feed_is_valid_and_lists_updates_newest_first(client, bad_day) 
     assert outage.link == f"https://status.example.test/incidents/{bad_day.outage}"
     content = outage.content[0].value
     # Feed readers take the first <strong> as the current status.
-    assert content.index("<strong>Oorzaak gevonden</strong>") < content.index("<strong>Onderzoek</strong>")
+    assert content.index("<strong>Oorzaak gevonden</strong>") < content.index("<strong>In onderzoek</strong>")
     assert "<small>23 nov, 10:00 CET</small>" in content
+
+    english = feedparser.parse(client.get("/history.atom?lang=en").content)
+    assert english.feed.title == "Test status - Incident History"
+    content = {entry.title: entry for entry in english.entries}["Bookings to Exact Online are paused"].content[0].value
+    assert content.index("<strong>Identified</strong>") < content.index("<strong>Investigating</strong>")
+    assert "Oorzaak" not in content and "<small>Nov 23, 10:00 CET</small>" in content
+    assert client.get("/history.atom?lang=de").status_code == 400
 
 
 def test_the_rss_feed_is_valid_and_matches_the_atom_feed(client, bad_day) -> None:

@@ -19,7 +19,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from statuspage.actions import outbox, replay
 from statuspage.actions.connections import EXACT_ONLINE
 from statuspage.actions.replay import Replay
-from statuspage.actions.switches import INTEGRATIONS, closed_scopes, connection_scope, switch
+from statuspage.actions.switches import INTEGRATIONS, PublicNotice, closed_scopes, connection_scope, switch
 from statuspage.core import storage
 from statuspage.core.auth import Identity, Role
 from statuspage.core.operation import Refused
@@ -65,9 +65,25 @@ class CallbackCreated(msgspec.Struct):
     secret: str  # signs every callback, as webhooks are signed; shown once
 
 
+Texts = dict[str, Annotated[str, msgspec.Meta(max_length=10_000)]]
+
+
+class SwitchIncident(msgspec.Struct, forbid_unknown_fields=True):
+    """What the public is told with the flip, per language ({"nl": ..., "en": ...}); `{}` takes the defaults.
+
+    Off: an incident opens with `title` and `message` (default: the "bookings paused" template). On: `message`
+    is posted to the incident opened with the switch (default: "the delayed actions are being booked"), and
+    `resolved` resolves it when the replay has nothing left."""
+
+    title: Texts | None = None
+    message: Texts | None = None
+    resolved: Texts | None = None
+
+
 class SwitchSet(msgspec.Struct, forbid_unknown_fields=True):
     enabled: bool
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    incident: SwitchIncident | None = None  # left out: the public page only shows the component's state
 
 
 class Switch(msgspec.Struct):
@@ -75,6 +91,7 @@ class Switch(msgspec.Struct):
     enabled: bool
     actions_moved: int
     replay_id: int | None
+    incident_id: str | None = None  # the incident opened or updated with the flip
 
 
 class Connection(msgspec.Struct):
@@ -235,11 +252,13 @@ async def _connection(request: Request, connection_id: int) -> dict[str, Any]:
 
 
 async def _switch(request: Request, integration: str, environment: str | None, data: SwitchSet) -> Switch:
+    notice = None if data.incident is None else PublicNotice(
+        data.incident.title or {}, data.incident.message or {}, data.incident.resolved or {})
     change = await run(request, switch, integration=integration, environment=environment,
-                       enabled=data.enabled, reason=data.reason)
+                       enabled=data.enabled, reason=data.reason, notice=notice)
     if change.enabled:
         request.app.state.dispatcher.wake()
-    return Switch(change.scope, change.enabled, change.moved, change.replay_id)
+    return Switch(change.scope, change.enabled, change.moved, change.replay_id, change.incident_id)
 
 
 async def replay_state(request: Request, integration: str, environment: str | None = None) -> Replay:

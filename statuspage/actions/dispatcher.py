@@ -191,3 +191,4 @@ class Dispatcher:
                                    entry_number=outcome.misroute.entry_number, entry_id=outcome.misroute.entry_id)
         if ActionState(state).is_final:
             outbox.notify_final(db, self.settings, now, action_id)
+            switches.finish_replays(db, self.settings, now)  # the last of a replay resolves its incident

@@ -18,14 +18,23 @@ from sqlite_utils import Database
 
 from integrations.base import ActionKind, InvalidAction, InvoiceAction
 from integrations.payloads import PAYLOAD_TYPES, payload_of
-from statuspage.actions.switches import INTEGRATIONS, SYSTEM, closed_scopes, may_send, switch
+from statuspage.actions.switches import (
+    INTEGRATIONS,
+    SYSTEM,
+    closed_scopes,
+    component_of,
+    integration_scope,
+    may_send,
+    off_notice,
+    switch,
+)
 from statuspage.core import storage
 from statuspage.core.operation import Actor, Refused
 from statuspage.core.retry import Backoff
-from statuspage.core.settings import Settings, text_in
+from statuspage.core.settings import Settings
 from statuspage.core.vocabulary import ActionState
 from statuspage.incidents import notifications
-from statuspage.incidents.operations import draft_from_template
+from statuspage.incidents.operations import in_languages
 
 # An action that failed is tried again after 15 s, 30 s, ... up to 30 min; after 8 tries an operator must look.
 RETRIES = Backoff(first=timedelta(seconds=15), longest=timedelta(minutes=30), max_attempts=8)
@@ -133,19 +142,17 @@ def record_misroute(
 
 
 def _draft_incident(db: Database, settings: Settings, now: datetime, integration: str) -> None:
-    entry = next((c for c in settings.components if c.key == integration), None)
-    component = entry.key if entry else None
-    try:
-        draft = draft_from_template(settings, "bookings-paused", component, {})
-        name, message = draft.name, draft.message
-    except Refused:  # no such template configured: say it plainly
-        shown = text_in(entry.name, settings.page.language, settings.page.language) if entry else integration
-        name = f"Bookings to {shown} are paused"
-        message = f"We have switched the {shown} integration off to prevent wrong bookings."
+    """Draft the "bookings paused" incident, in each language the template carries, for an operator to
+    publish; it is the switch's incident, so switching back on can close it once published."""
+    notice = off_notice(settings, integration)
+    component = component_of(settings, integration)
+    name, names = in_languages(settings, "name", "", notice.title)
+    message, messages = in_languages(settings, "message", "", notice.message)
     incident_id = storage.create_incident(
         db, kind="incident", name=name, status="identified", impact="major", body=message, now=now,
-        components={component: "major_outage"} if component else {}, draft=True,
+        components={component: "major_outage"} if component else {}, draft=True, names=names, bodies=messages,
     )
+    storage.set_switch_incident(db, integration_scope(integration), incident_id)
     storage.append_audit(db, at=now, actor=SYSTEM.name, action="incident.draft", subject_type="incident",
                          subject_id=incident_id, after={"name": name})
 

@@ -9,15 +9,19 @@ switch and the actions it holds move together or not at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlite_utils import Database
 
 from statuspage.core import storage
+from statuspage.core.i18n import word
 from statuspage.core.operation import Actor, Refused
-from statuspage.core.settings import Settings
-from statuspage.core.vocabulary import ActionState
+from statuspage.core.settings import LANGUAGES, Settings, text_in
+from statuspage.core.vocabulary import ActionState, ComponentStatus, Impact, IncidentStatus
+from statuspage.incidents import operations
 from statuspage.incidents.status_history import record_statuses_now
 
 INTEGRATIONS = ("exact-online",)
@@ -55,14 +59,78 @@ class SwitchChange:
     enabled: bool
     moved: int  # actions delayed (off) or released for replay (on)
     replay_id: int | None
+    incident_id: str | None = None  # the incident opened, or updated, with this flip
+
+
+# The template the public notice of a switch going off is written from (sample-config.toml).
+PAUSED_TEMPLATE = "bookings-paused"
+
+
+@dataclass(frozen=True)
+class PublicNotice:
+    """What the public is told with a flip, per language ({"nl": ..., "en": ...}); seed 003 is the model:
+    customers keep working, invoices wait as "factuuracties vertraagd" and are booked into the right
+    administration once the integration is back.
+
+    Off: an incident opens with `title` and `message` (the "bookings paused" template). On: `message` is
+    posted to the incident opened with the switch ("delayed actions are being booked", monitoring), and
+    `resolved` when the replay has nothing left."""
+
+    title: Mapping[str, str] = field(default_factory=dict)
+    message: Mapping[str, str] = field(default_factory=dict)
+    resolved: Mapping[str, str] = field(default_factory=dict)
+
+
+def component_of(settings: Settings, integration: str) -> str | None:
+    """The page component an integration's switch speaks through: the one with the integration's key."""
+    return integration if any(c.key == integration for c in settings.components) else None
+
+
+def off_notice(settings: Settings, integration: str) -> PublicNotice:
+    """The notice switching off proposes: the "bookings paused" template in each language it carries,
+    or plain words when no such template is configured."""
+    component = component_of(settings, integration)
+    try:
+        draft = operations.bilingual_draft(settings, PAUSED_TEMPLATE, component, {})
+        return PublicNotice(draft.names, draft.messages)
+    except Refused:
+        name = _name(settings, integration, "en")
+        return PublicNotice({"en": f"Bookings to {name} are paused"},
+                            {"en": word("en", "paused.integration")})
+
+
+def on_notice(settings: Settings, integration: str) -> PublicNotice:
+    """The closing updates switching on proposes, in both languages."""
+    return PublicNotice(
+        message={language: word(language, "notice.replaying", component=_name(settings, integration, language))
+                 for language in LANGUAGES},
+        resolved={language: word(language, "notice.resolved", component=_name(settings, integration, language))
+                  for language in LANGUAGES},
+    )
+
+
+def complete_notice(settings: Settings, integration: str, enabled: bool, notice: PublicNotice) -> PublicNotice:
+    """A notice with what the operator left out filled in from `off_notice` (off) or `on_notice` (on)."""
+    default = on_notice(settings, integration) if enabled else off_notice(settings, integration)
+    return PublicNotice(notice.title or default.title, notice.message or default.message,
+                        notice.resolved or default.resolved)
+
+
+def _name(settings: Settings, integration: str, language: str) -> str:
+    entry = next((c for c in settings.components if c.key == integration), None)
+    return (text_in(entry.name, language, settings.page.language) if entry else None) or integration
 
 
 def switch(
     db: Database, settings: Settings, actor: Actor, now: datetime, *, integration: str, environment: str | None,
-    enabled: bool, reason: str,
+    enabled: bool, reason: str, notice: PublicNotice | None = None,
 ) -> SwitchChange:
     """Flip a kill switch. Off: every queued or retrying action in scope becomes delayed, in this one
-    transaction; an action already mid-call finishes. On: what was delayed is queued for replay."""
+    transaction; an action already mid-call finishes. On: what was delayed is queued for replay.
+
+    With a `notice`, the public hears of it in the same transaction: off opens the incident (or, when the
+    switch's incident is still open, posts to it); on posts "being booked" to that incident and resolves
+    it when the replay has nothing left (`finish_replays`)."""
     if integration not in INTEGRATIONS:
         raise Refused(f"unknown integration {integration!r}; known: {', '.join(INTEGRATIONS)}", not_found=True)
     if environment is not None and environment not in {e.key for e in settings.environments}:
@@ -74,6 +142,9 @@ def switch(
     storage.set_switch(db, scope, enabled=enabled, reason=reason, changed_by=actor.name, now=now)
     replay_id = None
     if not enabled:
+        # A replay still under way stops here; what it had left waits again, for the next one.
+        for unfinished in storage.unfinished_replays(db, scope):
+            storage.finish_replay(db, unfinished["id"], now)
         moved = storage.move_actions_in_scope(db, integration=integration, environment=environment,
                                               from_states=(ActionState.QUEUED,), to=ActionState.DELAYED, now=now,
                                               cause=f"switched off by {actor.name}: {reason}")
@@ -95,7 +166,76 @@ def switch(
         subject_id=scope, before=before and {"enabled": bool(before["enabled"]), "reason": before["reason"]},
         after={"enabled": enabled, "reason": reason, "actions_moved": moved},
     )
+    incident_id = None
+    if notice is not None:
+        incident_id = _tell_the_public(db, settings, actor, now, scope, integration, environment, enabled,
+                                       complete_notice(settings, integration, enabled, notice), replay_id, before)
+    elif enabled:
+        storage.set_switch_incident(db, scope, None)
     record_statuses_now(db, settings, now)
-    return SwitchChange(scope, enabled, moved, replay_id)
+    finish_replays(db, settings, now)
+    return SwitchChange(scope, enabled, moved, replay_id, incident_id)
+
+
+def _open_incident_of(db: Database, before: storage.Row | None) -> str | None:
+    """The switch's incident when it is still open and public (a misroute's draft waits for an operator)."""
+    incident_id = before["incident_id"] if before else None
+    row = storage.incident_row(db, incident_id) if incident_id else None
+    if row is None or row["draft"] or not IncidentStatus(row["status"]).is_open:
+        return None
+    return incident_id
+
+
+def _tell_the_public(
+    db: Database, settings: Settings, actor: Actor, now: datetime, scope: str, integration: str,
+    environment: str | None, enabled: bool, notice: PublicNotice, replay_id: int | None, before: storage.Row | None,
+) -> str | None:
+    component = component_of(settings, integration)
+    # One environment off is a partial outage of the integration; all of it off, a major one.
+    off_status = ComponentStatus.MAJOR_OUTAGE if environment is None else ComponentStatus.PARTIAL_OUTAGE
+    components = {component: off_status.value} if component else {}
+    incident_id = _open_incident_of(db, before)
+    if not enabled:
+        if incident_id is not None:
+            operations.post_update(db, settings, actor, now, incident_id, status=IncidentStatus.IDENTIFIED.value,
+                                   message="", messages=notice.message, components=components)
+        else:
+            incident_id = operations.open_incident(
+                db, settings, actor, now, name="", names=notice.title, message="", messages=notice.message,
+                status=IncidentStatus.IDENTIFIED.value,
+                impact=(Impact.MAJOR if environment is None else Impact.MINOR).value, components=components)
+        storage.set_switch_incident(db, scope, incident_id)
+        return incident_id
+    storage.set_switch_incident(db, scope, None)
+    if incident_id is None:
+        return None
+    if replay_id is None:
+        return None  # the integration is still off above this connection: nothing is booked yet
+    if notice.message:
+        # While the backlog is booked, bookings arrive later than usual.
+        operations.post_update(db, settings, actor, now, incident_id, status=IncidentStatus.MONITORING.value,
+                               message="", messages=notice.message,
+                               components={component: ComponentStatus.DEGRADED_PERFORMANCE.value} if component else {})
+    if notice.resolved:
+        storage.link_replay_incident(db, replay_id, incident_id, dict(notice.resolved))
+    return incident_id
+
+
+def finish_replays(db: Database, settings: Settings, now: datetime) -> list[int]:
+    """Mark each replay with nothing left as finished, and resolve the incident it was to close.
+
+    Called after each action reaches a final state, and after every flip (a replay of nothing ends at
+    once). Returns the ids of the replays finished now."""
+    finished = []
+    for replay in storage.unfinished_replays(db):
+        if replay["left"]:
+            continue
+        storage.finish_replay(db, replay["id"], now)
+        finished.append(replay["id"])
+        incident = storage.incident_row(db, replay["incident_id"]) if replay["incident_id"] else None
+        if incident is not None and IncidentStatus(incident["status"]).is_open:
+            operations.post_update(db, settings, SYSTEM, now, incident["id"], status=IncidentStatus.RESOLVED.value,
+                                   message="", messages=json.loads(replay["resolved_texts"] or "{}"), components={})
+    return finished
 
 

@@ -82,6 +82,28 @@ WORDS: dict[str, dict[str, str]] = {
         "error_title": "Something went wrong",
         "minutes": "{count} min",
         "hours": "{hours} h {minutes} min",
+        # A kill switch, told to the public (seed 003: what customers were told in 2019).
+        "paused.integration": "Invoice actions are delayed, not lost: we switched this integration off. "
+                              "You can keep working as usual; they are booked, in the right administration, "
+                              "as soon as it is back on.",
+        "paused.connection": "For some customer environments invoice actions are delayed, not lost: their "
+                             "connection is switched off. They are booked, in the right administration, as soon "
+                             "as it is back on.",
+        "notice.replaying": "We have switched {component} back on. The delayed invoice actions are being booked "
+                            "now, in the right administration and in the order they arrived.",
+        "notice.resolved": "All delayed invoice actions for {component} have been handled. Bookings run as usual.",
+        "written_in.nl": "In Dutch",
+        "written_in.en": "In English",
+        "feed_title": "{page} - Incident History",
+        "feed_description": "Incidents and maintenance of {page}",
+        "uptime_since": "{percent} uptime since {day}",
+        "since_day": "since {day}",
+        "bar_label": "{name}: {uptime}. {worst}",
+        "bar_worst": "Worst days: {days}.",
+        "bar_all_well": "No downtime in this period.",
+        "zone_unknown": "The time zone in the address is not one we know; times are shown in {fallback}.",
+        "feed_atom": "Incident history (Atom)",
+        "feed_rss": "Incident history (RSS)",
     },
     "nl": {
         "operational": "Operationeel",
@@ -89,7 +111,7 @@ WORDS: dict[str, dict[str, str]] = {
         "partial_outage": "Gedeeltelijke storing",
         "major_outage": "Ernstige storing",
         "under_maintenance": "Onderhoud",
-        "investigating": "Onderzoek",
+        "investigating": "In onderzoek",
         "identified": "Oorzaak gevonden",
         "monitoring": "Monitoren",
         "resolved": "Opgelost",
@@ -152,6 +174,27 @@ WORDS: dict[str, dict[str, str]] = {
         "error_title": "Er ging iets mis",
         "minutes": "{count} min",
         "hours": "{hours} u {minutes} min",
+        "paused.integration": "Factuuracties zijn vertraagd, niet verloren: we hebben deze koppeling uitgezet. "
+                              "Je kunt gewoon verder werken; ze worden in de juiste administratie geboekt zodra "
+                              "de koppeling weer aan staat.",
+        "paused.connection": "Voor sommige omgevingen zijn factuuracties vertraagd, niet verloren: hun koppeling "
+                             "staat uit. Ze worden in de juiste administratie geboekt zodra die weer aan staat.",
+        "notice.replaying": "We hebben {component} weer aangezet. De vertraagde factuuracties worden nu geboekt, "
+                            "in de juiste administratie en in de volgorde waarin ze binnenkwamen.",
+        "notice.resolved": "Alle vertraagde factuuracties voor {component} zijn verwerkt. Boeken werkt weer "
+                           "zoals gewoonlijk.",
+        "written_in.nl": "In het Nederlands",
+        "written_in.en": "In het Engels",
+        "feed_title": "{page} - Geschiedenis van verstoringen",
+        "feed_description": "Verstoringen en onderhoud van {page}",
+        "uptime_since": "{percent} beschikbaar sinds {day}",
+        "since_day": "sinds {day}",
+        "bar_label": "{name}: {uptime}. {worst}",
+        "bar_worst": "Slechtste dagen: {days}.",
+        "bar_all_well": "Geen uitval in deze periode.",
+        "zone_unknown": "De tijdzone in het adres kennen we niet; tijden staan in {fallback}.",
+        "feed_atom": "Geschiedenis van verstoringen (Atom)",
+        "feed_rss": "Geschiedenis van verstoringen (RSS)",
     },
 }
 
@@ -217,6 +260,20 @@ def format_time(moment: datetime, language: str, zone: ZoneInfo) -> str:
     """A moment the way the page shows it: "Oct 11, 19:59 CEST" / "11 okt, 19:59 CEST"."""
     local = moment.astimezone(zone)
     return f"{format_day(local, language, zone, with_year=False)}, {local:%H:%M} {local.tzname()}"
+
+
+def pick_text(texts: dict[str, str], fallback: str, language: str) -> tuple[str, str | None]:
+    """The text to show a visitor of `language`: theirs when written in it, else another, with the
+    language it is in; `fallback` (written in no language in particular) when `texts` is empty.
+
+    Shape: ({"nl": "Opgelost"}, "…", "en") -> ("Opgelost", "nl"); the second value is None when no mark is due.
+    """
+    if language in texts:
+        return texts[language], None
+    for other in LANGUAGES:
+        if other in texts:
+            return texts[other], other
+    return fallback, None
 
 
 def format_duration(seconds: float, language: str) -> str:

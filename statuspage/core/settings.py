@@ -40,11 +40,17 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class PageSettings(_Section):
     id: str = "invoice-platform"
     name: str = "Invoice platform status"
+    # The name per language, where it differs: names = { nl = "Status facturenplatform" }.
+    names: dict[str, str] = msgspec.field(default_factory=dict)
     # Where visitors reach the page; links in feeds, e-mail and OAuth redirects are made from it.
     # Left out, it is this server's own address.
     url: str = ""
     time_zone: str = "Europe/Amsterdam"
     language: str = "nl"
+
+    def name_in(self, language: str) -> str:
+        """The page's name for visitors of `language`: its own when configured, else `name`."""
+        return self.names.get(language) or self.name
 
 
 class ServerSettings(_Section):
@@ -318,6 +324,9 @@ def _check(settings: Settings, path: Path, origins: dict[tuple[str, str], str]) 
                         str(path), f"{where}.{field}", f"languages must be among {', '.join(LANGUAGES)}; got {unknown or 'none'}"
                     )
     _check_incident_templates(settings, path)
+    for language in settings.page.names:
+        if language not in LANGUAGES:
+            fail("page", f"names.{language}", f"languages are {', '.join(LANGUAGES)}")
     _check_probes(settings, path)
     exact = settings.exact_online
     if exact.base_url and not exact.base_url.startswith(("https://", "http://")):

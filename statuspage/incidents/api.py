@@ -29,15 +29,22 @@ from statuspage.web.security import requires
 ComponentState = Literal["operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Message = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+# Empty when the text is given per language instead (`messages`).
+MaybeMessage = Annotated[str, msgspec.Meta(max_length=20_000)]
 Moment = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class IncidentCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """`name` and `message` in one language, or `names` / `messages` per language ({"nl": ..., "en": ...});
+    visitors read theirs when it is there, else the other, marked with its language."""
+
     name: Name
-    message: Message
+    message: MaybeMessage
     status: Literal["investigating", "identified", "monitoring", "resolved"] = "investigating"
     impact: Literal["none", "minor", "major", "critical"] = "minor"
     components: dict[str, ComponentState] = {}
+    names: dict[str, Name] | None = None
+    messages: dict[str, Message] | None = None
 
 
 class IncidentFromTemplate(msgspec.Struct, forbid_unknown_fields=True):
@@ -64,9 +71,12 @@ class Draft(msgspec.Struct):
 
 
 class UpdateCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """`message` in one language, or `messages` per language ({"nl": ..., "en": ...}; `message` then "")."""
+
     status: str
-    message: Message
+    message: MaybeMessage = ""
     components: dict[str, ComponentState] = {}
+    messages: dict[str, Message] | None = None
 
 
 class UpdateEdit(msgspec.Struct, forbid_unknown_fields=True):
@@ -192,7 +202,7 @@ class IncidentController(Controller):
     async def open_incident(self, request: Request, data: JSONBody[IncidentCreate]) -> api_v2.Incident:
         incident_id = await run(
             request, operations.open_incident, name=data.name, status=data.status, impact=data.impact,
-            message=data.message, components=data.components,
+            message=data.message, components=data.components, names=data.names, messages=data.messages,
         )
         return await incident_document(request, incident_id)
 
@@ -222,7 +232,7 @@ class IncidentController(Controller):
         self, request: Request, incident_id: FromPath[str], data: JSONBody[UpdateCreate]
     ) -> api_v2.Incident | api_v2.ScheduledMaintenance:
         await run(request, operations.post_update, incident_id, status=data.status, message=data.message,
-                  components=data.components)
+                  components=data.components, messages=data.messages)
         return await incident_document(request, incident_id)
 
     @patch("/{incident_id:str}/updates/{update_id:str}", guards=[requires(Role.OPERATOR)])

@@ -15,7 +15,7 @@ from sqlite_utils import Database
 from statuspage.core import storage
 from statuspage.core.auth import Role, digest
 from statuspage.core.operation import Actor, Refused
-from statuspage.core.settings import Settings, placeholders, text_in
+from statuspage.core.settings import LANGUAGES, Settings, placeholders, text_in
 from statuspage.core.vocabulary import ComponentStatus, IncidentStatus, MaintenanceStatus
 from statuspage.incidents import notifications
 from statuspage.incidents.status_history import record_statuses_now
@@ -42,13 +42,40 @@ def _finish(db: Database, settings: Settings, now: datetime) -> None:
     record_statuses_now(db, settings, now)
 
 
+def in_languages(
+    settings: Settings, field: str, single: str, texts: Mapping[str, str] | None
+) -> tuple[str, dict[str, str]]:
+    """A text written in one language, or in several: `single` as given, or `texts` per language code.
+
+    Returns the text shown where no language is chosen (the v2 JSON, e-mail: the page's language when it
+    was written in it, else the other) and the texts per language (empty when only `single` was given).
+    Shape: ("Boekingen gepauzeerd", {"nl": "Boekingen gepauzeerd", "en": "Bookings paused"}).
+    """
+    written = {language: text.strip() for language, text in (texts or {}).items() if text and text.strip()}
+    unknown = sorted(set(written) - set(LANGUAGES))
+    if unknown:
+        raise Refused(f"{field}: languages are {', '.join(LANGUAGES)}; got {', '.join(map(repr, unknown))}")
+    if single.strip():
+        return single.strip(), written
+    if not written:
+        raise Refused(f"{field} is required, in at least one language")
+    default = written.get(settings.page.language) or next(written[lang] for lang in LANGUAGES if lang in written)
+    return default, written
+
+
 def open_incident(
     db: Database, settings: Settings, actor: Actor, now: datetime, *,
     name: str, status: str, impact: str, message: str, components: Mapping[str, str],
+    names: Mapping[str, str] | None = None, messages: Mapping[str, str] | None = None,
 ) -> str:
+    """Open an incident with its first update. `names` and `messages` carry the title and text per
+    language ({"nl": ..., "en": ...}) when written in more than one; `name` and `message` may then be ""."""
     _check_components(settings, components)
+    name, names_by_language = in_languages(settings, "name", name, names)
+    message, messages_by_language = in_languages(settings, "message", message, messages)
     incident_id = storage.create_incident(
-        db, kind="incident", name=name, status=status, impact=impact, body=message, now=now, components=dict(components)
+        db, kind="incident", name=name, status=status, impact=impact, body=message, now=now,
+        components=dict(components), names=names_by_language, bodies=messages_by_language,
     )
     storage.append_audit(
         db, at=now, actor=actor.name, action="incident.open", subject_type="incident", subject_id=incident_id,
@@ -94,6 +121,31 @@ def draft_from_template(
                          template.status, template.impact, components)
 
 
+@dataclass(frozen=True)
+class BilingualDraft:
+    """An incident written from a template in every language the template is written in:
+    names and messages as {"nl": ..., "en": ...}."""
+
+    names: dict[str, str]
+    messages: dict[str, str]
+    status: str
+    impact: str
+    components: dict[str, str]
+
+
+def bilingual_draft(settings: Settings, key: str, component: str | None, values: Mapping[str, str]) -> BilingualDraft:
+    """`draft_from_template` in each language the template carries (one string: the page's language only)."""
+    template = next((t for t in settings.incident_templates if t.key == key), None)
+    languages = [settings.page.language]
+    if template is not None and isinstance(template.message, dict):
+        languages = [language for language in LANGUAGES if language in template.message]
+    drafts = {language: draft_from_template(settings, key, component, values, language) for language in languages}
+    first = drafts[languages[0]]
+    return BilingualDraft({language: draft.name for language, draft in drafts.items()},
+                          {language: draft.message for language, draft in drafts.items()},
+                          first.status, first.impact, first.components)
+
+
 def publish_draft(db: Database, settings: Settings, actor: Actor, now: datetime, incident_id: str) -> None:
     """Make an incident the service drafted public, as of now."""
     if not any(row["id"] == incident_id for row in storage.draft_incidents(db)):
@@ -107,9 +159,11 @@ def publish_draft(db: Database, settings: Settings, actor: Actor, now: datetime,
 
 def post_update(
     db: Database, settings: Settings, actor: Actor, now: datetime, incident_id: str, *,
-    status: str, message: str, components: Mapping[str, str],
+    status: str, message: str, components: Mapping[str, str], messages: Mapping[str, str] | None = None,
 ) -> str:
+    """Post an update, written in one language (`message`) or per language (`messages`)."""
     _check_components(settings, components)
+    message, messages_by_language = in_languages(settings, "message", message, messages)
     before = _incident_state(db, incident_id)
     allowed = MaintenanceStatus if before["kind"] == "maintenance" else IncidentStatus
     if status not in {member.value for member in allowed}:
@@ -119,7 +173,8 @@ def post_update(
     if status in (IncidentStatus.RESOLVED, MaintenanceStatus.COMPLETED):
         # Resolving gives every named component back unless the update says otherwise.
         components = {key: ComponentStatus.OPERATIONAL.value for key in before["components"]} | dict(components)
-    update_id = storage.add_incident_update(db, incident_id, status=status, body=message, now=now, components=dict(components))
+    update_id = storage.add_incident_update(db, incident_id, status=status, body=message, now=now,
+                                            components=dict(components), bodies=messages_by_language)
     storage.append_audit(
         db, at=now, actor=actor.name, action=f"{before['kind']}.update", subject_type=before["kind"],
         subject_id=incident_id, before=before, after=_incident_state(db, incident_id),

@@ -22,7 +22,7 @@ import jinja2
 import msgspec
 
 from statuspage.core.clock import Clock
-from statuspage.core.i18n import format_day, format_duration, format_time, word
+from statuspage.core.i18n import format_day, format_duration, format_time, pick_text, word
 from statuspage.core.settings import Settings, text_in
 from statuspage.core.storage import Store, read_page_rows
 from statuspage.core.vocabulary import ComponentStatus
@@ -100,29 +100,35 @@ class PublicPages:
             cached = self._documents[name] = rendered(msgspec.json.encode(build(snapshot)), "application/json")
         return cached
 
-    async def feed(self, kind: str) -> Rendered:
-        """The incident history as "atom" or "rss"."""
+    async def feed(self, kind: str, language: str | None = None) -> Rendered:
+        """The incident history as "atom" or "rss", in one language (the page's unless asked)."""
         snapshot = await self.snapshot()
-        cached = self._documents.get(kind)
+        language = language or self.settings.page.language
+        key = f"{kind}:{language}"
+        cached = self._documents.get(key)
         if cached is None:
-            body, media_type = (feeds.atom(snapshot), "application/atom+xml") if kind == "atom" else (
-                feeds.rss(snapshot), "application/rss+xml")
-            cached = self._documents[kind] = rendered(body, media_type)
+            body, media_type = (feeds.atom(snapshot, language), "application/atom+xml") if kind == "atom" else (
+                feeds.rss(snapshot, language), "application/rss+xml")
+            cached = self._documents[key] = rendered(body, media_type)
         return cached
 
-    async def page(self, language: str, zone: ZoneInfo) -> Rendered:
+    async def page(self, language: str, zone: ZoneInfo, zone_unknown: bool = False) -> Rendered:
+        """The status page; `zone_unknown`: the visitor asked for a zone we do not know, say so."""
         snapshot = await self.snapshot()
-        return self._html(("index", language, zone.key), lambda: self.templates.get_template("page/index.html").render(
-            page_context(snapshot, language, zone)))
+        return self._html(("index", language, zone.key, str(zone_unknown)), lambda: self.templates.get_template(
+            "page/index.html").render(page_context(snapshot, language, zone) | {"zone_unknown": zone_unknown}))
 
-    async def incident_page(self, incident_id: str, language: str, zone: ZoneInfo) -> Rendered | None:
+    async def incident_page(
+        self, incident_id: str, language: str, zone: ZoneInfo, zone_unknown: bool = False
+    ) -> Rendered | None:
         """The page of one recent incident or maintenance; None when there is no such one."""
         snapshot = await self.snapshot()
         item = next((item for item in snapshot.incidents + snapshot.maintenances if item.id == incident_id), None)
         if item is None:
             return None
-        return self._html(("incident", incident_id, language, zone.key), lambda: self.templates.get_template(
-            "page/incident.html").render(common_context(snapshot, language, zone) | {"item": item}))
+        return self._html(("incident", incident_id, language, zone.key, str(zone_unknown)), lambda: (
+            self.templates.get_template("page/incident.html").render(
+                common_context(snapshot, language, zone) | {"item": item, "zone_unknown": zone_unknown})))
 
     def _html(self, key: tuple[str, ...], render: Callable[[], str]) -> Rendered:
         cached = self._pages.get(key)
@@ -153,6 +159,7 @@ class ComponentRow:
     children: list[ComponentRow]
     cells: list[Cell]
     uptime: str | None
+    notice: str | None = None  # what a kill switch means for the visitor, when one holds this component
 
 
 def common_context(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dict:
@@ -166,6 +173,11 @@ def common_context(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dic
         "component_names": {view.id: text_in(view.name, language, default) or view.id for view in snapshot.components},
         "when": lambda moment: format_time(moment, language, zone),
         "t": lambda key, **values: word(language, key, **values),
+        "feeds": True,  # the head links the feeds for readers to discover
+        # An incident's title and an update's text in the visitor's language when written in it, else
+        # the other, with the language it is in (None: no mark due).
+        "title": lambda item: pick_text(item.names, item.name, language)[0],
+        "localized": lambda update: pick_text(update.bodies, update.body, language),
     }
 
 
@@ -185,6 +197,7 @@ def page_context(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dict:
             children=[row(by_id[key]) for key in view.children if _shown(by_id[key])],
             cells=[_cell(day, language, zone) for day in view.history.days],
             uptime=_percent(view.history.uptime, language),
+            notice=word(language, f"paused.{view.paused}") if view.paused else None,
         )
 
     by_id = snapshot.component_by_id

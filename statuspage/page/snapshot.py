@@ -45,6 +45,9 @@ class ComponentView:
     showcase: bool
     only_show_if_degraded: bool
     history: History
+    # A kill switch holds this component's invoice actions: "integration" (all of them) or
+    # "connection" (some environments'); None when nothing is held.
+    paused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class UpdateView:
     updated_at: datetime
     display_at: datetime
     affected: tuple[AffectedComponent, ...]
+    bodies: dict[str, str] = field(default_factory=dict)  # per language, when written in one or more
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class IncidentView:
     updates: tuple[UpdateView, ...]  # newest first
     component_ids: tuple[str, ...]
     component_statuses: dict[str, ComponentStatus] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # per language, when written in one or more
 
     @property
     def is_open(self) -> bool:
@@ -209,6 +214,7 @@ def build_snapshot(settings: Settings, rows: PageRows, now: datetime) -> PageSna
                 showcase=getattr(entry, "showcase", False),
                 only_show_if_degraded=getattr(entry, "only_show_if_degraded", False),
                 history=daily_history(histories[entry.key], now, settings.zone, UPTIME_DAYS),
+                paused=None if is_group else paused_by(entry.key, rows.switched_off),
             )
         )
     incidents = _incidents(rows, now)
@@ -234,6 +240,16 @@ def build_snapshot(settings: Settings, rows: PageRows, now: datetime) -> PageSna
         updated_at=updated_at,
         valid_until=_next_change(settings, rows, now),
     )
+
+
+def paused_by(component: str, switched_off: list[str]) -> str | None:
+    """Which kill switch holds an integration component's actions: "integration" when its own switch is
+    off, "connection" when only some environments' are (`connection:<environment>:<key>`), else None."""
+    if f"integration:{component}" in switched_off:
+        return "integration"
+    if any(scope.startswith("connection:") and scope.endswith(f":{component}") for scope in switched_off):
+        return "connection"
+    return None
 
 
 def _phase(incident: dict, now: datetime) -> MaintenanceStatus:
@@ -294,6 +310,7 @@ def _incidents(rows: PageRows, now: datetime) -> list[IncidentView]:
                 updated_at=moment(row["updated_at"]),
                 display_at=moment(row["display_at"]),
                 affected=tuple(affected[row["id"]]),
+                bodies=json.loads(row["bodies"]) if row.get("bodies") else {},
             )
         )
     links: dict[str, dict[str, ComponentStatus]] = defaultdict(dict)
@@ -316,6 +333,7 @@ def _incidents(rows: PageRows, now: datetime) -> list[IncidentView]:
             updates=tuple(updates[row["id"]]),
             component_ids=tuple(links[row["id"]]),
             component_statuses=links[row["id"]],
+            names=json.loads(row["names"]) if row.get("names") else {},
         )
         for row in rows.incidents
     ]

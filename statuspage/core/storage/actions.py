@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -163,6 +164,38 @@ def insert_replay(db: Database, scope: str, started_by: str, now: datetime) -> i
 
 def set_replay_total(db: Database, replay_id: int, total: int) -> None:
     db.execute("UPDATE replays SET total = ? WHERE id = ?", [total, replay_id])
+
+
+def set_switch_incident(db: Database, scope: str, incident_id: str | None) -> None:
+    """Remember the incident opened (or drafted) with a switch going off; None forgets it."""
+    db.execute("UPDATE switches SET incident_id = ? WHERE scope = ?", [incident_id, scope])
+
+
+def link_replay_incident(db: Database, replay_id: int, incident_id: str, resolved_texts: dict[str, str]) -> None:
+    """The incident to resolve when the replay has nothing left, and the resolving update per language."""
+    db.execute("UPDATE replays SET incident_id = ?, resolved_texts = ? WHERE id = ?",
+               [incident_id, json.dumps(resolved_texts, ensure_ascii=False), replay_id])
+
+
+def unfinished_replays(db: Database, scope: str | None = None) -> list[Row]:
+    """Replays not yet finished, of one scope or of all, each with `left`: its actions not final yet."""
+    return list(db.query(
+        "SELECT r.*, (SELECT count(*) FROM actions a WHERE a.replay_id = r.id "
+        "             AND a.state IN ('queued', 'running', 'delayed')) AS left "
+        "FROM replays r WHERE r.finished_at IS NULL" + (" AND r.scope = ?" if scope else "") + " ORDER BY r.id",
+        [scope] if scope else []))
+
+
+def finish_replay(db: Database, replay_id: int, now: datetime) -> None:
+    db.execute("UPDATE replays SET finished_at = ? WHERE id = ? AND finished_at IS NULL", [iso(now), replay_id])
+
+
+def replay_last_handled(db: Database, replay_id: int) -> str | None:
+    """When the replay's last action reached a final state (ISO 8601), or None."""
+    row = next(iter(db.query(
+        "SELECT max(updated_at) AS at FROM actions WHERE replay_id = ? AND state IN ('done', 'undone', 'failed')",
+        [replay_id])))
+    return row["at"]
 
 
 def latest_replay(db: Database, scope: str) -> Row | None:

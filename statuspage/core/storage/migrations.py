@@ -301,3 +301,22 @@ def m006_probes(db: Database) -> None:
     )
 
 
+
+
+@migrations()
+def m007_bilingual_incidents_and_switch_notices(db: Database) -> None:
+    db.executescript(
+        """
+        -- An incident's title and an update's text in each language it was written in: JSON
+        -- {"nl": ..., "en": ...}. NULL: only `name` / `body`, in no language in particular.
+        ALTER TABLE incidents ADD COLUMN names TEXT;
+        ALTER TABLE incident_updates ADD COLUMN bodies TEXT;
+        -- The incident opened (or drafted) when a switch went off, for switching on to close.
+        ALTER TABLE switches ADD COLUMN incident_id TEXT;
+        -- When a replay had nothing left (or was stopped by the switch going off again), and the
+        -- incident to resolve then, with the resolving update's texts (JSON, per language).
+        ALTER TABLE replays ADD COLUMN finished_at TEXT;
+        ALTER TABLE replays ADD COLUMN incident_id TEXT;
+        ALTER TABLE replays ADD COLUMN resolved_texts TEXT;
+        """
+    )

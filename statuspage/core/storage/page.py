@@ -3,6 +3,7 @@ one read of everything the page shows."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,38 +71,44 @@ def create_incident(
     scheduled_for: datetime | None = None,
     scheduled_until: datetime | None = None,
     draft: bool = False,
+    names: dict[str, str] | None = None,
+    bodies: dict[str, str] | None = None,
 ) -> str:
     """Open an incident (or schedule a maintenance) with its first update. Returns its id.
 
-    A draft is kept off the public page until an operator publishes it."""
+    A draft is kept off the public page until an operator publishes it. `names` and `bodies` hold the
+    title and first text per language ({"nl": ..., "en": ...}) when written in more than one."""
     incident_id = new_id()
     db.execute(
         """
         INSERT INTO incidents (id, kind, name, status, impact, created_at, updated_at, started_at,
-                               scheduled_for, scheduled_until, draft)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               scheduled_for, scheduled_until, draft, names)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         [
             incident_id, kind, name, status, impact, iso(now), iso(now), iso(now),
             iso(scheduled_for) if scheduled_for else None, iso(scheduled_until) if scheduled_until else None,
-            int(draft),
+            int(draft), json.dumps(names, ensure_ascii=False) if names else None,
         ],
     )
-    add_incident_update(db, incident_id, status=status, body=body, now=now, components=components)
+    add_incident_update(db, incident_id, status=status, body=body, now=now, components=components, bodies=bodies)
     return incident_id
 
 
 def add_incident_update(
-    db: Database, incident_id: str, *, status: str, body: str, now: datetime, components: dict[str, str]
+    db: Database, incident_id: str, *, status: str, body: str, now: datetime, components: dict[str, str],
+    bodies: dict[str, str] | None = None,
 ) -> str:
-    """Post an update; `components` gives the state each named component is in from now on."""
+    """Post an update; `components` gives the state each named component is in from now on, `bodies`
+    the text per language it was written in (None: `body` alone)."""
     update_id = new_id()
     db.execute(
         """
-        INSERT INTO incident_updates (id, incident_id, status, body, created_at, updated_at, display_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO incident_updates (id, incident_id, status, body, created_at, updated_at, display_at, bodies)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         """,
-        [update_id, incident_id, status, body, iso(now), iso(now), iso(now)],
+        [update_id, incident_id, status, body, iso(now), iso(now), iso(now),
+         json.dumps(bodies, ensure_ascii=False) if bodies else None],
     )
     current = {
         row["component_id"]: row["status"]
