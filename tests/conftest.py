@@ -182,3 +182,8 @@ def tokens(seed) -> dict[str, dict[str, str]]:
         seed(lambda db, role=role, token=token: operations.create_token(
             db, seed.settings, Actor("test-setup"), seed.clock(), f"{role}-person", role, token))
     return {role: {"Authorization": f"Bearer {token}"} for role, token in TOKENS.items()}
+
+
+@pytest.fixture
+def bad_day(seed, clock) -> BadDay:
+    return seed_bad_day(seed, clock)

@@ -79,25 +79,25 @@ def public_pages(request: Request) -> PublicPages:
     return request.app.state.pages
 
 
-def visitor_preferences(request: Request, lang: str | None, tz: str | None) -> tuple[str, ZoneInfo]:
-    """The language and time zone to show: asked for in the query, else the browser's, else the page's."""
+def visitor_preferences(request: Request, lang: str | None, tz: str | None) -> tuple[str, ZoneInfo, bool]:
+    """The language and time zone to show: asked for in the query, else the browser's, else the page's.
+
+    An unknown `tz` falls back to the page's zone, and the third value says so: the page then tells the
+    visitor, rather than answering with an error page (issue 12)."""
     settings = public_pages(request).settings
     if lang is not None and lang not in LANGUAGES:
         raise HTTPException(status_code=400, detail=f"lang={lang!r} is not offered; use lang=nl or lang=en")
     zone = settings.zone if tz is None else zone_named(tz)
-    if zone is None:
-        raise HTTPException(
-            status_code=400, detail=f"tz={tz!r} is not a time zone; use an IANA name such as tz=Europe/Amsterdam"
-        )
-    return choose_language(lang, request.headers.get("accept-language"), settings.page.language), zone
+    language = choose_language(lang, request.headers.get("accept-language"), settings.page.language)
+    return language, zone or settings.zone, zone is None
 
 
 @route("/", http_method=READ_METHODS, name="status_page", include_in_schema=False)
 async def status_page(
     request: Request, lang: FromQuery[str | None] = None, tz: FromQuery[str | None] = None
 ) -> ASGIResponse:
-    language, zone = visitor_preferences(request, lang, tz)
-    rendered = await public_pages(request).page(language, zone)
+    language, zone, zone_unknown = visitor_preferences(request, lang, tz)
+    rendered = await public_pages(request).page(language, zone, zone_unknown)
     return cached_answer(request, rendered, PAGE_CACHE_CONTROL, "Accept-Language")
 
 
@@ -105,16 +105,19 @@ async def status_page(
 async def incident_page(
     request: Request, incident_id: FromPath[str], lang: FromQuery[str | None] = None, tz: FromQuery[str | None] = None
 ) -> ASGIResponse:
-    language, zone = visitor_preferences(request, lang, tz)
-    rendered = await public_pages(request).incident_page(incident_id, language, zone)
+    language, zone, zone_unknown = visitor_preferences(request, lang, tz)
+    rendered = await public_pages(request).incident_page(incident_id, language, zone, zone_unknown)
     if rendered is None:
         raise NotFoundException(word(language, "incident_not_found"))
     return cached_answer(request, rendered, PAGE_CACHE_CONTROL, "Accept-Language")
 
 
 def _feed_handler(kind: str) -> HTTPRouteHandler:
-    async def serve_feed(request: Request) -> ASGIResponse:
-        return cached_answer(request, await public_pages(request).feed(kind), API_CACHE_CONTROL)
+    async def serve_feed(request: Request, lang: FromQuery[str | None] = None) -> ASGIResponse:
+        # A feed reader sends no Accept-Language worth following: ?lang= or the page's language.
+        if lang is not None and lang not in LANGUAGES:
+            raise HTTPException(status_code=400, detail=f"lang={lang!r} is not offered; use lang=nl or lang=en")
+        return cached_answer(request, await public_pages(request).feed(kind, lang), API_CACHE_CONTROL)
 
     return route(f"/history.{kind}", http_method=READ_METHODS, name=f"history_{kind}", include_in_schema=False)(
         serve_feed
