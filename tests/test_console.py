@@ -233,7 +233,9 @@ def test_operators_see_the_invoice_actions_and_filter_them_by_state(tmp_path, cl
         assert handed_in.json()["state"] == "delayed"
         sign_in(client, "sp_viewer")
         delayed = client.get("/console/actions?state=delayed").text
-        assert "<td>A-1</td>" in delayed and "<td>delayed</td>" in delayed
+        row = delayed.split('data-action="')[1].split("</tr>")[0]
+        assert 'data-state="delayed"' in row and '<td class="key">A-1</td>' in row
+        assert '<span class="action-state delayed">delayed</span>' in row  # the word, with its icon by CSS
         assert "No actions in state done." in client.get("/console/actions?state=done").text
 
 

@@ -137,3 +137,33 @@ def test_an_update_written_in_one_language_is_shown_to_the_other_marked_with_its
     refused = client.post("/api/v1/incidents", headers=tokens["operator"], json={
         "name": "X", "message": "", "messages": {"de": "Nein"}, "components": {}})
     assert refused.status_code == 400 and "languages are nl, en" in refused.json()["detail"]
+
+
+def test_the_console_switches_off_with_the_incident_prefilled_and_lists_actions_newest_first(
+    connected, tokens,  # noqa: F811
+) -> None:
+    from conftest import TOKENS
+    from test_console import csrf_of, sign_in
+
+    client = connected
+    sign_in(client, TOKENS["operator"])
+    page = client.get("/console/switches").text
+    assert 'name="incident" value="on" checked' in page
+    assert 'value="Boekingen naar Exact Online gepauzeerd"' in page and 'value="Bookings to Exact Online are paused"' in page
+    form = {"_csrf_token": csrf_of(page), "enabled": "off", "reason": "misroutes", "incident": "on",
+            "title.nl": "Boekingen naar Exact Online gepauzeerd", "title.en": "Bookings paused (edited)",
+            "message.nl": "Facturen wachten.", "message.en": "Invoices wait."}
+    client.post("/console/switches/exact-online", data=form)
+    [incident] = client.get("/api/v2/incidents/unresolved.json").json()["incidents"]
+    assert "Bookings paused (edited)" in client.get("/?lang=en").text and "Invoices wait." in client.get("/?lang=en").text
+    assert "the switch's incident" in client.get("/console/switches").text
+
+    for n in range(3):
+        client.post("/api/v1/actions", headers=tokens["client"],
+                    json=book(f"C-{n}", administration=("101", "102", "101")[n]))
+    listing = client.get("/console/actions").text
+    assert [row.split('"')[0] for row in listing.split('data-action="')[1:]] == ["3", "2", "1"]
+    only_102 = client.get("/console/actions?environment=bakkerij-de-vries&administration=102&state=delayed").text
+    assert only_102.count('data-action="') == 1 and '<td class="key">C-1</td>' in only_102
+    assert "No actions in state done" in client.get("/console/actions?state=done").text
+    assert incident["name"] == "Boekingen naar Exact Online gepauzeerd"

@@ -17,6 +17,7 @@ from statuspage.actions.connections import EXACT_ONLINE, STATE_LIFETIME, make_st
 from statuspage.core import storage
 from statuspage.core.auth import Role, digest
 from statuspage.core.operation import Refused
+from statuspage.core.settings import LANGUAGES
 from statuspage.core.vocabulary import ActionState
 from statuspage.web.api_support import perform
 from statuspage.web.console import form_of, render, required
@@ -91,7 +92,9 @@ class ActionConsole(Controller):
                       for item in [replay, *per_connection.values()])
         return render(request, "actions/switches.html", switches={row["scope"]: row for row in switch_rows},
                       connections=connections, backlog=backlog, replay=replay, misroutes=misroutes,
-                      per_connection=per_connection,
+                      per_connection=per_connection, languages=LANGUAGES,
+                      off_notice=switches.off_notice(state.settings, "exact-online"),
+                      on_notice=switches.on_notice(state.settings, "exact-online"),
                       integration_scope=switches.integration_scope("exact-online"), refresh=running, error=error,
                       connection_scope=switches.connection_scope)
 
@@ -99,9 +102,12 @@ class ActionConsole(Controller):
     async def flip(self, request: Request, integration: FromPath[str]) -> Response:
         form = await form_of(request)
         environment = form.get("environment") or None
+        # The "tell the public" box: the texts per language, as pre-filled or as the operator edited them.
+        notice = switches.PublicNotice(*({language: form.get(f"{field}.{language}", "") for language in LANGUAGES}
+                                         for field in ("title", "message", "resolved"))) if form.get("incident") else None
         try:
             await perform(request, switches.switch, integration=integration, environment=environment,
-                         enabled=form.get("enabled") == "on", reason=required(form, "reason"))
+                         enabled=form.get("enabled") == "on", reason=required(form, "reason"), notice=notice)
         except Refused as refused:
             return Redirect(f"/console/switches?error={quote(str(refused))}")
         request.app.state.dispatcher.wake()
@@ -116,14 +122,22 @@ class ActionConsole(Controller):
     @get("/actions")
     async def actions(self, request: Request,
                       action_state: Annotated[str | None, QueryParameter(name="state")] = None,
-                      after_id: FromQuery[int] = 0) -> Template:
-        state = action_state
-        filters = {"state": state} if state else {}
-        rows = await request.app.state.store.read(
-            lambda db: storage.actions_page(db, filters=filters, after_id=after_id, limit=200))
-        return render(request, "actions/actions.html", actions=[outbox.action_document(row) for row in rows], chosen=state,
-                      states=list(ActionState),
-                      next_after=rows[-1]["id"] if len(rows) == 200 else None)
+                      environment: FromQuery[str | None] = None, administration: FromQuery[str | None] = None,
+                      before_id: FromQuery[int | None] = None) -> Template:
+        """Newest first, filtered by state, environment and administration (each optional)."""
+        filters = {name: value for name, value in (("state", action_state), ("environment", environment),
+                                                   ("administration", administration)) if value}
+        rows, lanes = await request.app.state.store.read(
+            lambda db: (storage.actions_newest_first(db, filters=filters, before_id=before_id, limit=PAGE_SIZE),
+                        storage.action_lanes(db)))
+        return render(request, "actions/actions.html", actions=[outbox.action_document(row) for row in rows],
+                      chosen=filters, states=list(ActionState),
+                      environments=sorted({lane["environment"] for lane in lanes}),
+                      administrations=sorted({lane["administration"] for lane in lanes}),
+                      next_before=rows[-1]["id"] if len(rows) == PAGE_SIZE else None)
+
+
+PAGE_SIZE = 200
 
 
 def _back_to_connections(error: str) -> Response:

@@ -276,6 +276,26 @@ def pick_text(texts: dict[str, str], fallback: str, language: str) -> tuple[str,
     return fallback, None
 
 
+def format_stamp(moment: datetime, zone: ZoneInfo) -> str:
+    """The console's one timestamp format, unambiguous and with the zone: "2026-11-23 10:30 CET"."""
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def format_relative(moment: datetime, now: datetime) -> str:
+    """How long ago (or from now) a moment is, in the console's English: "3 minutes ago", "in 2 hours"."""
+    seconds = (now - moment).total_seconds()
+    ahead, seconds = seconds < 0, abs(seconds)
+    if seconds < 45:
+        return "just now" if not ahead else "in a moment"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size * 0.95 or unit == "minute":
+            count = max(1, round(seconds / size))
+            text = f"{count} {unit}{'' if count == 1 else 's'}"
+            return f"in {text}" if ahead else f"{text} ago"
+    raise AssertionError("unreachable")
+
+
 def format_duration(seconds: float, language: str) -> str:
     minutes = round(seconds / 60)
     if minutes < 60:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.config.csrf import CSRFConfig
@@ -20,10 +21,11 @@ from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
+from markupsafe import Markup
 
 from statuspage.core import storage
 from statuspage.core.auth import SESSION_COOKIE, SESSION_LIFETIME, Role, digest, new_session_id
-from statuspage.core.i18n import format_time, word
+from statuspage.core.i18n import format_relative, format_stamp, word
 from statuspage.core.operation import Refused
 from statuspage.core.settings import text_in
 from statuspage.core.vocabulary import ComponentStatus
@@ -40,13 +42,31 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def stamp_of(value: datetime | str | None, zone: ZoneInfo, now: datetime, relative: bool = True) -> Markup:
+    """A moment as the console shows it everywhere: `<time>` in the page's zone, one format with the zone
+    ("2026-11-23 10:30 CET"), followed by how long ago when `relative`; the full moment in the tooltip.
+    Accepts a datetime or the ISO 8601 text storage keeps; None shows as a dash."""
+    if value is None or value == "":
+        return Markup("–")
+    moment = value if isinstance(value, datetime) else storage.moment(value)
+    if moment is None:
+        return Markup("–")
+    exact = moment.astimezone(zone)
+    shown = format_stamp(moment, zone)
+    ago = f" <span class=\"ago\">({format_relative(moment, now)})</span>" if relative else ""
+    return Markup('<time datetime="{}" title="{}">{}</time>{}').format(
+        exact.isoformat(timespec="seconds"), exact.strftime("%A %d %B %Y, %H:%M:%S %Z"), shown, Markup(ago))
+
+
 def render(
     request: Request, template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
 ) -> Template:
-    """A console page: the template plus what every console template uses."""
+    """A console page: the template plus what every console template uses. `stamp(moment)` shows any
+    timestamp in the page's zone with the zone and a relative time; `stamp(moment, False)` without it."""
     state = request.app.state
     # The console's own words are English; mixing in the page's language would read badly.
     language, zone = "en", state.settings.zone
+    now = state.clock()
     return Template(
         template_name=template,
         status_code=status_code,
@@ -58,7 +78,8 @@ def render(
             "me": request.user,
             "can_change": request.user is not None and request.user.role.allows(Role.OPERATOR),
             "t": lambda key, **values: word(language, key, **values),
-            "when": lambda moment: format_time(moment, language, zone),
+            "when": lambda moment: stamp_of(moment, zone, now),
+            "stamp": lambda moment, relative=True: stamp_of(moment, zone, now, relative),
             "names": {c.key: text_in(c.name, language, language) for c in state.settings.components},
             "component_states": COMPONENT_STATES,
             "error": None,

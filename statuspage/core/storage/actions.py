@@ -131,6 +131,27 @@ def actions_page(db: Database, *, filters: dict[str, Any], after_id: int, limit:
     ))
 
 
+ACTION_FILTERS = ("state", "environment", "administration")
+
+
+def actions_newest_first(db: Database, *, filters: dict[str, str], before_id: int | None, limit: int) -> list[Row]:
+    """Actions newest first, for the console: `filters` on state, environment and administration (exact),
+    the page starting below `before_id` (None: the newest)."""
+    unknown = set(filters) - set(ACTION_FILTERS)
+    if unknown:
+        raise ValueError(f"actions cannot be filtered on {sorted(unknown)}")
+    where = [f"{name} = :{name}" for name in filters] + (["id < :before_id"] if before_id is not None else [])
+    return list(db.query(
+        f"SELECT * FROM actions {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT :limit",
+        {**filters, "before_id": before_id, "limit": limit},
+    ))
+
+
+def action_lanes(db: Database) -> list[Row]:
+    """Each environment and administration that has actions, for the console's filters."""
+    return list(db.query("SELECT DISTINCT environment, administration FROM actions ORDER BY environment, administration"))
+
+
 def transitions_of(db: Database, action_id: int) -> list[Row]:
     return list(db.query("SELECT at, from_state, to_state, cause FROM action_transitions WHERE action_id = ? ORDER BY id",
                          [action_id]))
