@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -36,17 +37,18 @@ def config_file(tmp_path):
     from conftest import TEST_CONFIG
     from test_connections import ENVIRONMENTS
 
+    from test_switch_notice import BOOKINGS_PAUSED
+
     path = tmp_path / "statuspage.toml"
-    path.write_text(TEST_CONFIG + ENVIRONMENTS)
+    path.write_text(TEST_CONFIG + ENVIRONMENTS + BOOKINGS_PAUSED)
     return path
 
 
-@pytest.fixture
-def server(settings, config_file) -> Iterator[str]:
-    """`statuspage serve` on a free loopback port over a seeded database; stopped afterwards."""
+def serve(settings, config_file, seed_work) -> Iterator[str]:
+    """`statuspage serve` on a free loopback port over a database `seed_work(seeder, clock)` prepared."""
     now = FakeClock(datetime.now(UTC))
     seeder = Seeder(settings, now)
-    seed_bad_day(seeder, now)
+    seed_work(seeder, now)
     seeder(lambda db: operations.create_token(db, settings, Actor("test"), now(), "olga", "operator", OPERATOR_TOKEN))
     seeder(lambda db: operations.create_token(db, settings, Actor("test"), now(), "invoice-product", "client",
                                               CLIENT_TOKEN))
@@ -69,6 +71,18 @@ def server(settings, config_file) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@pytest.fixture
+def server(settings, config_file) -> Iterator[str]:
+    """The served page on the morning of a bad day (conftest.seed_bad_day)."""
+    yield from serve(settings, config_file, seed_bad_day)
+
+
+@pytest.fixture
+def quiet_server(settings, config_file) -> Iterator[str]:
+    """The served page on a quiet day: nothing wrong, nothing switched off."""
+    yield from serve(settings, config_file, lambda seeder, now: None)
 
 
 def wait_until_ready(url: str, process: subprocess.Popen) -> None:
@@ -244,3 +258,88 @@ def test_an_operator_flips_the_kill_switch_sees_the_preview_and_watches_the_repl
     page.wait_for_function("document.querySelector('[data-count=left]')?.textContent === '0'", timeout=30_000)
     assert page.locator("[data-count=done]").inner_text() == "12"
     assert page.locator("[data-count=total]").inner_text() == "12"
+
+
+SHOTS = Path(os.environ.get("BADDAY_SHOTS", "/tmp/badday-shots"))
+
+
+def test_a_switch_off_from_the_console_tells_visitors_in_both_languages_and_the_replay_resolves_it(
+    quiet_server, browser,
+) -> None:
+    """Issue 12, done when: switch Exact Online off with the incident box checked, read the public page as
+    a Dutch and an English visitor, switch on, watch the replay finish and the incident resolve."""
+    from test_outbox import book
+
+    server = quiet_server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in_to_console(page, server)
+    page.get_by_role("link", name="Connections").click()
+    page.locator('article[data-environment="jansen-groep"]').get_by_role("button", name="Connect to Exact Online").click()
+    page.get_by_label("Anna Bakker (a.bakker)").check()
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{server}/console/connections")
+
+    page.get_by_role("link", name="Kill switches").click()
+    page.get_by_label("Reason").first.fill("Exact Online books into the wrong administration")
+    box = page.get_by_label("Open an incident on the status page")
+    assert box.is_checked()
+    assert page.get_by_label("Title (Dutch)").input_value() == "Boekingen naar Exact Online gepauzeerd"
+    assert page.get_by_label("Title (English)").input_value() == "Bookings to Exact Online are paused"
+    page.get_by_label("Message (English)").fill(
+        "We switched Exact Online off to prevent wrong bookings. Keep working: your invoices wait and are booked "
+        "into the right administration when it is back.")
+    page.get_by_role("button", name="Switch Exact Online off").click()
+    page.wait_for_url(f"{server}/console/switches")
+
+    client = {"Authorization": f"Bearer {CLIENT_TOKEN}"}
+    for n in range(8):
+        answer = httpx.post(f"{server}/api/v1/actions", headers=client,
+                            json=book(f"D-{n}", administration=("201", "202")[n % 2], environment="jansen-groep"))
+        assert answer.json()["state"] == "delayed"
+    page.reload()
+    page.screenshot(path=str(SHOTS / "console-switches-off.png"), full_page=True)
+    page.get_by_role("link", name="Actions").click()
+    page.screenshot(path=str(SHOTS / "console-actions.png"), full_page=True)
+
+    for language, locale, delayed, title, status in (
+        ("nl", "nl-NL", "Factuuracties zijn vertraagd, niet verloren", "Boekingen naar Exact Online gepauzeerd",
+         "Ernstige storing"),
+        ("en", "en-GB", "Invoice actions are delayed, not lost", "Bookings to Exact Online are paused", "Major Outage"),
+    ):
+        for width, name in ((1280, "desktop"), (390, "390")):
+            visitor = browser.new_page(locale=locale, viewport={"width": width, "height": 900})
+            visitor.goto(server)  # the language comes from the browser's Accept-Language
+            line = visitor.locator('li[data-component="exact-online"]')
+            assert line.locator(".state").inner_text().endswith(status)
+            assert delayed in line.locator(".paused-notice").inner_text()
+            incident = visitor.locator("#active-incidents + article")
+            assert title in incident.inner_text()
+            assert ("geboekt" if language == "nl" else "booked") in incident.inner_text()
+            # At 390 px the name and its status share a line; nothing overflows.
+            head = line.locator(".component-head").first
+            name_box, state_box = head.locator(".component-name").bounding_box(), head.locator(".state").bounding_box()
+            assert abs(name_box["y"] - state_box["y"]) < name_box["height"]
+            assert visitor.evaluate("document.documentElement.scrollWidth") <= width
+            visitor.screenshot(path=str(SHOTS / f"public-{language}-{name}.png"), full_page=True)
+            visitor.close()
+
+    page.get_by_role("link", name="Kill switches").click()
+    page.locator("#on-reason").fill("Exact fixed it")
+    assert page.get_by_label('Post "delayed actions are being booked"').is_checked()
+    page.get_by_role("button", name="Switch on and replay").click()
+    page.wait_for_url(f"{server}/console/switches")
+    page.wait_for_function("document.querySelector('[data-count=left]')?.textContent === '0'", timeout=30_000)
+    page.wait_for_selector("text=Replay finished", timeout=10_000)
+    assert page.locator("[data-count=done]").inner_text() == "8"
+    assert "a minute" in page.locator("[data-replay=average]").inner_text()
+    page.screenshot(path=str(SHOTS / "console-switches-replayed.png"), full_page=True)
+
+    visitor = browser.new_page(locale="en-GB")
+    visitor.goto(server)
+    assert visitor.locator("#active-incidents").count() == 0  # resolved: no longer active
+    assert "Invoice actions are delayed" not in visitor.content()
+    past = visitor.locator("section[aria-labelledby=past-incidents] article", has_text="Bookings to Exact Online are paused")
+    assert past.locator(".update").first.inner_text().startswith("Resolved")
+    assert "All delayed invoice actions for Exact Online have been handled" in past.inner_text()
+    assert "being booked now" in past.inner_text()
