@@ -118,7 +118,7 @@ def test_a_visitor_sees_the_outage_and_can_switch_to_english(server, browser) ->
     assert page.get_by_role("status").inner_text() == "Gedeeltelijke storing"
     exact = page.locator('li[data-component="exact-online"]')
     assert exact.locator(".state").inner_text().endswith("Ernstige storing")
-    assert exact.locator(".bar li").count() == 90
+    assert exact.locator(".bar .cell").count() == 90
     assert "Bookings to Exact Online are paused" in page.locator("#active-incidents + article").inner_text()
 
     page.get_by_role("link", name="English").click()
@@ -131,7 +131,7 @@ def test_a_visitor_sees_the_outage_and_can_switch_to_english(server, browser) ->
 def test_on_a_phone_the_bar_shows_thirty_days_and_nothing_overflows(server, browser) -> None:
     page = browser.new_page(viewport={"width": 375, "height": 800}, is_mobile=True)
     page.goto(f"{server}/?lang=en")
-    cells = page.locator('li[data-component="exact-online"] .bar li')
+    cells = page.locator('li[data-component="exact-online"] .bar .cell')
     visible = cells.evaluate_all("cells => cells.filter(cell => cell.offsetParent !== null).length")
     assert visible == 30
     assert page.evaluate("document.documentElement.scrollWidth") <= 375

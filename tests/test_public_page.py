@@ -124,13 +124,25 @@ def test_the_uptime_bar_has_ninety_days_with_a_tooltip_and_a_percentage(seed, cl
     with TestClient(create_app(settings, clock=clock)) as client:
         html = client.get("/?lang=en").text
     item = html[html.index('data-component="exact-online"'):html.index('data-component="twinfield"')]
-    cells = re.findall(r'<li class="([a-z_-]+)" title="([^"]*)"', item)
+    cells = re.findall(r'<span class="cell ([a-z_-]+)" title="([^"]*)"', item)
     assert len(cells) == 90
     assert [css for css, _ in cells[:79]] == ["no-data"] * 79
     assert cells[-3] == ("major_outage", "Nov 21, 2026: Major Outage. Down for 3 h 0 min")
     assert cells[-1] == ("operational", "Nov 23, 2026: Operational. No downtime")
-    # Three hours down in ten days observed.
-    assert "98.75% uptime" in item
+    # Three hours down in ten days observed: the figure says it covers those days alone.
+    assert "98.75% uptime since Nov 13" in item
+    # The bar is announced as a whole, with its uptime and its worst day.
+    assert ('role="img" aria-label="Exact Online: 98.75% uptime since Nov 13. '
+            'Worst days: Nov 21, 2026 (Major Outage. Down for 3 h 0 min)."') in item
+
+
+def test_after_ninety_days_of_watching_the_uptime_says_no_since(seed, clock, settings) -> None:
+    seed(lambda db: record_status_changes(db, {"exact-online": "operational"}, clock() - timedelta(days=120)))
+    with TestClient(create_app(settings, clock=clock)) as client:
+        html = client.get("/?lang=nl").text
+    item = html[html.index('data-component="exact-online"'):html.index('data-component="twinfield"')]
+    assert "100,00% beschikbaar</span>" in item and "sinds" not in item
+    assert "Geen uitval in deze periode." in item
 
 
 def test_the_page_has_an_etag_and_answers_304(client) -> None:

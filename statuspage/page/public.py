@@ -14,7 +14,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,7 @@ from statuspage.core.storage import Store, read_page_rows
 from statuspage.core.vocabulary import ComponentStatus
 from statuspage.page import api_v2, feeds
 from statuspage.page.snapshot import PAST_INCIDENT_DAYS, UPTIME_DAYS, ComponentView, PageSnapshot, build_snapshot
-from statuspage.page.uptime import Day, day_bounds, local_days
+from statuspage.page.uptime import Day, History, day_bounds, local_days
 
 # The legend reads from good to bad, with maintenance apart at the end, as on hosted status pages.
 LEGEND_ORDER = [
@@ -158,7 +158,8 @@ class ComponentRow:
     status_label: str
     children: list[ComponentRow]
     cells: list[Cell]
-    uptime: str | None
+    uptime: str | None  # "98.75% uptime", or "… since Nov 13" on a fresh install
+    bar_label: str  # the whole bar as screen readers announce it: uptime and the worst days
     notice: str | None = None  # what a kill switch means for the visitor, when one holds this component
 
 
@@ -196,7 +197,8 @@ def page_context(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dict:
             status_label=word(language, view.status.value),
             children=[row(by_id[key]) for key in view.children if _shown(by_id[key])],
             cells=[_cell(day, language, zone) for day in view.history.days],
-            uptime=_percent(view.history.uptime, language),
+            uptime=_uptime_text(view.history, language, zone),
+            bar_label=_bar_label(text(view.name) or view.id, view.history, language, zone),
             notice=word(language, f"paused.{view.paused}") if view.paused else None,
         )
 
@@ -237,6 +239,31 @@ def _cell(day: Day, language: str, zone: ZoneInfo) -> Cell:
         details.append(word(language, "partial_for", duration=format_duration(partial, language)))
     detail = "; ".join(details) or word(language, "no_downtime")
     return Cell(day.worst.value, word(language, "day_cell", day=label_day, state=word(language, day.worst.value), detail=detail))
+
+
+def _uptime_text(history: History, language: str, zone: ZoneInfo) -> str | None:
+    """ "98.75% uptime"; on a fresh install "98.75% uptime since Nov 13", over the days watched alone."""
+    percent = _percent(history.uptime, language)
+    if percent is None:
+        return None
+    since = history.watched_since
+    if since is None:
+        return word(language, "uptime", percent=percent)
+    return word(language, "uptime_since", percent=percent, day=_day_label(since, language, zone, with_year=False))
+
+
+def _bar_label(name: str, history: History, language: str, zone: ZoneInfo) -> str:
+    """The bar announced as a whole: "Exact Online: 98.75% uptime since Nov 13. Worst days: Nov 21, 2026 (…)."."""
+    worst = history.worst_days()
+    detail = word(language, "bar_worst", days="; ".join(
+        f"{_day_label(day.day, language, zone)} ({_cell(day, language, zone).label.split(': ', 1)[1]})"
+        for day in worst)) if worst else word(language, "bar_all_well")
+    return word(language, "bar_label", name=name, uptime=_uptime_text(history, language, zone) or word(
+        language, "no_data"), worst=detail)
+
+
+def _day_label(day: date, language: str, zone: ZoneInfo, with_year: bool = True) -> str:
+    return format_day(datetime.combine(day, datetime.min.time(), tzinfo=zone), language, zone, with_year)
 
 
 def _percent(uptime: float | None, language: str) -> str | None:

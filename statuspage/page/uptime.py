@@ -54,6 +54,18 @@ class History:
             return None
         return 1.0 - sum(day.down_seconds for day in self.days) / observed
 
+    @property
+    def watched_since(self) -> date | None:
+        """The first day with data when the service has watched for less than the whole bar (a fresh
+        install): the uptime then covers only the days since, and the page says so. None otherwise."""
+        first = next((day.day for day in self.days if day.worst is not None), None)
+        return first if first is not None and first != self.days[0].day else None
+
+    def worst_days(self, count: int = 3) -> list[Day]:
+        """The days with the most downtime, most first (ties: the later day first); days without any left out."""
+        down = [day for day in self.days if day.down_seconds > 0]
+        return sorted(down, key=lambda day: (day.down_seconds, day.day), reverse=True)[:count]
+
 
 def local_days(now: datetime, zone: ZoneInfo, count: int) -> list[date]:
     """The last `count` days of the zone, oldest first, today included."""
