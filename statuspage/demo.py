@@ -39,9 +39,16 @@ ACTOR = Actor("demo")
 
 async def start_demo(settings: Settings, store: Store, clock: Clock, link: ExactOnlineLink, dispatcher: Dispatcher) -> None:
     token = await store.write(_fresh_operator_token, settings, clock())
-    announce(f"statuspage demo: sign in to the console at {settings.page.url}/console with the token {token}")
+    announce(token_banner(f"{settings.page.url}/console", token))
     await connect_sandbox_environments(settings, store, link)
     await trickle(settings, store, clock, dispatcher, settings.demo.seconds_between_actions)
+
+
+def token_banner(console: str, token: str) -> str:
+    """The operator token at start-up, framed so that it stands out among the log lines around it."""
+    lines = ["statuspage demo: sign in to the console", f"  at     {console}", f"  token  {token}"]
+    rule = "=" * max(len(line) for line in lines)
+    return "\n".join(["", rule, *lines, rule, ""])
 
 
 def announce(line: str) -> None:

@@ -38,7 +38,11 @@ def test_the_demo_connects_the_sandbox_environments_and_hands_in_actions(demo, a
     by_environment = {c["environment"]: c["user_name"] for c in connections}
     assert by_environment == {"bakkerij-de-vries": "j.devries", "jansen-groep": "p.jansen", "groen-hoveniers": "m.groen"}
     assert actions >= 3
-    [line] = announced
-    assert line.startswith("statuspage demo: sign in to the console at http://127.0.0.1:8080/console with the token sp_")
-    token = line.split("with the token ")[1]
+    [banner] = announced
+    lines = banner.strip("\n").splitlines()
+    # Framed by rules, so that it stands out among the log lines around it.
+    assert lines[0] == lines[-1] == "=" * max(map(len, lines[1:-1]))
+    assert lines[1:3] == ["statuspage demo: sign in to the console", "  at     http://127.0.0.1:8080/console"]
+    assert lines[3].startswith("  token  sp_")
+    token = lines[3].split()[-1]
     assert demo.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()["role"] == "operator"

@@ -150,7 +150,8 @@ def test_an_http_probe_moves_its_component_only_on_repeated_evidence(client, tar
     clock.advance(minutes=10)
     html = client.get("/?lang=en").text
     twinfield = html[html.index('data-component="twinfield"'):]
-    assert '<li class="major_outage" title="Nov 23, 2026: Major Outage. Down for 10 min">' in twinfield.split("</ol>")[0]
+    bar = twinfield.split('class="bar-legend"')[0]
+    assert '<span class="cell major_outage" title="Nov 23, 2026: Major Outage. Down for 10 min">' in bar
 
     target.status = 200
     run(client, "twinfield-api")
@@ -348,3 +349,19 @@ def test_old_probe_results_are_trimmed_but_verdict_changes_are_kept(client, cloc
     db = sqlite3.connect(settings.database.path)
     assert db.execute("SELECT count(*) FROM probe_results").fetchone() == (1,)
     db.close()
+
+
+def test_the_log_has_one_line_per_verdict_change_not_per_run(client, target, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    target.status = 503
+    for _ in range(5):
+        run(client, "twinfield-api")
+    target.status = 200
+    for _ in range(3):
+        run(client, "twinfield-api")
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith(("statuspage.probes", "apscheduler"))
+             and r.levelno >= logging.INFO]
+    assert lines == ["probe twinfield-api now claims major_outage for twinfield ([STATUS] (503) == 200)",
+                     "probe twinfield-api now claims nothing (recovered) for twinfield (passing)"]

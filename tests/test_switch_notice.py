@@ -18,8 +18,10 @@ BOOKINGS_PAUSED = '''
 key = "bookings-paused"
 name = "Bookings paused (kill switch off)"
 title = { en = "Bookings to {component} are paused", nl = "Boekingen naar {component} gepauzeerd" }
-message.en = "We have switched the {component} integration off. Validated invoices wait as delayed and are booked, in the right administration, when it is back on."
-message.nl = "We hebben de koppeling met {component} uitgezet. Gevalideerde facturen wachten als vertraagd en worden in de juiste administratie geboekt zodra ze weer aan staat."
+message.en = """We have switched the {component} integration off. Validated invoices wait as delayed and are booked,
+in the right administration, when it is back on."""
+message.nl = """We hebben de koppeling met {component} uitgezet. Gevalideerde facturen wachten als vertraagd en worden
+in de juiste administratie geboekt zodra ze weer aan staat."""
 '''
 
 DELAYED_NL = "Factuuracties zijn vertraagd, niet verloren"

@@ -14,6 +14,7 @@ standing's verdict changes, the component's shown status with it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time as stopwatch
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from statuspage.incidents.status_history import record_statuses_now
 from statuspage.probes import conditions
 from statuspage.probes.kinds import DEFAULT_CONDITIONS
 from statuspage.probes.rules import Standing, advance, claim_for, sync_freshness
+
+log = logging.getLogger("statuspage.probes")
 
 
 @dataclass
@@ -115,6 +118,10 @@ class Prober:
                                  now=run.at)
         if after.verdict != before.verdict:
             record_statuses_now(db, self.settings, run.at)
+            # The one log line a probe writes: when its verdict changes, not on every run.
+            log.warning("probe %s now claims %s for %s (%s)", probe.key,
+                        after.verdict.value if after.verdict else "nothing (recovered)", probe.component or "no component",
+                        run.error or "; ".join(r.description for r in run.results if not r.success) or "passing")
         return after.verdict
 
     # -----------------------------------------------------------------------------------------

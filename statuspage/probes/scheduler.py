@@ -24,6 +24,9 @@ from statuspage.probes import runner as probes
 from statuspage.probes.runner import Prober
 
 log = logging.getLogger("statuspage.probes.scheduler")
+# APScheduler logs two lines per run at INFO ("Running job", "executed successfully"); a probe says
+# what matters itself, once, when its verdict changes (runner.py). Its warnings and errors still show.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 MAX_JITTER_SECONDS = 30
 
