@@ -93,6 +93,11 @@ class ExactOnlineConnector(HttpConnection):
             retry=retry,
         )
 
+    async def access_token(self) -> str:
+        """The connection's current access token (refreshed by Exact's rules when due), for a probe that
+        signs in to the API the way bookings do."""
+        return await self._keeper.access_token()
+
     async def connect(self, code: str) -> ConnectionUser:
         """Finish "Connect to Exact Online": from now on this connection runs under whoever authorized."""
         await self._keeper.connect(code)

@@ -181,6 +181,15 @@ class ExactOnlineLink:
         await self.store.write(storage.record_accessible, connection, accessible, self.clock())
         return accessible
 
+    async def any_access_token(self) -> str:
+        """An access token of the first connected environment, for the API probe (`{exact_online_token}`).
+        Raises ConnectorError when no environment is connected: there is nothing to sign in with."""
+        rows = await self.store.read(storage.connections, EXACT_ONLINE)
+        connected = [row["environment"] for row in rows if row["user_name"] and self.environment(row["environment"])]
+        if not connected:
+            raise ConnectorError("no environment is connected to Exact Online, so there is no token to sign in with")
+        return await (await self.connector(connected[0])).access_token()
+
     async def _connection(self, environment: str) -> int:
         # A connection's id never changes: ask the database once per environment, not on every use.
         if environment not in self._connection_ids:

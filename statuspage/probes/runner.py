@@ -35,6 +35,7 @@ from statuspage.probes.kinds import DEFAULT_CONDITIONS
 from statuspage.probes.rules import Standing, advance, claim_for, sync_freshness
 
 log = logging.getLogger("statuspage.probes")
+TOKEN_PLACEHOLDER = "{exact_online_token}"
 
 
 @dataclass
@@ -134,9 +135,20 @@ class Prober:
         return (probe.url or "").format_map({"page": self.settings.page.url.rstrip("/"),
                                              "exact_online": exact_online.rstrip("/")})
 
+    async def headers_of(self, probe: ProbeSettings) -> dict[str, str]:
+        """A probe's headers; `{exact_online_token}` stands for a connection's current access token, so that
+        the probe signs in as bookings do and a 401 (our credentials refused) fails it."""
+        if not any(TOKEN_PLACEHOLDER in value for value in probe.headers.values()):
+            return dict(probe.headers)
+        if self.link is None:
+            raise ConnectorError("no Exact Online link in this process to sign in with")
+        token = await self.link.any_access_token()
+        return {name: value.replace(TOKEN_PLACEHOLDER, token) for name, value in probe.headers.items()}
+
     async def _http(self, probe: ProbeSettings) -> Observation:
+        headers = await self.headers_of(probe)
         started = stopwatch.perf_counter()
-        response = await self.http.request(probe.method, self.url_of(probe), headers=probe.headers,
+        response = await self.http.request(probe.method, self.url_of(probe), headers=headers,
                                            timeout=probe.timeout, follow_redirects=False)
         elapsed = (stopwatch.perf_counter() - started) * 1000
         try:
