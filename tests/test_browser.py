@@ -205,8 +205,11 @@ def test_an_operator_connects_exact_online_and_sees_which_administration_is_out_
     page.wait_for_url("**/api/oauth2/auth**")  # at (the sandbox of) Exact Online
     page.get_by_label("Petra Jansen (p.jansen)").check()
     page.get_by_role("button", name="Authorize").click()
-    page.wait_for_url(f"{server}/console/connections")
+    page.wait_for_url(f"{server}/console/connections?connected=jansen-groep")
 
+    confirmation = page.get_by_role("status").inner_text()
+    assert "Jansen Groep is now connected and runs under Petra Jansen (p.jansen)" in confirmation
+    assert "cannot reach Jansen Verhuur B.V. (203)" in confirmation
     jansen = page.locator('article[data-environment="jansen-groep"]')
     assert jansen.locator(".connection-user").inner_text() == "Petra Jansen"
     assert jansen.locator('tr[data-administration="203"]').inner_text().endswith(
@@ -230,7 +233,7 @@ def test_an_operator_flips_the_kill_switch_sees_the_preview_and_watches_the_repl
     page.locator('article[data-environment="jansen-groep"]').get_by_role("button", name="Connect to Exact Online").click()
     page.get_by_label("Anna Bakker (a.bakker)").check()
     page.get_by_role("button", name="Authorize").click()
-    page.wait_for_url(f"{server}/console/connections")
+    page.wait_for_url(f"{server}/console/connections?connected=jansen-groep")
 
     page.get_by_role("link", name="Kill switches").click()
     page.get_by_label("Reason").first.fill("Exact Online books into the wrong administration")
@@ -278,7 +281,7 @@ def test_a_switch_off_from_the_console_tells_visitors_in_both_languages_and_the_
     page.locator('article[data-environment="jansen-groep"]').get_by_role("button", name="Connect to Exact Online").click()
     page.get_by_label("Anna Bakker (a.bakker)").check()
     page.get_by_role("button", name="Authorize").click()
-    page.wait_for_url(f"{server}/console/connections")
+    page.wait_for_url(f"{server}/console/connections?connected=jansen-groep")
 
     page.get_by_role("link", name="Kill switches").click()
     page.get_by_label("Reason").first.fill("Exact Online books into the wrong administration")

@@ -53,15 +53,20 @@ def test_connecting_shows_the_connection_user_and_the_administration_it_cannot_r
     assert "Not connected." in client.get("/console/connections").text
 
     done = connect_as(client, "jansen-groep", "p.jansen")
-    assert done.status_code == 302 and done.headers["location"] == "/console/connections"
+    assert done.status_code == 302 and done.headers["location"] == "/console/connections?connected=jansen-groep"
+    confirmed = client.get(done.headers["location"]).text
+    assert "Jansen Groep is now connected and runs under\n  <strong>Petra Jansen</strong> (p.jansen)" in confirmed
+    assert "That user cannot reach Jansen Verhuur B.V. (203):" in confirmed
     page = client.get("/console/connections").text
+    assert "is now connected" not in page
     assert '<strong class="connection-user">Petra Jansen</strong> (p.jansen)' in page
     rows = dict(re.findall(r'data-administration="(\d+)">.*?<td>.*?</td>\s*<td>(.*?)</td>', page, flags=re.S))
     assert "reachable" in rows["201"] and "reachable" in rows["202"]
     assert "cannot reach: bookings here are refused" in rows["203"]
 
     # The fix of 2019: connect under a user who can open every administration.
-    connect_as(client, "jansen-groep", "a.bakker")
+    again = connect_as(client, "jansen-groep", "a.bakker")
+    assert "That user can reach every linked administration." in client.get(again.headers["location"]).text
     page = client.get("/console/connections").text
     assert "Anna Bakker" in page and "cannot reach" not in page
     audit = client.get("/api/v1/audit", headers=tokens["viewer"]).json()

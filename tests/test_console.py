@@ -178,6 +178,22 @@ def test_operators_add_a_webhook_in_the_console_and_see_its_deliveries(client, t
     assert "signing secret" not in listing
 
 
+def test_operators_remove_a_webhook_in_the_console(client, tokens) -> None:
+    sign_in(client, TOKENS["operator"])
+    page = client.get("/console/subscribers")
+    client.post("/console/subscribers", data={"_csrf_token": csrf_of(page.text), "url": "http://127.0.0.1:9/gone"})
+    listing = client.get("/console/subscribers").text
+    subscriber_id = listing.split('data-subscriber="')[1].split('"')[0]
+    assert 'aria-label="Remove webhook http://127.0.0.1:9/gone"' in listing
+    removed = client.post(f"/console/subscribers/{subscriber_id}/remove", data={"_csrf_token": csrf_of(listing)})
+    assert removed.status_code == 200
+    listing = client.get("/console/subscribers").text
+    assert "left <time" in listing and 'aria-label="Remove webhook' not in listing
+    assert client.get("/api/v1/subscribers", headers=tokens["viewer"]).json()[0]["unsubscribed_at"] is not None
+    again = client.post(f"/console/subscribers/{subscriber_id}/remove", data={"_csrf_token": csrf_of(listing)})
+    assert "no active subscriber" in again.text
+
+
 def test_the_console_shows_each_probe_with_a_chart_and_why_it_failed(tmp_path, clock, seed) -> None:
     from litestar.testing import TestClient
     from test_probes import Target, probes_config
@@ -202,6 +218,8 @@ def test_the_console_shows_each_probe_with_a_chart_and_why_it_failed(tmp_path, c
             detail = client.get("/console/probes/twinfield-api").text
             assert '<svg class="chart"' in detail and detail.count("<circle") == 1 and detail.count('class="failed"><title>') == 1
             assert "✕ [STATUS] (500) == 200" in detail
+            # The chart's axis: a date no reader can take for another, with the zone.
+            assert re.search(r'class="label"[^>]*>2026-11-23 10:\d\d:\d\d CET</text>', detail)
             listing = client.get("/console/probes").text
             assert 'data-probe="twinfield-api"' in listing and "FAILED at" in listing
     finally:

@@ -30,7 +30,9 @@ class ActionConsole(Controller):
     guards = [requires(Role.VIEWER)]
 
     @get("/connections")
-    async def connections(self, request: Request, error: FromQuery[str | None] = None) -> Template:
+    async def connections(self, request: Request, error: FromQuery[str | None] = None,
+                          connected: FromQuery[str | None] = None) -> Template:
+        """The connections; `connected`: the environment just connected, confirmed at the top of the page."""
         state = request.app.state
         rows = {row["environment"]: row for row in await state.store.read(storage.connections, EXACT_ONLINE)}
         environments = [
@@ -38,8 +40,9 @@ class ActionConsole(Controller):
              "reach": reach(environment, (rows.get(environment.key) or {}).get("accessible"))}
             for environment in state.settings.environments
         ]
+        just = next((item for item in environments if item["settings"].key == connected and item["connection"]), None)
         return render(request, "actions/connections.html", environments=environments, error=error,
-                      sandbox=state.settings.exact_online.uses_sandbox)
+                      sandbox=state.settings.exact_online.uses_sandbox, just_connected=just)
 
     @post("/connections/{environment:str}/exact-online", guards=[requires(Role.OPERATOR)])
     async def connect(self, request: Request, environment: FromPath[str]) -> Response:
@@ -66,7 +69,7 @@ class ActionConsole(Controller):
             await app_state.exact_online.connect(environment, code, request.user.name)
         except ConnectorError as failure:
             return _back_to_connections(f"Connecting {environment} failed: {failure}")
-        return Redirect("/console/connections")
+        return Redirect(f"/console/connections?connected={quote(environment)}")
 
     @post("/connections/{environment:str}/exact-online/check", guards=[requires(Role.OPERATOR)])
     async def check_connection(self, request: Request, environment: FromPath[str]) -> Response:

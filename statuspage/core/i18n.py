@@ -289,8 +289,8 @@ def format_relative(moment: datetime, now: datetime) -> str:
     if seconds < 45:
         return "just now" if not ahead else "in a moment"
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size * 0.95 or unit == "minute":
-            count = max(1, round(seconds / size))
+        if seconds >= size or unit == "minute":
+            count = max(1, int(seconds / size + 0.5))  # half up, as people round
             text = f"{count} {unit}{'' if count == 1 else 's'}"
             return f"in {text}" if ahead else f"{text} ago"
     raise AssertionError("unreachable")

@@ -156,6 +156,15 @@ class IncidentConsole(Controller):
             return Redirect(f"/console/subscribers?error={quote(str(refused))}")
         return await _subscribers_page(request, new_secret=secret)
 
+    @post("/subscribers/{subscriber_id:int}/remove", guards=[requires(Role.OPERATOR)])
+    async def remove_subscriber(self, request: Request, subscriber_id: FromPath[int]) -> Response:
+        """Stop a subscriber's deliveries (the row and its deliveries stay, for the audit trail)."""
+        try:
+            await perform(request, operations.remove_subscriber, subscriber_id)
+        except Refused as refused:
+            return Redirect(f"/console/subscribers?error={quote(str(refused))}")
+        return Redirect("/console/subscribers")
+
     @get("/audit")
     async def audit(self, request: Request) -> Template:
         entries = await request.app.state.store.read(lambda db: storage.audit_entries(db, limit=200))

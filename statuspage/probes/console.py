@@ -34,7 +34,8 @@ class ProbeConsole(Controller):
         probe = _probe_settings(request, key)
         results = await request.app.state.store.read(storage.probe_results, key, 120)
         zone = settings.zone
-        points = [(storage.moment(row["at"]).astimezone(zone).strftime("%d-%m %H:%M:%S"), row["duration_ms"],
+        # An unambiguous date (year first) and the zone, like every console timestamp.
+        points = [(storage.moment(row["at"]).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z"), row["duration_ms"],
                    bool(row["success"])) for row in reversed(results)]
         standing = next(item for item in await probe_list(request) if item.key == key)
         return render(request, "probes/probe.html", probe=probe, standing=standing, results=results[:30],
