@@ -164,6 +164,7 @@ def test_an_operator_signs_in_opens_an_incident_with_two_updates_and_visitors_se
     assert "olga" in page.get_by_role("button", name=re.compile("Sign out")).inner_text()
 
     page.get_by_role("link", name="New incident").click()
+    page.get_by_label("Written in").select_option("en")
     page.get_by_label("Title").fill("Twinfield bookings are slow")
     page.get_by_label("Status").select_option("investigating")
     page.get_by_label("Impact").select_option("minor")
@@ -173,10 +174,12 @@ def test_an_operator_signs_in_opens_an_incident_with_two_updates_and_visitors_se
     page.wait_for_url(re.compile(r".*/console/incidents/\w+$"))
 
     page.get_by_label("Status").select_option("identified")
+    page.get_by_label("Written in").select_option("en")
     page.get_by_label("Message (Markdown)").fill("Twinfield confirmed a slow database on their side.")
     page.get_by_role("button", name="Post update").click()
     page.get_by_label("Status").select_option("monitoring")
     page.get_by_label("Twinfield").select_option("operational")
+    page.get_by_label("Written in").select_option("en")
     page.get_by_label("Message (Markdown)").fill("Bookings are fast again; we keep watching.")
     page.get_by_role("button", name="Post update").click()
     assert page.locator("article[data-update]").count() == 3
@@ -189,6 +192,7 @@ def test_an_operator_signs_in_opens_an_incident_with_two_updates_and_visitors_se
     assert updates.nth(0).inner_text().startswith("Monitoring")
     assert "Bookings are fast again" in updates.nth(0).inner_text()
     assert updates.nth(2).locator("strong", has_text="Twinfield").count() == 1  # Markdown rendered
+    assert incident.locator(".written-in").count() == 0  # written in the visitor's language: no mark
     assert visitor.locator('li[data-component="twinfield"] .state').inner_text().endswith("Operational")
 
 

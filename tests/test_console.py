@@ -305,3 +305,24 @@ def test_the_switches_page_shows_each_connections_own_backlog_and_replay(tmp_pat
                         json=book(f"J-{n}") | {"environment": "jansen-groep", "administration": "201"})
         row = client.get("/console/switches").text.split('data-connection="jansen-groep"')[1].split("</tr>")[0]
         assert "2 delayed" in row and "off" in row
+
+
+def test_an_incident_is_opened_in_two_languages_and_updated_in_one(client, tokens) -> None:
+    sign_in(client, TOKENS["operator"])
+    form = client.get("/console/incidents/new").text
+    opened = client.post("/console/incidents", data={
+        "_csrf_token": csrf_of(form), "language": "en", "name": "Twinfield is slow", "message": "We are looking.",
+        "name_other": "Twinfield is traag", "message_other": "We kijken ernaar.", "status": "investigating",
+        "impact": "minor", "component.twinfield": "degraded_performance"}, follow_redirects=False)
+    incident = opened.headers["location"]
+    page = client.get(incident).text
+    client.post(f"{incident}/updates", data={"_csrf_token": csrf_of(page), "status": "identified",
+                                              "language": "nl", "message": "Oorzaak bij Twinfield."})
+    public_id = incident.rsplit("/", 1)[1]
+    dutch = client.get(f"/incidents/{public_id}?lang=nl").text
+    english = client.get(f"/incidents/{public_id}?lang=en").text
+    assert "Twinfield is traag" in dutch and "We kijken ernaar." in dutch and "We are looking." not in dutch
+    assert "Twinfield is slow" in english and "We are looking." in english and "We kijken ernaar." not in english
+    # The Dutch-only update reaches English visitors marked with its language.
+    assert '<p class="written-in muted" lang="en">In Dutch</p>' in english and "Oorzaak bij Twinfield." in english
+    assert "In het" not in dutch

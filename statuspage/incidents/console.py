@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 from statuspage.core import storage
 from statuspage.core.auth import Role
 from statuspage.core.operation import Refused
+from statuspage.core.settings import LANGUAGES
 from statuspage.core.vocabulary import IncidentStatus, MaintenanceStatus
 from statuspage.incidents import operations
 from statuspage.web.api_support import perform
@@ -45,12 +46,19 @@ class IncidentConsole(Controller):
         values: dict[str, str] = {}
         error = None
         if template:
+            settings = request.app.state.settings
             try:
-                draft = operations.draft_from_template(request.app.state.settings, template, component or None, {})
+                draft = operations.bilingual_draft(settings, template, component or None, {})
             except Refused as refused:
                 error = str(refused)
             else:
-                values = {"name": draft.name, "message": draft.message, "status": draft.status, "impact": draft.impact}
+                # The page's language in the main fields, the template's other language (if any) beside it.
+                first = settings.page.language if settings.page.language in draft.names else next(iter(draft.names))
+                other = next((language for language in draft.names if language != first), None)
+                values = {"language": first, "name": draft.names[first], "message": draft.messages[first],
+                          "status": draft.status, "impact": draft.impact}
+                if other:
+                    values |= {"name_other": draft.names[other], "message_other": draft.messages[other]}
                 values |= {f"component.{key}": state for key, state in draft.components.items()}
         return render(request, "incidents/incident_form.html", values=values, states=INCIDENT_STATES, impacts=IMPACTS,
                       error=error, incident_templates=request.app.state.settings.incident_templates,
@@ -60,9 +68,12 @@ class IncidentConsole(Controller):
     async def open_incident(self, request: Request) -> Response | Template:
         form = await form_of(request)
         try:
+            name, names = in_two_languages(request, form, "name")
+            message, messages = in_two_languages(request, form, "message")
             incident_id = await perform(
-                request, operations.open_incident, name=required(form, "name"), status=form.get("status", "investigating"),
-                impact=form.get("impact", "minor"), message=required(form, "message"), components=components_from(form),
+                request, operations.open_incident, name=name, status=form.get("status", "investigating"),
+                impact=form.get("impact", "minor"), message=message, components=components_from(form),
+                names=names, messages=messages,
             )
         except Refused as refused:
             return render(request, "incidents/incident_form.html", status_code=400, error=str(refused), values=form,
@@ -78,8 +89,9 @@ class IncidentConsole(Controller):
     async def post_update(self, request: Request, incident_id: FromPath[str]) -> Response | Template:
         form = await form_of(request)
         try:
+            message, messages = in_two_languages(request, form, "message")
             await perform(request, operations.post_update, incident_id, status=form.get("status", ""),
-                         message=required(form, "message"), components=components_from(form))
+                         message=message, components=components_from(form), messages=messages)
         except Refused as refused:
             return await _incident_page(request, incident_id, error=str(refused), status_code=400)
         return Redirect(f"/console/incidents/{incident_id}")
@@ -169,6 +181,18 @@ class IncidentConsole(Controller):
     async def audit(self, request: Request) -> Template:
         entries = await request.app.state.store.read(lambda db: storage.audit_entries(db, limit=200))
         return render(request, "incidents/audit.html", entries=entries)
+
+
+def in_two_languages(request: Request, form: dict[str, str], field: str) -> tuple[str, dict[str, str]]:
+    """A form's text in the language it says it is written in (`language`), and optionally in the other
+    (`<field>_other`): ("Bookings paused", {"en": "Bookings paused", "nl": "Boekingen gepauzeerd"})."""
+    text = required(form, field)
+    language = form.get("language") or request.app.state.settings.page.language
+    if language not in LANGUAGES:
+        raise Refused(f"language must be one of {', '.join(LANGUAGES)}")
+    other = next(code for code in LANGUAGES if code != language)
+    texts = {language: text} | ({other: form[f"{field}_other"]} if form.get(f"{field}_other") else {})
+    return text, texts
 
 
 async def _subscribers_page(request: Request, *, error: str | None = None, new_secret: str | None = None) -> Template:
