@@ -36,7 +36,6 @@ def config_file(tmp_path):
     """The test configuration with an environment to connect; the service starts its Exact Online sandbox."""
     from conftest import TEST_CONFIG
     from test_connections import ENVIRONMENTS
-
     from test_switch_notice import BOOKINGS_PAUSED
 
     path = tmp_path / "statuspage.toml"
