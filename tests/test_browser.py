@@ -306,6 +306,8 @@ def test_a_switch_off_from_the_console_tells_visitors_in_both_languages_and_the_
     page.reload()
     page.screenshot(path=str(SHOTS / "console-switches-off.png"), full_page=True)
     page.get_by_role("link", name="Actions").click()
+    assert page.locator("tr[data-state=delayed] .action-state").first.inner_text() == "delayed"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280  # the table fits the screen
     page.screenshot(path=str(SHOTS / "console-actions.png"), full_page=True)
 
     for language, locale, delayed, title, status in (

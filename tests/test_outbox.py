@@ -278,6 +278,8 @@ def test_the_2019_bug_trips_the_switch_after_the_first_misroute_and_the_report_l
     assert component["status"] == "major_outage"
     # The drafted incident waits for an operator: not on the public page until published.
     assert client.get("/api/v2/incidents.json").json()["incidents"] == []
+    # Meanwhile the component's line tells visitors that their invoices wait, not vanish.
+    assert "Invoice actions are delayed, not lost" in client.get("/?lang=en").text
     [draft] = client.get("/api/v1/incidents/drafts", headers=tokens["viewer"]).json()
     assert draft["name"] == "Bookings to Exact Online are paused"
     from conftest import TOKENS
