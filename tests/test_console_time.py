@@ -40,3 +40,25 @@ def test_the_console_stamp_takes_stored_text_and_says_how_long_ago() -> None:
     assert ".123456" not in html  # no microseconds
     assert str(stamp_of(None, AMSTERDAM, NOW)) == "–"
     assert "ago" not in str(stamp_of(NOW, AMSTERDAM, NOW, relative=False))
+
+
+def test_an_operator_picks_the_zone_the_console_speaks(client, tokens) -> None:
+    from conftest import TOKENS
+    from test_console import csrf_of, sign_in
+
+    sign_in(client, TOKENS["operator"])
+    client.post("/api/v1/incidents", headers=tokens["operator"], json={"name": "Slow", "message": "m", "components": {}})
+    audit = client.get("/console/audit").text
+    assert "2026-11-23 10:30 CET" in audit  # the page's zone first
+    moved = client.post("/console/zone", data={"_csrf_token": csrf_of(audit), "tz": "America/New_York",
+                                               "back": "/console/audit"}, follow_redirects=False)
+    assert moved.status_code in (302, 303) and moved.headers["location"] == "/console/audit"
+    audit = client.get("/console/audit").text
+    assert "2026-11-23 04:30 EST" in audit and "10:30 CET" not in audit
+    assert '<option selected>America/New_York</option>' in audit
+    refused = client.post("/console/zone", data={"_csrf_token": csrf_of(audit), "tz": "Mars/Olympus"})
+    assert "That is not a time zone" in refused.text
+    # Elsewhere than the console, nothing can be sent back to.
+    away = client.post("/console/zone", data={"_csrf_token": csrf_of(audit), "tz": "UTC", "back": "https://evil.test/"},
+                       follow_redirects=False)
+    assert away.headers["location"] == "/console"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, Router, get, post
@@ -25,7 +26,7 @@ from markupsafe import Markup
 
 from statuspage.core import storage
 from statuspage.core.auth import SESSION_COOKIE, SESSION_LIFETIME, Role, digest, new_session_id
-from statuspage.core.i18n import format_relative, format_stamp, word
+from statuspage.core.i18n import format_relative, format_stamp, word, zone_named
 from statuspage.core.operation import Refused
 from statuspage.core.settings import text_in
 from statuspage.core.vocabulary import ComponentStatus
@@ -40,6 +41,17 @@ def _secure(request: Request) -> bool:
 
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+ZONE_COOKIE = "console_tz"
+# Offered in the console's zone picker besides the page's own; any IANA name is accepted.
+ZONE_CHOICES = ("UTC", "Europe/Amsterdam", "Europe/London", "America/New_York", "Asia/Kolkata")
+
+
+def console_zone(request: Request) -> ZoneInfo:
+    """The zone the operator chose (cookie `console_tz`), else the page's."""
+    chosen = request.cookies.get(ZONE_COOKIE)
+    return (zone_named(chosen) if chosen else None) or request.app.state.settings.zone
 
 
 def stamp_of(value: datetime | str | None, zone: ZoneInfo, now: datetime, relative: bool = True) -> Markup:
@@ -65,7 +77,7 @@ def render(
     timestamp in the page's zone with the zone and a relative time; `stamp(moment, False)` without it."""
     state = request.app.state
     # The console's own words are English; mixing in the page's language would read badly.
-    language, zone = "en", state.settings.zone
+    language, zone = "en", console_zone(request)
     now = state.clock()
     return Template(
         template_name=template,
@@ -82,6 +94,8 @@ def render(
             "stamp": lambda moment, relative=True: stamp_of(moment, zone, now, relative),
             "names": {c.key: text_in(c.name, language, language) for c in state.settings.components},
             "component_states": COMPONENT_STATES,
+            "zone_choices": sorted({state.settings.zone.key, zone.key, *ZONE_CHOICES}),
+            "here": request.url.path,
             "error": None,
             **context,
         },
@@ -100,14 +114,14 @@ def components_from(form: dict[str, str]) -> dict[str, str]:
 
 
 def local_moment(request: Request, text: str, field: str) -> datetime:
-    """A datetime-local input, read in the page's time zone."""
+    """A datetime-local input, read in the zone the console shows (the operator's choice, else the page's)."""
     try:
         naive = datetime.fromisoformat(text)
     except ValueError:
         raise Refused(f"{field} must be a date and time, like 2026-11-24T22:00") from None
     if naive.tzinfo is not None:
         return naive
-    return naive.replace(tzinfo=request.app.state.settings.zone)
+    return naive.replace(tzinfo=console_zone(request))
 
 
 def required(form: dict[str, str], field: str) -> str:
@@ -147,6 +161,18 @@ class SignInController(Controller):
             cookies=[Cookie(key=SESSION_COOKIE, value=session, path="/console", httponly=True, samesite="lax",
                             secure=_secure(request), max_age=int(SESSION_LIFETIME.total_seconds()))],
         )
+
+    @post("/zone", guards=[requires(Role.VIEWER)])
+    async def choose_zone(self, request: Request) -> Response:
+        """Show the console's times in another zone (a cookie for this browser); back to where it was asked."""
+        form = await form_of(request)
+        back = form.get("back", "/console")
+        back = back if back.startswith("/console") and "//" not in back else "/console"
+        zone = zone_named(form.get("tz", ""))
+        if zone is None:
+            return Redirect(f"/console?error={quote('That is not a time zone; use an IANA name like Europe/Amsterdam.')}")
+        return Redirect(back, cookies=[Cookie(key=ZONE_COOKIE, value=zone.key, path="/console", httponly=True,
+                                              samesite="lax", secure=_secure(request), max_age=365 * 86400)])
 
     @post("/sign-out", guards=[requires(Role.VIEWER)])
     async def sign_out(self, request: Request) -> Response:
