@@ -263,3 +263,73 @@ def test_without_an_smtp_server_e_mail_is_not_offered(client) -> None:
     assert "/subscriptions" not in client.get("/").text
     response = client.post("/subscriptions", data={"email": "anna@accountants.example"}, headers={"Accept-Language": "en"})
     assert response.status_code == 400 and "not offered" in response.text
+
+
+# ---------------------------------------------------------------------------------------------
+# One bad address never stops the others (issue 11, fault 1)
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("http://127.0.0.1:9/a\r\nX: 1", "control characters"),
+    ("http://\u2603.example/", "not a valid URL"),
+    ("http://exa mple.example/", "spaces"),
+    ("ftp://example.com/hook", "must start with https://"),
+])
+def test_a_webhook_url_that_cannot_be_sent_to_is_refused_with_the_reason(client, tokens, url, reason) -> None:
+    response = client.post("/api/v1/subscribers", headers=tokens["operator"], json={"url": url})
+    assert response.status_code == 400
+    assert reason in response.json()["detail"]
+    assert client.get("/api/v1/subscribers", headers=tokens["viewer"]).json() == []
+
+
+def test_a_callback_url_that_cannot_be_sent_to_is_refused_with_the_reason(client, tokens) -> None:
+    response = client.put("/api/v1/actions/callback", headers=tokens["client"], json={"url": "http://\u2603.example/"})
+    assert response.status_code == 400
+    assert "not a valid URL" in response.json()["detail"]
+
+
+def test_an_e_mail_address_with_a_line_break_is_refused(mail_client, mail_sink) -> None:
+    response = mail_client.post("/subscriptions", data={"email": "x@example.com\r\nBcc:v@example.com"},
+                                headers={"Accept-Language": "en"})
+    assert response.status_code == 400 and "does not look like an e-mail address" in response.text
+    deliver(mail_client)
+    assert mail_sink.messages == []
+
+
+def test_a_delivery_that_cannot_be_made_fails_alone_and_the_others_are_sent_once(client, tokens, receiver, seed, clock):
+    from statuspage.core import storage
+
+    # Addresses stored before they were checked (an older version, a hand-edited database).
+    bad_ids = seed(lambda db: [
+        storage.insert_subscriber(db, kind="webhook", address=address, secret="s", components=None, now=clock(),
+                                  confirmed=True)
+        for address in ("http://127.0.0.1:9/a\r\nX: 1", "http://\u2603.example/")])
+    add_webhook(client, tokens, receiver.url)
+    assert client.post("/api/v1/incidents", headers=tokens["operator"], json=INCIDENT).status_code == 201
+
+    assert deliver(client) == 6
+    assert sorted(item["headers"]["X-Statuspage-Event"] for item in receiver.received) == ["component", "incident"]
+    for bad_id in bad_ids:
+        recorded = client.get(f"/api/v1/subscribers/{bad_id}/deliveries", headers=tokens["viewer"]).json()
+        assert [(d["state"], d["attempts"]) for d in recorded] == [("pending", 1), ("pending", 1)]
+        assert all(d["last_error"].startswith("InvalidURL") for d in recorded)
+    for _ in range(3):
+        clock.advance(seconds=1)
+        deliver(client)
+    assert len(receiver.received) == 2  # the good subscriber heard each notice once
+
+
+def test_an_incident_name_with_a_line_break_cannot_add_a_mail_header(mail_client, mail_sink) -> None:
+    from statuspage.incidents import operations
+
+    client = mail_client
+    client.post("/subscriptions", data={"email": "anna@accountants.example"})
+    deliver(client)
+    client.get(link_in(mail_sink.messages[0], "/subscriptions/confirm"))
+    state = client.app.state
+    client.blocking_portal.call(state.store.write, lambda db: operations.open_incident(
+        db, state.settings, Actor("op"), state.clock(), **{**INCIDENT, "name": "Outage\r\nBcc: victim@example.com"}))
+    deliver(client)
+    notice = mail_sink.messages[-1]
+    assert notice["Subject"] == "[Test status] Outage Bcc: victim@example.com: identified"
+    assert notice["Bcc"] is None

@@ -28,7 +28,7 @@ from statuspage.actions.switches import (
     off_notice,
     switch,
 )
-from statuspage.core import storage
+from statuspage.core import addresses, storage
 from statuspage.core.operation import Actor, Refused
 from statuspage.core.retry import Backoff
 from statuspage.core.settings import Settings
@@ -182,8 +182,7 @@ def action_document(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def set_callback(db: Database, settings: Settings, client: str, now: datetime, url: str) -> str:
     """Register (or replace) where a client hears of its actions' final states; returns the signing secret."""
-    if not url.startswith(("https://", "http://")):
-        raise Refused(f"url {url!r} must start with https:// (or http://)")
+    url = addresses.web_address(url)
     existing = storage.callback_of(db, client)
     if existing is not None:
         storage.unsubscribe(db, existing["id"], now)

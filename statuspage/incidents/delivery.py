@@ -18,7 +18,7 @@ from email.message import EmailMessage
 import httpx
 import msgspec
 
-from statuspage.core import storage
+from statuspage.core import addresses, storage
 from statuspage.core.clock import Clock
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
@@ -43,7 +43,7 @@ class Attempt(msgspec.Struct):
 async def send_by_smtp(settings: Settings, to: str, mail: notifications.Mail) -> None:
     config = settings.notifications
     message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = config.mail_from, to, mail.subject
+    message["From"], message["To"], message["Subject"] = config.mail_from, to, addresses.header_text(mail.subject)
     message.set_content(mail.text)
 
     def send() -> None:
@@ -89,6 +89,8 @@ class Deliverer:
         return len(due)
 
     async def _try(self, row: dict) -> Attempt:
+        """One try of one delivery. Whatever goes wrong is this delivery's failure alone: it is recorded
+        (and retried by the schedule) while the rest of the round is sent and recorded as usual."""
         async with self._limit:
             try:
                 if row["kind"] == "webhook":
@@ -96,7 +98,10 @@ class Deliverer:
                 await self.send_mail(self.settings, row["address"], msgspec.json.decode(row["body"], type=notifications.Mail))
                 return Attempt(delivered=True)
             except (httpx.HTTPError, OSError, smtplib.SMTPException) as error:
-                return Attempt(delivered=False, error=f"{type(error).__name__}: {error}"[:500])
+                return Attempt(delivered=False, error=_describe(error))
+            except Exception as error:  # a bad address stored before it was checked, a body that will not encode
+                log.exception("delivery %s to subscriber %s failed unexpectedly", row["id"], row["subscriber_id"])
+                return Attempt(delivered=False, error=_describe(error))
 
     async def _post(self, row: dict) -> Attempt:
         body = row["body"].encode()
@@ -118,6 +123,10 @@ class Deliverer:
         if 200 <= response.status_code < 300:
             return Attempt(delivered=True, status=response.status_code)
         return Attempt(delivered=False, status=response.status_code, error=f"HTTP {response.status_code}")
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:500]
 
 
 async def deliver_forever(deliverer: Deliverer, interval: float = 1.0) -> None:

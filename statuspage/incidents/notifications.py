@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import msgspec
 from sqlite_utils import Database
 
-from statuspage.core import storage
+from statuspage.core import addresses, storage
 from statuspage.core.retry import Backoff
 from statuspage.core.settings import Settings
 from statuspage.page import api_v2
@@ -174,7 +174,8 @@ def _incident_mail(settings: Settings, secret: str, subscriber_id: int, document
         f"Stop these e-mails: {_base_url(settings)}/subscriptions/unsubscribe?token="
         f"{link_token(secret, subscriber_id, 'unsubscribe')}",
     ]
-    return Mail(subject=f"[{settings.page.name}] {document.name}: {status.replace('_', ' ')}", text="\n".join(lines))
+    subject = addresses.header_text(f"[{settings.page.name}] {document.name}: {status.replace('_', ' ')}")
+    return Mail(subject=subject, text="\n".join(lines))
 
 
 def confirmation_mail(db: Database, settings: Settings, subscriber_id: int) -> Mail:

@@ -12,7 +12,7 @@ from datetime import datetime
 import msgspec
 from sqlite_utils import Database
 
-from statuspage.core import storage
+from statuspage.core import addresses, storage
 from statuspage.core.auth import Role, digest
 from statuspage.core.operation import Actor, Refused
 from statuspage.core.settings import LANGUAGES, Settings, placeholders, text_in
@@ -321,8 +321,7 @@ def add_webhook(
     db: Database, settings: Settings, actor: Actor, now: datetime, url: str, components: list[str] | None
 ) -> tuple[int, str]:
     """Subscribe a webhook; returns its id and the secret its deliveries are signed with (shown once)."""
-    if not url.startswith(("https://", "http://")):
-        raise Refused(f"url {url!r} must start with https:// (or http://)")
+    url = addresses.web_address(url)
     _check_components(settings, dict.fromkeys(components or [], ""))
     if storage.active_subscriber(db, "webhook", url) is not None:
         raise Refused(f"{url} is subscribed already")
@@ -352,8 +351,7 @@ def subscribe_email(db: Database, settings: Settings, now: datetime, address: st
     """
     if settings.notifications.smtp_host is None:
         raise Refused("e-mail subscriptions are not offered on this page")
-    if not _looks_like_email(address):
-        raise Refused(f"{address!r} does not look like an e-mail address")
+    address = addresses.email_address(address)
     _check_components(settings, dict.fromkeys(components or [], ""))
     if storage.active_subscriber(db, "email", address) is not None:
         return
@@ -379,11 +377,6 @@ def unsubscribe_by_link(db: Database, settings: Settings, now: datetime, token: 
         return False
     storage.unsubscribe(db, row["id"], now)
     return True
-
-
-def _looks_like_email(address: str) -> bool:
-    local, _, domain = address.partition("@")
-    return bool(local) and "." in domain and " " not in address and len(address) <= 254
 
 
 def pause_probe(db: Database, settings: Settings, actor: Actor, now: datetime, key: str, paused: bool) -> None:

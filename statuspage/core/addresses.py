@@ -1,0 +1,75 @@
+"""Addresses the service will send to: webhook and callback URLs, e-mail addresses, mail headers.
+
+Pure functions: each takes the text a person typed and returns it checked (and, for e-mail, in its
+normal form), or raises `Refused` with a message that says what is wrong. The parsing is done by
+well-kept libraries, not by our own patterns: `httpx` (the client that will make the call, so a URL
+it accepts here is a URL it can send to), `idna` (UTS #46 / IDNA 2008 host names) and
+`email-validator` (RFC 5321/5322 addresses, IDNA domains).
+"""
+
+from __future__ import annotations
+
+import re
+
+import email_validator
+import httpx
+import idna
+
+from statuspage.core.operation import Refused
+
+MAX_URL_LENGTH = 2000
+# C0 controls, space, DEL and the C1 controls: never part of a URL as typed (RFC 3986 §2, §7.3),
+# and CR/LF in one would split an HTTP request's lines.
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f-\x9f]")
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def web_address(url: str, field: str = "url") -> str:
+    """A webhook or callback URL checked for sending: `http(s)://host[:port]/...`, host a valid IDNA name
+    or an IP literal, no whitespace or control characters, at most 2,000 characters.
+
+    Returns the URL unchanged; raises `Refused` naming `field` and the reason otherwise.
+    """
+    if len(url) > MAX_URL_LENGTH:
+        raise Refused(f"{field} is longer than {MAX_URL_LENGTH} characters")
+    unsafe = _UNSAFE_IN_URL.search(url)
+    if unsafe:
+        raise Refused(f"{field} must not contain spaces or control characters; found {unsafe.group()!r} "
+                      f"at position {unsafe.start()}")
+    if not url.lower().startswith(("https://", "http://")):
+        raise Refused(f"{field} {url!r} must start with https:// (or http://)")
+    try:
+        parsed = httpx.URL(url)
+        port = parsed.port
+    except (httpx.InvalidURL, ValueError) as error:
+        raise Refused(f"{field} {url!r} is not a valid URL: {error}") from None
+    host = parsed.host
+    if not host:
+        raise Refused(f"{field} {url!r} names no host")
+    if port is not None and not 0 < port < 65536:
+        raise Refused(f"{field} {url!r} has port {port}, outside 1–65535")
+    if not host.isascii():  # an internationalised name must be valid IDNA (ASCII names are httpx's to judge)
+        try:
+            idna.encode(host, uts46=True)
+        except idna.IDNAError as error:
+            raise Refused(f"{field} {url!r} has a host name that is not valid IDNA: {error}") from None
+    return url
+
+
+def email_address(address: str, field: str = "email") -> str:
+    """An e-mail address checked for sending (syntax only, no DNS look-up), in its normal form.
+
+    Raises `Refused` ("... does not look like an e-mail address: <why>") otherwise; CR, LF and other
+    control characters are refused, so an address can never add a header to a mail.
+    """
+    try:
+        valid = email_validator.validate_email(address, check_deliverability=False)
+    except email_validator.EmailNotValidError as error:
+        raise Refused(f"{address!r} does not look like an e-mail address: {error}") from None
+    return valid.normalized
+
+
+def header_text(text: str, limit: int = 300) -> str:
+    """Text made safe for one mail header line (a Subject): line breaks and controls become spaces,
+    cut to `limit` characters. A header with CR/LF would otherwise end the header block (RFC 5322 §2.2)."""
+    return " ".join(_LINE_BREAKS.sub(" ", text).split())[:limit]
