@@ -147,6 +147,58 @@ def test_a_wrong_update_can_be_corrected_or_deleted(client, tokens) -> None:
     assert client.delete(f"/api/v1/incidents/{incident['id']}/updates/nope", headers=tokens["operator"]).status_code == 404
 
 
+def _shown_status(client, component: str) -> str:
+    return {c["id"]: c["status"] for c in client.get("/api/v2/components.json").json()["components"]}[component]
+
+
+def test_deleting_the_latest_update_returns_the_incident_and_its_components_to_the_one_before(client, tokens) -> None:
+    incident = client.post("/api/v1/incidents", headers=tokens["operator"], json={
+        **INCIDENT, "status": "investigating", "components": {"exact-online": "degraded_performance"}}).json()
+    base = f"/api/v1/incidents/{incident['id']}/updates"
+    worse = client.post(base, headers=tokens["operator"], json={
+        "status": "identified", "message": "Worse.", "components": {"exact-online": "major_outage",
+                                                                     "twinfield": "partial_outage"}}).json()
+    assert _shown_status(client, "exact-online") == "major_outage"
+
+    assert client.delete(f"{base}/{worse['incident_updates'][0]['id']}", headers=tokens["operator"]).status_code == 204
+    after = client.get(f"/api/v1/incidents/{incident['id']}", headers=tokens["viewer"]).json()
+    assert after["status"] == "investigating"
+    assert [(c["id"], c["status"]) for c in client.get("/api/v2/components.json").json()["components"]
+            if c["id"] in ("exact-online", "twinfield")] == [("exact-online", "degraded_performance"),
+                                                               ("twinfield", "operational")]
+    assert [c["id"] for c in after["components"]] == ["exact-online"]
+    assert client.get("/api/v2/summary.json").json()["incidents"][0]["status"] == "investigating"
+
+
+def test_deleting_the_update_that_resolved_an_incident_opens_it_again(client, tokens) -> None:
+    incident = client.post("/api/v1/incidents", headers=tokens["operator"], json=INCIDENT).json()
+    base = f"/api/v1/incidents/{incident['id']}/updates"
+    resolved = client.post(base, headers=tokens["operator"], json={"status": "resolved", "message": "Oops, not yet."})
+    assert _shown_status(client, "exact-online") == "operational"
+
+    client.delete(f"{base}/{resolved.json()['incident_updates'][0]['id']}", headers=tokens["operator"])
+    after = client.get(f"/api/v1/incidents/{incident['id']}", headers=tokens["viewer"]).json()
+    assert (after["status"], after["resolved_at"]) == ("identified", None)
+    assert _shown_status(client, "exact-online") == "major_outage"
+    assert client.post(base, headers=tokens["operator"], json={"status": "monitoring", "message": "Better."}).status_code == 201
+
+
+def test_an_update_is_reached_only_through_its_own_incident(client, tokens) -> None:
+    a = client.post("/api/v1/incidents", headers=tokens["operator"], json=INCIDENT).json()
+    b = client.post("/api/v1/incidents", headers=tokens["operator"], json={**INCIDENT, "name": "B"}).json()
+    b_base = f"/api/v1/incidents/{b['id']}/updates"
+    b_second = client.post(b_base, headers=tokens["operator"], json={"status": "monitoring", "message": "B two."})
+    update = b_second.json()["incident_updates"][0]["id"]
+
+    edited = client.patch(f"/api/v1/incidents/{a['id']}/updates/{update}", headers=tokens["operator"],
+                          json={"message": "Hijacked."})
+    assert edited.status_code == 404
+    assert update in edited.json()["detail"] and a["id"] in edited.json()["detail"]
+    assert client.delete(f"/api/v1/incidents/{a['id']}/updates/{update}", headers=tokens["operator"]).status_code == 404
+    still = client.get(f"/api/v1/incidents/{b['id']}", headers=tokens["viewer"]).json()
+    assert [u["body"] for u in still["incident_updates"]] == ["B two.", INCIDENT["message"]]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

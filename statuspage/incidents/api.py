@@ -239,13 +239,13 @@ class IncidentController(Controller):
     async def edit_update(
         self, request: Request, incident_id: FromPath[str], update_id: FromPath[str], data: JSONBody[UpdateEdit]
     ) -> api_v2.Incident | api_v2.ScheduledMaintenance:
-        await run(request, operations.edit_update, update_id, message=data.message)
+        await run(request, operations.edit_update, incident_id, update_id, message=data.message)
         return await incident_document(request, incident_id)
 
     @delete("/{incident_id:str}/updates/{update_id:str}", guards=[requires(Role.OPERATOR)],
             status_code=HTTP_204_NO_CONTENT)
     async def delete_update(self, request: Request, incident_id: FromPath[str], update_id: FromPath[str]) -> None:
-        await run(request, operations.delete_update, update_id)
+        await run(request, operations.delete_update, incident_id, update_id)
 
 
 class MaintenanceController(Controller):

@@ -100,7 +100,7 @@ class IncidentConsole(Controller):
     async def edit_update(self, request: Request, incident_id: FromPath[str], update_id: FromPath[str]) -> Response | Template:
         form = await form_of(request)
         try:
-            await perform(request, operations.edit_update, update_id, message=required(form, "message"))
+            await perform(request, operations.edit_update, incident_id, update_id, message=required(form, "message"))
         except Refused as refused:
             return await _incident_page(request, incident_id, error=str(refused), status_code=400)
         return Redirect(f"/console/incidents/{incident_id}")
@@ -108,7 +108,7 @@ class IncidentConsole(Controller):
     @post("/incidents/{incident_id:str}/updates/{update_id:str}/delete", guards=[requires(Role.OPERATOR)])
     async def delete_update(self, request: Request, incident_id: FromPath[str], update_id: FromPath[str]) -> Response | Template:
         try:
-            await perform(request, operations.delete_update, update_id)
+            await perform(request, operations.delete_update, incident_id, update_id)
         except Refused as refused:
             return await _incident_page(request, incident_id, error=str(refused), status_code=400)
         return Redirect(f"/console/incidents/{incident_id}")

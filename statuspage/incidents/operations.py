@@ -184,10 +184,19 @@ def post_update(
     return update_id
 
 
-def edit_update(db: Database, settings: Settings, actor: Actor, now: datetime, update_id: str, *, message: str) -> None:
-    before = storage.update_row(db, update_id)
-    if before is None:
-        raise Refused(f"no incident update with id {update_id!r}", not_found=True)
+def _update_of(db: Database, incident_id: str, update_id: str) -> dict:
+    """The update `update_id` of incident `incident_id`; an update is reached only through its own incident."""
+    row = storage.update_row(db, update_id)
+    if row is None or row["incident_id"] != incident_id:
+        raise Refused(f"incident {incident_id!r} has no update with id {update_id!r}", not_found=True)
+    return row
+
+
+def edit_update(
+    db: Database, settings: Settings, actor: Actor, now: datetime, incident_id: str, update_id: str, *, message: str
+) -> None:
+    """Change an update's text (its status and components stay): 404 unless it belongs to `incident_id`."""
+    before = _update_of(db, incident_id, update_id)
     storage.edit_incident_update(db, update_id, body=message, now=now)
     storage.append_audit(
         db, at=now, actor=actor.name, action="update.edit", subject_type="incident_update", subject_id=update_id,
@@ -195,17 +204,50 @@ def edit_update(db: Database, settings: Settings, actor: Actor, now: datetime, u
     )
 
 
-def delete_update(db: Database, settings: Settings, actor: Actor, now: datetime, update_id: str) -> None:
-    before = storage.update_row(db, update_id)
-    if before is None:
-        raise Refused(f"no incident update with id {update_id!r}", not_found=True)
-    if storage.update_count(db, before["incident_id"]) == 1:
+@dataclass(frozen=True)
+class IncidentState:
+    status: str
+    components: dict[str, str]
+    monitoring_at: str | None
+    resolved_at: str | None
+
+
+def state_after(updates: list[Mapping]) -> IncidentState:
+    """What an incident is, given its updates oldest first (each with `status`, `created_at` and `components`,
+    the statuses it gave): the status of the latest one, each component as the latest update naming it left
+    it, `monitoring_at` the time of the latest monitoring/verifying update, `resolved_at` that of the latest
+    update when it resolved (completed) the incident, else None. Raises ValueError for no updates."""
+    if not updates:
+        raise ValueError("an incident has at least one update")
+    components: dict[str, str] = {}
+    monitoring_at = None
+    for update in updates:
+        components.update(update["components"])
+        if update["status"] in (IncidentStatus.MONITORING, MaintenanceStatus.VERIFYING):
+            monitoring_at = update["created_at"]
+    latest = updates[-1]
+    finished = latest["status"] in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM, MaintenanceStatus.COMPLETED)
+    return IncidentState(latest["status"], components, monitoring_at, latest["created_at"] if finished else None)
+
+
+def delete_update(
+    db: Database, settings: Settings, actor: Actor, now: datetime, incident_id: str, update_id: str
+) -> None:
+    """Delete an update: the incident and its components return to the state its latest remaining update
+    left them in (`state_after`), the status history and subscribers follow. 404 unless it is `incident_id`'s."""
+    before = _update_of(db, incident_id, update_id)
+    if storage.update_count(db, incident_id) == 1:
         raise Refused("this is the incident's only update; delete the incident or post a correction instead")
     storage.delete_incident_update(db, update_id, now)
+    state = state_after(storage.updates_oldest_first(db, incident_id))
+    storage.set_incident_state(db, incident_id, status=state.status, components=state.components,
+                               monitoring_at=state.monitoring_at, resolved_at=state.resolved_at, now=now)
     storage.append_audit(
         db, at=now, actor=actor.name, action="update.delete", subject_type="incident_update", subject_id=update_id,
-        before=before,
+        before=before, after=_incident_state(db, incident_id),
     )
+    _finish(db, settings, now)
+    notifications.incident_changed(db, settings, now, incident_id)
 
 
 def schedule_maintenance(

@@ -69,8 +69,10 @@ from statuspage.core.storage.incidents import (
     incident_row,
     maintenances_needing_a_step,
     override_rows,
+    set_incident_state,
     update_count,
     update_row,
+    updates_oldest_first,
 )
 from statuspage.core.storage.migrations import (
     migrations,
@@ -170,6 +172,8 @@ __all__ = [
     "update_count",
     "delete_incident_update",
     "maintenances_needing_a_step",
+    "updates_oldest_first",
+    "set_incident_state",
     "override_rows",
     "insert_subscriber",
     "active_subscriber",

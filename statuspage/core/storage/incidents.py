@@ -49,6 +49,38 @@ def delete_incident_update(db: Database, update_id: str, now: datetime) -> None:
     db.execute("UPDATE incidents SET updated_at = ? WHERE id = ?", [iso(now), row["incident_id"]])
 
 
+def updates_oldest_first(db: Database, incident_id: str) -> list[Row]:
+    """An incident's updates in the order the page shows them, oldest first, each with `components`:
+    {component id: the status the update gave it}."""
+    updates = list(db.query(
+        "SELECT * FROM incident_updates WHERE incident_id = ? ORDER BY display_at, rowid", [incident_id]))
+    named: dict[str, dict[str, str]] = {update["id"]: {} for update in updates}
+    for row in db.query(
+        """
+        SELECT uc.update_id, uc.component_id, uc.new_status FROM incident_update_components uc
+        JOIN incident_updates u ON u.id = uc.update_id WHERE u.incident_id = ?
+        """,
+        [incident_id],
+    ):
+        named[row["update_id"]][row["component_id"]] = row["new_status"]
+    return [{**update, "components": named[update["id"]]} for update in updates]
+
+
+def set_incident_state(
+    db: Database, incident_id: str, *, status: str, components: dict[str, str], monitoring_at: str | None,
+    resolved_at: str | None, now: datetime,
+) -> None:
+    """Put an incident in the given status with exactly these component statuses (others are dropped)."""
+    db.execute(
+        "UPDATE incidents SET status = ?, monitoring_at = ?, resolved_at = ?, updated_at = ? WHERE id = ?",
+        [status, monitoring_at, resolved_at, iso(now), incident_id],
+    )
+    db.execute("DELETE FROM incident_components WHERE incident_id = ?", [incident_id])
+    for component_id, component_status in components.items():
+        db.execute("INSERT INTO incident_components (incident_id, component_id, status) VALUES (?, ?, ?)",
+                   [incident_id, component_id, component_status])
+
+
 def maintenances_needing_a_step(db: Database) -> list[Row]:
     """Maintenance windows not yet recorded as finished, for the clock to move along."""
     return list(db.query("SELECT * FROM incidents WHERE kind = 'maintenance' AND status IN ('scheduled', 'in_progress')"))
