@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from statuspage.core import clock
 from statuspage.core.settings import LANGUAGES
 
 WORDS: dict[str, dict[str, str]] = {
@@ -248,7 +249,7 @@ def word(language: str, key: str, **values: object) -> str:
 
 
 def format_day(moment: datetime, language: str, zone: ZoneInfo, with_year: bool = True) -> str:
-    local = moment.astimezone(zone)
+    local = clock.local(moment, zone)
     month = MONTHS[language][local.month - 1]
     text = f"{month} {local.day}" if language == "en" else f"{local.day} {month}"
     if with_year:
@@ -258,7 +259,7 @@ def format_day(moment: datetime, language: str, zone: ZoneInfo, with_year: bool 
 
 def format_time(moment: datetime, language: str, zone: ZoneInfo) -> str:
     """A moment the way the page shows it: "Oct 11, 19:59 CEST" / "11 okt, 19:59 CEST"."""
-    local = moment.astimezone(zone)
+    local = clock.local(moment, zone)
     return f"{format_day(local, language, zone, with_year=False)}, {local:%H:%M} {local.tzname()}"
 
 

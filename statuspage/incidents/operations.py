@@ -14,6 +14,7 @@ from sqlite_utils import Database
 
 from statuspage.core import addresses, storage
 from statuspage.core.auth import Role, digest
+from statuspage.core.clock import out_of_range
 from statuspage.core.operation import Actor, Refused
 from statuspage.core.settings import LANGUAGES, Settings, placeholders, text_in
 from statuspage.core.vocabulary import ComponentStatus, IncidentStatus, MaintenanceStatus
@@ -29,6 +30,14 @@ def _check_components(settings: Settings, components: Mapping[str, str]) -> None
     unknown = sorted(set(components) - known)
     if unknown:
         raise Refused(f"unknown component {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
+
+
+def _check_moments(**moments: datetime | None) -> None:
+    """Refuse (400, naming the field) any moment outside the accepted range, `clock.EARLIEST`–`clock.LATEST`."""
+    for field, value in moments.items():
+        why = out_of_range(value, field) if value is not None else None
+        if why:
+            raise Refused(why)
 
 
 def _incident_state(db: Database, incident_id: str) -> dict:
@@ -255,6 +264,7 @@ def schedule_maintenance(
     name: str, message: str, starts: datetime, ends: datetime, components: list[str],
 ) -> str:
     _check_components(settings, dict.fromkeys(components, ""))
+    _check_moments(starts=starts, ends=ends)
     if ends <= starts:
         raise Refused("a maintenance window must end after it starts")
     maintenance_id = storage.create_incident(
@@ -302,6 +312,7 @@ def set_override(
     status: str, reason: str, expires_at: datetime | None,
 ) -> None:
     _check_components(settings, {component: status})
+    _check_moments(expires_at=expires_at)
     if expires_at is not None and expires_at <= now:
         raise Refused("expires_at lies in the past; leave it out for an override without end")
     before = _override(db, component)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import msgspec
 
+from statuspage.core.clock import local
 from statuspage.core.settings import text_in
 from statuspage.page.snapshot import ComponentView, IncidentView, PageSnapshot, UpdateView
 
@@ -134,7 +135,7 @@ class DocumentWriter:
         self.components = snapshot.component_by_id
 
     def time(self, moment: datetime) -> str:
-        text = moment.astimezone(self.zone).isoformat(timespec="milliseconds")
+        text = local(moment, self.zone).isoformat(timespec="milliseconds")
         # Pages kept in UTC write "Z", as hosted status pages do.
         return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
 
@@ -173,7 +174,7 @@ class DocumentWriter:
             position=view.position,
             description=self.text(view.description),
             showcase=view.showcase,
-            start_date=view.created_at.astimezone(self.zone).date().isoformat(),
+            start_date=local(view.created_at, self.zone).date().isoformat(),
             group_id=view.group_id,
             page_id=self.settings.page.id,
             group=view.is_group,

@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from statuspage.core import storage
 from statuspage.core.auth import Role
+from statuspage.core.clock import out_of_range
 from statuspage.incidents import operations
 from statuspage.probes.runner import ProbeRun
 from statuspage.web.api_support import run
@@ -120,6 +121,10 @@ class SyncController(Controller):
     @post("/", guards=[requires(Role.CLIENT)], status_code=HTTP_201_CREATED)
     async def report(self, request: Request, data: JSONBody[SyncReport]) -> dict[str, int]:
         settings = request.app.state.settings
+        for field in ("started_at", "finished_at"):
+            why = out_of_range(getattr(data, field), field)
+            if why:
+                raise HTTPException(status_code=400, detail=why)
         if data.environment not in {environment.key for environment in settings.environments}:
             raise HTTPException(status_code=400, detail=f"unknown environment {data.environment!r}")
         if data.finished_at < data.started_at:
