@@ -30,6 +30,7 @@ from statuspage.config import load_settings
 from statuspage.core.auth import SignInLimiter
 from statuspage.core.clock import Clock, system_clock
 from statuspage.core.i18n import choose_language, word
+from statuspage.core.limits import PATTERN_MESSAGES
 from statuspage.core.settings import Settings
 from statuspage.core.storage import (
     Store,
@@ -249,11 +250,21 @@ def invalid_request(request: Request, error: ValidationException) -> Response:
     body_type = data_field.annotation if data_field is not None else None
     extra = error.extra if isinstance(error.extra, list) else []
     for item in extra:
+        if isinstance(item, dict):
+            item["message"] = readable(str(item.get("message", "")))
         if isinstance(item, dict) and str(item.get("message", "")).startswith("Invalid enum value") and body_type:
             allowed = allowed_values(body_type, str(item.get("key", "")))
             if allowed:
                 item["message"] += f"; {item['key']} must be one of {', '.join(map(repr, allowed))}"
     return _error_response(request, error.status_code, error.detail, "error_title", error.headers, extra or error.extra)
+
+
+def readable(message: str) -> str:
+    """A validation message with the shared text patterns (`core.limits`) said in words, not as a regex."""
+    for pattern, words in PATTERN_MESSAGES.items():
+        if repr(pattern) in message:
+            return message.replace(f"matching regex {pattern!r}", words)
+    return message
 
 
 def allowed_values(annotation: object, key: str) -> tuple | None:

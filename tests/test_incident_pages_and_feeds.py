@@ -89,3 +89,54 @@ def test_the_rss_feed_is_valid_and_matches_the_atom_feed(client, bad_day) -> Non
     assert [entry.id for entry in feed.entries] == [entry.id for entry in atom.entries]
     assert all(entry.published_parsed for entry in feed.entries)
     assert client.head("/history.rss").status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# Text that XML cannot carry (issue 11, fault 4)
+
+ILLEGAL_IN_XML = ["A\u0010B", "a\u0000b", "x\uffffy", "bell\u0007", "form\u000cfeed"]
+
+
+@pytest.mark.parametrize("text", ILLEGAL_IN_XML)
+def test_text_that_xml_cannot_carry_is_refused_in_names_and_updates(client, tokens, text) -> None:
+    incident = {"name": "Slow", "message": "Looking.", "status": "investigating", "impact": "minor"}
+    named = client.post("/api/v1/incidents", headers=tokens["operator"], json={**incident, "name": text})
+    assert named.status_code == 400
+    assert named.json()["extra"][0] == {"message": "Expected `str` must be one line without control characters",
+                                        "key": "name", "source": "body"}
+    opened = client.post("/api/v1/incidents", headers=tokens["operator"], json=incident).json()
+    update = client.post(f"/api/v1/incidents/{opened['id']}/updates", headers=tokens["operator"],
+                         json={"status": "identified", "message": f"Found it: {text}"})
+    assert update.status_code == 400
+    assert "must not contain control characters" in update.json()["extra"][0]["message"]
+    maintenance = client.post("/api/v1/maintenances", headers=tokens["operator"], json={
+        "name": "m", "message": text, "starts": "2026-11-24T10:00:00+01:00", "ends": "2026-11-24T11:00:00+01:00"})
+    assert maintenance.status_code == 400
+
+
+def test_tabs_and_line_breaks_stay_allowed_in_updates(client, tokens) -> None:
+    opened = client.post("/api/v1/incidents", headers=tokens["operator"], json={
+        "name": "Slow", "message": "Line one.\r\n\tLine two.", "status": "investigating", "impact": "minor"})
+    assert opened.status_code == 201
+
+
+def test_the_feeds_stay_well_formed_whatever_text_was_stored(client, seed, clock) -> None:
+    from xml.etree import ElementTree
+
+    from conftest import notice_writes
+
+    from statuspage.core.storage import add_incident_update, create_incident
+
+    def work(db):
+        incident = create_incident(db, kind="incident", name="A\u0010B a\u0000b", status="investigating",
+                                   impact="minor", body="first \uffff", now=clock(), components={})
+        add_incident_update(db, incident, status="identified", body="second \u0001 \ufffe", now=clock(), components={})
+
+    seed(work)
+    notice_writes(client)
+    for path in ("/history.atom", "/history.rss"):
+        body = client.get(path).content
+        ElementTree.fromstring(body)  # a strict parser: raises on any character XML cannot carry
+        feed = feedparser.parse(body)
+        assert not feed.bozo, feed.bozo_exception
+        assert feed.entries[0].title == "AB ab"

@@ -20,6 +20,7 @@ from litestar.types import ControllerRouterHandler
 
 from statuspage.core import storage
 from statuspage.core.auth import Identity, Role, new_token
+from statuspage.core.limits import MaybeMessage, Message, Name, Reason, Value
 from statuspage.core.operation import Refused
 from statuspage.incidents import operations
 from statuspage.page import api_v2
@@ -27,10 +28,6 @@ from statuspage.web.api_support import as_http_error, run
 from statuspage.web.security import requires
 
 ComponentState = Literal["operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Message = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
-# Empty when the text is given per language instead (`messages`).
-MaybeMessage = Annotated[str, msgspec.Meta(max_length=20_000)]
 Moment = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
@@ -50,7 +47,7 @@ class IncidentCreate(msgspec.Struct, forbid_unknown_fields=True):
 class IncidentFromTemplate(msgspec.Struct, forbid_unknown_fields=True):
     template: str
     component: str | None = None
-    values: dict[str, str] = {}
+    values: dict[Value, Value] = {}
     language: Literal["nl", "en"] | None = None
 
 
@@ -93,7 +90,7 @@ class MaintenanceCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 class OverrideSet(msgspec.Struct, forbid_unknown_fields=True):
     status: ComponentState
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    reason: Reason
     expires_at: Moment | None = None
 
 

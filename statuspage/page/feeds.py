@@ -17,6 +17,7 @@ from xml.etree import ElementTree
 
 from statuspage.core import markdown
 from statuspage.core.i18n import format_time, pick_text, word
+from statuspage.core.limits import xml_text
 from statuspage.page.snapshot import IncidentView, PageSnapshot
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -62,8 +63,9 @@ def _lang_query(snapshot: PageSnapshot, language: str) -> str:
 
 
 def _add(parent: ElementTree.Element, tag: str, text: str | None = None, **attributes: str) -> ElementTree.Element:
-    element = ElementTree.SubElement(parent, tag, attributes)
-    element.text = text
+    """Every text and attribute value of the feeds goes through here, cleared of what XML cannot carry."""
+    element = ElementTree.SubElement(parent, tag, {key: xml_text(value) for key, value in attributes.items()})
+    element.text = None if text is None else xml_text(text)
     return element
 
 

@@ -1,0 +1,50 @@
+"""The limits of the text the service accepts, as msgspec types that the JSON API and the console's forms
+share, so that both refuse the same input with the same message.
+
+Text must be something XML 1.0 can carry (§2.2 `Char`: tab, line feed, carriage return and everything from
+U+0020 up, less the surrogates, U+FFFE and U+FFFF), because names and updates end up in the Atom and RSS
+feeds, and one illegal character makes a whole feed ill-formed for strict readers. Names and one-line values
+allow no control characters at all (they end up in mail subjects too).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import msgspec
+
+# Characters XML 1.0 cannot carry, as regex escapes (the patterns stay ASCII in the OpenAPI schema).
+XML_ILLEGAL = r"\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff"
+# Characters a one-line value may not hold: every control character, line breaks included.
+NOT_ON_ONE_LINE = r"\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff"
+
+TEXT_PATTERN = rf"\A[^{XML_ILLEGAL}]*\Z"
+LINE_PATTERN = rf"\A[^{NOT_ON_ONE_LINE}]*\Z"
+# What a refusal by either pattern says instead of the regex itself.
+PATTERN_MESSAGES = {
+    TEXT_PATTERN: "must not contain control characters other than tab and line breaks (nor U+FFFE, U+FFFF)",
+    LINE_PATTERN: "must be one line without control characters",
+}
+
+NAME_LENGTH = 200
+MESSAGE_LENGTH = 20_000
+REASON_LENGTH = 500
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_LENGTH, pattern=LINE_PATTERN,
+                                   description="one line, 1–200 characters, no control characters")]
+Message = Annotated[str, msgspec.Meta(min_length=1, max_length=MESSAGE_LENGTH, pattern=TEXT_PATTERN,
+                                      description="Markdown, 1–20,000 characters, no control characters "
+                                                  "but tab and line breaks")]
+# Empty when the text is given per language instead (`messages`).
+MaybeMessage = Annotated[str, msgspec.Meta(max_length=MESSAGE_LENGTH, pattern=TEXT_PATTERN)]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=REASON_LENGTH, pattern=LINE_PATTERN,
+                                     description="one line, 1–500 characters")]
+Value = Annotated[str, msgspec.Meta(max_length=NAME_LENGTH, pattern=LINE_PATTERN)]
+
+_XML_ILLEGAL = re.compile(f"[{XML_ILLEGAL}]")
+
+
+def xml_text(text: str) -> str:
+    """`text` without the characters XML 1.0 cannot carry: what the feeds write, whatever is stored."""
+    return _XML_ILLEGAL.sub("", text)
