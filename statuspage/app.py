@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
-import re
 import secrets
 from collections.abc import AsyncIterator
-from typing import Literal, TypeGuard, get_args, get_origin
 
 import httpx
-import msgspec
 from litestar import Litestar, Request, Response, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException, ValidationException
@@ -30,7 +26,7 @@ from statuspage.config import load_settings
 from statuspage.core.auth import SignInLimiter
 from statuspage.core.clock import Clock, system_clock
 from statuspage.core.i18n import choose_language, word
-from statuspage.core.limits import PATTERN_MESSAGES
+from statuspage.core.limits import allowed_values, readable
 from statuspage.core.settings import Settings
 from statuspage.core.storage import (
     Store,
@@ -257,42 +253,6 @@ def invalid_request(request: Request, error: ValidationException) -> Response:
             if allowed:
                 item["message"] += f"; {item['key']} must be one of {', '.join(map(repr, allowed))}"
     return _error_response(request, error.status_code, error.detail, "error_title", error.headers, extra or error.extra)
-
-
-def readable(message: str) -> str:
-    """A validation message with the shared text patterns (`core.limits`) said in words, not as a regex."""
-    for pattern, words in PATTERN_MESSAGES.items():
-        if repr(pattern) in message:
-            return message.replace(f"matching regex {pattern!r}", words)
-    return message
-
-
-def allowed_values(annotation: object, key: str) -> tuple | None:
-    """The Literal values a field accepts; `key` as Litestar writes it: `impact`, `components[...]`, `lines[2].kind`."""
-    for part in re.findall(r"\[[^\]]*\]|[^.\[\]]+", key):
-        if part.startswith("["):
-            origin = get_origin(annotation)
-            if origin is dict:
-                annotation = get_args(annotation)[1]
-            elif origin is list:
-                annotation = get_args(annotation)[0]
-            else:
-                return None
-        elif _is_struct(annotation):
-            fields = {field.name: field.type for field in msgspec.structs.fields(annotation)}
-            if part not in fields:
-                return None
-            annotation = fields[part]
-        else:
-            return None
-    annotation = next((arg for arg in get_args(annotation) if get_origin(arg) is Literal), annotation)
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return tuple(member.value for member in annotation)
-    return get_args(annotation) if get_origin(annotation) is Literal else None
-
-
-def _is_struct(annotation: object) -> TypeGuard[type[msgspec.Struct]]:
-    return isinstance(annotation, type) and issubclass(annotation, msgspec.Struct)
 
 
 def http_error(request: Request, error: HTTPException) -> Response:

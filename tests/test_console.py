@@ -1,5 +1,6 @@
 """The operator console: signing in with a token, sessions, CSRF, and running an incident by form."""
 
+import html
 import re
 
 import pytest
@@ -141,6 +142,50 @@ def test_a_refused_console_change_shows_the_form_again_with_what_to_fix(client, 
     assert response.status_code == 400
     assert "a maintenance window must end after it starts" in response.text
     assert 'value="Upgrade"' in response.text
+
+
+# The console validates through the API's own types and limits (issue 11, fault 3).
+CONSOLE_INCIDENT = {"name": "Slow", "message": "Looking.", "status": "investigating", "impact": "minor"}
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    ({"status": "on_fire"}, "status: Invalid enum value 'on_fire'; must be one of 'investigating', 'identified'"),
+    ({"impact": "apocalyptic"}, "impact: Invalid enum value 'apocalyptic'; must be one of 'none', 'minor'"),
+    ({"component.login": "exploded"}, "Invalid enum value 'exploded'; must be one of 'operational'"),
+    ({"name": "x" * 100_000}, "name: Expected `str` of length <= 200"),
+    ({"message": "m" * 20_001}, "message: Expected `str` of length <= 20000"),
+    ({"name": "a\x00b"}, "name: Expected `str` must be one line without control characters"),
+    ({"message": "a\x00b"}, "message: Expected `str` must not contain control characters"),
+    ({"name": ""}, "name is required"),
+])
+def test_the_console_refuses_what_the_api_refuses_and_shows_the_form_with_what_to_fix(client, tokens, change, says):
+    sign_in(client, TOKENS["operator"])
+    form = client.get("/console/incidents/new")
+    response = client.post("/console/incidents", data={"_csrf_token": csrf_of(form.text), **CONSOLE_INCIDENT,
+                                                       **change})
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    assert says in html.unescape(response.text)
+    assert client.get("/api/v2/incidents.json").json()["incidents"] == []
+    api = client.post("/api/v1/incidents", headers=tokens["operator"], json={**CONSOLE_INCIDENT, **change})
+    assert api.status_code == 400 or "component.login" in change  # the API names components in a dict
+
+
+def test_console_updates_overrides_and_webhooks_share_the_api_limits(client, tokens) -> None:
+    sign_in(client, TOKENS["operator"])
+    form = client.get("/console/incidents/new")
+    opened = client.post("/console/incidents", follow_redirects=False,
+                         data={"_csrf_token": csrf_of(form.text), **CONSOLE_INCIDENT})
+    page = client.get(opened.headers["location"])
+    update = client.post(f"{opened.headers['location']}/updates", data={
+        "_csrf_token": csrf_of(page.text), "status": "identified", "message": "9" * 9_000_00})
+    assert update.status_code == 400 and "message: Expected `str` of length &lt;= 20000" in update.text
+    override = client.post("/console/components/login/override", follow_redirects=False, data={
+        "_csrf_token": csrf_of(page.text), "status": "sideways", "reason": "x"})
+    assert override.status_code == 302 and "Invalid%20enum%20value" in override.headers["location"]
+    assert client.get("/api/v1/components/overrides", headers=tokens["viewer"]).json() == []
+    incident = client.get("/api/v2/incidents.json").json()["incidents"][0]
+    assert [u["status"] for u in incident["incident_updates"]] == ["investigating"]
 
 
 @pytest.mark.parametrize("path", ["/console", "/console/audit", "/console/incidents/new"])

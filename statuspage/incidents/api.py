@@ -8,7 +8,6 @@ managing tokens the admin role.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -20,28 +19,20 @@ from litestar.types import ControllerRouterHandler
 
 from statuspage.core import storage
 from statuspage.core.auth import Identity, Role, new_token
-from statuspage.core.limits import MaybeMessage, Message, Name, Reason, Value
+from statuspage.core.limits import Value
 from statuspage.core.operation import Refused
 from statuspage.incidents import operations
+from statuspage.incidents.inputs import (
+    IncidentCreate,
+    MaintenanceCreate,
+    OverrideSet,
+    UpdateCreate,
+    UpdateEdit,
+    WebhookCreate,
+)
 from statuspage.page import api_v2
 from statuspage.web.api_support import as_http_error, run
 from statuspage.web.security import requires
-
-ComponentState = Literal["operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"]
-Moment = Annotated[datetime, msgspec.Meta(tz=True)]
-
-
-class IncidentCreate(msgspec.Struct, forbid_unknown_fields=True):
-    """`name` and `message` in one language, or `names` / `messages` per language ({"nl": ..., "en": ...});
-    visitors read theirs when it is there, else the other, marked with its language."""
-
-    name: Name
-    message: MaybeMessage
-    status: Literal["investigating", "identified", "monitoring", "resolved"] = "investigating"
-    impact: Literal["none", "minor", "major", "critical"] = "minor"
-    components: dict[str, ComponentState] = {}
-    names: dict[str, Name] | None = None
-    messages: dict[str, Message] | None = None
 
 
 class IncidentFromTemplate(msgspec.Struct, forbid_unknown_fields=True):
@@ -65,33 +56,6 @@ class Draft(msgspec.Struct):
     id: str
     name: str
     created_at: str
-
-
-class UpdateCreate(msgspec.Struct, forbid_unknown_fields=True):
-    """`message` in one language, or `messages` per language ({"nl": ..., "en": ...}; `message` then "")."""
-
-    status: str
-    message: MaybeMessage = ""
-    components: dict[str, ComponentState] = {}
-    messages: dict[str, Message] | None = None
-
-
-class UpdateEdit(msgspec.Struct, forbid_unknown_fields=True):
-    message: Message
-
-
-class MaintenanceCreate(msgspec.Struct, forbid_unknown_fields=True):
-    name: Name
-    message: Message
-    starts: Moment
-    ends: Moment
-    components: list[str] = []
-
-
-class OverrideSet(msgspec.Struct, forbid_unknown_fields=True):
-    status: ComponentState
-    reason: Reason
-    expires_at: Moment | None = None
 
 
 class Override(msgspec.Struct):
@@ -132,11 +96,6 @@ class AuditEntry(msgspec.Struct):
     subject_id: str
     before: Any
     after: Any
-
-
-class WebhookCreate(msgspec.Struct, forbid_unknown_fields=True):
-    url: Annotated[str, msgspec.Meta(min_length=8, max_length=2000)]
-    components: list[str] | None = None
 
 
 class WebhookCreated(msgspec.Struct):

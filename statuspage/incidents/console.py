@@ -16,8 +16,16 @@ from statuspage.core.operation import Refused
 from statuspage.core.settings import LANGUAGES
 from statuspage.core.vocabulary import IncidentStatus, MaintenanceStatus
 from statuspage.incidents import operations
+from statuspage.incidents.inputs import (
+    IncidentCreate,
+    MaintenanceCreate,
+    OverrideSet,
+    UpdateCreate,
+    UpdateEdit,
+    WebhookCreate,
+)
 from statuspage.web.api_support import perform
-from statuspage.web.console import components_from, form_of, local_moment, render, required
+from statuspage.web.console import components_from, form_of, local_moment, parse, render, required
 from statuspage.web.security import requires
 
 INCIDENT_STATES = [status.value for status in IncidentStatus if status is not IncidentStatus.POSTMORTEM]
@@ -70,10 +78,12 @@ class IncidentConsole(Controller):
         try:
             name, names = in_two_languages(request, form, "name")
             message, messages = in_two_languages(request, form, "message")
+            data = parse({"name": name, "message": message, "status": form.get("status") or "investigating",
+                          "impact": form.get("impact") or "minor", "components": components_from(form),
+                          "names": names, "messages": messages}, IncidentCreate)
             incident_id = await perform(
-                request, operations.open_incident, name=name, status=form.get("status", "investigating"),
-                impact=form.get("impact", "minor"), message=message, components=components_from(form),
-                names=names, messages=messages,
+                request, operations.open_incident, name=data.name, status=data.status, impact=data.impact,
+                message=data.message, components=data.components, names=data.names, messages=data.messages,
             )
         except Refused as refused:
             return render(request, "incidents/incident_form.html", status_code=400, error=str(refused), values=form,
@@ -90,8 +100,10 @@ class IncidentConsole(Controller):
         form = await form_of(request)
         try:
             message, messages = in_two_languages(request, form, "message")
-            await perform(request, operations.post_update, incident_id, status=form.get("status", ""),
-                         message=message, components=components_from(form), messages=messages)
+            data = parse({"status": form.get("status", ""), "message": message, "components": components_from(form),
+                          "messages": messages}, UpdateCreate)
+            await perform(request, operations.post_update, incident_id, status=data.status, message=data.message,
+                          components=data.components, messages=data.messages)
         except Refused as refused:
             return await _incident_page(request, incident_id, error=str(refused), status_code=400)
         return Redirect(f"/console/incidents/{incident_id}")
@@ -100,7 +112,8 @@ class IncidentConsole(Controller):
     async def edit_update(self, request: Request, incident_id: FromPath[str], update_id: FromPath[str]) -> Response | Template:
         form = await form_of(request)
         try:
-            await perform(request, operations.edit_update, incident_id, update_id, message=required(form, "message"))
+            data = parse({"message": form.get("message", "")}, UpdateEdit)
+            await perform(request, operations.edit_update, incident_id, update_id, message=data.message)
         except Refused as refused:
             return await _incident_page(request, incident_id, error=str(refused), status_code=400)
         return Redirect(f"/console/incidents/{incident_id}")
@@ -129,11 +142,14 @@ class IncidentConsole(Controller):
     async def schedule_maintenance(self, request: Request) -> Response | Template:
         form = await form_of(request)
         try:
+            data = parse({"name": form.get("name", ""), "message": form.get("message", ""),
+                          "starts": local_moment(request, form.get("starts", ""), "starts"),
+                          "ends": local_moment(request, form.get("ends", ""), "ends"),
+                          "components": [key for key, value in components_from(form).items() if value == "on"]},
+                         MaintenanceCreate)
             maintenance_id = await perform(
-                request, operations.schedule_maintenance, name=required(form, "name"),
-                message=required(form, "message"), starts=local_moment(request, form.get("starts", ""), "starts"),
-                ends=local_moment(request, form.get("ends", ""), "ends"),
-                components=[key for key, value in components_from(form).items() if value == "on"],
+                request, operations.schedule_maintenance, name=data.name, message=data.message, starts=data.starts,
+                ends=data.ends, components=data.components,
             )
         except Refused as refused:
             return render(request, "incidents/maintenance_form.html", status_code=400, error=str(refused), values=form)
@@ -147,9 +163,11 @@ class IncidentConsole(Controller):
                 await perform(request, operations.clear_override, component)
             else:
                 expires = form.get("expires_at")
-                await perform(request, operations.set_override, component, status=form.get("status", ""),
-                             reason=required(form, "reason"),
-                             expires_at=local_moment(request, expires, "expires_at") if expires else None)
+                data = parse({"status": form.get("status", ""), "reason": form.get("reason", ""),
+                              "expires_at": local_moment(request, expires, "expires_at") if expires else None},
+                             OverrideSet)
+                await perform(request, operations.set_override, component, status=data.status, reason=data.reason,
+                              expires_at=data.expires_at)
         except Refused as refused:
             return Redirect(f"/console?error={quote(str(refused))}")
         return Redirect("/console")
@@ -163,7 +181,8 @@ class IncidentConsole(Controller):
         form = await form_of(request)
         components = [key for key, value in components_from(form).items() if value == "on"] or None
         try:
-            _, secret = await perform(request, operations.add_webhook, required(form, "url"), components)
+            data = parse({"url": form.get("url", ""), "components": components}, WebhookCreate)
+            _, secret = await perform(request, operations.add_webhook, data.url, data.components)
         except Refused as refused:
             return Redirect(f"/console/subscribers?error={quote(str(refused))}")
         return await _subscribers_page(request, new_secret=secret)

@@ -10,11 +10,13 @@ them all and holds no domain rule.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import msgspec
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import Cookie
@@ -24,7 +26,7 @@ from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from markupsafe import Markup
 
-from statuspage.core import storage
+from statuspage.core import limits, storage
 from statuspage.core.auth import SESSION_COOKIE, SESSION_LIFETIME, Role, digest, new_session_id
 from statuspage.core.i18n import format_relative, format_stamp, word, zone_named
 from statuspage.core.operation import Refused
@@ -32,6 +34,7 @@ from statuspage.core.settings import text_in
 from statuspage.core.vocabulary import ComponentStatus
 from statuspage.web.security import ConsoleSessionAuthentication, requires
 
+S = TypeVar("S", bound=msgspec.Struct)
 COMPONENT_STATES = [status.value for status in ComponentStatus]
 
 
@@ -122,6 +125,15 @@ def local_moment(request: Request, text: str, field: str) -> datetime:
     if naive.tzinfo is not None:
         return naive
     return naive.replace(tzinfo=console_zone(request))
+
+
+def parse(values: Mapping[str, Any], into: type[S]) -> S:
+    """A form's values as the JSON API's Struct `into`: the same types and limits (`core.limits`), refused
+    with "<field>: <what to fix>" for the form to show."""
+    try:
+        return limits.convert(values, into)
+    except ValueError as error:
+        raise Refused(str(error)) from None
 
 
 def required(form: dict[str, str], field: str) -> str:
