@@ -123,6 +123,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
             MethodNotAllowedException: method_not_allowed,
             ValidationException: invalid_request,
             HTTPException: http_error,
+            Exception: unexpected_error,
         },
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(templates)),
         openapi_config=OpenAPIConfig(
@@ -255,7 +256,21 @@ def invalid_request(request: Request, error: ValidationException) -> Response:
     return _error_response(request, error.status_code, error.detail, "error_title", error.headers, extra or error.extra)
 
 
+def unexpected_error(request: Request, error: Exception) -> Response:
+    """Whatever no handler foresaw. JSON nested too deeply for the decoder is the caller's mistake (400); anything
+    else is ours: logged with its traceback, answered with a 500 that reveals nothing of the inside."""
+    if isinstance(error, RecursionError) and "deserializing" in str(error):
+        return _error_response(request, 400, "the request body is nested too deeply to read", "error_title")
+    log.error("%s %s failed", request.method, request.url.path, exc_info=error)
+    return _error_response(request, 500, "Internal Server Error", "error_title")
+
+
 def http_error(request: Request, error: HTTPException) -> Response:
+    if error.status_code >= 500:
+        # An internal error dressed as an HTTP one (Litestar's own configuration errors among them): its
+        # detail is for us, not for the caller.
+        log.error("%s %s failed", request.method, request.url.path, exc_info=error)
+        return _error_response(request, error.status_code, "Internal Server Error", "error_title")
     if error.status_code == 401 and request.method == "GET" and request.url.path.startswith("/console"):
         return Redirect("/console/sign-in")
     return _error_response(request, error.status_code, error.detail, "error_title", error.headers, error.extra)

@@ -24,7 +24,7 @@ from statuspage.core import storage
 from statuspage.core.auth import Identity, Role
 from statuspage.core.operation import Refused
 from statuspage.core.vocabulary import ActionState
-from statuspage.web.api_support import as_http_error, run
+from statuspage.web.api_support import Cursor, RowId, as_http_error, run
 from statuspage.web.security import requires
 
 
@@ -149,7 +149,7 @@ class ActionController(Controller):
         # `state` is a name Litestar keeps for itself; the query parameter is still called state.
         action_state: Annotated[ActionState | None, QueryParameter(name="state")] = None,
         environment: FromQuery[str | None] = None, administration: FromQuery[str | None] = None,
-        integration: FromQuery[str | None] = None, after_id: FromQuery[int] = 0, limit: FromQuery[int] = 100,
+        integration: FromQuery[str | None] = None, after_id: Cursor = 0, limit: FromQuery[int] = 100,
     ) -> ActionPage:
         if not 1 <= limit <= 1000:
             raise HTTPException(status_code=400, detail=f"limit must be between 1 and 1000; got {limit}")
@@ -163,17 +163,17 @@ class ActionController(Controller):
         return ActionPage([_document(row) for row in rows], rows[-1]["id"] if len(rows) == limit else None)
 
     @get("/{action_id:int}", guards=[requires(Role.CLIENT, Role.VIEWER)])
-    async def get_action(self, request: Request, action_id: FromPath[int]) -> Action:
+    async def get_action(self, request: Request, action_id: RowId) -> Action:
         return _document(_own(request, await request.app.state.store.read(storage.action, action_id), action_id))
 
     @get("/{action_id:int}/transitions", guards=[requires(Role.CLIENT, Role.VIEWER)])
-    async def transitions(self, request: Request, action_id: FromPath[int]) -> list[Transition]:
+    async def transitions(self, request: Request, action_id: RowId) -> list[Transition]:
         store = request.app.state.store
         _own(request, await store.read(storage.action, action_id), action_id)
         return [msgspec.convert(row, Transition) for row in await store.read(storage.transitions_of, action_id)]
 
     @post("/{action_id:int}/cancel", guards=[requires(Role.OPERATOR)], status_code=HTTP_200_OK)
-    async def cancel(self, request: Request, action_id: FromPath[int]) -> Action:
+    async def cancel(self, request: Request, action_id: RowId) -> Action:
         await run(request, outbox.cancel, action_id)
         return _document(await request.app.state.store.read(storage.action, action_id))
 
@@ -197,7 +197,7 @@ class SwitchController(Controller):
         return await _switch(request, integration, None, data)
 
     @put("/connections/{connection_id:int}/switch", guards=[requires(Role.OPERATOR)])
-    async def switch_connection(self, request: Request, connection_id: FromPath[int], data: JSONBody[SwitchSet]) -> Switch:
+    async def switch_connection(self, request: Request, connection_id: RowId, data: JSONBody[SwitchSet]) -> Switch:
         row = await _connection(request, connection_id)
         return await _switch(request, row["integration"], row["environment"], data)
 
@@ -216,7 +216,7 @@ class SwitchController(Controller):
         return await replay_state(request, integration)
 
     @get("/connections/{connection_id:int}/replay", guards=[requires(Role.VIEWER)])
-    async def connection_replay(self, request: Request, connection_id: FromPath[int]) -> Replay:
+    async def connection_replay(self, request: Request, connection_id: RowId) -> Replay:
         row = await _connection(request, connection_id)
         return await replay_state(request, row["integration"], row["environment"])
 

@@ -19,7 +19,7 @@ from statuspage.core.auth import Role, digest
 from statuspage.core.operation import Refused
 from statuspage.core.settings import LANGUAGES
 from statuspage.core.vocabulary import ActionState
-from statuspage.web.api_support import perform
+from statuspage.web.api_support import OptionalCursor, perform
 from statuspage.web.console import form_of, render, required
 from statuspage.web.security import requires
 
@@ -126,7 +126,7 @@ class ActionConsole(Controller):
     async def actions(self, request: Request,
                       action_state: Annotated[str | None, QueryParameter(name="state")] = None,
                       environment: FromQuery[str | None] = None, administration: FromQuery[str | None] = None,
-                      before_id: FromQuery[int | None] = None) -> Template:
+                      before_id: OptionalCursor = None) -> Template:
         """Newest first, filtered by state, environment and administration (each optional)."""
         filters = {name: value for name, value in (("state", action_state), ("environment", environment),
                                                    ("administration", administration)) if value}

@@ -31,7 +31,7 @@ from statuspage.incidents.inputs import (
     WebhookCreate,
 )
 from statuspage.page import api_v2
-from statuspage.web.api_support import as_http_error, run
+from statuspage.web.api_support import OptionalCursor, RowId, as_http_error, run
 from statuspage.web.security import requires
 
 
@@ -250,7 +250,7 @@ class AuditController(Controller):
 
     @get("/", guards=[requires(Role.VIEWER)])
     async def list_entries(
-        self, request: Request, before_id: FromQuery[int | None] = None, limit: FromQuery[int] = 100
+        self, request: Request, before_id: OptionalCursor = None, limit: FromQuery[int] = 100
     ) -> list[AuditEntry]:
         if not 1 <= limit <= 500:
             raise HTTPException(status_code=400, detail=f"limit must be between 1 and 500; got {limit}")
@@ -274,7 +274,7 @@ class TokenController(Controller):
         return TokenCreated(token_id, data.name, data.role, token)
 
     @delete("/{token_id:int}", status_code=HTTP_204_NO_CONTENT)
-    async def revoke(self, request: Request, token_id: FromPath[int]) -> None:
+    async def revoke(self, request: Request, token_id: RowId) -> None:
         await run(request, operations.revoke_token, token_id)
 
 
@@ -293,11 +293,11 @@ class SubscriberController(Controller):
         return WebhookCreated(subscriber_id, data.url, data.components, secret)
 
     @delete("/{subscriber_id:int}", guards=[requires(Role.OPERATOR)], status_code=HTTP_204_NO_CONTENT)
-    async def remove(self, request: Request, subscriber_id: FromPath[int]) -> None:
+    async def remove(self, request: Request, subscriber_id: RowId) -> None:
         await run(request, operations.remove_subscriber, subscriber_id)
 
     @get("/{subscriber_id:int}/deliveries", guards=[requires(Role.VIEWER)])
-    async def deliveries(self, request: Request, subscriber_id: FromPath[int]) -> list[DeliveryInfo]:
+    async def deliveries(self, request: Request, subscriber_id: RowId) -> list[DeliveryInfo]:
         rows = await request.app.state.store.read(storage.deliveries_of, subscriber_id)
         return [msgspec.convert(row, DeliveryInfo) for row in rows]
 

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request
 from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import PathParameter, QueryParameter
 
 from statuspage.core.auth import Identity
 from statuspage.core.operation import Actor, Refused
+
+# SQLite's integers are signed 64-bit: a larger id or cursor can name no row, and binding it raises.
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, PathParameter(ge=1, le=MAX_ROW_ID, description="a row id, 1 to 2^63-1")]
+"""A numeric id in a path: 1 to 2^63-1, else a 400 naming the parameter."""
+Cursor = Annotated[int, QueryParameter(ge=0, le=MAX_ROW_ID, description="a row id to page from, 0 to 2^63-1")]
+"""A numeric cursor in a query (after_id, before_id): 0 to 2^63-1, else a 400 naming the parameter."""
+OptionalCursor = Annotated[int | None, QueryParameter(ge=0, le=MAX_ROW_ID, description="a row id to page from")]
 
 
 async def perform(request: Request, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

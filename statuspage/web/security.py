@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import ASGIApp
 
 from statuspage.core import storage
 from statuspage.core.auth import SESSION_COOKIE, Identity, Role, bearer_token, digest
@@ -19,7 +21,15 @@ def _identity(row: storage.Row | None) -> Identity | None:
     return None if row is None else Identity(row["id"], row["name"], Role(row["role"]))
 
 
-class BearerTokenAuthentication(AbstractAuthenticationMiddleware):
+class _EveryMethod(AbstractAuthenticationMiddleware):
+    """Authenticates every method, OPTIONS included (Litestar skips OPTIONS by default, which left the role
+    guards without a user to look at: a 500)."""
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        super().__init__(app, **{"exclude_http_methods": (), **options})
+
+
+class BearerTokenAuthentication(_EveryMethod):
     """The JSON API: `Authorization: Bearer <token>` on every request, or 401."""
 
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
@@ -35,7 +45,7 @@ class BearerTokenAuthentication(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=identity, auth=None)
 
 
-class ConsoleSessionAuthentication(AbstractAuthenticationMiddleware):
+class ConsoleSessionAuthentication(_EveryMethod):
     """The console: a session cookie. Pages without one send the visitor to sign in; changes get 401."""
 
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
@@ -58,7 +68,7 @@ def requires(*roles: Role) -> Callable[[ASGIConnection, BaseRouteHandler], Await
 
     # Async, so that Litestar does not hand this check to a worker thread.
     async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        identity: Identity | None = connection.user
+        identity: Identity | None = connection.scope.get("user")
         if identity is None:
             raise NotAuthorizedException("sign in first")
         if not any(identity.role.allows(role) for role in roles):
