@@ -147,6 +147,48 @@ def test_a_malformed_action_is_refused_with_what_to_fix(client, tokens, change, 
     assert message in response.text
 
 
+def _line(amount: float = 10.0) -> dict:
+    return {"gl_account": "4000", "amount": amount, "vat_code": "2"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"idempotency_key": ""}, '"message":"Expected `str` of length >= 1","key":"idempotency_key"'),
+        ({"idempotency_key": "K" * 100_000}, '"message":"Expected `str` of length <= 64","key":"idempotency_key"'),
+        ({"idempotency_key": "a\u0000b"}, '"key":"idempotency_key"'),
+        ({"idempotency_key": "two words"}, '"key":"idempotency_key"'),
+        ({"payload": {**book("B")["payload"], "lines": [_line(1e308)]}}, "Expected `float` < 1000000000000.0"),
+        ({"payload": {**book("B")["payload"], "lines": [_line(-1e308)]}}, "Expected `float` > -1000000000000.0"),
+        ({"payload": {**book("B")["payload"], "entry_date": "0001-01-01"}},
+         "entry_date must lie between 2000-01-01 and 2099-12-31; got 0001-01-01"),
+        ({"payload": {**book("B")["payload"], "lines": [_line()] * 10_000}}, "Expected `array` of length <= 500"),
+        ({"payload": {**book("B")["payload"], "lines": []}}, "Expected `array` of length >= 1"),
+        ({"payload": {**book("B")["payload"], "description": "x" * 5000}}, "Expected `str` of length <= 1000"),
+    ],
+)
+def test_action_input_beyond_its_documented_bounds_is_refused(client, tokens, change, message) -> None:
+    response = client.post("/api/v1/actions", json=book("BOUNDS") | change, headers=tokens["client"])
+    assert response.status_code == 400
+    assert message in response.text
+    assert client.get("/api/v1/actions", headers=tokens["viewer"]).json()["actions"] == []
+
+
+def test_a_key_another_client_used_is_refused_so_references_stay_unique_per_client(connected, tokens, seed,
+                                                                                    sandbox) -> None:
+    from statuspage.incidents import operations
+
+    client = connected
+    seed(lambda db: operations.create_token(db, seed.settings, Actor("t"), seed.clock(), "other-product", "client",
+                                            "sp_other"))
+    assert client.post("/api/v1/actions", json=book("INV-9"), headers=tokens["client"]).status_code == 201
+    other = client.post("/api/v1/actions", json=book("INV-9"), headers={"Authorization": "Bearer sp_other"})
+    assert other.status_code == 409
+    assert "idempotency key 'INV-9' is used by another client" in other.json()["detail"]
+    settle(client)
+    assert [entry["your_ref"] for entry in ledger(sandbox)] == ["INV-9"]
+
+
 def test_only_the_invoice_product_hands_in_actions_and_it_sees_only_its_own(client, tokens, seed) -> None:
     assert client.post("/api/v1/actions", json=book("X"), headers=tokens["operator"]).status_code == 403
     assert client.post("/api/v1/actions", json=book("X")).status_code == 401

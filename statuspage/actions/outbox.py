@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from sqlite_utils import Database
@@ -29,6 +29,7 @@ from statuspage.actions.switches import (
     switch,
 )
 from statuspage.core import addresses, storage
+from statuspage.core.limits import LINE_PATTERN
 from statuspage.core.operation import Actor, Refused
 from statuspage.core.retry import Backoff
 from statuspage.core.settings import Settings
@@ -44,11 +45,20 @@ RETRIES = Backoff(first=timedelta(seconds=15), longest=timedelta(minutes=30), ma
 # Actions handed in by the invoice product
 
 
+# The idempotency key becomes the booking's reference in the accounting system (Exact Online's YourRef),
+# by which a retry looks the booking up: visible ASCII without spaces, 1 to 64 characters.
+KEY_LENGTH = 64
+IdempotencyKey = Annotated[str, msgspec.Meta(
+    min_length=1, max_length=KEY_LENGTH, pattern=r"\A[\x21-\x7e]+\Z",
+    description="1-64 visible ASCII characters (no spaces); unique per client and not used by another client")]
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=LINE_PATTERN)]
+
+
 class ActionRequest(msgspec.Struct, frozen=True, kw_only=True):
-    idempotency_key: str
-    integration: str
-    environment: str
-    administration: str
+    idempotency_key: IdempotencyKey
+    integration: Code
+    environment: Code
+    administration: Code
     kind: ActionKind
     payload: dict[str, Any]
 
@@ -75,6 +85,12 @@ def accept(db: Database, settings: Settings, client: str, now: datetime, request
             raise Refused(f"idempotency key {request.idempotency_key!r} was used before for a different action "
                           f"(action {existing['id']}); use a new key for a new action", conflict=True)
         return existing["id"], False
+    if storage.key_used_by_another_client(db, client, request.idempotency_key):
+        # The key is the booking's reference in the accounting system: shared, a look-up by it could find
+        # another client's booking.
+        raise Refused(f"idempotency key {request.idempotency_key!r} is used by another client; the accounting "
+                      "system finds bookings by this reference, so choose keys of your own (a prefix will do)",
+                      conflict=True)
     _check(settings, request)
     state = ActionState.QUEUED if may_send(closed_scopes(db), request.integration, request.environment) else ActionState.DELAYED
     action_id = storage.insert_action(db, {

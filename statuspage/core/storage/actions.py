@@ -20,6 +20,12 @@ def action_by_key(db: Database, client: str, key: str) -> Row | None:
     return rows[0] if rows else None
 
 
+def key_used_by_another_client(db: Database, client: str, key: str) -> bool:
+    """Whether a client other than `client` handed in an action under `key`."""
+    return db.execute("SELECT 1 FROM actions WHERE idempotency_key = ? AND client != ? LIMIT 1",
+                      [key, client]).fetchone() is not None
+
+
 def action_count(db: Database) -> int:
     return int(db.execute("SELECT count(*) FROM actions").fetchone()[0])
 

@@ -320,3 +320,10 @@ def m007_bilingual_incidents_and_switch_notices(db: Database) -> None:
         ALTER TABLE replays ADD COLUMN resolved_texts TEXT;
         """
     )
+
+
+@migrations()
+def m008_action_keys_across_clients(db: Database) -> None:
+    # An idempotency key is the booking's reference in the accounting system, looked up by it: one client's
+    # key must not be another's, which needs a look-up by key alone.
+    db.execute("CREATE INDEX IF NOT EXISTS actions_by_key ON actions (idempotency_key)")
