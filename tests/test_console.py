@@ -188,6 +188,52 @@ def test_console_updates_overrides_and_webhooks_share_the_api_limits(client, tok
     assert [u["status"] for u in incident["incident_updates"]] == ["investigating"]
 
 
+# Local times that do not exist, or exist twice (issue 11, fault 6). Europe/Amsterdam moves its clocks on
+# 2026-03-29 (02:00 CET becomes 03:00 CEST) and on 2026-10-25 (03:00 CEST becomes 02:00 CET).
+
+
+def _schedule(client, **times: str):
+    form = client.get("/console/maintenances/new")
+    return client.post("/console/maintenances", follow_redirects=False, data={
+        "_csrf_token": csrf_of(form.text), "name": "Upgrade", "message": "m", "component.login": "on", **times})
+
+
+@pytest.mark.parametrize(("starts", "ends"), [("2026-03-29T02:45", "2026-03-29T03:10"),
+                                              ("2026-03-29T02:30", "2026-03-29T03:30")])
+def test_a_maintenance_time_the_clocks_skip_is_refused_saying_so(client, tokens, starts, ends) -> None:
+    sign_in(client, TOKENS["operator"])
+    response = _schedule(client, starts=starts, ends=ends)
+    assert response.status_code == 400
+    assert (f"starts {starts.replace('T', ' ')} does not exist in Europe/Amsterdam: the clocks skip that hour"
+            in html.unescape(response.text))
+    assert client.get("/api/v2/scheduled-maintenances.json").json()["scheduled_maintenances"] == []
+
+
+def test_a_maintenance_time_the_clocks_pass_twice_asks_which_one_and_takes_the_answer(client, tokens) -> None:
+    sign_in(client, TOKENS["operator"])
+    asked = _schedule(client, starts="2026-10-25T02:30", ends="2026-10-25T04:00")
+    assert asked.status_code == 400
+    assert ("starts 2026-10-25 02:30 occurs twice in Europe/Amsterdam: the clocks go back that night; choose the "
+            "first (UTC+02:00) or the second (UTC+01:00)") in html.unescape(asked.text)
+    first = _schedule(client, starts="2026-10-25T02:30", starts_fold="0", ends="2026-10-25T04:00")
+    second = _schedule(client, starts="2026-10-25T02:30", starts_fold="1", ends="2026-10-25T04:00")
+    assert first.status_code == second.status_code == 302
+    windows = client.get("/api/v2/scheduled-maintenances.json").json()["scheduled_maintenances"]
+    assert sorted(w["scheduled_for"] for w in windows) == ["2026-10-25T02:30:00.000+01:00",
+                                                           "2026-10-25T02:30:00.000+02:00"]
+
+
+def test_a_window_across_the_spring_change_is_compared_and_stored_as_instants(client, tokens) -> None:
+    sign_in(client, TOKENS["operator"])
+    assert _schedule(client, starts="2026-03-29T01:30", ends="2026-03-29T03:30").status_code == 302
+    [window] = client.get("/api/v2/scheduled-maintenances.json").json()["scheduled_maintenances"]
+    assert (window["scheduled_for"], window["scheduled_until"]) == ("2026-03-29T01:30:00.000+01:00",
+                                                                   "2026-03-29T03:30:00.000+02:00")
+    backwards = _schedule(client, starts="2026-10-25T02:30", starts_fold="1", ends="2026-10-25T02:45",
+                          ends_fold="0")  # 01:30 UTC to 00:45 UTC: ends before it starts
+    assert backwards.status_code == 400 and "must end after it starts" in backwards.text
+
+
 @pytest.mark.parametrize("path", ["/console", "/console/audit", "/console/incidents/new"])
 def test_console_pages_render_for_a_signed_in_operator(client, tokens, path) -> None:
     sign_in(client, TOKENS["operator"])
@@ -371,3 +417,17 @@ def test_an_incident_is_opened_in_two_languages_and_updated_in_one(client, token
     # The Dutch-only update reaches English visitors marked with its language.
     assert '<p class="written-in muted" lang="en">In Dutch</p>' in english and "Oorzaak bij Twinfield." in english
     assert "In het" not in dutch
+
+
+def test_an_override_expiry_the_clocks_pass_twice_is_taken_as_the_chosen_one(client, tokens) -> None:
+    sign_in(client, TOKENS["operator"])
+    page = client.get("/console")
+    assert 'name="expires_at_fold"' in page.text
+    asked = client.post("/console/components/login/override", follow_redirects=False, data={
+        "_csrf_token": csrf_of(page.text), "status": "major_outage", "reason": "x", "expires_at": "2027-10-31T02:30"})
+    assert "occurs%20twice" in asked.headers["location"]
+    client.post("/console/components/login/override", data={
+        "_csrf_token": csrf_of(page.text), "status": "major_outage", "reason": "x", "expires_at": "2027-10-31T02:30",
+        "expires_at_fold": "1"})
+    [override] = client.get("/api/v1/components/overrides", headers=tokens["viewer"]).json()
+    assert override["expires_at"] == "2027-10-31T01:30:00.000000+00:00"

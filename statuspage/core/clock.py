@@ -11,7 +11,7 @@ from datetime import UTC, datetime, tzinfo
 from integrations.base import Clock
 from integrations.base import utc_now as system_clock
 
-__all__ = ["Clock", "system_clock", "to_utc", "EARLIEST", "LATEST", "out_of_range", "local"]
+__all__ = ["Clock", "system_clock", "to_utc", "EARLIEST", "LATEST", "out_of_range", "local", "from_wall_clock", "NoSuchLocalTime"]
 
 
 def to_utc(moment: datetime) -> datetime:
@@ -49,3 +49,34 @@ def local(moment: datetime, zone: tzinfo) -> datetime:
         return moment.astimezone(zone)
     except (OverflowError, ValueError):
         return moment
+
+
+class NoSuchLocalTime(ValueError):
+    """A wall-clock time that does not name exactly one instant in its zone; the message says why."""
+
+
+def from_wall_clock(naive: datetime, zone: tzinfo, field: str, fold: int | None = None) -> datetime:
+    """The instant a wall-clock time names in `zone` (an IANA zone: daylight saving time moves its clocks).
+
+    - A time the clocks skip (Europe/Amsterdam, last Sunday of March, 02:00-02:59) names no instant:
+      raises NoSuchLocalTime saying so.
+    - A time the clocks pass twice (last Sunday of October, 02:00-02:59) names two: `fold` 0 picks the first
+      (summer time), 1 the second; None raises NoSuchLocalTime asking which one (PEP 495's `fold`).
+    Returns an aware datetime; compare such values as UTC instants (`to_utc`), never by wall time.
+    """
+    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    wall = naive.replace(tzinfo=None)
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
+        raise NoSuchLocalTime(f"{field} {wall:%Y-%m-%d %H:%M} does not exist in {zone}: the clocks skip that hour "
+                              "that night; choose a time after the change")
+    if first.utcoffset() == second.utcoffset():
+        return first
+    if fold not in (0, 1):
+        raise NoSuchLocalTime(
+            f"{field} {wall:%Y-%m-%d %H:%M} occurs twice in {zone}: the clocks go back that night; choose the first "
+            f"(UTC{_offset(first)}) or the second (UTC{_offset(second)})")
+    return second if fold == 1 else first
+
+
+def _offset(moment: datetime) -> str:
+    return moment.strftime("%z")[:3] + ":" + moment.strftime("%z")[3:]

@@ -143,8 +143,8 @@ class IncidentConsole(Controller):
         form = await form_of(request)
         try:
             data = parse({"name": form.get("name", ""), "message": form.get("message", ""),
-                          "starts": local_moment(request, form.get("starts", ""), "starts"),
-                          "ends": local_moment(request, form.get("ends", ""), "ends"),
+                          "starts": local_moment(request, form.get("starts", ""), "starts", form.get("starts_fold")),
+                          "ends": local_moment(request, form.get("ends", ""), "ends", form.get("ends_fold")),
                           "components": [key for key, value in components_from(form).items() if value == "on"]},
                          MaintenanceCreate)
             maintenance_id = await perform(
@@ -164,7 +164,8 @@ class IncidentConsole(Controller):
             else:
                 expires = form.get("expires_at")
                 data = parse({"status": form.get("status", ""), "reason": form.get("reason", ""),
-                              "expires_at": local_moment(request, expires, "expires_at") if expires else None},
+                              "expires_at": local_moment(request, expires, "expires_at", form.get("expires_at_fold"))
+                              if expires else None},
                              OverrideSet)
                 await perform(request, operations.set_override, component, status=data.status, reason=data.reason,
                               expires_at=data.expires_at)

@@ -14,7 +14,7 @@ from sqlite_utils import Database
 
 from statuspage.core import addresses, storage
 from statuspage.core.auth import Role, digest
-from statuspage.core.clock import out_of_range
+from statuspage.core.clock import out_of_range, to_utc
 from statuspage.core.operation import Actor, Refused
 from statuspage.core.settings import LANGUAGES, Settings, placeholders, text_in
 from statuspage.core.vocabulary import ComponentStatus, IncidentStatus, MaintenanceStatus
@@ -265,7 +265,7 @@ def schedule_maintenance(
 ) -> str:
     _check_components(settings, dict.fromkeys(components, ""))
     _check_moments(starts=starts, ends=ends)
-    if ends <= starts:
+    if to_utc(ends) <= to_utc(starts):  # as instants: two wall times in one zone compare without their offsets
         raise Refused("a maintenance window must end after it starts")
     maintenance_id = storage.create_incident(
         db, kind="maintenance", name=name, status=MaintenanceStatus.SCHEDULED.value, impact="maintenance",

@@ -28,6 +28,7 @@ from markupsafe import Markup
 
 from statuspage.core import limits, storage
 from statuspage.core.auth import SESSION_COOKIE, SESSION_LIFETIME, Role, digest, new_session_id
+from statuspage.core.clock import NoSuchLocalTime, from_wall_clock
 from statuspage.core.i18n import format_relative, format_stamp, word, zone_named
 from statuspage.core.operation import Refused
 from statuspage.core.settings import text_in
@@ -116,15 +117,20 @@ def components_from(form: dict[str, str]) -> dict[str, str]:
     return {key[len(prefix):]: value for key, value in form.items() if key.startswith(prefix) and value}
 
 
-def local_moment(request: Request, text: str, field: str) -> datetime:
-    """A datetime-local input, read in the zone the console shows (the operator's choice, else the page's)."""
+def local_moment(request: Request, text: str, field: str, fold: str | None = None) -> datetime:
+    """A datetime-local input, read in the zone the console shows (the operator's choice, else the page's) by
+    `clock.from_wall_clock`: a time the clocks skip is refused, a time they pass twice needs `fold` ("0" the
+    first, "1" the second), else it is refused asking which."""
     try:
         naive = datetime.fromisoformat(text)
     except ValueError:
         raise Refused(f"{field} must be a date and time, like 2026-11-24T22:00") from None
     if naive.tzinfo is not None:
         return naive
-    return naive.replace(tzinfo=console_zone(request))
+    try:
+        return from_wall_clock(naive, console_zone(request), field, int(fold) if fold in ("0", "1") else None)
+    except NoSuchLocalTime as refused:
+        raise Refused(str(refused)) from None
 
 
 def parse(values: Mapping[str, Any], into: type[S]) -> S:
