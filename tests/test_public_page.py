@@ -215,3 +215,32 @@ def test_the_page_keeps_counting_an_ongoing_outage_without_any_new_write(client,
     clock.advance(minutes=30)
     later = client.get("/?lang=en").text
     assert "Down for 30 min" in first and "Down for 1 h 0 min" in later
+
+
+@pytest.mark.parametrize(("language", "cell"), [
+    ("en", "Nov 21, 2026: Major Outage. Down for less than a minute"),
+    ("nl", "21 nov 2026: Ernstige storing. minder dan een minuut uitval"),
+])
+def test_an_outage_shorter_than_a_minute_is_never_called_zero_minutes(seed, clock, settings, language, cell) -> None:
+    outage = clock() - timedelta(days=2)
+
+    def history(db):
+        record_status_changes(db, {"exact-online": "operational"}, outage - timedelta(days=1))
+        record_status_changes(db, {"exact-online": "major_outage"}, outage)
+        record_status_changes(db, {"exact-online": "operational"}, outage + timedelta(seconds=20))
+
+    seed(history)
+    with TestClient(create_app(settings, clock=clock)) as client:
+        html = client.get(f"/?lang={language}").text
+    item = html[html.index('data-component="exact-online"'):html.index('data-component="twinfield"')]
+    cells = re.findall(r'<span class="cell ([a-z_-]+)" title="([^"]*)"', item)
+    assert cells[-3] == ("major_outage", cell)
+    assert "0 min" not in item
+
+
+def test_durations_read_in_minutes_from_a_minute_on() -> None:
+    from statuspage.core.i18n import format_duration
+
+    assert [format_duration(s, "en") for s in (1, 59.9, 60, 89, 3600, 3 * 3600 + 300)] == [
+        "less than a minute", "less than a minute", "1 min", "1 min", "1 h 0 min", "3 h 5 min"]
+    assert format_duration(20, "nl") == "minder dan een minuut"

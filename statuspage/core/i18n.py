@@ -82,6 +82,7 @@ WORDS: dict[str, dict[str, str]] = {
         "back_home": "Back to the status page",
         "error_title": "Something went wrong",
         "minutes": "{count} min",
+        "under_a_minute": "less than a minute",
         "hours": "{hours} h {minutes} min",
         # A kill switch, told to the public (seed 003: what customers were told in 2019).
         "paused.integration": "Invoice actions are delayed, not lost: we switched this integration off. "
@@ -174,6 +175,7 @@ WORDS: dict[str, dict[str, str]] = {
         "back_home": "Terug naar de statuspagina",
         "error_title": "Er ging iets mis",
         "minutes": "{count} min",
+        "under_a_minute": "minder dan een minuut",
         "hours": "{hours} u {minutes} min",
         "paused.integration": "Factuuracties zijn vertraagd, niet verloren: we hebben deze koppeling uitgezet. "
                               "Je kunt gewoon verder werken; ze worden in de juiste administratie geboekt zodra "
@@ -298,6 +300,10 @@ def format_relative(moment: datetime, now: datetime) -> str:
 
 
 def format_duration(seconds: float, language: str) -> str:
+    """A duration in whole minutes ("42 min", "3 h 5 min"); under a minute it says so instead of "0 min", which
+    beside a red day cell would read as no downtime at all."""
+    if seconds < 60:
+        return word(language, "under_a_minute")
     minutes = round(seconds / 60)
     if minutes < 60:
         return word(language, "minutes", count=minutes)
