@@ -333,3 +333,45 @@ def test_an_incident_name_with_a_line_break_cannot_add_a_mail_header(mail_client
     notice = mail_sink.messages[-1]
     assert notice["Subject"] == "[Test status] Outage Bcc: victim@example.com: identified"
     assert notice["Bcc"] is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Order per subscriber (issue 11, fault 9): a retried notice never overtakes a newer one about the same
+# incident or component; the older one is dropped, since the newer carries the whole current state.
+
+
+def test_a_retried_notice_is_dropped_once_a_newer_one_about_the_same_incident_exists(client, tokens, receiver,
+                                                                                    clock) -> None:
+    hook = add_webhook(client, tokens, receiver.url)
+    receiver.answers = [503]
+    opened = client.post("/api/v1/incidents", headers=tokens["operator"],
+                         json={**INCIDENT, "status": "investigating", "components": {}}).json()
+    deliver(client)
+    clock.advance(seconds=10)
+    client.post(f"/api/v1/incidents/{opened['id']}/updates", headers=tokens["operator"],
+                json={"status": "resolved", "message": "Fixed."})
+    deliver(client)
+    clock.advance(seconds=30)  # the investigating notice's retry is due now
+    deliver(client)
+    clock.advance(hours=2)
+    deliver(client)
+
+    statuses = [body["incident"]["status"] for body in receiver.bodies()]
+    assert statuses == ["investigating", "resolved"]  # the 503, then the newer state, and nothing after it
+    deliveries = client.get(f"/api/v1/subscribers/{hook['id']}/deliveries", headers=tokens["viewer"]).json()
+    assert [(d["state"], d["attempts"], d["last_error"]) for d in deliveries] == [
+        ("delivered", 1, None), ("failed", 1, "superseded by a newer notice about the same subject")]
+    [listed] = client.get("/api/v1/subscribers", headers=tokens["viewer"]).json()
+    assert (listed["pending"], listed["failed"]) == (0, 0)  # a superseded notice is no failure
+
+
+def test_notices_about_different_subjects_are_all_delivered(client, tokens, receiver, clock) -> None:
+    add_webhook(client, tokens, receiver.url)
+    receiver.answers = [503, 503]
+    client.post("/api/v1/incidents", headers=tokens["operator"], json=INCIDENT)  # an incident and a component
+    deliver(client)
+    client.post("/api/v1/incidents", headers=tokens["operator"], json={**INCIDENT, "name": "Other", "components": {}})
+    clock.advance(seconds=30)
+    deliver(client)
+    events = sorted(item["headers"]["X-Statuspage-Event"] for item in receiver.received[2:])
+    assert events == ["component", "incident", "incident"]

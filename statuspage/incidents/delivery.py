@@ -72,6 +72,9 @@ class Deliverer:
             return await self._deliver_due()
 
     async def _deliver_due(self) -> int:
+        # Order per subscriber: a notice superseded by a newer one about the same incident or component is
+        # dropped before it can be retried after the newer one arrived (see storage.drop_superseded).
+        await self.store.write(storage.drop_superseded)
         due = await self.store.read(storage.due_deliveries, self.clock(), BATCH)
         if not due:
             return 0

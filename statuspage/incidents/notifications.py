@@ -114,7 +114,8 @@ def incident_changed(db: Database, settings: Settings, now: datetime, incident_i
             body = {"meta": _meta(settings, secret, subscriber["id"], now), "page": _page(snapshot), "incident": document}
         else:
             body = _incident_mail(settings, secret, subscriber["id"], document)
-        storage.enqueue_delivery(db, subscriber["id"], "incident", msgspec.json.encode(body).decode(), now)
+        storage.enqueue_delivery(db, subscriber["id"], "incident", msgspec.json.encode(body).decode(), now,
+                                 subject=f"incident:{incident_id}")
         queued += 1
     return queued
 
@@ -147,7 +148,8 @@ def components_changed(db: Database, settings: Settings, now: datetime, changes:
                 },
                 "component": writer.component(by_id[component_id]),
             }
-            storage.enqueue_delivery(db, subscriber["id"], "component", msgspec.json.encode(body).decode(), now)
+            storage.enqueue_delivery(db, subscriber["id"], "component", msgspec.json.encode(body).decode(), now,
+                                     subject=f"component:{component_id}")
             queued += 1
     return queued
 

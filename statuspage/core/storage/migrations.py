@@ -327,3 +327,11 @@ def m008_action_keys_across_clients(db: Database) -> None:
     # An idempotency key is the booking's reference in the accounting system, looked up by it: one client's
     # key must not be another's, which needs a look-up by key alone.
     db.execute("CREATE INDEX IF NOT EXISTS actions_by_key ON actions (idempotency_key)")
+
+
+@migrations()
+def m008_delivery_subjects(db: Database) -> None:
+    # What a notice is about ("incident:<id>", "component:<id>"), so that an older notice about the same
+    # subject can be dropped once a newer one exists for the same subscriber.
+    db.execute("ALTER TABLE deliveries ADD COLUMN subject TEXT")
+    db.execute("CREATE INDEX deliveries_by_subject ON deliveries (subscriber_id, subject, id)")

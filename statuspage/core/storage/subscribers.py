@@ -67,22 +67,48 @@ def list_subscribers(db: Database) -> list[Row]:
         """
         SELECT s.id, s.kind, s.address, s.components, s.created_at, s.confirmed_at, s.unsubscribed_at,
                (SELECT count(*) FROM deliveries d WHERE d.subscriber_id = s.id AND d.state = 'pending') AS pending,
-               (SELECT count(*) FROM deliveries d WHERE d.subscriber_id = s.id AND d.state = 'failed') AS failed
+               (SELECT count(*) FROM deliveries d WHERE d.subscriber_id = s.id AND d.state = 'failed'
+                AND d.last_error IS NOT :superseded) AS failed
         FROM subscribers s ORDER BY s.id
-        """
+        """,
+        {"superseded": SUPERSEDED},
     )
     return [{**row, "components": json_loads_or_none(row["components"])} for row in rows]
 
 
-def enqueue_delivery(db: Database, subscriber_id: int, event: str, body: str, now: datetime) -> int:
+def enqueue_delivery(
+    db: Database, subscriber_id: int, event: str, body: str, now: datetime, subject: str | None = None
+) -> int:
+    """A notice to send; `subject` ("incident:<id>", "component:<id>") lets a newer notice about the same
+    subject supersede this one (`drop_superseded`)."""
     cursor = db.execute(
         """
-        INSERT INTO deliveries (subscriber_id, event, body, state, next_attempt_at, created_at)
-        VALUES (?, ?, ?, 'pending', ?, ?)
+        INSERT INTO deliveries (subscriber_id, event, body, state, next_attempt_at, created_at, subject)
+        VALUES (?, ?, ?, 'pending', ?, ?, ?)
         """,
-        [subscriber_id, event, body, iso(now), iso(now)],
+        [subscriber_id, event, body, iso(now), iso(now), subject],
     )
     return inserted_id(cursor)
+
+
+SUPERSEDED = "superseded by a newer notice about the same subject"
+
+
+def drop_superseded(db: Database) -> int:
+    """Give up every pending notice for which the same subscriber has a newer notice about the same subject
+    (pending or delivered): each notice carries the subject's whole current state, so the newer says all the
+    older did, and a retried older one must never arrive after it. Returns how many were dropped."""
+    cursor = db.execute(
+        """
+        UPDATE deliveries SET state = 'failed', last_error = ?
+        WHERE state = 'pending' AND subject IS NOT NULL AND EXISTS (
+            SELECT 1 FROM deliveries newer
+            WHERE newer.subscriber_id = deliveries.subscriber_id AND newer.subject = deliveries.subject
+              AND newer.id > deliveries.id AND newer.state IN ('pending', 'delivered'))
+        """,
+        [SUPERSEDED],
+    )
+    return cursor.rowcount
 
 
 def due_deliveries(db: Database, now: datetime, limit: int) -> list[Row]:
