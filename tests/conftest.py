@@ -24,6 +24,8 @@ TEST_CONFIG = """
 # Tests send the outbox when they say so, so that what was sent is never a matter of timing.
 [notifications]
 send_every_seconds = 3600
+# The tests' receivers listen on 127.0.0.1: allowed here on purpose (refused by default).
+allow_private_targets = true
 
 [page]
 id = "test-page"

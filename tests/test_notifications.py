@@ -375,3 +375,66 @@ def test_notices_about_different_subjects_are_all_delivered(client, tokens, rece
     deliver(client)
     events = sorted(item["headers"]["X-Statuspage-Event"] for item in receiver.received[2:])
     assert events == ["component", "incident", "incident"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Webhooks and callbacks into the service's own network (issue 11, fault 12)
+
+
+@pytest.fixture
+def guarded_client(tmp_path, clock, seed):
+    """An app with the default: no webhook or callback targets on internal addresses."""
+    from conftest import TEST_CONFIG
+    from litestar.testing import TestClient
+
+    from statuspage.app import create_app
+    from statuspage.config import load_settings
+
+    path = tmp_path / "guarded.toml"
+    path.write_text(TEST_CONFIG.replace("allow_private_targets = true", ""))
+    settings = load_settings(path, environ={"STATUSPAGE_DB": seed.settings.database.path})
+    assert settings.notifications.allow_private_targets is False
+    with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
+        yield client
+
+
+@pytest.mark.parametrize(("url", "kind"), [
+    ("http://127.0.0.1:8080/hook", "127.0.0.1, a loopback"),
+    ("http://[::1]/hook", "::1, a loopback"),
+    ("http://0.0.0.0/hook", "0.0.0.0, a unspecified"),
+    ("http://2130706433/hook", "127.0.0.1, a loopback"),
+    ("http://10.1.2.3/hook", "10.1.2.3, a private"),
+    ("http://169.254.169.254/latest/meta-data", "169.254.169.254, a link-local"),
+    ("http://[::ffff:192.168.1.1]/hook", "192.168.1.1, a private"),
+    ("http://localhost:9000/hook", "this machine (localhost)"),
+])
+def test_a_target_inside_the_services_network_is_refused_unless_allowed(guarded_client, seed, url, kind) -> None:
+    from conftest import TOKENS
+
+    from statuspage.incidents import operations
+
+    for role in ("operator", "client"):
+        seed(lambda db, role=role: operations.create_token(db, seed.settings, Actor("t"), seed.clock(),
+                                                            f"{role}-person", role, TOKENS[role]))
+    operator, client = ({"Authorization": f"Bearer {TOKENS[role]}"} for role in ("operator", "client"))
+    webhook = guarded_client.post("/api/v1/subscribers", headers=operator, json={"url": url})
+    assert webhook.status_code == 400 and kind in webhook.json()["detail"]
+    callback = guarded_client.put("/api/v1/actions/callback", headers=client, json={"url": url})
+    assert callback.status_code == 400 and kind in callback.json()["detail"]
+
+
+def test_a_name_that_resolves_inside_is_refused_when_it_is_sent(guarded_client, seed, receiver) -> None:
+    from statuspage.core import storage
+
+    # A name stored before the check at saving existed (or pointed inside after it was saved).
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    subscriber = seed(lambda db: storage.insert_subscriber(db, kind="webhook", address=url, secret="s",
+                                                           components=None, now=seed.clock(), confirmed=True))
+    state = guarded_client.app.state
+    guarded_client.blocking_portal.call(state.store.write, lambda db: storage.enqueue_delivery(
+        db, subscriber, "incident", "{}", state.clock()))
+    assert deliver(guarded_client) == 1
+    assert receiver.received == []
+    [delivery] = guarded_client.blocking_portal.call(state.store.read, storage.deliveries_of, subscriber)
+    assert delivery["last_error"].startswith("refused: localhost resolves to ")
+    assert delivery["last_error"].endswith("a loopback address") and delivery["last_status"] is None

@@ -199,6 +199,8 @@ def action_document(row: Mapping[str, Any]) -> dict[str, Any]:
 def set_callback(db: Database, settings: Settings, client: str, now: datetime, url: str) -> str:
     """Register (or replace) where a client hears of its actions' final states; returns the signing secret."""
     url = addresses.web_address(url)
+    if not settings.notifications.allow_private_targets:
+        addresses.refuse_internal_literal(url)
     taken = storage.active_subscriber(db, "webhook", url)
     if taken is not None and taken["client"] != client:
         raise Refused(f"{url} already receives another subscriber's notices; use a URL of your own", conflict=True)

@@ -9,7 +9,9 @@ it accepts here is a URL it can send to), `idna` (UTS #46 / IDNA 2008 host names
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 
 import email_validator
 import httpx
@@ -73,3 +75,60 @@ def header_text(text: str, limit: int = 300) -> str:
     """Text made safe for one mail header line (a Subject): line breaks and controls become spaces,
     cut to `limit` characters. A header with CR/LF would otherwise end the header block (RFC 5322 §2.2)."""
     return " ".join(_LINE_BREAKS.sub(" ", text).split())[:limit]
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets inside the service's own network (SSRF)
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP literal in any form a resolver accepts ("127.0.0.1", "2130706433", "0x7f.1", "::1"), else None."""
+    text = text.strip("[]").split("%")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    else:  # an IPv4-mapped IPv6 address is that IPv4 address
+        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+        return mapped or address
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(text))
+    except OSError:
+        return None
+
+
+def inside_kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Which kind of internal address this is ("loopback", "unspecified", "link-local", "private", ...),
+    or None for an address on the public internet. An IPv4-mapped IPv6 address is judged as its IPv4."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    for kind, inside in (("loopback", address.is_loopback), ("unspecified", address.is_unspecified),
+                         ("link-local", address.is_link_local), ("multicast", address.is_multicast),
+                         ("private", address.is_private), ("reserved", address.is_reserved)):
+        if inside:
+            return kind
+    return None
+
+
+def refuse_internal_literal(url: str, field: str = "url") -> None:
+    """At saving: refuse a URL whose host is an internal IP literal or `localhost` (names are resolved and
+    checked when sending, `refuse_internal_addresses`). Raises Refused saying which kind of address it is."""
+    host = httpx.URL(url).host
+    if host == "localhost" or host.endswith(".localhost"):
+        raise Refused(f"{field} {url!r} points at this machine (localhost); webhooks and callbacks must reach "
+                      "the public internet")
+    address = _ip(host)
+    kind = inside_kind(address) if address is not None else None
+    if kind:
+        raise Refused(f"{field} {url!r} points at {address}, a {kind} address; webhooks and callbacks must reach "
+                      "the public internet")
+
+
+def refuse_internal_addresses(host: str, resolved: list[str]) -> None:
+    """At sending: refuse when any address `host` resolved to is internal (a name may resolve anywhere, and
+    may change after it was saved). Raises Refused naming the address and its kind."""
+    for text in resolved:
+        address = _ip(text)
+        kind = inside_kind(address) if address is not None else None
+        if kind:
+            raise Refused(f"refused: {host} resolves to {address}, a {kind} address")

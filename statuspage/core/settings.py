@@ -74,6 +74,10 @@ class NotificationSettings(_Section):
     max_attempts: int = 10
     # How often the outbox is looked at for notices to send.
     send_every_seconds: float = 1.0
+    # Webhooks and callbacks to loopback, private, link-local or unspecified addresses are refused (at saving
+    # and again when the name is resolved for sending), so that nobody can make the service call into its own
+    # network. Set true only where receivers live there on purpose: the tests and the demo.
+    allow_private_targets: bool = False
 
 
 class IncidentTemplateSettings(_Section):

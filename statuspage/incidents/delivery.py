@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import smtplib
+import socket
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 
@@ -20,6 +21,7 @@ import msgspec
 
 from statuspage.core import addresses, storage
 from statuspage.core.clock import Clock
+from statuspage.core.operation import Refused
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
 from statuspage.incidents import notifications
@@ -107,6 +109,10 @@ class Deliverer:
                 return Attempt(delivered=False, error=_describe(error))
 
     async def _post(self, row: dict) -> Attempt:
+        if not self.settings.notifications.allow_private_targets:
+            refused = await self._inside(row["address"])
+            if refused:
+                return Attempt(delivered=False, error=refused)
         body = row["body"].encode()
         timestamp = int(self.clock().timestamp())
         response = await self.http.post(
@@ -126,6 +132,22 @@ class Deliverer:
         if 200 <= response.status_code < 300:
             return Attempt(delivered=True, status=response.status_code)
         return Attempt(delivered=False, status=response.status_code, error=f"HTTP {response.status_code}")
+
+
+    async def _inside(self, url: str) -> str | None:
+        """Why `url` may not be called now: its host resolves to an internal address (checked at each send, as
+        a name may have been pointed inside after it was saved). None when it may be called."""
+        parsed = httpx.URL(url)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80), type=socket.SOCK_STREAM)
+        except OSError:
+            return None  # unresolvable: the request itself fails and says so
+        try:
+            addresses.refuse_internal_addresses(parsed.host, [str(info[4][0]) for info in infos])
+        except Refused as refused:
+            return str(refused)
+        return None
 
 
 def _describe(error: BaseException) -> str:

@@ -375,6 +375,8 @@ def add_webhook(
 ) -> tuple[int, str]:
     """Subscribe a webhook; returns its id and the secret its deliveries are signed with (shown once)."""
     url = addresses.web_address(url)
+    if not settings.notifications.allow_private_targets:
+        addresses.refuse_internal_literal(url)
     _check_components(settings, dict.fromkeys(components or [], ""))
     if storage.active_subscriber(db, "webhook", url) is not None:
         raise Refused(f"{url} is subscribed already")
