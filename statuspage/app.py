@@ -7,6 +7,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 from litestar import Litestar, Request, Response, Router
@@ -42,7 +43,7 @@ from statuspage.incidents.api import INCIDENT_HANDLERS
 from statuspage.incidents.console import IncidentConsole
 from statuspage.incidents.delivery import Deliverer, deliver_forever
 from statuspage.incidents.status_history import record_statuses
-from statuspage.incidents.subscriptions import SUBSCRIPTION_HANDLERS
+from statuspage.incidents.subscriptions import SUBSCRIBE_LIMIT, SUBSCRIPTION_HANDLERS
 from statuspage.page.public import PublicPages
 from statuspage.page.routes import PUBLIC_HANDLERS
 from statuspage.page.snapshot import component_definitions
@@ -133,6 +134,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
         ),
     )
     app.state.update(settings=settings, store=store, clock=clock, pages=pages, sign_in_limiter=SignInLimiter(),
+                     subscribe_limiter=SignInLimiter(attempts=SUBSCRIBE_LIMIT, window=timedelta(hours=1)),
                      oauth_state_secret=_service_secret(settings, "oauth-state"))
     return app
 

@@ -438,3 +438,65 @@ def test_a_name_that_resolves_inside_is_refused_when_it_is_sent(guarded_client, 
     [delivery] = guarded_client.blocking_portal.call(state.store.read, storage.deliveries_of, subscriber)
     assert delivery["last_error"].startswith("refused: localhost resolves to ")
     assert delivery["last_error"].endswith("a loopback address") and delivery["last_status"] is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Smaller exposures (issue 11, fault 13)
+
+
+def test_one_client_gets_a_few_subscriptions_an_hour_not_a_mailing_list(mail_client, mail_sink, clock) -> None:
+    answers = [mail_client.post("/subscriptions", data={"email": f"person{n}@accountants.example"},
+                                headers={"Accept-Language": "en", "X-Forwarded-For": f"198.51.100.{n}"})
+               for n in range(30)]
+    assert [a.status_code for a in answers] == [200] * 5 + [429] * 25  # a forged X-Forwarded-For changes nothing
+    assert answers[5].headers["retry-after"] == "3600"
+    assert "Too many subscriptions from your address; try again in 60 minutes." in answers[5].text
+    deliver(mail_client)
+    assert len(mail_sink.messages) == 5
+    clock.advance(hours=1)
+    assert mail_client.post("/subscriptions", data={"email": "later@accountants.example"}).status_code == 200
+
+
+def test_credentials_in_webhook_urls_are_masked_for_everyone_but_admins(client, tokens) -> None:
+    url = "https://hooks:s3cret@hooks.example.com/statuspage?token=abc123&channel=ops"
+    add_webhook(client, tokens, url)
+    shown = "https://***@hooks.example.com/statuspage?token=***&channel=***"
+    for role in ("viewer", "operator"):
+        [subscriber] = client.get("/api/v1/subscribers", headers=tokens[role]).json()
+        assert subscriber["address"] == shown
+        audit = client.get("/api/v1/audit", headers=tokens[role]).text
+        assert "s3cret" not in audit and "abc123" not in audit and shown in audit
+    [subscriber] = client.get("/api/v1/subscribers", headers=tokens["admin"]).json()
+    assert subscriber["address"] == url
+    assert url in client.get("/api/v1/audit", headers=tokens["admin"]).text
+
+    from conftest import TOKENS
+    from test_console import sign_in
+
+    sign_in(client, TOKENS["viewer"])
+    for page in ("/console/subscribers", "/console/audit"):
+        text = client.get(page).text
+        assert "s3cret" not in text and "abc123" not in text and "hooks.example.com" in text
+
+
+def test_a_successful_sign_in_does_not_wipe_the_failed_ones(client, tokens) -> None:
+    from conftest import TOKENS
+    from test_console import sign_in
+
+    for _ in range(4):
+        assert sign_in(client, "sp_guess").status_code == 401
+    assert sign_in(client, TOKENS["viewer"]).status_code == 302  # a valid low-privilege token
+    assert sign_in(client, "sp_guess").status_code == 401
+    assert sign_in(client, TOKENS["admin"]).status_code == 429  # still five failures within the window
+
+
+def test_the_client_address_comes_from_x_forwarded_for_only_behind_a_configured_proxy() -> None:
+    from statuspage.core.addresses import client_address
+
+    proxies = ["10.0.0.0/8"]
+    assert client_address("10.0.0.5", "203.0.113.7", proxies) == "203.0.113.7"
+    assert client_address("10.0.0.5", "198.51.100.1, 203.0.113.7, 10.0.0.9", proxies) == "203.0.113.7"
+    assert client_address("203.0.113.7", "198.51.100.1", proxies) == "203.0.113.7"  # not a proxy: ignored
+    assert client_address("10.0.0.5", "198.51.100.1", []) == "10.0.0.5"  # no proxies configured
+    assert client_address("10.0.0.5", "not-an-address", proxies) == "10.0.0.5"
+    assert client_address(None, "198.51.100.1", proxies) == "unknown"

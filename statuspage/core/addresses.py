@@ -12,6 +12,9 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import email_validator
 import httpx
@@ -132,3 +135,58 @@ def refuse_internal_addresses(host: str, resolved: list[str]) -> None:
         kind = inside_kind(address) if address is not None else None
         if kind:
             raise Refused(f"refused: {host} resolves to {address}, a {kind} address")
+
+
+# ---------------------------------------------------------------------------------------------
+# Credentials in URLs, for those who may not see them
+
+
+_URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>]+", re.IGNORECASE)
+
+
+def masked(url: str) -> str:
+    """`url` with what may be a credential hidden: the user and password (`https://***@host/...`) and every
+    query value (`?token=***`). The host, port and path stay, so people can still tell hooks apart."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    query = "&".join(f"{name}=***" if value or "=" in pair else name
+                     for pair in parts.query.split("&") if pair
+                     for name, _, value in [pair.partition("=")])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def masked_in(value: Any) -> Any:
+    """`value` (text, or JSON-like lists and dicts, e.g. an audit entry's before/after) with every URL in it
+    `masked`."""
+    if isinstance(value, str):
+        return _URL_IN_TEXT.sub(lambda match: masked(match.group()), value)
+    if isinstance(value, list):
+        return [masked_in(item) for item in value]
+    if isinstance(value, dict):
+        return {key: masked_in(item) for key, item in value.items()}
+    return value
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted_proxies: Sequence[str]) -> str:
+    """Who is calling: the peer's address, or, when the peer is one of `trusted_proxies` (addresses or networks,
+    "10.0.0.0/8"), the right-most address in `X-Forwarded-For` that is not a trusted proxy itself. A header from
+    anyone else is ignored: a visitor could write any address in it. "unknown" without a peer."""
+    if not peer:
+        return "unknown"
+    networks = [ipaddress.ip_network(proxy, strict=False) for proxy in trusted_proxies]
+
+    def trusted(text: str) -> bool:
+        address = _ip(text.strip())
+        return address is not None and any(address in network for network in networks)
+
+    if not forwarded_for or not trusted(peer):
+        return peer
+    for hop in reversed([hop.strip() for hop in forwarded_for.split(",") if hop.strip()]):
+        if not trusted(hop):
+            return hop if _ip(hop) is not None else peer
+    return peer

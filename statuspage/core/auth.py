@@ -89,7 +89,14 @@ class SignInLimiter:
         return (failures[0] + self.window - now).total_seconds()
 
     def failed(self, client: str, now: datetime) -> None:
+        """Count a failure against `client`. Only time clears it: a success (this client's or anyone's behind
+        the same proxy) does not, or a valid low-privilege token would buy unlimited guesses."""
         self._failures[client].append(now)
 
-    def succeeded(self, client: str) -> None:
-        self._failures.pop(client, None)
+    def spend(self, client: str, now: datetime) -> float:
+        """For limits on every request (not only failures): 0 and counted when `client` may go on now, else
+        the seconds to wait (not counted)."""
+        wait = self.retry_after(client, now)
+        if wait == 0:
+            self.failed(client, now)
+        return wait

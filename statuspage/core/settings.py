@@ -6,6 +6,7 @@ Every mistake is reported as a ConfigError naming the file (or variable), the ke
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import string
@@ -56,6 +57,16 @@ class PageSettings(_Section):
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8080
+    # Reverse proxies (addresses or networks, "10.0.0.0/8") whose X-Forwarded-For names the real client, for
+    # the per-client limits (sign-in, subscriptions). Left empty, the header is ignored: anyone can write it.
+    trusted_proxies: list[str] = []
+
+    def __post_init__(self) -> None:
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"server.trusted_proxies: {proxy!r} is no address or network") from None
 
 
 class DatabaseSettings(_Section):

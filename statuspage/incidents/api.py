@@ -18,6 +18,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from litestar.types import ControllerRouterHandler
 
 from statuspage.core import storage
+from statuspage.core.addresses import masked, masked_in
 from statuspage.core.auth import Identity, Role, new_token
 from statuspage.core.limits import Value
 from statuspage.core.operation import Refused
@@ -132,6 +133,12 @@ class DeliveryInfo(msgspec.Struct):
 class Me(msgspec.Struct):
     name: str
     role: str
+
+
+def _sees_credentials(request: Request) -> bool:
+    """Only admins see credentials in webhook URLs (user:password@, tokens in the query); others see them masked."""
+    identity: Identity = request.user
+    return identity.role.allows(Role.ADMIN)
 
 
 async def incident_document(request: Request, incident_id: str) -> api_v2.Incident | api_v2.ScheduledMaintenance:
@@ -255,6 +262,8 @@ class AuditController(Controller):
         if not 1 <= limit <= 500:
             raise HTTPException(status_code=400, detail=f"limit must be between 1 and 500; got {limit}")
         rows = await request.app.state.store.read(lambda db: storage.audit_entries(db, before_id=before_id, limit=limit))
+        if not _sees_credentials(request):
+            rows = [{**row, "before": masked_in(row["before"]), "after": masked_in(row["after"])} for row in rows]
         return [msgspec.convert(row, AuditEntry) for row in rows]
 
 
@@ -285,6 +294,8 @@ class SubscriberController(Controller):
     @get("/", guards=[requires(Role.VIEWER)])
     async def list_subscribers(self, request: Request) -> list[SubscriberInfo]:
         rows = await request.app.state.store.read(storage.list_subscribers)
+        if not _sees_credentials(request):
+            rows = [{**row, "address": masked(row["address"])} for row in rows]
         return [msgspec.convert(row, SubscriberInfo) for row in rows]
 
     @post("/", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)

@@ -11,6 +11,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from statuspage.core import storage
+from statuspage.core.addresses import masked, masked_in
 from statuspage.core.auth import Role
 from statuspage.core.operation import Refused
 from statuspage.core.settings import LANGUAGES
@@ -200,6 +201,8 @@ class IncidentConsole(Controller):
     @get("/audit")
     async def audit(self, request: Request) -> Template:
         entries = await request.app.state.store.read(lambda db: storage.audit_entries(db, limit=200))
+        if not request.user.role.allows(Role.ADMIN):  # credentials in URLs are for admins' eyes only
+            entries = [{**row, "before": masked_in(row["before"]), "after": masked_in(row["after"])} for row in entries]
         return render(request, "incidents/audit.html", entries=entries)
 
 
@@ -218,6 +221,8 @@ def in_two_languages(request: Request, form: dict[str, str], field: str) -> tupl
 async def _subscribers_page(request: Request, *, error: str | None = None, new_secret: str | None = None) -> Template:
     def read(db) -> tuple[list, dict]:
         subscribers = storage.list_subscribers(db)
+        if not request.user.role.allows(Role.ADMIN):  # credentials in URLs are for admins' eyes only
+            subscribers = [{**row, "address": masked(row["address"])} for row in subscribers]
         return subscribers, {row["id"]: storage.deliveries_of(db, row["id"], 20) for row in subscribers}
 
     subscribers, deliveries = await request.app.state.store.read(read)

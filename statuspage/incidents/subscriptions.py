@@ -1,8 +1,11 @@
 """Visitors subscribe to e-mail about incidents, confirm by the link they are sent, and leave by the
 link in every message. The only public routes that change anything, and none of them can change
-what the page shows."""
+what the page shows. Each client (by address, `client_of`) may ask for at most SUBSCRIBE_LIMIT subscriptions
+an hour, so the form cannot be used to send confirmation mail to a list of strangers."""
 
 from __future__ import annotations
+
+import math
 
 from litestar import Request, Response, get, post
 from litestar.params import FromQuery
@@ -10,6 +13,9 @@ from litestar.params import FromQuery
 from statuspage.core.i18n import choose_language, word
 from statuspage.core.operation import Refused
 from statuspage.incidents import operations
+from statuspage.web.security import client_of
+
+SUBSCRIBE_LIMIT = 5
 
 
 def _message(request: Request, title_key: str, message_key: str, status_code: int = 200, **values: str) -> Response:
@@ -31,6 +37,13 @@ async def _run(request: Request, work, *args):
 
 @post("/subscriptions", include_in_schema=False)
 async def subscribe(request: Request) -> Response:
+    state = request.app.state
+    wait = state.subscribe_limiter.spend(client_of(request), state.clock())
+    if wait > 0:
+        minutes = str(math.ceil(wait / 60))
+        response = _message(request, "subscribe_title", "subscribe_too_often", status_code=429, minutes=minutes)
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
     form = await request.form()
     address = str(form.get("email", "")).strip()
     components = [str(value) for value in form.getall("component", [])] or None

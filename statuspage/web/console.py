@@ -33,7 +33,7 @@ from statuspage.core.i18n import format_relative, format_stamp, word, zone_named
 from statuspage.core.operation import Refused
 from statuspage.core.settings import text_in
 from statuspage.core.vocabulary import ComponentStatus
-from statuspage.web.security import ConsoleSessionAuthentication, requires
+from statuspage.web.security import ConsoleSessionAuthentication, client_of, requires
 
 S = TypeVar("S", bound=msgspec.Struct)
 COMPONENT_STATES = [status.value for status in ComponentStatus]
@@ -44,7 +44,7 @@ def _secure(request: Request) -> bool:
 
 
 def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_of(request)
 
 
 ZONE_COOKIE = "console_tz"
@@ -171,7 +171,6 @@ class SignInController(Controller):
         if row is None or Role(row["role"]) is Role.CLIENT:
             state.sign_in_limiter.failed(client, now)
             return render(request, "web/sign_in.html", status_code=401, error="That token is unknown or revoked.")
-        state.sign_in_limiter.succeeded(client)
         session = new_session_id()
         await state.store.write(storage.insert_session, digest(session), row["id"], now, now + SESSION_LIFETIME)
         return Redirect(

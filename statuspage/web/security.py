@@ -12,6 +12,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.types import ASGIApp
 
 from statuspage.core import storage
+from statuspage.core.addresses import client_address
 from statuspage.core.auth import SESSION_COOKIE, Identity, Role, bearer_token, digest
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -58,6 +59,13 @@ class ConsoleSessionAuthentication(_EveryMethod):
                 and connection.scope["path"] != "/console/sign-in"):
             raise NotAuthorizedException("sign in to the console first")
         return AuthenticationResult(user=identity, auth=session)
+
+
+def client_of(connection: ASGIConnection) -> str:
+    """The calling client's address, for per-client limits: X-Forwarded-For only from a configured proxy."""
+    settings = connection.app.state.settings
+    return client_address(connection.client.host if connection.client else None,
+                          connection.headers.get("x-forwarded-for"), settings.server.trusted_proxies)
 
 
 def requires(*roles: Role) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]:
