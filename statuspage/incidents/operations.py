@@ -297,14 +297,24 @@ def advance_maintenances(db: Database, settings: Settings, now: datetime) -> lis
         phase = maintenance_phase(recorded, storage.moment(row["scheduled_for"]), storage.moment(row["scheduled_until"]), now)
         if phase is recorded:
             continue
+        # Each step is stamped at the moment it took effect (the window's start or end), not when the clock is
+        # looked at: after a restart, the history and the updates say when the window really began and ended.
+        starts, ends = storage.moment(row["scheduled_for"]), storage.moment(row["scheduled_until"])
         if recorded is MaintenanceStatus.SCHEDULED and phase is MaintenanceStatus.COMPLETED:
             # A window that passed while the service was down: say it began, then that it ended.
-            post_update(db, settings, Actor(SCHEDULER), now, row["id"], status=MaintenanceStatus.IN_PROGRESS.value,
+            post_update(db, settings, Actor(SCHEDULER), max(starts, _last_change(db, row["id"])), row["id"],
+                        status=MaintenanceStatus.IN_PROGRESS.value,
                         message=AUTOMATIC_MESSAGES[MaintenanceStatus.IN_PROGRESS], components={})
-        post_update(db, settings, Actor(SCHEDULER), now, row["id"], status=phase.value,
-                    message=AUTOMATIC_MESSAGES[phase], components={})
+        took_effect = ends if phase is MaintenanceStatus.COMPLETED else starts
+        post_update(db, settings, Actor(SCHEDULER), min(now, max(took_effect, _last_change(db, row["id"]))), row["id"],
+                    status=phase.value, message=AUTOMATIC_MESSAGES[phase], components={})
         moved.append(row["id"])
     return moved
+
+
+def _last_change(db: Database, incident_id: str) -> datetime:
+    """When an incident or maintenance was last written: automatic steps are never stamped before it."""
+    return storage.moment(storage.incident_row(db, incident_id)["updated_at"])
 
 
 def set_override(

@@ -156,6 +156,12 @@ def record_status_changes(db: Database, statuses: dict[str, str], now: datetime)
     return changed
 
 
+def latest_status_at(db: Database) -> datetime | None:
+    """When the last change of any component's shown status was recorded; None before the first."""
+    row = db.execute("SELECT max(at) FROM status_events").fetchone()
+    return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+
 def latest_statuses(db: Database) -> dict[str, str]:
     rows = db.query(
         """
