@@ -1,8 +1,10 @@
 """The public documents, rendered once per change and served from memory.
 
 During an outage every customer refreshes the page at once; none of those requests may touch the
-database or re-render a template. A snapshot is built once per data generation (the store bumps
-it on every write, ours or another process's) and lasts until the clock alone would change the
+database or re-render a template. A snapshot is built once per page version (`Store.page_version`, which
+database triggers move only when something the page shows changes: components, overrides, incidents and
+their updates, the status history, kill switches, probe verdicts; not the action outbox, the audit log or
+the deliveries, so a replay's thousands of transitions leave the caches alone) and lasts until the clock alone would change the
 page (midnight, a maintenance window opening). Each document is rendered from it once per
 language and time zone, with its ETag.
 """
@@ -68,7 +70,7 @@ class PublicPages:
 
     async def snapshot(self) -> PageSnapshot:
         current = self._snapshot
-        if current is not None and self._snapshot_generation == self.store.generation and self.clock() < current.valid_until:
+        if current is not None and self._snapshot_generation == self.store.page_version and self.clock() < current.valid_until:
             return current
         # One build at a time; everyone who arrives meanwhile waits for the same one.
         if self._building is None:
@@ -81,7 +83,7 @@ class PublicPages:
                 self._building = None
 
     async def _build(self) -> PageSnapshot:
-        generation = self.store.generation
+        generation = self.store.page_version
         now = self.clock()
         since = now - timedelta(days=UPTIME_DAYS + 1)
         rows = await self.store.read(read_page_rows, since)

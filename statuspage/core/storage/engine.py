@@ -94,6 +94,8 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self.generation = 0  # bumped on every change to the data, ours or another process's
+        # The database's page_version: moves only when something the public page shows changed (triggers).
+        self.page_version = 0
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="sqlite-reader")
         self._local = threading.local()
@@ -105,6 +107,7 @@ class Store:
         """Migrate and open the write connection, on the writer thread that will own it."""
         self._write_db = self._writer.submit(open_database, self.path).result()
         self._data_version = self._writer.submit(self._read_data_version).result()
+        self.page_version = self._writer.submit(self._read_page_version).result()
 
     def close(self) -> None:
         self._readers.shutdown(wait=True)
@@ -130,7 +133,10 @@ class Store:
         before = self._write_db.conn.total_changes
         with write_transaction(self._write_db) as db:
             result = work(db, *args)
-        return result, self._write_db.conn.total_changes != before
+        changed = self._write_db.conn.total_changes != before
+        if changed:
+            self.page_version = self._read_page_version()
+        return result, changed
 
     async def read(self, work: Callable[..., T], *args: Any) -> T:
         """Run `work(db, *args)` in one read transaction on a reader thread."""
@@ -151,7 +157,12 @@ class Store:
         self._data_version = version
         if changed:
             self.generation += 1
+            self.page_version = await asyncio.get_running_loop().run_in_executor(self._writer, self._read_page_version)
         return changed
+
+    def _read_page_version(self) -> int:
+        assert self._write_db is not None, "Store.open() was not called"
+        return int(self._write_db.execute("SELECT version FROM page_version").fetchone()[0])
 
     def _read_data_version(self) -> int:
         assert self._write_db is not None, "Store.open() was not called"

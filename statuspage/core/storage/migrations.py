@@ -330,8 +330,76 @@ def m008_action_keys_across_clients(db: Database) -> None:
 
 
 @migrations()
-def m008_delivery_subjects(db: Database) -> None:
+def m009_delivery_subjects(db: Database) -> None:
     # What a notice is about ("incident:<id>", "component:<id>"), so that an older notice about the same
     # subject can be dropped once a newer one exists for the same subscriber.
     db.execute("ALTER TABLE deliveries ADD COLUMN subject TEXT")
     db.execute("CREATE INDEX deliveries_by_subject ON deliveries (subscriber_id, subject, id)")
+
+
+@migrations()
+def m010_page_version(db: Database) -> None:
+    # A counter that moves only when something the public page shows changes (components, overrides,
+    # incidents and their updates, status history, kill switches, probe verdicts): the page's caches follow
+    # it, so the thousands of action transitions of a replay no longer throw them away.
+    db.executescript(
+        """
+        CREATE TABLE page_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+        INSERT INTO page_version (id, version) VALUES (1, 0);
+        CREATE TRIGGER page_version_components_insert AFTER INSERT ON components
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_components_update AFTER UPDATE ON components
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_components_delete AFTER DELETE ON components
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_component_overrides_insert AFTER INSERT ON component_overrides
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_component_overrides_update AFTER UPDATE ON component_overrides
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_component_overrides_delete AFTER DELETE ON component_overrides
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_incidents_insert AFTER INSERT ON incidents
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_incidents_update AFTER UPDATE ON incidents
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_incidents_delete AFTER DELETE ON incidents
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_incident_components_insert AFTER INSERT ON incident_components
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_incident_components_update AFTER UPDATE ON incident_components
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_incident_components_delete AFTER DELETE ON incident_components
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_incident_updates_insert AFTER INSERT ON incident_updates
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_incident_updates_update AFTER UPDATE ON incident_updates
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_incident_updates_delete AFTER DELETE ON incident_updates
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_incident_update_components_insert AFTER INSERT ON incident_update_components
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_incident_update_components_update AFTER UPDATE ON incident_update_components
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_incident_update_components_delete AFTER DELETE ON incident_update_components
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_status_events_insert AFTER INSERT ON status_events
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_status_events_update AFTER UPDATE ON status_events
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_status_events_delete AFTER DELETE ON status_events
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_switches_insert AFTER INSERT ON switches
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_switches_update AFTER UPDATE OF enabled ON switches
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_switches_delete AFTER DELETE ON switches
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_probe_states_insert AFTER INSERT ON probe_states
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_probe_states_update AFTER UPDATE OF verdict, paused, component ON probe_states
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        CREATE TRIGGER page_version_probe_states_delete AFTER DELETE ON probe_states
+        BEGIN UPDATE page_version SET version = version + 1; END;
+        """
+    )
+
