@@ -5,7 +5,7 @@ date — all inside the caller's one write transaction, so none of it can happen
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -221,7 +221,7 @@ class IncidentState:
     resolved_at: str | None
 
 
-def state_after(updates: list[Mapping]) -> IncidentState:
+def state_after(updates: Sequence[Mapping]) -> IncidentState:
     """What an incident is, given its updates oldest first (each with `status`, `created_at` and `components`,
     the statuses it gave): the status of the latest one, each component as the latest update naming it left
     it, `monitoring_at` the time of the latest monitoring/verifying update, `resolved_at` that of the latest
@@ -314,7 +314,10 @@ def advance_maintenances(db: Database, settings: Settings, now: datetime) -> lis
 
 def _last_change(db: Database, incident_id: str) -> datetime:
     """When an incident or maintenance was last written: automatic steps are never stamped before it."""
-    return storage.moment(storage.incident_row(db, incident_id)["updated_at"])
+    row = storage.incident_row(db, incident_id)
+    if row is None:
+        raise Refused(f"no incident or maintenance with id {incident_id!r}", not_found=True)
+    return storage.moment(row["updated_at"])
 
 
 def set_override(
