@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
+import msgspec
 from litestar import Litestar, Request, Response, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException, ValidationException
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.template import TemplateConfig
@@ -133,6 +134,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
             path="/api/schema",
         ),
     )
+    _document_error_answers(app)
     app.state.update(settings=settings, store=store, clock=clock, pages=pages, sign_in_limiter=SignInLimiter(),
                      subscribe_limiter=SignInLimiter(attempts=SUBSCRIBE_LIMIT, window=timedelta(hours=1)),
                      oauth_state_secret=_service_secret(settings, "oauth-state"))
@@ -152,6 +154,43 @@ async def exact_online_base_url(settings: Settings) -> AsyncIterator[str]:
         yield sandbox.url
     finally:
         await asyncio.to_thread(sandbox.stop)
+
+
+class ErrorBody(msgspec.Struct):
+    """Every error the JSON API answers: the status code, what is wrong, and for validation errors the
+    fields (`extra`: `message`, `key`, `source`)."""
+
+    status_code: int
+    detail: str
+    extra: list[dict[str, str]] | None = None
+
+
+_ERROR_ANSWERS = {
+    400: "the request is malformed or refused; `detail` and `extra` say what to fix",
+    401: "no bearer token, or an unknown or revoked one",
+    403: "the token's role may not do this",
+    404: "nothing with that id or key",
+    405: "the method is not allowed on this path",
+}
+
+
+def _document_error_answers(app: Litestar) -> None:
+    """List in the OpenAPI schema the errors each /api/v1 route really answers: 401 and 405 on every route,
+    400 on those that take input, 403 on those with a role guard, 404 on those that name something in their
+    path, 409 on POST and PUT (a used key, URL or name)."""
+    for route in app.routes:
+        if not route.path.startswith("/api/v1"):
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            takes_input = bool(set(handler.parsed_fn_signature.parameters) - {"self", "request"})
+            codes = ([400] if takes_input else []) + [401] + ([403] if handler.resolve_guards() else []) + [405]
+            codes += [404] if "{" in route.path else []
+            answers = {code: ResponseSpec(data_container=ErrorBody, description=_ERROR_ANSWERS[code])
+                       for code in codes}
+            if handler.http_methods & {"POST", "PUT"}:
+                answers[409] = ResponseSpec(data_container=ErrorBody,
+                                            description="it clashes with what exists (a used key, URL or name)")
+            handler.responses = {**answers, **(handler.responses or {})}
 
 
 def _service_secret(settings: Settings, name: str) -> str:
