@@ -29,6 +29,8 @@ from integrations.base import (
     Right,
     utc_now,
 )
+from integrations.budget import CallClass
+from integrations.call_budget import calling_as
 
 DEFAULT_TTL = timedelta(seconds=60)
 
@@ -69,14 +71,26 @@ class RightsCheck:
         return result
 
     async def find_result(self, action: InvoiceAction) -> ActionResult | None:
-        """An earlier attempt's result, checked for a misroute like a fresh one (it may predate the check)."""
+        """An earlier attempt's result, checked for a misroute like a fresh one (it may predate the check).
+
+        The look-up passes the rights check first: it never calls an administration the connection user cannot
+        open (such calls count towards Exact Online's "more than 10 errors an hour" block, which stalls every
+        administration of the app). Raises `NoAccess` then; the caller must not take it to mean nothing was
+        booked, since the earlier attempt may have been."""
+        await self.ensure_allowed(action)
         result = await self._connector.find_result(action)
         if result is not None:
             check_landed(action, result)
         return result
 
     async def ensure_allowed(self, action: InvoiceAction) -> None:
+        """Raises `NoAccess` unless the connection user can open the action's administration with every right
+        the action uses. Its calls count as rights checks in the call budget."""
         target = action.administration
+        with calling_as(CallClass.RIGHTS):
+            await self._ensure_allowed(target, action)
+
+    async def _ensure_allowed(self, target: str, action: InvoiceAction) -> None:
         async with self._lock:
             if not await self._accessible_contains(target):
                 raise NoAccess(target, "not among the connection user's accessible administrations")

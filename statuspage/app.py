@@ -19,15 +19,16 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.template import TemplateConfig
 
-from integrations.exact_online.sandbox import ExactOnlineSandbox, demo_scenario
-from statuspage.actions.api import ActionController, SwitchController
-from statuspage.actions.connections import EXACT_ONLINE, ExactOnlineLink
+from integrations.registry import Registry
+from statuspage.actions.api import ActionController, BudgetController, SwitchController
+from statuspage.actions.connections import Links
 from statuspage.actions.console import ActionConsole
 from statuspage.actions.dispatcher import Dispatcher
 from statuspage.config import load_settings
 from statuspage.core.auth import SignInLimiter
 from statuspage.core.clock import Clock, system_clock
 from statuspage.core.i18n import choose_language, word
+from statuspage.core.installed import INSTALLED
 from statuspage.core.limits import allowed_values, readable
 from statuspage.core.settings import Settings
 from statuspage.core.storage import (
@@ -64,7 +65,8 @@ WATCH_INTERVAL_SECONDS = 1.0
 RECORD_EVERY_TICKS = 15
 
 
-def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
+def create_app(settings: Settings, clock: Clock = system_clock, registry: Registry = INSTALLED) -> Litestar:
+    """The service for `settings` (loaded by `statuspage.config.load_settings` with the same `registry`)."""
     # httpx tells of every request at INFO; the connector's calls to Exact Online would drown the log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     store = Store(settings.database.path)
@@ -76,20 +78,21 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
     async def run_storage(app: Litestar) -> AsyncIterator[None]:
         await asyncio.to_thread(store.open)
         await store.write(sync_components, component_definitions(settings), clock())
-        await store.write(ensure_connections, [environment.key for environment in settings.environments], EXACT_ONLINE)
+        await store.write(ensure_connections, [(environment.key, environment.integration)
+                                               for environment in settings.environments])
         await keep_up_with_the_clock(store, settings, clock)
-        async with httpx.AsyncClient() as http, exact_online_base_url(settings) as exact_base_url:
+        async with httpx.AsyncClient() as http, integration_addresses(registry, settings) as addresses:
             app.state.deliverer = Deliverer(store, settings, clock, http)
-            app.state.exact_online = ExactOnlineLink(settings, store, clock, exact_base_url, http)
-            app.state.dispatcher = Dispatcher(store, settings, clock, app.state.exact_online)
-            app.state.prober = Prober(settings, store, clock, http, app.state.exact_online)
+            links = app.state.links = Links(registry, settings, store, clock, addresses)
+            app.state.dispatcher = Dispatcher(store, settings, clock, links)
+            app.state.prober = Prober(settings, store, clock, http, links)
             scheduler = app.state.scheduler = make_scheduler(settings, store, clock, app.state.prober)
             scheduler.start()
             tasks = [
                 asyncio.create_task(app.state.dispatcher.run_forever(), name="statuspage-dispatcher"),
-                *([asyncio.create_task(start_demo(settings, store, clock, app.state.exact_online, app.state.dispatcher),
-                                       name="statuspage-demo")]
-                  if settings.demo.enabled and settings.exact_online.uses_sandbox else []),
+                *([asyncio.create_task(start_demo(settings, store, clock, links, app.state.dispatcher),
+                                       name="statuspage-demo")] if settings.demo.enabled else []),
+                asyncio.create_task(links.keep_budgets_forever(), name="statuspage-budgets"),
                 asyncio.create_task(watch_for_changes(store, settings, clock), name="statuspage-watcher"),
                 asyncio.create_task(deliver_forever(app.state.deliverer, settings.notifications.send_every_seconds),
                                     name="statuspage-deliveries"),
@@ -103,7 +106,9 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 scheduler.shutdown(wait=False)
-                await app.state.exact_online.aclose()
+                with contextlib.suppress(Exception):
+                    await links.keep_budgets()
+                await links.aclose()
         await asyncio.to_thread(store.close)
 
     app = Litestar(
@@ -111,8 +116,8 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
             *PUBLIC_HANDLERS,
             *SUBSCRIPTION_HANDLERS,
             Router(path="/api/v1", middleware=[BearerTokenAuthentication],
-                   route_handlers=[*INCIDENT_HANDLERS, ActionController, SwitchController, ProbeController,
-                                   SyncController]),
+                   route_handlers=[*INCIDENT_HANDLERS, ActionController, SwitchController, BudgetController,
+                                   ProbeController, SyncController]),
             # Forms exist only in the console, so CSRF protection sits on its routes alone: the JSON API
             # takes bearer tokens, which CSRF cannot reach, and the public routes stay as lean as they can.
             console_router(CSRFConfig(secret=csrf_secret, cookie_path="/console", cookie_httponly=True,
@@ -142,18 +147,25 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> Litestar:
 
 
 @contextlib.asynccontextmanager
-async def exact_online_base_url(settings: Settings) -> AsyncIterator[str]:
-    """Exact Online's address: the configured one, or that of a sandbox started for the demo."""
-    if not settings.exact_online.uses_sandbox:
-        yield settings.exact_online.base_url
-        return
-    sandbox = ExactOnlineSandbox(demo_scenario(), port=settings.exact_online.sandbox_port)
-    await asyncio.to_thread(sandbox.start)
-    log.info("Exact Online sandbox (demo scenario) listening on %s", sandbox.url)
+async def integration_addresses(registry: Registry, settings: Settings) -> AsyncIterator[dict[str, str]]:
+    """Each integration's address: the configured one, or that of its sandbox, started for the demo when the
+    configuration names none (and the integration ships one)."""
+    addresses: dict[str, str] = {}
+    started = []
     try:
-        yield sandbox.url
+        for integration in registry:
+            options = settings.integration(integration.key)
+            if not options.uses_sandbox or integration.sandbox is None:
+                addresses[integration.key] = options.base_url
+                continue
+            sandbox = await asyncio.to_thread(integration.sandbox.start, "127.0.0.1", options.sandbox_port)
+            started.append(sandbox)
+            addresses[integration.key] = sandbox.url
+            log.info("%s sandbox (demo scenario) listening on %s", integration.name, sandbox.url)
+        yield addresses
     finally:
-        await asyncio.to_thread(sandbox.stop)
+        for sandbox in started:
+            await asyncio.to_thread(sandbox.stop)
 
 
 class ErrorBody(msgspec.Struct):

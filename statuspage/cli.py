@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sandbox = commands.add_parser("sandbox", parents=[common],
                                   help="run a local stand-in of an accounting system's API (for demos and tests)")
-    sandbox.add_argument("integration", choices=["exact-online"])
+    sandbox.add_argument("integration", help="the integration's key, e.g. exact-online")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     sandbox.add_argument("--seed", type=int, default=0, help="same seed, same tokens and entry numbers")
@@ -165,7 +165,8 @@ def run_probe_once(settings: Settings, args: argparse.Namespace) -> int:
 
     import httpx
 
-    from statuspage.actions.connections import ExactOnlineLink
+    from statuspage.actions.connections import Links
+    from statuspage.core.installed import INSTALLED
     from statuspage.probes.runner import Prober
 
     if not any(probe.key == args.key for probe in settings.probes):
@@ -177,10 +178,18 @@ def run_probe_once(settings: Settings, args: argparse.Namespace) -> int:
         store.open()
         try:
             async with httpx.AsyncClient() as http:
-                # Against the sandbox a separate process has no connection to check; the service has.
-                link = None if settings.exact_online.uses_sandbox else ExactOnlineLink(
-                    settings, store, system_clock, settings.exact_online.base_url, http)
-                return await Prober(settings, store, system_clock, http, link).run(args.key, record=False)
+                # Against a sandbox the service started, this process has no address to reach it; the service has.
+                probe = next(probe for probe in settings.probes if probe.key == args.key)
+                options = settings.integrations.get(probe.integration)
+                links = None if probe.kind != "http" and (options is None or options.uses_sandbox) else Links(
+                    INSTALLED, settings, store, system_clock,
+                    {key: value.base_url for key, value in settings.integrations.items()})
+                try:
+                    return await Prober(settings, store, system_clock, http, links).run(args.key, record=False)
+                finally:
+                    if links is not None:
+                        await links.keep_budgets()  # what this process spent, for the service to see
+                        await links.aclose()
         finally:
             store.close()
 
@@ -201,9 +210,14 @@ def fail(message: str) -> int:
 
 
 def run_sandbox(settings: Settings, args: argparse.Namespace) -> int:
-    from integrations.exact_online.sandbox import main as exact_online_sandbox
+    from statuspage.core.installed import INSTALLED
 
-    return exact_online_sandbox(["--host", args.host, "--port", str(args.port), "--seed", str(args.seed)])
+    with_sandbox = [integration.key for integration in INSTALLED if integration.sandbox is not None]
+    if args.integration not in with_sandbox:
+        return fail(f"no sandbox for {args.integration!r}; integrations with one: {', '.join(with_sandbox)}")
+    sandbox = INSTALLED.get(args.integration).sandbox
+    assert sandbox is not None
+    return sandbox.main(["--host", args.host, "--port", str(args.port), "--seed", str(args.seed)])
 
 
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""Loading the configuration: core's reading and checks, then each area's own (the probes' conditions).
+"""Loading the configuration: core's reading and checks, then each area's own (the probes' conditions), and
+each installed integration's own settings, validated by the settings type it declares.
 
 The one entry point for the CLI, the app and the tests, so no configuration is used unchecked.
 """
@@ -10,7 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from statuspage.core.settings import Settings, read_settings
+import msgspec
+
+from integrations.registry import Registry
+from statuspage.core.installed import INSTALLED
+from statuspage.core.settings import ConfigError, Settings, read_settings
 from statuspage.probes.kinds import check_probes
 
 
@@ -18,11 +23,53 @@ def load_settings(
     config_path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[tuple[str, str], Any] | None = None,
+    registry: Registry = INSTALLED,
 ) -> Settings:
     """Read the configuration (see `read_settings` for where it comes from) and check all of it.
 
     Raises `ConfigError` naming the file or variable, the key and what is wrong.
     """
     settings = read_settings(config_path, environ, overrides)
-    check_probes(settings, Path(settings.source))
+    check_integrations(settings, Path(settings.source), registry)
+    check_probes(settings, Path(settings.source), registry)
     return settings
+
+
+def check_integrations(settings: Settings, path: Path, registry: Registry) -> None:
+    """Every `[integrations.<key>]` names an installed integration and holds what its settings type accepts;
+    every installed integration gets its settings (its defaults where the file says nothing); every environment
+    names an installed integration."""
+    for key in settings.integrations:
+        if key not in registry:
+            raise ConfigError(str(path), f"integrations.{key}",
+                              f"no integration {key!r} is installed; installed: {', '.join(registry.keys())}")
+    validated: dict[str, Any] = {}
+    for integration in registry:
+        table = settings.integrations.get(integration.key, {})
+        if not isinstance(table, Mapping):
+            table = msgspec.to_builtins(table)  # already validated once (settings loaded twice in one process)
+        where = f"integrations.{integration.key}"
+        try:
+            options = integration.settings_from(table)
+        except msgspec.ValidationError as error:
+            problem, _, location = str(error).partition(" - at `$")
+            field = location.rstrip("`").lstrip(".")
+            raise ConfigError(str(path), f"{where}.{field}" if field else where,
+                              problem[:1].lower() + problem[1:]) from None
+        if options.base_url and not options.base_url.startswith(("https://", "http://")):
+            raise ConfigError(str(path), f"{where}.base_url", f"{options.base_url!r} must start with https://")
+        if not 0 <= options.sandbox_port < 65536:
+            raise ConfigError(str(path), f"{where}.sandbox_port",
+                              f"{options.sandbox_port} is not a TCP port (0 picks a free one)")
+        for field in ("connect_timeout", "read_timeout"):
+            if getattr(options, field) <= 0:
+                raise ConfigError(str(path), f"{where}.{field}", "must be more than 0 seconds")
+        if options.commit_window_seconds < 0:
+            raise ConfigError(str(path), f"{where}.commit_window_seconds", "must be 0 seconds or more")
+        validated[integration.key] = options
+    settings.integrations = validated
+    for index, environment in enumerate(settings.environments):
+        if environment.integration not in registry:
+            raise ConfigError(str(path), f"environments[{index}].integration",
+                              f"{environment.integration!r} is not an installed integration; "
+                              f"installed: {', '.join(registry.keys())}")

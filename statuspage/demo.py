@@ -1,4 +1,4 @@
-"""The demo that `statuspage serve` runs out of the box, against the Exact Online sandbox only.
+"""The demo that `statuspage serve` runs out of the box, against the integrations' sandboxes only.
 
 So that a newcomer sees the real thing at once: the sandbox's environments are connected under
 their users (Jansen Groep's user cannot open Jansen Verhuur), a trickle of invoice actions flows in
@@ -13,14 +13,11 @@ import logging
 import random
 import sys
 from datetime import date
-from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import msgspec
 
-from integrations.exact_online.sandbox import demo_scenario
 from statuspage.actions import outbox
-from statuspage.actions.connections import EXACT_ONLINE, ExactOnlineLink
+from statuspage.actions.connections import Links
 from statuspage.actions.dispatcher import Dispatcher
 from statuspage.core import storage
 from statuspage.core.auth import new_token
@@ -37,10 +34,10 @@ DEMO_CLIENT = "demo-invoice-product"
 ACTOR = Actor("demo")
 
 
-async def start_demo(settings: Settings, store: Store, clock: Clock, link: ExactOnlineLink, dispatcher: Dispatcher) -> None:
+async def start_demo(settings: Settings, store: Store, clock: Clock, links: Links, dispatcher: Dispatcher) -> None:
     token = await store.write(_fresh_operator_token, settings, clock())
     announce(token_banner(f"{settings.page.url}/console", token))
-    await connect_sandbox_environments(settings, store, link)
+    await connect_sandbox_environments(settings, store, links)
     await trickle(settings, store, clock, dispatcher, settings.demo.seconds_between_actions)
 
 
@@ -49,6 +46,13 @@ def token_banner(console: str, token: str) -> str:
     lines = ["statuspage demo: sign in to the console", f"  at     {console}", f"  token  {token}"]
     rule = "=" * max(len(line) for line in lines)
     return "\n".join(["", rule, *lines, rule, ""])
+
+
+def demo_environments(settings: Settings, links: Links) -> list:
+    """The environments of integrations that run against their own sandbox: the ones the demo may use."""
+    return [environment for environment in settings.environments
+            if links[environment.integration].integration.sandbox is not None
+            and links[environment.integration].options.uses_sandbox]
 
 
 def announce(line: str) -> None:
@@ -66,33 +70,34 @@ def _fresh_operator_token(db, settings: Settings, now) -> str:
     return token
 
 
-async def connect_sandbox_environments(settings: Settings, store: Store, link: ExactOnlineLink) -> None:
-    """Click "Connect to Exact Online" for each demo environment not connected yet, as its sandbox user."""
-    connected = {row["environment"] for row in await store.read(storage.connections, EXACT_ONLINE) if row["user_name"]}
-    users = {environment.name: environment.connection_user for environment in demo_scenario().environments}
-    async with httpx.AsyncClient() as http:
-        for environment in settings.environments:
-            username = users.get(environment.name)
-            if username is None or environment.key in connected:
-                continue
-            answer = await http.post(f"{link.app.base_url}/api/oauth2/auth", data={
-                "client_id": link.app.client_id, "redirect_uri": link.app.redirect_uri, "state": "demo",
-                "username": username})
-            code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
-            user = await link.connect(environment.key, code, ACTOR.name)
-            log.info("demo: %s connected under %s", environment.name, user.full_name)
+async def connect_sandbox_environments(settings: Settings, store: Store, links: Links) -> None:
+    """Click "Connect" for each demo environment not connected yet, as its sandbox user."""
+    connected = {(row["environment"], row["integration"]) for row in await store.read(storage.connections)
+                 if row["user_name"]}
+    for environment in demo_environments(settings, links):
+        link = links[environment.integration]
+        sandbox = link.integration.sandbox
+        assert sandbox is not None
+        username = sandbox.demo_users().get(environment.name)
+        if username is None or (environment.key, environment.integration) in connected:
+            continue
+        grant = await sandbox.demo_grant(link.base_url, link.options, link.redirect_uri, username)
+        user = await link.connect(environment.key, grant, ACTOR.name)
+        log.info("demo: %s connected to %s under %s", environment.name, link.integration.name, user.full_name)
 
 
 async def trickle(settings: Settings, store: Store, clock: Clock, dispatcher: Dispatcher, interval: float) -> None:
     """Hand in an invoice action every `interval` seconds, as the invoice product would."""
     rng = random.Random()
     number = await store.read(storage.action_count)
-    while True:
+    environments = demo_environments(settings, dispatcher.links)
+    while environments:
         number += 1
-        environment = rng.choice(settings.environments)
+        environment = rng.choice(environments)
         administration = rng.choice(environment.administrations)
         request = msgspec.convert({
-            "idempotency_key": f"DEMO-{number:06d}", "integration": EXACT_ONLINE, "environment": environment.key,
+            "idempotency_key": f"DEMO-{number:06d}", "integration": environment.integration,
+            "environment": environment.key,
             "administration": administration.code, "kind": rng.choice(["book", "book", "book_and_block"]),
             "payload": {"journal": "60", "supplier": "S001", "entry_date": date.today().isoformat(),
                         "description": f"Demo invoice {number}",

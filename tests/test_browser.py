@@ -243,7 +243,7 @@ def test_an_operator_flips_the_kill_switch_sees_the_preview_and_watches_the_repl
     page.get_by_label("Open an incident on the status page").uncheck()  # this test opens none
     page.get_by_role("button", name="Switch Exact Online off").click()
     page.wait_for_url(f"{server}/console/switches")
-    assert "off" in page.locator("#integration-switch").inner_text()
+    assert "off" in page.locator("#integration-switch-exact-online").inner_text()
 
     client = {"Authorization": f"Bearer {CLIENT_TOKEN}"}
     for n in range(12):
@@ -257,7 +257,7 @@ def test_an_operator_flips_the_kill_switch_sees_the_preview_and_watches_the_repl
     assert page.locator(".estimate").inner_text() == "4 seconds"
     assert "Open an incident from" in page.content()
 
-    page.locator("#on-reason").fill("Exact fixed it")
+    page.locator("#on-reason-exact-online").fill("Exact fixed it")
     page.get_by_role("button", name="Switch on and replay").click()
     page.wait_for_url(f"{server}/console/switches")
     # The page refreshes itself while the replay runs; no JavaScript needed.
@@ -333,7 +333,7 @@ def test_a_switch_off_from_the_console_tells_visitors_in_both_languages_and_the_
             visitor.close()
 
     page.get_by_role("link", name="Kill switches").click()
-    page.locator("#on-reason").fill("Exact fixed it")
+    page.locator("#on-reason-exact-online").fill("Exact fixed it")
     assert page.get_by_label('Post "delayed actions are being booked"').is_checked()
     page.get_by_role("button", name="Switch on and replay").click()
     page.wait_for_url(f"{server}/console/switches")

@@ -23,13 +23,14 @@ from integrations.exact_online.sandbox import (
     demo_scenario,
 )
 from statuspage.actions import outbox, switches
-from statuspage.actions.connections import CALLBACK_PATH, EXACT_ONLINE
+from statuspage.actions.connections import callback_path
 from statuspage.config import load_settings
 from statuspage.core import storage
 from statuspage.core.operation import Actor
 from statuspage.incidents import operations
 from statuspage.page.snapshot import component_definitions
 
+EXACT_ONLINE = "exact-online"
 ACTIONS = 150
 OPERATOR = {"Authorization": "Bearer sp_crash-operator"}
 
@@ -52,7 +53,7 @@ def seed_service(tmp_path, sandbox, port: int):
                "STATUSPAGE_PORT": str(port), "STATUSPAGE_CONFIG": str(config)}
     settings = load_settings(config, environ=environ)
     app = OAuthApp(client_id=SANDBOX_CLIENT_ID, client_secret=SANDBOX_CLIENT_SECRET,
-                   redirect_uri=settings.page.url + CALLBACK_PATH, base_url=sandbox.url)
+                   redirect_uri=settings.page.url + callback_path(EXACT_ONLINE), base_url=sandbox.url)
 
     async def tokens():
         async with httpx.AsyncClient() as http:

@@ -126,11 +126,33 @@ async def test_rights_lost_within_the_cache_time_are_refused_by_an_exact_without
 async def test_a_misrouted_earlier_attempt_is_reported_when_it_is_looked_up(sandbox: ExactOnlineSandbox,
                                                                             fake_time: FakeTime) -> None:
     control(sandbox, "faults", {"misroute_bug": True})
-    action = invoice("inv-1", "203")
+    action = invoice("inv-1", "202")
     async with await connected(sandbox, fake_time, "p.jansen") as exact:
-        unchecked = await exact.execute(action)  # as it went before the check existed
+        unchecked = await exact.execute(invoice("inv-1", "203"))  # as it went before the check existed
+        lost = await exact.find_result(invoice("inv-1", "201"))
+        assert lost is not None and lost.administration == "201"
+
+        class AnsweringFromElsewhere:
+            """The earlier attempt, asked for 202, turns up in 201 (what the 2019 bug left behind)."""
+
+            def __getattr__(self, name: str):
+                return getattr(exact, name)
+
+            async def find_result(self, asked):
+                return lost
+
         with pytest.raises(Misroute) as misroute:
-            await RightsCheck(exact, clock=fake_time).find_result(action)
+            await RightsCheck(AnsweringFromElsewhere(), clock=fake_time).find_result(action)
     assert unchecked.administration == "201"
     assert (misroute.value.asked, misroute.value.booked, misroute.value.entry_number) == (
-        "203", "201", unchecked.entry_number)
+        "202", "201", unchecked.entry_number)
+
+
+async def test_a_look_up_for_an_administration_the_user_cannot_open_never_reaches_exact(
+    sandbox: ExactOnlineSandbox, fake_time: FakeTime
+) -> None:
+    """Such a call would count towards the "more than 10 errors an hour" block that stalls every division."""
+    async with await connected(sandbox, fake_time, "p.jansen") as exact:
+        with pytest.raises(NoAccess):
+            await RightsCheck(exact, clock=fake_time).find_result(invoice("inv-1", "203"))
+    assert [x for x in exchanges(sandbox) if x["division"] == 203] == []

@@ -63,9 +63,9 @@ def sandbox_code(sandbox: ExactOnlineSandbox, redirect_uri: str, username: str) 
 
 @pytest.fixture
 def connected(client, sandbox):
-    link = client.app.state.exact_online
+    link = client.app.state.links["exact-online"]
     for environment, username in CONNECTION_USERS.items():
-        client.blocking_portal.call(link.connect, environment, sandbox_code(sandbox, link.app.redirect_uri, username), "test")
+        client.blocking_portal.call(link.connect, environment, sandbox_code(sandbox, link.redirect_uri, username), "test")
     return client
 
 
@@ -290,9 +290,9 @@ def test_a_connection_user_without_rights_leaves_the_action_undone_and_the_ledge
 
 def test_the_2019_bug_trips_the_switch_after_the_first_misroute_and_the_report_lists_it(connected, tokens, sandbox) -> None:
     client = connected
-    link = client.app.state.exact_online
+    link = client.app.state.links["exact-online"]
     # Jansen connected under Anna, who can open 203; the rights check learns so with a first booking.
-    client.blocking_portal.call(link.connect, "jansen-groep", sandbox_code(sandbox, link.app.redirect_uri, "a.bakker"), "t")
+    client.blocking_portal.call(link.connect, "jansen-groep", sandbox_code(sandbox, link.redirect_uri, "a.bakker"), "t")
     client.post("/api/v1/actions", json=book("FIRST", administration="203", environment="jansen-groep"),
                 headers=tokens["client"])
     settle(client)
@@ -390,8 +390,8 @@ def test_connecting_waits_while_the_switch_is_off(connected, tokens, sandbox) ->
 
     client = connected
     switch(client, tokens, False)
-    link = client.app.state.exact_online
-    code = sandbox_code(sandbox, link.app.redirect_uri, "a.bakker")
+    link = client.app.state.links["exact-online"]
+    code = sandbox_code(sandbox, link.redirect_uri, "a.bakker")
     with pytest.raises(SwitchedOff, match="switch for jansen-groep is off"):
         client.blocking_portal.call(link.connect, "jansen-groep", code, "t")
 

@@ -231,13 +231,13 @@ conditions = ["[UNREACHABLE] == 0"]
 """)
     settings = load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "rights.db"), "STATUSPAGE_DEMO": "false"})
     with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
-        link = client.app.state.exact_online
-        sandbox_url = link.app.base_url
+        link = client.app.state.links["exact-online"]
+        sandbox_url = link.base_url
 
         class Sandbox:
             url = sandbox_url
 
-        client.blocking_portal.call(link.connect, "jansen-groep", sandbox_code(Sandbox, link.app.redirect_uri, "p.jansen"), "t")
+        client.blocking_portal.call(link.connect, "jansen-groep", sandbox_code(Sandbox, link.redirect_uri, "p.jansen"), "t")
         result = run(client, "rights")
         assert not result.success
         assert result.detail["unreachable"] == [

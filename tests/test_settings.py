@@ -107,3 +107,50 @@ def test_check_config_accepts_the_sample() -> None:
     assert result.returncode == 0, result.stderr
     assert "2 groups, 11 components; configuration is valid" in result.stdout
 
+
+
+def test_an_integration_has_its_own_table_and_each_environment_names_its_integration(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+[integrations.exact-online]
+base_url = "https://start.exactonline.nl"
+client_id = "our-app"
+read_timeout = 12.5
+
+[[environments]]
+key = "old-style"
+name = "Names no integration"
+""")
+    settings = load_settings(path, environ={"STATUSPAGE_EXACT_CLIENT_ID": "from-env"})
+    exact = settings.integration("exact-online")
+    assert (exact.base_url, exact.client_id, exact.read_timeout, exact.connect_timeout) == (
+        "https://start.exactonline.nl", "from-env", 12.5, 5.0)
+    assert exact.timeouts().read == 12.5 and exact.timeouts().connect == 5.0
+    assert [environment.integration for environment in settings.environments] == ["exact-online"]
+
+
+def test_the_old_exact_online_table_keeps_working(tmp_path: Path) -> None:
+    path = write(tmp_path, '[exact_online]\nbase_url = "https://start.exactonline.nl"\nrights_cache_seconds = 5\n')
+    exact = load_settings(path, environ={}).integration("exact-online")
+    assert (exact.base_url, exact.rights_cache_seconds) == ("https://start.exactonline.nl", 5)
+
+
+@pytest.mark.parametrize(("text", "key", "problem"), [
+    ("[exact_online]\nclient_id = 'a'\n[integrations.exact-online]\nclient_id = 'b'\n", "exact_online",
+     "[exact_online] is now spelled [integrations.exact-online]; move its settings there and remove [exact_online]"),
+    ("[integrations.exact-online]\nbase_url = 'start.exactonline.nl'\n", "integrations.exact-online.base_url",
+     "must start with https://"),
+    ("[integrations.exact-online]\nread_timeout = 0\n", "integrations.exact-online.read_timeout",
+     "must be more than 0 seconds"),
+    ("[integrations.exact-online]\nclient = 'x'\n", "integrations.exact-online", "unknown field `client`"),
+    ("[integrations.twinfield]\nbase_url = 'https://x'\n", "integrations.twinfield",
+     "no integration 'twinfield' is installed; installed: exact-online"),
+    ("[[environments]]\nkey = 'a'\nname = 'A'\nintegration = 'twinfield'\n", "environments[0].integration",
+     "'twinfield' is not an installed integration"),
+    ("[budgets]\ndaily_reserve = 1.5\n", "budgets.daily_reserve", "must be a share from 0 up to 1"),
+])
+def test_integration_settings_mistakes_name_the_new_spelling_and_the_key(tmp_path: Path, text: str, key: str,
+                                                                         problem: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, text), environ={})
+    assert error.value.key == key
+    assert problem in error.value.problem

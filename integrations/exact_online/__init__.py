@@ -1,6 +1,7 @@
 """Exact Online: a client of its REST API, the connector built on it, and a local sandbox speaking the same protocol.
 
 The sandbox is a package of its own (`integrations.exact_online.sandbox`), imported only by whoever runs one.
+`integration.EXACT_ONLINE` is its description for the registry (`integrations.registry`).
 """
 
 from integrations.exact_online.client import RetryPolicy

@@ -67,6 +67,7 @@ class ExactOnlineClient:
         rng: random.Random,
         rate_limits: RateLimits,
         retry: RetryPolicy,
+        commit_window: float = 0.0,
     ) -> None:
         self._keeper = keeper
         self._base_url = base_url.rstrip("/")
@@ -76,6 +77,7 @@ class ExactOnlineClient:
         self._rng = rng
         self._limits = rate_limits
         self._retry = retry
+        self._commit_window = commit_window
 
     def api_url(self, division: str | None, endpoint: str) -> str:
         return f"{self._base_url}/api/v1/{division}/{endpoint}" if division else f"{self._base_url}/api/v1/{endpoint}"
@@ -128,6 +130,9 @@ class ExactOnlineClient:
                 failure = TransientError(f"POST {endpoint}: {type(exc).__name__}")
             except httpx.TransportError as exc:
                 failure = TransientError(f"POST {endpoint}: {type(exc).__name__} after sending")
+                # The request left but its answer never came: it may still be being processed. Look only
+                # once it has surely been committed, or a slow booking would be found missing and sent twice.
+                await self._sleep(self._commit_window)
                 if (found := await self._look_up(key, find_existing, failure)) is not None:
                     return found
             else:

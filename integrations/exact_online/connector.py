@@ -53,6 +53,13 @@ PAYMENT_BLOCKED = "PaymentBlocked"
 
 BOOKING_FIELDS = "EntryID,EntryNumber,Division,YourRef,AmountFC"
 
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+"""Seconds to wait for an answer (read) and for a connection (connect), unless the settings say otherwise."""
+
+DEFAULT_COMMIT_WINDOW = 30.0
+"""Seconds after a send whose answer never came before its effect is surely visible to a look-up. Exact Online
+documents no such window; a POST still being processed when the look-up runs is not yet visible to it."""
+
 _BOOKING_RIGHTS = (Right(PURCHASE_ENTRIES, "POST"), Right(PURCHASE_ENTRIES, "GET"))
 _BLOCKING_RIGHTS = (Right(PAYMENTS, "GET"), Right(PAYMENTS, "PUT"))
 _RELATION_RIGHTS = (Right(ACCOUNTS, "POST"), Right(ACCOUNTS, "GET"))
@@ -72,16 +79,19 @@ class ExactOnlineConnector(HttpConnection):
         tokens: TokenStore,
         *,
         http: httpx.AsyncClient | None = None,
-        timeout: float = 30.0,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         clock: Clock = utc_now,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         rate_limits: RateLimits | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
+        commit_window: float = DEFAULT_COMMIT_WINDOW,
     ) -> None:
+        """`timeout`: seconds (or connect/read `httpx.Timeout`) for a client of its own, when `http` is not given;
+        `commit_window`: seconds to wait before looking up a booking whose answer never came."""
         super().__init__(http, lambda: httpx.AsyncClient(timeout=timeout))
         self._clock = clock
-        self._keeper = TokenKeeper(app, tokens, http=self._http, clock=clock)
+        self._keeper = TokenKeeper(app, tokens, http=self._http, clock=clock, sleep=sleep)
         self._client = ExactOnlineClient(
             self._keeper,
             base_url=app.base_url,
@@ -91,6 +101,7 @@ class ExactOnlineConnector(HttpConnection):
             rng=rng if rng is not None else random.Random(),
             rate_limits=rate_limits if rate_limits is not None else RateLimits(clock=clock, sleep=sleep),
             retry=retry,
+            commit_window=commit_window,
         )
 
     async def access_token(self) -> str:

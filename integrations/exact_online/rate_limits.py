@@ -1,27 +1,28 @@
-"""Exact Online's rate limits, obeyed rather than discovered.
+"""Exact Online's rate limits, obeyed rather than discovered: its headers read into the shared call budget.
 
 Limits are per app and division, a minutely one and a daily one, and differ per app; every answer states them
 in `X-RateLimit-Minutely-Limit/-Remaining/-Reset` and `X-RateLimit-Limit/-Remaining/-Reset` (Reset in epoch
-milliseconds). We keep the last word per division and wait for the reset before a call that would exceed it.
+milliseconds; Exact Online, "API limits"). Calls without a division (`current/Me`) do not count.
 
-Calls to one division go one at a time: the budget is then known exactly before each call, and at 60 calls a
-minute concurrency would buy nothing. Different divisions proceed side by side.
+The budget itself (priority classes, the bookings' daily reserve, one call at a time per division) is the
+service-wide `integrations.call_budget.CallBudget`; this module is Exact Online's side of it.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
 from integrations.base import Clock, Sleep
-from integrations.rate_limits import Window, wait_for_reset
+from integrations.budget import Window, merge
+from integrations.call_budget import DEFAULT_MAX_WAIT, CallBudget
+
+KEY = "exact-online"
+MINUTELY = "X-RateLimit-Minutely"
+DAILY = "X-RateLimit"
 
 __all__ = ["DEFAULT_MAX_WAIT", "RateLimits", "Window", "merge", "read_window"]
-
-DEFAULT_MAX_WAIT = timedelta(seconds=65)
-"""Longer waits (a spent daily limit) are handed back as `RateLimited`, so the caller can reschedule."""
 
 
 def read_window(headers: Mapping[str, str], prefix: str) -> Window | None:
@@ -35,48 +36,24 @@ def read_window(headers: Mapping[str, str], prefix: str) -> Window | None:
         return None
 
 
-def merge(known: Window | None, heard: Window) -> Window:
-    """Answers may arrive out of order; within one window the remaining budget only goes down."""
-    if known is not None and known.reset_at == heard.reset_at and known.remaining < heard.remaining:
-        return known
-    return heard
-
-
 class RateLimits:
-    """The budgets of one app. Share one instance between all connections of the app in a process."""
+    """Exact Online's view of the call budget. Share one `CallBudget` between all connections of the app in a
+    process (Exact's limits are per app and division, whichever connection calls); without one, a private one."""
 
-    def __init__(self, *, clock: Clock, sleep: Sleep, max_wait: timedelta = DEFAULT_MAX_WAIT) -> None:
-        self._clock = clock
-        self._sleep = sleep
-        self._max_wait = max_wait
-        self._windows: dict[tuple[str | None, str], Window] = {}
-        self._locks: dict[str | None, asyncio.Lock] = {}
+    def __init__(self, *, clock: Clock, sleep: Sleep, max_wait: timedelta = DEFAULT_MAX_WAIT,
+                 budget: CallBudget | None = None) -> None:
+        self.budget = budget if budget is not None else CallBudget(clock=clock, sleep=sleep, max_wait=max_wait)
 
-    @asynccontextmanager
-    async def turn(self, division: str | None) -> AsyncIterator[None]:
-        """Hold the division's turn for one call, after waiting for its budget if it is spent."""
-        async with self._locks.setdefault(division, asyncio.Lock()):
-            await self._wait_for_budget(division)
-            yield
+    def turn(self, division: str | None) -> AbstractAsyncContextManager[None]:
+        """Hold the division's turn for one call of the current class, after waiting for its budget."""
+        return self.budget.call(KEY, division)
 
     def observe(self, division: str | None, headers: Mapping[str, str]) -> None:
-        for prefix in ("X-RateLimit-Minutely", "X-RateLimit"):
-            heard = read_window(headers, prefix)
-            if heard is not None:
-                self._windows[(division, prefix)] = merge(self._windows.get((division, prefix)), heard)
+        self.budget.observe(KEY, division, read_window(headers, MINUTELY), read_window(headers, DAILY))
 
     def minutely_limit(self, division: str | None) -> int | None:
         """What Exact Online last said this app may call in the division per minute; None before it said."""
-        window = self._windows.get((division, "X-RateLimit-Minutely"))
-        return None if window is None else window.limit
+        return self.budget.minutely_limit(KEY, division)
 
     def spent_until(self, division: str | None) -> datetime | None:
-        now = self._clock()
-        moments = [w.spent_until(now) for (d, _), w in self._windows.items() if d == division]
-        return max((m for m in moments if m is not None), default=None)
-
-    async def _wait_for_budget(self, division: str | None) -> None:
-        until = self.spent_until(division)
-        if until is not None:
-            await wait_for_reset(until, clock=self._clock, sleep=self._sleep, max_wait=self._max_wait,
-                                 spent=f"rate limit of division {division} spent")
+        return self.budget.spent_until(KEY, division)

@@ -6,13 +6,20 @@ was received but not stored is a connection lost: the store saves new tokens bef
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import msgspec
 
+from integrations.registry import CredentialStore
+
 REFRESH_NOT_BEFORE = timedelta(seconds=570)
 """Exact refuses a refresh (401 "Access token not expired") until an access token is 570 seconds old."""
+
+REFRESH_BEFORE_EXPIRY = timedelta(seconds=30)
+"""Refresh at the latest this long before the token's own `expires_in` runs out: an access token that Exact
+issues for less than 600 s must not expire in use (the 570 s rule is 30 s before the usual 600 s)."""
 
 
 class Tokens(msgspec.Struct, frozen=True, kw_only=True):
@@ -23,7 +30,8 @@ class Tokens(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def refresh_due_at(self) -> datetime:
-        return self.issued_at + REFRESH_NOT_BEFORE
+        """Due by either rule: 570 s after issue (Exact's), or 30 s before `expires_in` ends, whichever is first."""
+        return min(self.issued_at + REFRESH_NOT_BEFORE, self.expires_at - REFRESH_BEFORE_EXPIRY)
 
     def __repr__(self) -> str:
         # Tokens end up in tracebacks and debug logs; only their times may.
@@ -34,11 +42,41 @@ class Tokens(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class TokenStore(Protocol):
-    """Provided by the service: where one connection's tokens survive restarts."""
+    """Provided by the service: where one connection's tokens survive restarts, shared by its processes."""
 
     async def load(self) -> Tokens | None: ...
 
-    async def save(self, tokens: Tokens) -> None: ...
+    async def save(self, tokens: Tokens) -> None:
+        """Store unconditionally (a new connection)."""
+        ...
+
+    async def replace(self, previous: Tokens, tokens: Tokens) -> bool:
+        """Store `tokens` only if the stored refresh token is still `previous`'s; False when another process
+        rotated it (or reconnected) first."""
+        ...
+
+
+def guard_of(tokens: Tokens) -> str:
+    """What a rotated pair is compared on: a fingerprint of its refresh token, never the token itself."""
+    return hashlib.sha256(tokens.refresh_token.encode()).hexdigest()[:32]
+
+
+class SharedTokenStore:
+    """Tokens kept as text in the service's `CredentialStore`, compare-and-set on the refresh token."""
+
+    def __init__(self, credentials: CredentialStore) -> None:
+        self._credentials = credentials
+
+    async def load(self) -> Tokens | None:
+        text = await self._credentials.load()
+        return None if text is None else msgspec.json.decode(text, type=Tokens)
+
+    async def save(self, tokens: Tokens) -> None:
+        await self._credentials.save(msgspec.json.encode(tokens).decode(), guard_of(tokens))
+
+    async def replace(self, previous: Tokens, tokens: Tokens) -> bool:
+        return await self._credentials.replace(guard_of(previous), msgspec.json.encode(tokens).decode(),
+                                               guard_of(tokens))
 
 
 class InMemoryTokenStore:
@@ -52,3 +90,9 @@ class InMemoryTokenStore:
 
     async def save(self, tokens: Tokens) -> None:
         self.tokens = tokens
+
+    async def replace(self, previous: Tokens, tokens: Tokens) -> bool:
+        if self.tokens is not None and self.tokens.refresh_token != previous.refresh_token:
+            return False
+        await self.save(tokens)
+        return True

@@ -12,17 +12,22 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from integrations.budget import CallClass, reserve
 from statuspage.actions import outbox, replay
-from statuspage.actions.connections import EXACT_ONLINE
+from statuspage.actions.connections import Links
 from statuspage.actions.replay import Replay
-from statuspage.actions.switches import INTEGRATIONS, PublicNotice, closed_scopes, connection_scope, switch
+from statuspage.actions.switches import PublicNotice, closed_scopes, connection_scope, switch
 from statuspage.core import storage
 from statuspage.core.auth import Identity, Role
+from statuspage.core.clock import Clock
 from statuspage.core.operation import Refused
+from statuspage.core.storage import Store
 from statuspage.core.vocabulary import ActionState
 from statuspage.web.api_support import Cursor, RowId, as_http_error, run
 from statuspage.web.security import requires
@@ -102,6 +107,23 @@ class Connection(msgspec.Struct):
     full_name: str | None
     connected_at: str | None
     enabled: bool
+
+
+class Limits(msgspec.Struct):
+    limit: int
+    remaining: int
+    resets_at: str
+
+
+class Budget(msgspec.Struct):
+    """One (integration, administration) budget: the limits last stated, what is left, calls per class today."""
+
+    integration: str
+    administration: str
+    minutely: Limits | None  # null until the accounting system has stated it (or after its reset)
+    daily: Limits | None
+    daily_reserve: int | None  # calls of the day kept for bookings
+    calls_today: dict[str, int]  # booking, rights, probe, sync
 
 
 class Misroute(msgspec.Struct):
@@ -204,7 +226,7 @@ class SwitchController(Controller):
     @get("/connections", guards=[requires(Role.VIEWER)])
     async def connections(self, request: Request) -> list[Connection]:
         def read(db) -> tuple[list, list]:
-            return storage.connections(db, EXACT_ONLINE), closed_scopes(db)
+            return storage.connections(db), closed_scopes(db)
 
         rows, closed = await request.app.state.store.read(read)
         return [Connection(row["id"], row["environment"], row["integration"], row["user_name"], row["full_name"],
@@ -244,7 +266,7 @@ def misroute_csv(rows: list[dict[str, Any]]) -> str:
 
 
 async def _connection(request: Request, connection_id: int) -> dict[str, Any]:
-    rows = await request.app.state.store.read(storage.connections, EXACT_ONLINE)
+    rows = await request.app.state.store.read(storage.connections)
     row = next((row for row in rows if row["id"] == connection_id), None)
     if row is None:
         raise NotFoundException(f"no connection {connection_id}; GET /api/v1/connections lists them")
@@ -263,8 +285,68 @@ async def _switch(request: Request, integration: str, environment: str | None, d
 
 async def replay_state(request: Request, integration: str, environment: str | None = None) -> Replay:
     """The replay of an integration, or of one environment's connection, as `replay.replay_state` reads it."""
-    if integration not in INTEGRATIONS:
-        raise NotFoundException(f"unknown integration {integration!r}")
     state = request.app.state
+    if integration not in state.settings.integrations:
+        raise NotFoundException(f"unknown integration {integration!r}")
+    budget = state.links.budget
     return await state.store.read(replay.replay_state, integration, environment, state.clock(),
-                                  state.exact_online.rate_limits.minutely_limit)
+                                  lambda administration: budget.minutely_limit(integration, administration))
+
+
+# ---------------------------------------------------------------------------------------------
+# Call budgets
+
+
+def provide_links(state: State) -> Links:
+    return state.links
+
+
+def provide_store(state: State) -> Store:
+    return state.store
+
+
+def provide_clock(state: State) -> Clock:
+    return state.clock
+
+
+BUDGET_DEPENDENCIES = {
+    "links": Provide(provide_links, sync_to_thread=False),
+    "store": Provide(provide_store, sync_to_thread=False),
+    "clock": Provide(provide_clock, sync_to_thread=False),
+}
+
+
+async def budgets_now(links: Links, store: Store, clock: Clock) -> list[Budget]:
+    """Every administration's budget: limits as last stated (by any process), calls per class today (summed
+    over every process), for the API and the console alike."""
+    await links.keep_budgets()  # this process's latest first
+    now = clock()
+    rows = await store.read(storage.budget_rows, now.date())
+    fraction = links.budget.reserve_fraction
+
+    def limits(row: dict[str, Any], name: str) -> Limits | None:
+        reset = storage.moment(row[f"{name}_reset"])
+        if reset is None or reset <= now:
+            return None
+        return Limits(row[f"{name}_limit"], row[f"{name}_remaining"], row[f"{name}_reset"])
+
+    return [Budget(row["integration"], row["administration"], limits(row, "minutely"), limits(row, "daily"),
+                   reserve(row["daily_limit"], fraction) if row["daily_limit"] is not None else None,
+                   {cls.label: row["calls"].get(cls.label, 0) for cls in CallClass})
+            for row in rows]
+
+
+class BudgetController(Controller):
+    path = "/budgets"
+    tags = ["Call budgets"]
+    dependencies = BUDGET_DEPENDENCIES
+
+    @get("/", guards=[requires(Role.VIEWER)])
+    async def budgets(
+        self, links: NamedDependency[Links],
+        store: NamedDependency[Store],
+        clock: NamedDependency[Clock],
+    ) -> list[Budget]:
+        """Per (integration, administration): the limits the accounting system last stated, what is left, and
+        the calls each class (booking, rights, probe, sync) made today."""
+        return await budgets_now(links, store, clock)

@@ -1,6 +1,11 @@
-"""The service's side of the connections to Exact Online: tokens kept in SQLite, "Connect to Exact
-Online" for an environment, and which linked administrations the connection user cannot reach —
-the question nobody could answer quickly in October 2019.
+"""The service's side of its connections to accounting systems, for every registered integration: credentials
+kept in SQLite and shared by every process, "Connect" for an environment, the connector behind the rights
+check, and which linked administrations the connection user cannot reach — the question nobody could answer
+quickly in October 2019.
+
+An environment connects to the integration its configuration names (`[[environments]] integration`); its
+connection runs under one connection user for all its administrations. Integrations are known only through
+their registry description (`integrations.registry.Integration`).
 """
 
 from __future__ import annotations
@@ -8,19 +13,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import os
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-import msgspec
 
-from integrations.base import ConnectionUser, ConnectorError
-from integrations.exact_online.connector import ExactOnlineConnector
-from integrations.exact_online.oauth import OAuthApp, authorization_url
-from integrations.exact_online.rate_limits import RateLimits
-from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
-from integrations.exact_online.tokens import Tokens
+from integrations.base import ConnectionUser, ConnectorError, Sleep
+from integrations.budget import Window
+from integrations.call_budget import BudgetReport, CallBudget, CallClass, calling_as
+from integrations.registry import ConnectableConnector, ConnectorContext, Integration, Registry, UnknownIntegration
 from integrations.rights import RightsCheck
 from statuspage.actions import switches
 from statuspage.core import storage
@@ -28,35 +31,40 @@ from statuspage.core.clock import Clock
 from statuspage.core.settings import EnvironmentSettings, Settings
 from statuspage.core.storage import Store
 
-EXACT_ONLINE = "exact-online"
-CALLBACK_PATH = "/console/connections/exact-online/callback"
+log = logging.getLogger("statuspage.actions.connections")
+
+CALLBACK_PATH = "/console/connections/{integration}/callback"
+"""Where an OAuth flow returns to; for Exact Online `/console/connections/exact-online/callback`, as registered."""
 STATE_LIFETIME = timedelta(minutes=15)
 
 
+def callback_path(integration: str) -> str:
+    return CALLBACK_PATH.format(integration=integration)
+
+
 class UnknownEnvironment(ConnectorError):
-    """An environment the configuration does not name: there is no connection to make or use."""
+    """An environment the configuration does not name (for this integration): no connection to make or use."""
 
 
 class SwitchedOff(ConnectorError):
     """Work that needs the integration, asked while its kill switch is off."""
 
 
-def _switched_off(db, environment: str) -> bool:
-    return not switches.may_send(switches.closed_scopes(db), EXACT_ONLINE, environment)
-
-
-class SqliteTokenStore:
-    """A connection's tokens in its row, so that a rotated refresh token survives a restart."""
+class SqliteCredentialStore:
+    """A connection's credentials in its row, shared by every process: rotated tokens survive restarts and
+    are written with a compare-and-set, so two processes cannot both rotate one refresh token."""
 
     def __init__(self, store: Store, connection: int) -> None:
         self.store, self.connection = store, connection
 
-    async def load(self) -> Tokens | None:
-        text = await self.store.read(storage.connection_tokens, self.connection)
-        return None if text is None else msgspec.json.decode(text, type=Tokens)
+    async def load(self) -> str | None:
+        return await self.store.read(storage.connection_tokens, self.connection)
 
-    async def save(self, tokens: Tokens) -> None:
-        await self.store.write(storage.save_connection_tokens, self.connection, msgspec.json.encode(tokens).decode())
+    async def save(self, secret: str, guard: str) -> None:
+        await self.store.write(storage.save_connection_tokens, self.connection, secret, guard)
+
+    async def replace(self, expected: str, secret: str, guard: str) -> bool:
+        return await self.store.write(storage.replace_connection_tokens, self.connection, expected, secret, guard)
 
 
 @dataclass(frozen=True)
@@ -100,71 +108,94 @@ def _mac(secret: str, environment: str, session: str, stamp: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-class ExactOnlineLink:
-    """The app's one registration with Exact Online (or its sandbox), and a connector per connection."""
+class IntegrationLink:
+    """One integration as this process reaches it: its settings, its address, a connector per connection."""
 
-    def __init__(self, settings: Settings, store: Store, clock: Clock, base_url: str, http: httpx.AsyncClient) -> None:
-        self.settings, self.store, self.clock, self.http = settings, store, clock, http
-        sandbox = settings.exact_online.uses_sandbox
-        self.app = OAuthApp(
-            client_id=SANDBOX_CLIENT_ID if sandbox else settings.exact_online.client_id,
-            client_secret=SANDBOX_CLIENT_SECRET if sandbox else os.environ.get("STATUSPAGE_EXACT_CLIENT_SECRET", ""),
-            redirect_uri=settings.page.url.rstrip("/") + CALLBACK_PATH,
-            base_url=base_url,
-        )
-        # Exact's limits are per app and division, whichever connection calls.
-        self.rate_limits = RateLimits(clock=clock, sleep=asyncio.sleep)
-        self._connectors: dict[int, ExactOnlineConnector] = {}
+    def __init__(self, integration: Integration, settings: Settings, store: Store, clock: Clock, base_url: str,
+                 budget: CallBudget, sleep: Sleep = asyncio.sleep) -> None:
+        self.integration, self.settings, self.store, self.clock = integration, settings, store, clock
+        self.options = settings.integration(integration.key)
+        self.base_url = base_url
+        self.budget = budget
+        self.sleep = sleep
+        self.redirect_uri = settings.page.url.rstrip("/") + callback_path(integration.key)
+        # One client per integration, with the integration's own connect and read timeouts.
+        self.http = httpx.AsyncClient(timeout=self.options.timeouts())
+        self._connectors: dict[int, ConnectableConnector] = {}
         self._checks: dict[str, RightsCheck] = {}
+        self._generations: dict[str, int] = {}
         self._connection_ids: dict[str, int] = {}
 
+    @property
+    def key(self) -> str:
+        return self.integration.key
+
     def authorization_url(self, state: str) -> str:
-        return authorization_url(self.app.client_id, self.app.redirect_uri, state, base_url=self.app.base_url)
+        if self.integration.authorization_url is None:
+            raise ConnectorError(f"{self.integration.name} does not connect through a sign-in page")
+        return self.integration.authorization_url(self.options, self.base_url, self.redirect_uri, state)
 
     def environment(self, key: str) -> EnvironmentSettings | None:
-        return next((environment for environment in self.settings.environments if environment.key == key), None)
+        """The configured environment `key`, if it connects to this integration."""
+        found = self.settings.environment(key)
+        return found if found is not None and found.integration == self.key else None
 
-    async def connector(self, environment: str) -> ExactOnlineConnector:
+    async def connector(self, environment: str) -> ConnectableConnector:
         if self.environment(environment) is None:
-            raise UnknownEnvironment(f"no environment {environment!r} in the configuration")
+            raise UnknownEnvironment(f"no environment {environment!r} connects to {self.integration.name} "
+                                     f"in the configuration")
         connection = await self._connection(environment)
         if connection not in self._connectors:
-            self._connectors[connection] = ExactOnlineConnector(
-                self.app, SqliteTokenStore(self.store, connection), http=self.http, clock=self.clock,
-                rate_limits=self.rate_limits,
-            )
+            self._connectors[connection] = self.integration.make_connector(ConnectorContext(
+                settings=self.options, base_url=self.base_url, redirect_uri=self.redirect_uri,
+                credentials=SqliteCredentialStore(self.store, connection), http=self.http, budget=self.budget,
+                clock=self.clock, sleep=self.sleep,
+            ))
         return self._connectors[connection]
 
     async def checked(self, environment: str) -> RightsCheck:
-        """The environment's connector behind the pre-booking rights check: the only way actions are sent."""
+        """The environment's connector behind the pre-booking rights check: the only way actions are sent.
+
+        A reconnect made by any process (a new generation of the connection) is noticed here, before the next
+        call: what the check knew of the previous connection user is forgotten. (Tokens are read from the
+        database before every call anyway.)"""
+        connector = await self.connector(environment)
         if environment not in self._checks:
-            ttl = timedelta(seconds=self.settings.exact_online.rights_cache_seconds)
-            self._checks[environment] = RightsCheck(await self.connector(environment), clock=self.clock, ttl=ttl)
+            ttl = timedelta(seconds=self.options.rights_cache_seconds)
+            self._checks[environment] = RightsCheck(connector, clock=self.clock, ttl=ttl)
+        generation = await self.store.read(storage.connection_generation, await self._connection(environment))
+        if self._generations.get(environment) != generation:
+            self._checks[environment].forget()
+            self._generations[environment] = generation
         return self._checks[environment]
 
-    async def connect(self, environment: str, code: str, connected_by: str) -> ConnectionUser:
-        """Finish the authorization: the connection runs under whoever authorized, for all its administrations.
+    async def connect(self, environment: str, grant: str, connected_by: str) -> ConnectionUser:
+        """Finish connecting: the connection runs under whoever authorized, for all its administrations.
 
         Like every other use of the integration, (re)connecting waits while a kill switch is off.
         """
-        if await self.store.read(_switched_off, environment):
-            raise SwitchedOff(f"the Exact Online switch for {environment} is off; connect again after switching it on")
+        if await self.store.read(_switched_off, self.key, environment):
+            raise SwitchedOff(f"the {self.integration.name} switch for {environment} is off; "
+                              f"connect again after switching it on")
         connector = await self.connector(environment)
-        user = await connector.connect(code)
+        with calling_as(CallClass.RIGHTS):
+            user = await connector.connect(grant)
         # Another user may open other administrations: what the check knew is void.
         if environment in self._checks:
             self._checks[environment].forget()
         connection = await self._connection(environment)
+        self._generations[environment] = await self.store.read(storage.connection_generation, connection)
+        key = self.key
 
         def record(db) -> None:
-            before = next((row for row in storage.connections(db, EXACT_ONLINE) if row["id"] == connection), None)
+            before = next((row for row in storage.connections(db, key) if row["id"] == connection), None)
             storage.record_connection_user(
                 db, connection, user_id=user.user_id, user_name=user.user_name, full_name=user.full_name,
                 current_administration=user.current_administration, connected_by=connected_by, now=self.clock(),
             )
             storage.append_audit(
                 db, at=self.clock(), actor=connected_by, action="connection.connect", subject_type="connection",
-                subject_id=f"{environment}/{EXACT_ONLINE}",
+                subject_id=f"{environment}/{key}",
                 before={"user_name": before["user_name"]} if before and before["user_name"] else None,
                 after={"user_name": user.user_name, "full_name": user.full_name},
             )
@@ -173,29 +204,111 @@ class ExactOnlineLink:
         await self.check(environment)
         return user
 
-    async def check(self, environment: str) -> list[dict]:
-        """Ask Exact Online which administrations the connection user can open now, and keep the answer."""
+    async def check(self, environment: str, cls: CallClass = CallClass.RIGHTS) -> list[dict]:
+        """Ask the accounting system which administrations the connection user can open now, and keep it."""
         connector = await self.connector(environment)
-        accessible = [{"code": item.code, "name": item.name} for item in await connector.accessible_administrations()]
+        with calling_as(cls):
+            administrations = await connector.accessible_administrations()
+        accessible = [{"code": item.code, "name": item.name} for item in administrations]
         connection = await self._connection(environment)
         await self.store.write(storage.record_accessible, connection, accessible, self.clock())
         return accessible
 
     async def any_access_token(self) -> str:
-        """An access token of the first connected environment, for the API probe (`{exact_online_token}`).
-        Raises ConnectorError when no environment is connected: there is nothing to sign in with."""
-        rows = await self.store.read(storage.connections, EXACT_ONLINE)
+        """An access token of the first connected environment, for the API probe (`{exact_online_token}`: the
+        integration's key with underscores, then `_token`). Raises ConnectorError when no environment is connected
+        (there is nothing to sign in with) or the integration signs in without tokens."""
+        rows = await self.store.read(storage.connections, self.key)
         connected = [row["environment"] for row in rows if row["user_name"] and self.environment(row["environment"])]
         if not connected:
-            raise ConnectorError("no environment is connected to Exact Online, so there is no token to sign in with")
-        return await (await self.connector(connected[0])).access_token()
+            raise ConnectorError(f"no environment is connected to {self.integration.name}, so there is no token "
+                                 f"to sign in with")
+        connector = await self.connector(connected[0])
+        if not hasattr(connector, "access_token"):
+            raise ConnectorError(f"{self.integration.name} signs in without an access token")
+        token: str = await connector.access_token()
+        return token
 
     async def _connection(self, environment: str) -> int:
         # A connection's id never changes: ask the database once per environment, not on every use.
         if environment not in self._connection_ids:
-            self._connection_ids[environment] = await self.store.write(storage.connection_id, environment, EXACT_ONLINE)
+            self._connection_ids[environment] = await self.store.write(storage.connection_id, environment, self.key)
         return self._connection_ids[environment]
 
     async def aclose(self) -> None:
         for connector in self._connectors.values():
             await connector.aclose()
+        await self.http.aclose()
+
+
+def _switched_off(db, integration: str, environment: str) -> bool:
+    return not switches.may_send(switches.closed_scopes(db), integration, environment)
+
+
+class Links:
+    """Every registered integration as this process reaches it, sharing one call budget."""
+
+    def __init__(self, registry: Registry, settings: Settings, store: Store, clock: Clock,
+                 addresses: Mapping[str, str], sleep: Sleep = asyncio.sleep) -> None:
+        self.registry, self.settings, self.store, self.clock = registry, settings, store, clock
+        self.budget = CallBudget(clock=clock, sleep=sleep, reserve_fraction=settings.budgets.daily_reserve)
+        self._links = {integration.key: IntegrationLink(integration, settings, store, clock,
+                                                        addresses.get(integration.key, ""), self.budget, sleep)
+                       for integration in registry}
+
+    def __getitem__(self, key: str) -> IntegrationLink:
+        """Raises `UnknownIntegration` naming the installed ones."""
+        if key not in self._links:
+            raise UnknownIntegration(key, self._links)
+        return self._links[key]
+
+    def __iter__(self):
+        return iter(self._links.values())
+
+    def for_environment(self, environment: str) -> IntegrationLink:
+        found = self.settings.environment(environment)
+        if found is None:
+            raise UnknownEnvironment(f"no environment {environment!r} in the configuration")
+        return self[found.integration]
+
+    async def keep_budgets(self) -> None:
+        """Write what changed in the call budget to the database, and take in what other processes heard."""
+        reports = self.budget.drain()
+        now = self.clock()
+        if reports:
+            await self.store.write(_record_budgets, reports, now)
+        for row in await self.store.read(storage.budget_rows, now.date()):
+            self.budget.adopt(row["integration"], row["administration"],
+                              _window(row, "minutely"), _window(row, "daily"))
+
+    async def keep_budgets_forever(self, every: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.keep_budgets()
+            except Exception:  # a locked file must not end the keeping for good
+                log.exception("keeping the call budgets failed; trying again")
+
+    async def aclose(self) -> None:
+        for link in self._links.values():
+            await link.aclose()
+
+
+def _record_budgets(db, reports: list[BudgetReport], now: datetime) -> None:
+    for report in reports:
+        storage.record_budget(
+            db, report.integration, report.administration,
+            minutely=_triple(report.minutely), daily=_triple(report.daily),
+            calls={cls.label: n for cls, n in report.calls.items()}, day=now.date(), now=now,
+        )
+
+
+def _triple(window: Window | None) -> tuple[int, int, datetime] | None:
+    return None if window is None else (window.limit, window.remaining, window.reset_at)
+
+
+def _window(row: Mapping, name: str) -> Window | None:
+    reset = storage.moment(row[f"{name}_reset"])
+    if reset is None or row[f"{name}_limit"] is None:
+        return None
+    return Window(row[f"{name}_limit"], row[f"{name}_remaining"], reset)

@@ -1,4 +1,5 @@
-"""The console's pages for connections, kill switches and replay, misroutes and invoice actions."""
+"""The console's pages for connections, kill switches and replay, call budgets, misroutes and invoice actions,
+for every registered integration."""
 
 from __future__ import annotations
 
@@ -6,22 +7,38 @@ from typing import Annotated
 from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from integrations.base import ConnectorError
+from integrations.registry import ConnectMethod
 from statuspage.actions import outbox, switches
-from statuspage.actions.api import misroute_csv, replay_state
-from statuspage.actions.connections import EXACT_ONLINE, STATE_LIFETIME, make_state, reach, read_state
+from statuspage.actions.api import BUDGET_DEPENDENCIES, budgets_now, misroute_csv, replay_state
+from statuspage.actions.connections import STATE_LIFETIME, IntegrationLink, Links, make_state, reach, read_state
 from statuspage.core import storage
 from statuspage.core.auth import Role, digest
+from statuspage.core.clock import Clock
 from statuspage.core.operation import Refused
 from statuspage.core.settings import LANGUAGES
+from statuspage.core.storage import Store
 from statuspage.core.vocabulary import ActionState
 from statuspage.web.api_support import OptionalCursor, perform
 from statuspage.web.console import form_of, render, required
 from statuspage.web.security import requires
+
+
+def _link(request: Request, integration: str, environment: str | None = None) -> IntegrationLink:
+    """The integration's link, and (when named) an environment that connects to it; 404 otherwise."""
+    links: Links = request.app.state.links
+    if integration not in links.registry:
+        raise NotFoundException(f"no integration {integration!r} is installed")
+    link = links[integration]
+    if environment is not None and link.environment(environment) is None:
+        raise NotFoundException(f"no environment {environment!r} connects to {link.integration.name} "
+                                f"in the configuration")
+    return link
 
 
 class ActionConsole(Controller):
@@ -34,47 +51,67 @@ class ActionConsole(Controller):
                           connected: FromQuery[str | None] = None) -> Template:
         """The connections; `connected`: the environment just connected, confirmed at the top of the page."""
         state = request.app.state
-        rows = {row["environment"]: row for row in await state.store.read(storage.connections, EXACT_ONLINE)}
-        environments = [
-            {"settings": environment, "connection": rows.get(environment.key),
-             "reach": reach(environment, (rows.get(environment.key) or {}).get("accessible"))}
-            for environment in state.settings.environments
-        ]
+        rows = {(row["environment"], row["integration"]): row for row in await state.store.read(storage.connections)}
+        environments = []
+        for environment in state.settings.environments:
+            link: IntegrationLink = state.links[environment.integration]
+            connection = rows.get((environment.key, environment.integration))
+            environments.append({
+                "settings": environment, "connection": connection, "integration": link.integration,
+                "sandbox": link.options.uses_sandbox,
+                "credentials": link.integration.connect_method is ConnectMethod.CREDENTIALS,
+                "reach": reach(environment, (connection or {}).get("accessible")),
+            })
         just = next((item for item in environments if item["settings"].key == connected and item["connection"]), None)
         return render(request, "actions/connections.html", environments=environments, error=error,
-                      sandbox=state.settings.exact_online.uses_sandbox, just_connected=just)
+                      just_connected=just)
 
-    @post("/connections/{environment:str}/exact-online", guards=[requires(Role.OPERATOR)])
-    async def connect(self, request: Request, environment: FromPath[str]) -> Response:
+    @post("/connections/{environment:str}/{integration:str}", guards=[requires(Role.OPERATOR)])
+    async def connect(self, request: Request, environment: FromPath[str], integration: FromPath[str]) -> Response:
+        """Start connecting: to the accounting system's sign-in page (OAuth), or, for an integration that takes
+        credentials, with the credentials posted in the form's `credentials` field."""
         state = request.app.state
-        if state.exact_online.environment(environment) is None:
-            raise NotFoundException(f"no environment {environment!r} in the configuration")
+        link = _link(request, integration, environment)
+        if link.integration.connect_method is ConnectMethod.CREDENTIALS:
+            form = await form_of(request)
+            try:
+                await link.connect(environment, required(form, "credentials"), request.user.name)
+            except (ConnectorError, Refused) as failure:
+                return _back_to_connections(f"Connecting {environment} failed: {failure}")
+            return Redirect(f"/console/connections?connected={quote(environment)}")
         oauth_state = make_state(state.oauth_state_secret, environment, digest(request.auth),
                                  state.clock() + STATE_LIFETIME)
-        return Redirect(state.exact_online.authorization_url(oauth_state))
+        return Redirect(link.authorization_url(oauth_state))
 
-    @get("/connections/exact-online/callback", guards=[requires(Role.OPERATOR)])
+    @get("/connections/{integration:str}/callback", guards=[requires(Role.OPERATOR)])
     async def connected(
-        self, request: Request, code: FromQuery[str] = "", error: FromQuery[str] = "",
+        self, request: Request, integration: FromPath[str], code: FromQuery[str] = "", error: FromQuery[str] = "",
         # `state` is a name Litestar keeps for itself; OAuth's parameter is read under another.
         oauth_state: Annotated[str, QueryParameter(name="state")] = "",
     ) -> Response:
+        """Where the accounting system's sign-in returns (Exact Online: /console/connections/exact-online/callback,
+        the redirect URI registered with it)."""
         app_state = request.app.state
+        link = _link(request, integration)
+        name = link.integration.name
         environment = read_state(app_state.oauth_state_secret, oauth_state, digest(request.auth), app_state.clock())
-        if environment is None:
-            return _back_to_connections("The sign-in at Exact Online expired or did not start here; please try again.")
+        if environment is None or link.environment(environment) is None:
+            return _back_to_connections(f"The sign-in at {name} expired or did not start here; please try again.")
         if error or not code:
-            return _back_to_connections(f"Exact Online did not authorize the connection ({error or 'no code'}).")
+            return _back_to_connections(f"{name} did not authorize the connection ({error or 'no code'}).")
         try:
-            await app_state.exact_online.connect(environment, code, request.user.name)
+            await link.connect(environment, code, request.user.name)
         except ConnectorError as failure:
             return _back_to_connections(f"Connecting {environment} failed: {failure}")
         return Redirect(f"/console/connections?connected={quote(environment)}")
 
-    @post("/connections/{environment:str}/exact-online/check", guards=[requires(Role.OPERATOR)])
-    async def check_connection(self, request: Request, environment: FromPath[str]) -> Response:
+    @post("/connections/{environment:str}/{integration:str}/check", guards=[requires(Role.OPERATOR)])
+    async def check_connection(self, request: Request, environment: FromPath[str],
+                               integration: FromPath[str]) -> Response:
         try:
-            await request.app.state.exact_online.check(environment)
+            await _link(request, integration, environment).check(environment)
+        except NotFoundException as missing:
+            return _back_to_connections(f"Checking {environment} failed: {missing.detail}")
         except ConnectorError as failure:
             return _back_to_connections(f"Checking {environment} failed: {failure}")
         return Redirect("/console/connections")
@@ -84,21 +121,24 @@ class ActionConsole(Controller):
         state = request.app.state
 
         def read(db):
-            return (storage.switch_rows(db), storage.connections(db, EXACT_ONLINE), storage.backlog(db),
+            return (storage.switch_rows(db), storage.connections(db), storage.backlog(db),
                     storage.misroute_rows(db))
 
         switch_rows, connections, backlog, misroutes = await state.store.read(read)
-        replay = await replay_state(request, "exact-online")
-        per_connection = {row["environment"]: await replay_state(request, "exact-online", row["environment"])
-                          for row in connections}
+        integrations = []
+        for link in state.links:
+            integrations.append({"key": link.key, "name": link.integration.name,
+                                 "replay": await replay_state(request, link.key),
+                                 "scope": switches.integration_scope(link.key),
+                                 "off_notice": switches.off_notice(state.settings, link.key),
+                                 "on_notice": switches.on_notice(state.settings, link.key)})
+        per_connection = {(row["environment"], row["integration"]):
+                          await replay_state(request, row["integration"], row["environment"]) for row in connections}
         running = any(item.progress is not None and item.progress.left > 0 and item.enabled
-                      for item in [replay, *per_connection.values()])
+                      for item in [*(i["replay"] for i in integrations), *per_connection.values()])
         return render(request, "actions/switches.html", switches={row["scope"]: row for row in switch_rows},
-                      connections=connections, backlog=backlog, replay=replay, misroutes=misroutes,
-                      per_connection=per_connection, languages=LANGUAGES,
-                      off_notice=switches.off_notice(state.settings, "exact-online"),
-                      on_notice=switches.on_notice(state.settings, "exact-online"),
-                      integration_scope=switches.integration_scope("exact-online"), refresh=running, error=error,
+                      connections=connections, backlog=backlog, integrations=integrations, misroutes=misroutes,
+                      per_connection=per_connection, languages=LANGUAGES, refresh=running, error=error,
                       connection_scope=switches.connection_scope)
 
     @post("/switches/{integration:str}", guards=[requires(Role.OPERATOR)])
@@ -115,6 +155,15 @@ class ActionConsole(Controller):
             return Redirect(f"/console/switches?error={quote(str(refused))}")
         request.app.state.dispatcher.wake()
         return Redirect("/console/switches")
+
+    @get("/budgets", dependencies=BUDGET_DEPENDENCIES)
+    async def budgets(
+        self, request: Request, links: NamedDependency[Links], store: NamedDependency[Store],
+        clock: NamedDependency[Clock],
+    ) -> Template:
+        """Per administration: the limits last stated, what is left, and the calls each class used today."""
+        return render(request, "actions/budgets.html", budgets=await budgets_now(links, store, clock),
+                      reserve_percent=round(links.budget.reserve_fraction * 100))
 
     @get("/misroutes.csv", media_type="text/csv")
     async def misroutes_csv(self, request: Request) -> Response[str]:

@@ -6,7 +6,9 @@
   no call starts once a switch is off; a call already in flight finishes and is recorded.
 - Every action that was tried before, including one a crash left mid-call, is first looked up in
   the accounting system by its idempotency key, and only sent if it left no trace there.
-- The connector paces each division by the rate limits the accounting system reports.
+- Every call goes through the call budget of its (integration, administration): bookings and their look-ups
+  first (the default class), paced by the rate limits the accounting system reports.
+- Any registered integration: the action names its integration, whose link holds the connector.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from integrations.base import (
     TransientError,
 )
 from statuspage.actions import outbox, switches
-from statuspage.actions.connections import ExactOnlineLink
+from statuspage.actions.connections import Links
 from statuspage.core import storage
 from statuspage.core.clock import Clock
 from statuspage.core.settings import Settings
@@ -59,8 +61,8 @@ class Outcome:
 
 
 class Dispatcher:
-    def __init__(self, store: Store, settings: Settings, clock: Clock, link: ExactOnlineLink) -> None:
-        self.store, self.settings, self.clock, self.link = store, settings, clock, link
+    def __init__(self, store: Store, settings: Settings, clock: Clock, links: Links) -> None:
+        self.store, self.settings, self.clock, self.links = store, settings, clock, links
         self._busy: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
 
@@ -139,9 +141,17 @@ class Dispatcher:
 
     async def _attempt(self, row: Mapping[str, Any]) -> Outcome:
         action = outbox.invoice_action(row)
+        looking_up = row["attempts"] > 0
         try:
-            checked = await self.link.checked(row["environment"])
-            result = await checked.find_result(action) if row["attempts"] > 0 else None
+            checked = await self.links[row["integration"]].checked(row["environment"])
+            try:
+                result = await checked.find_result(action) if looking_up else None
+            except NoAccess as refused:
+                # Tried before, so it may have been booked: not undone. The look-up waits until the connection
+                # user can open the administration again (a reconnect), and never calls it before.
+                return Outcome(ActionState.QUEUED,
+                               "cannot be looked up: the connection user cannot open the administration",
+                               error=str(refused), retry=True)
             found = result is not None
             if result is None:
                 result = await checked.execute(action)

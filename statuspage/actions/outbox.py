@@ -19,10 +19,10 @@ from sqlite_utils import Database
 from integrations.base import ActionKind, InvalidAction, InvoiceAction
 from integrations.payloads import PAYLOAD_TYPES, payload_of
 from statuspage.actions.switches import (
-    INTEGRATIONS,
     SYSTEM,
     closed_scopes,
     component_of,
+    installed,
     integration_scope,
     may_send,
     off_notice,
@@ -103,12 +103,15 @@ def accept(db: Database, settings: Settings, client: str, now: datetime, request
 
 
 def _check(settings: Settings, request: ActionRequest) -> None:
-    if request.integration not in INTEGRATIONS:
-        raise Refused(f"unknown integration {request.integration!r}; known: {', '.join(INTEGRATIONS)}")
+    if request.integration not in settings.integrations:
+        raise Refused(f"unknown integration {request.integration!r}; known: {', '.join(installed(settings))}")
     environment = next((e for e in settings.environments if e.key == request.environment), None)
     if environment is None:
         known = ", ".join(e.key for e in settings.environments) or "none are configured"
         raise Refused(f"unknown environment {request.environment!r}; known: {known}")
+    if environment.integration != request.integration:
+        raise Refused(f"environment {request.environment!r} books into {environment.integration!r}, "
+                      f"not {request.integration!r}")
     linked = [item.code for item in environment.administrations]
     if request.administration not in linked:
         raise Refused(f"administration {request.administration!r} is not linked to environment "

@@ -24,8 +24,12 @@ from statuspage.core.vocabulary import ActionState, ComponentStatus, Impact, Inc
 from statuspage.incidents import operations
 from statuspage.incidents.status_history import record_statuses_now
 
-INTEGRATIONS = ("exact-online",)
 SYSTEM = Actor("kill switch")
+
+
+def installed(settings: Settings) -> list[str]:
+    """The keys of the installed integrations: each has its settings once the configuration is loaded."""
+    return list(settings.integrations)
 
 
 def integration_scope(integration: str) -> str:
@@ -131,8 +135,9 @@ def switch(
     With a `notice`, the public hears of it in the same transaction: off opens the incident (or, when the
     switch's incident is still open, posts to it); on posts "being booked" to that incident and resolves
     it when the replay has nothing left (`finish_replays`)."""
-    if integration not in INTEGRATIONS:
-        raise Refused(f"unknown integration {integration!r}; known: {', '.join(INTEGRATIONS)}", not_found=True)
+    if integration not in settings.integrations:
+        raise Refused(f"unknown integration {integration!r}; known: {', '.join(installed(settings))}",
+                      not_found=True)
     if environment is not None and environment not in {e.key for e in settings.environments}:
         raise Refused(f"unknown environment {environment!r}", not_found=True)
     if not reason.strip():

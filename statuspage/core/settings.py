@@ -104,17 +104,11 @@ class IncidentTemplateSettings(_Section):
     component_status: str = "major_outage"
 
 
-class ExactOnlineSettings(_Section):
-    # Left out, `statuspage serve` starts the local sandbox and uses it: the demo runs out of the box.
-    base_url: str = ""
-    client_id: str = "sandbox-client"
-    # The client secret comes from $STATUSPAGE_EXACT_CLIENT_SECRET; the sandbox's is used against the sandbox.
-    sandbox_port: int = 0
-    rights_cache_seconds: int = 60
+class BudgetSettings(_Section):
+    """The call budget per (integration, administration): see `integrations/budget.py`."""
 
-    @property
-    def uses_sandbox(self) -> bool:
-        return not self.base_url
+    daily_reserve: float = 0.2
+    """Share of an administration's daily limit kept for bookings (0.2: the last 20 % of the day's calls)."""
 
 
 class ProbeSettings(_Section):
@@ -162,6 +156,8 @@ class EnvironmentSettings(_Section):
 
     key: str
     name: str
+    # The accounting system it books into, by its key in the registry; older configurations name none.
+    integration: str = "exact-online"
     administrations: list[AdministrationSettings] = msgspec.field(default_factory=list)
 
 
@@ -185,7 +181,10 @@ class Settings(_Section):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     notifications: NotificationSettings = msgspec.field(default_factory=NotificationSettings)
-    exact_online: ExactOnlineSettings = msgspec.field(default_factory=ExactOnlineSettings)
+    # `[integrations.<key>]` tables, each validated by its integration's own settings type when the
+    # configuration is loaded (`statuspage.config`); after that, the values are those settings objects.
+    integrations: dict[str, Any] = msgspec.field(default_factory=dict)
+    budgets: BudgetSettings = msgspec.field(default_factory=BudgetSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
     probes: list[ProbeSettings] = msgspec.field(default_factory=list)
     probing: ProbingSettings = msgspec.field(default_factory=ProbingSettings)
@@ -200,6 +199,13 @@ class Settings(_Section):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.page.time_zone)
+
+    def integration(self, key: str) -> Any:
+        """The validated settings of an installed integration (KeyError for one not installed)."""
+        return self.integrations[key]
+
+    def environment(self, key: str) -> EnvironmentSettings | None:
+        return next((environment for environment in self.environments if environment.key == key), None)
 
 
 # Scalar settings that an environment variable may set: STATUSPAGE_DB sets database.path, and so on.
@@ -216,11 +222,14 @@ ENVIRONMENT_KEYS = {
     "SMTP_PORT": ("notifications", "smtp_port"),
     "SMTP_USERNAME": ("notifications", "smtp_username"),
     "MAIL_FROM": ("notifications", "mail_from"),
-    "EXACT_BASE_URL": ("exact_online", "base_url"),
-    "EXACT_CLIENT_ID": ("exact_online", "client_id"),
-    "EXACT_SANDBOX_PORT": ("exact_online", "sandbox_port"),
+    "EXACT_BASE_URL": ("integrations", "exact-online", "base_url"),
+    "EXACT_CLIENT_ID": ("integrations", "exact-online", "client_id"),
+    "EXACT_SANDBOX_PORT": ("integrations", "exact-online", "sandbox_port"),
     "DEMO": ("demo", "enabled"),
 }
+
+LEGACY_TABLES = {"exact_online": "exact-online"}
+"""Tables of older configurations, read as `[integrations.<key>]`: `[exact_online]` is `[integrations.exact-online]`."""
 
 _KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -240,14 +249,15 @@ def read_settings(
     environ = os.environ if environ is None else environ
     path = Path(config_path or environ.get(f"{ENV_PREFIX}CONFIG") or SAMPLE_CONFIG)
     raw = _read_toml(path)
-    origins: dict[tuple[str, str], str] = {}
-    for name, (section, key) in ENVIRONMENT_KEYS.items():
+    _read_legacy_tables(raw, path)
+    origins: dict[tuple[str, ...], str] = {}
+    for name, (*sections, key) in ENVIRONMENT_KEYS.items():
         if f"{ENV_PREFIX}{name}" in environ:
-            _put(raw, section, key, environ[f"{ENV_PREFIX}{name}"], path)
-            origins[(section, key)] = f"environment variable {ENV_PREFIX}{name}"
+            _put(raw, sections, key, environ[f"{ENV_PREFIX}{name}"], path)
+            origins[(*sections, key)] = f"environment variable {ENV_PREFIX}{name}"
     for (section, key), value in (overrides or {}).items():
         if value is not None:
-            _put(raw, section, key, value, path)
+            _put(raw, [section], key, value, path)
             origins[(section, key)] = f"command-line option for {section}.{key}"
     raw["source"] = str(path)
     settings = _convert(raw, path, origins)
@@ -269,14 +279,29 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), "", f"is not valid TOML: {error}") from None
 
 
-def _put(raw: dict[str, Any], section: str, key: str, value: Any, path: Path) -> None:
-    table = raw.setdefault(section, {})
-    if not isinstance(table, dict):
-        raise ConfigError(str(path), section, "must be a table, like [" + section + "]")
+def _put(raw: dict[str, Any], sections: list[str], key: str, value: Any, path: Path) -> None:
+    table = raw
+    for depth, section in enumerate(sections):
+        table = table.setdefault(section, {})
+        if not isinstance(table, dict):
+            name = ".".join(sections[:depth + 1])
+            raise ConfigError(str(path), name, "must be a table, like [" + name + "]")
     table[key] = value
 
 
-def _convert(raw: dict[str, Any], path: Path, origins: dict[tuple[str, str], str]) -> Settings:
+def _read_legacy_tables(raw: dict[str, Any], path: Path) -> None:
+    """An older table keeps working as its new spelling; both at once is a mistake that names the new one."""
+    for old, key in LEGACY_TABLES.items():
+        if old not in raw:
+            continue
+        integrations = raw.setdefault("integrations", {})
+        if not isinstance(integrations, dict) or key in integrations:
+            raise ConfigError(str(path), old, f"[{old}] is now spelled [integrations.{key}]; "
+                                              f"move its settings there and remove [{old}]")
+        integrations[key] = raw.pop(old)
+
+
+def _convert(raw: dict[str, Any], path: Path, origins: dict[tuple[str, ...], str]) -> Settings:
     try:
         # Not strict: environment variables are strings, and "8080" is a fine port.
         return msgspec.convert(raw, Settings, strict=False)
@@ -297,7 +322,7 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _check(settings: Settings, path: Path, origins: dict[tuple[str, str], str]) -> None:
+def _check(settings: Settings, path: Path, origins: dict[tuple[str, ...], str]) -> None:
     def fail(section: str, key: str, problem: str) -> None:
         source = origins.get((section, key), str(path))
         raise ConfigError(source, f"{section}.{key}", problem)
@@ -343,13 +368,10 @@ def _check(settings: Settings, path: Path, origins: dict[tuple[str, str], str]) 
         if language not in LANGUAGES:
             fail("page", f"names.{language}", f"languages are {', '.join(LANGUAGES)}")
     _check_probes(settings, path)
-    exact = settings.exact_online
-    if exact.base_url and not exact.base_url.startswith(("https://", "http://")):
-        fail("exact_online", "base_url", f"{exact.base_url!r} must start with https://, like https://start.exactonline.nl")
     if settings.demo.enabled and settings.demo.seconds_between_actions <= 0:
         fail("demo", "seconds_between_actions", "must be more than 0")
-    if not 0 <= exact.sandbox_port < 65536:
-        fail("exact_online", "sandbox_port", f"{exact.sandbox_port} is not a TCP port (0 picks a free one)")
+    if not 0 <= settings.budgets.daily_reserve < 1:
+        fail("budgets", "daily_reserve", f"{settings.budgets.daily_reserve} must be a share from 0 up to 1, like 0.2")
     environment_keys: set[str] = set()
     for index, environment in enumerate(settings.environments):
         if not _KEY_PATTERN.match(environment.key) or environment.key in environment_keys:
@@ -405,8 +427,9 @@ def _check_probes(settings: Settings, path: Path) -> None:
         seen.add(probe.key)
         if probe.component is not None and probe.component not in components:
             fail("component", f"{probe.component!r} is not the key of any [[components]] entry")
-        if probe.kind == "http" and not (probe.url or "").startswith(("http://", "https://", "{page}", "{exact_online}")):
-            fail("url", "an http probe needs a url starting with http://, https://, {page} or {exact_online}")
+        if probe.kind == "http" and not (probe.url or "").startswith(("http://", "https://", "{")):
+            fail("url", "an http probe needs a url starting with http://, https://, {page} or an integration's "
+                        "address such as {exact_online}")
         if probe.interval < 1 or probe.timeout <= 0 or probe.timeout > probe.interval:
             fail("timeout", f"needs 0 < timeout <= interval and interval >= 1 second; got timeout {probe.timeout}, "
                             f"interval {probe.interval}")

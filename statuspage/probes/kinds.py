@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from integrations.registry import Registry
 from statuspage.core.settings import ConfigError, Settings
 from statuspage.probes import conditions
 
@@ -26,7 +27,7 @@ DEFAULT_CONDITIONS = {
 }
 
 
-def check_probes(settings: Settings, path: Path) -> None:
+def check_probes(settings: Settings, path: Path, registry: Registry | None = None) -> None:
     """Every configured probe is of a known kind and its conditions parse and use only what its kind observes.
 
     Raises ConfigError naming the probe, the condition's place in the file and the placeholders on offer.
@@ -36,6 +37,15 @@ def check_probes(settings: Settings, path: Path) -> None:
         if probe.kind not in PROBE_PLACEHOLDERS:
             raise ConfigError(str(path), f"{where}.kind", f"probe {probe.key!r}: unknown kind {probe.kind!r}; "
                                                           f"use one of {', '.join(PROBE_PLACEHOLDERS)}")
+        if registry is not None and probe.kind != "http":
+            if probe.integration not in registry:
+                raise ConfigError(str(path), f"{where}.integration",
+                                  f"probe {probe.key!r}: {probe.integration!r} is not an installed integration; "
+                                  f"installed: {', '.join(registry.keys())}")
+            if probe.kind not in registry.get(probe.integration).probe_kinds:
+                offered = ", ".join(registry.get(probe.integration).probe_kinds)
+                raise ConfigError(str(path), f"{where}.kind", f"probe {probe.key!r}: {probe.integration} offers no "
+                                                              f"{probe.kind} probe; it offers {offered}")
         for number, text in enumerate(probe.conditions):
             try:
                 condition = conditions.parse(text)

@@ -24,6 +24,8 @@ from typing import Any
 import httpx
 
 from integrations.base import ConnectorError
+from integrations.budget import CallClass
+from statuspage.actions.connections import Links
 from statuspage.core import storage
 from statuspage.core.clock import Clock
 from statuspage.core.settings import ProbeSettings, Settings
@@ -35,7 +37,8 @@ from statuspage.probes.kinds import DEFAULT_CONDITIONS
 from statuspage.probes.rules import Standing, advance, claim_for, sync_freshness
 
 log = logging.getLogger("statuspage.probes")
-TOKEN_PLACEHOLDER = "{exact_online_token}"
+TOKEN_PLACEHOLDER = "{{{}_token}}"
+"""`{exact_online_token}`: an integration's key with underscores, then `_token`."""
 
 
 @dataclass
@@ -62,8 +65,9 @@ Observe = Callable[[ProbeSettings], Awaitable[Observation]]
 class Prober:
     """Runs the configured probes against what the service can reach."""
 
-    def __init__(self, settings: Settings, store: Store, clock: Clock, http: httpx.AsyncClient, link: Any | None) -> None:
-        self.settings, self.store, self.clock, self.http, self.link = settings, store, clock, http, link
+    def __init__(self, settings: Settings, store: Store, clock: Clock, http: httpx.AsyncClient,
+                 links: Links | None) -> None:
+        self.settings, self.store, self.clock, self.http, self.links = settings, store, clock, http, links
         self._at_once = asyncio.Semaphore(settings.probing.at_once)
         self.kinds: dict[str, Observe] = {
             "http": self._http, "rights": self._rights, "backlog": self._backlog, "sync": self._sync,
@@ -129,21 +133,29 @@ class Prober:
     # What each kind observes
 
     def url_of(self, probe: ProbeSettings) -> str:
-        """A probe's URL; `{page}` and `{exact_online}` stand for this page's and Exact Online's addresses,
-        so the shipped probes follow wherever the service and its sandbox listen."""
-        exact_online = self.link.app.base_url if self.link is not None else self.settings.exact_online.base_url
-        return (probe.url or "").format_map({"page": self.settings.page.url.rstrip("/"),
-                                             "exact_online": exact_online.rstrip("/")})
+        """A probe's URL; `{page}` stands for this page's address and `{exact_online}` (an integration's key
+        with underscores) for that integration's, so the shipped probes follow wherever the service and the
+        sandboxes listen."""
+        places = {"page": self.settings.page.url.rstrip("/")}
+        for key, options in self.settings.integrations.items():
+            address = self.links[key].base_url if self.links is not None else options.base_url
+            places[key.replace("-", "_")] = address.rstrip("/")
+        return (probe.url or "").format_map(places)
 
     async def headers_of(self, probe: ProbeSettings) -> dict[str, str]:
-        """A probe's headers; `{exact_online_token}` stands for a connection's current access token, so that
-        the probe signs in as bookings do and a 401 (our credentials refused) fails it."""
-        if not any(TOKEN_PLACEHOLDER in value for value in probe.headers.values()):
-            return dict(probe.headers)
-        if self.link is None:
-            raise ConnectorError("no Exact Online link in this process to sign in with")
-        token = await self.link.any_access_token()
-        return {name: value.replace(TOKEN_PLACEHOLDER, token) for name, value in probe.headers.items()}
+        """A probe's headers; `{exact_online_token}` (any installed integration's key with underscores, then
+        `_token`) stands for one of its connections' current access token, so that the probe signs in as bookings
+        do and a 401 (our credentials refused) fails it."""
+        headers = dict(probe.headers)
+        for key in self.settings.integrations:
+            placeholder = TOKEN_PLACEHOLDER.format(key.replace("-", "_"))
+            if not any(placeholder in value for value in headers.values()):
+                continue
+            if self.links is None:
+                raise ConnectorError(f"no link to {key} in this process to sign in with")
+            token = await self.links[key].any_access_token()
+            headers = {name: value.replace(placeholder, token) for name, value in headers.items()}
+        return headers
 
     async def _http(self, probe: ProbeSettings) -> Observation:
         headers = await self.headers_of(probe)
@@ -160,18 +172,19 @@ class Prober:
     async def _rights(self, probe: ProbeSettings) -> Observation:
         """Every connection's user against every administration linked to it: lost rights show up
         here, before an invoice is refused. Listed per connection for operators only."""
-        if self.link is None:
+        if self.links is None:
             raise ConnectorError(f"no connection to {probe.integration} is available to this process")
+        link = self.links[probe.integration]
         rows = {row["environment"]: row for row in await self.store.read(storage.connections, probe.integration)}
         unreachable: list[dict[str, str]] = []
         errors: list[dict[str, str]] = []
         checked = 0
         for environment in self.settings.environments:
-            if not (rows.get(environment.key) or {}).get("user_name"):
+            if environment.integration != probe.integration or not (rows.get(environment.key) or {}).get("user_name"):
                 continue  # not connected: nothing to check, and nothing can be booked there either
             checked += 1
             try:
-                accessible = {item["code"] for item in await self.link.check(environment.key)}
+                accessible = {item["code"] for item in await link.check(environment.key, CallClass.PROBE)}
             except ConnectorError as failure:
                 errors.append({"environment": environment.key, "error": str(failure)})
                 continue

@@ -39,13 +39,16 @@ from statuspage.core.storage.actions import (
     transitions_of,
     unfinished_replays,
 )
+from statuspage.core.storage.budgets import budget_rows, record_budget
 from statuspage.core.storage.connections import (
+    connection_generation,
     connection_id,
     connection_tokens,
     connections,
     ensure_connections,
     record_accessible,
     record_connection_user,
+    replace_connection_tokens,
     save_connection_tokens,
 )
 from statuspage.core.storage.engine import (
@@ -193,6 +196,10 @@ __all__ = [
     "deliveries_of",
     "connection_id",
     "ensure_connections",
+    "budget_rows",
+    "record_budget",
+    "connection_generation",
+    "replace_connection_tokens",
     "connections",
     "connection_tokens",
     "save_connection_tokens",

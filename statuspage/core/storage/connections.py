@@ -24,15 +24,19 @@ def connection_id(db: Database, environment: str, integration: str) -> int:
                          [environment, integration]))["id"]
 
 
-def ensure_connections(db: Database, environments: Sequence[str], integration: str) -> None:
-    """A (not yet connected) connection for every configured environment, so each has an id to switch by."""
-    for environment in environments:
+def ensure_connections(db: Database, environments: Sequence[tuple[str, str]]) -> None:
+    """A (not yet connected) connection for every configured (environment, integration), so each has an id."""
+    for environment, integration in environments:
         connection_id(db, environment, integration)
 
 
-def connections(db: Database, integration: str) -> list[Row]:
-    """Every connection of an integration, without its tokens."""
-    rows = db.query(f"SELECT {_CONNECTION_FIELDS} FROM connections WHERE integration = ? ORDER BY id", [integration])
+def connections(db: Database, integration: str | None = None) -> list[Row]:
+    """Every connection (of one integration, or of all), without its tokens."""
+    if integration is None:
+        rows = db.query(f"SELECT {_CONNECTION_FIELDS} FROM connections ORDER BY id")
+    else:
+        rows = db.query(f"SELECT {_CONNECTION_FIELDS} FROM connections WHERE integration = ? ORDER BY id",
+                        [integration])
     return [{**row, "accessible": json_loads_or_none(row["accessible"])} for row in rows]
 
 
@@ -41,8 +45,25 @@ def connection_tokens(db: Database, connection: int) -> str | None:
     return rows[0]["tokens"] if rows else None
 
 
-def save_connection_tokens(db: Database, connection: int, tokens: str) -> None:
-    db.execute("UPDATE connections SET tokens = ? WHERE id = ?", [tokens, connection])
+def connection_generation(db: Database, connection: int) -> int:
+    """Bumped by every (re)connect: a process that saw another generation must forget what it knew of the user."""
+    rows = list(db.query("SELECT generation FROM connections WHERE id = ?", [connection]))
+    return rows[0]["generation"] if rows else 0
+
+
+def save_connection_tokens(db: Database, connection: int, tokens: str, guard: str | None = None) -> None:
+    """A new connection's tokens, unconditionally; a new generation of the connection begins."""
+    db.execute("UPDATE connections SET tokens = ?, token_guard = ?, generation = generation + 1 WHERE id = ?",
+               [tokens, guard, connection])
+
+
+def replace_connection_tokens(db: Database, connection: int, expected_guard: str, tokens: str, guard: str) -> bool:
+    """Rotated tokens, written only if the stored ones are still those with `expected_guard` (compare-and-set).
+    A row stored before guards existed (NULL) is taken as matching."""
+    cursor = db.execute(
+        "UPDATE connections SET tokens = ?, token_guard = ? WHERE id = ? AND (token_guard = ? OR token_guard IS NULL)",
+        [tokens, guard, connection, expected_guard])
+    return cursor.rowcount == 1
 
 
 def record_connection_user(

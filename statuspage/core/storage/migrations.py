@@ -403,3 +403,36 @@ def m010_page_version(db: Database) -> None:
         """
     )
 
+
+@migrations()
+def m011_shared_connections_and_budgets(db: Database) -> None:
+    db.executescript(
+        """
+        -- Compare-and-set of rotated tokens: the fingerprint of the refresh token the stored pair holds.
+        ALTER TABLE connections ADD COLUMN token_guard TEXT;
+        -- Bumped by every (re)connect, so every process notices a new connection user before its next call.
+        ALTER TABLE connections ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+        -- The limits an accounting system last stated per administration (whichever process heard them).
+        CREATE TABLE budgets (
+            integration TEXT NOT NULL,
+            administration TEXT NOT NULL,
+            minutely_limit INTEGER,
+            minutely_remaining INTEGER,
+            minutely_reset TEXT,
+            daily_limit INTEGER,
+            daily_remaining INTEGER,
+            daily_reset TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (integration, administration)
+        );
+        -- Calls made per class per (UTC) day, summed over every process.
+        CREATE TABLE budget_calls (
+            integration TEXT NOT NULL,
+            administration TEXT NOT NULL,
+            day TEXT NOT NULL,
+            class TEXT NOT NULL,
+            calls INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (integration, administration, day, class)
+        );
+        """
+    )

@@ -1,0 +1,103 @@
+"""Exact Online as the service sees it: one `Integration` for the registry, and the settings it reads.
+
+Settings come from `[integrations.exact-online]` (the old `[exact_online]` table is read as the same); the client
+secret only from `$STATUSPAGE_EXACT_CLIENT_SECRET`, never from a file. The sandbox is imported only when started.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from integrations.exact_online.connector import DEFAULT_COMMIT_WINDOW, ExactOnlineConnector
+from integrations.exact_online.oauth import OAuthApp, authorization_url
+from integrations.exact_online.rate_limits import KEY, RateLimits
+from integrations.exact_online.tokens import SharedTokenStore
+from integrations.registry import (
+    ConnectMethod,
+    ConnectorContext,
+    Integration,
+    IntegrationSettings,
+    ProbeKind,
+    RunningSandbox,
+    SandboxDescription,
+)
+
+SECRET_VARIABLE = "STATUSPAGE_EXACT_CLIENT_SECRET"
+SANDBOX_CLIENT_ID = "sandbox-client"
+SANDBOX_CLIENT_SECRET = "sandbox-secret"  # the one app the sandbox knows (sandbox/scenario.py)
+
+
+class ExactOnlineSettings(IntegrationSettings, kw_only=True, forbid_unknown_fields=True):
+    """`[integrations.exact-online]`; left without `base_url`, the sandbox is started and used."""
+
+    client_id: str = SANDBOX_CLIENT_ID
+    """The app's client id at Exact Online (its App Center registration)."""
+    commit_window_seconds: float = DEFAULT_COMMIT_WINDOW
+
+
+def oauth_app(settings: ExactOnlineSettings, base_url: str, redirect_uri: str) -> OAuthApp:
+    sandbox = settings.uses_sandbox
+    return OAuthApp(client_id=SANDBOX_CLIENT_ID if sandbox else settings.client_id,
+                    client_secret=SANDBOX_CLIENT_SECRET if sandbox else os.environ.get(SECRET_VARIABLE, ""),
+                    redirect_uri=redirect_uri, base_url=base_url)
+
+
+def make_connector(context: ConnectorContext) -> ExactOnlineConnector:
+    settings: ExactOnlineSettings = context.settings
+    return ExactOnlineConnector(
+        oauth_app(settings, context.base_url, context.redirect_uri), SharedTokenStore(context.credentials),
+        http=context.http, clock=context.clock, sleep=context.sleep,
+        rate_limits=RateLimits(clock=context.clock, sleep=context.sleep, budget=context.budget),
+        commit_window=settings.commit_window_seconds,
+    )
+
+
+def _authorization_url(settings: ExactOnlineSettings, base_url: str, redirect_uri: str, state: str) -> str:
+    app = oauth_app(settings, base_url, redirect_uri)
+    return authorization_url(app.client_id, redirect_uri, state, base_url=base_url)
+
+
+def _start_sandbox(host: str, port: int) -> RunningSandbox:
+    from integrations.exact_online.sandbox import ExactOnlineSandbox, demo_scenario
+
+    return ExactOnlineSandbox(demo_scenario(), host=host, port=port).start()
+
+
+def _demo_users() -> Mapping[str, str]:
+    from integrations.exact_online.sandbox import demo_scenario
+
+    return {environment.name: environment.connection_user for environment in demo_scenario().environments}
+
+
+async def _demo_grant(url: str, settings: ExactOnlineSettings, redirect_uri: str, username: str) -> str:
+    """Sign in on the sandbox's page as `username` and press Authorize, as a person would; the code it gives."""
+    async with httpx.AsyncClient(timeout=settings.timeouts()) as http:
+        answer = await http.post(f"{url}/api/oauth2/auth", data={
+            "client_id": SANDBOX_CLIENT_ID, "redirect_uri": redirect_uri, "state": "demo", "username": username})
+    return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+
+
+def _sandbox_main(argv: list[str]) -> int:
+    from integrations.exact_online.sandbox import main
+
+    return main(argv)
+
+
+EXACT_ONLINE = Integration(
+    key=KEY,
+    name="Exact Online",
+    administration_term="division",
+    connect_method=ConnectMethod.OAUTH_CODE,
+    settings_type=ExactOnlineSettings,
+    make_connector=make_connector,
+    authorization_url=_authorization_url,
+    client_id=lambda settings: SANDBOX_CLIENT_ID if settings.uses_sandbox else settings.client_id,
+    sandbox=SandboxDescription(start=_start_sandbox, demo_users=_demo_users, demo_grant=_demo_grant,
+                               main=_sandbox_main),
+    probe_kinds=(ProbeKind.HTTP, ProbeKind.RIGHTS, ProbeKind.BACKLOG, ProbeKind.SYNC),
+    syncs=(),
+)

@@ -1,0 +1,198 @@
+"""The registry of integrations: each accounting system describes itself once, and the service looks it up by key.
+
+An integration is one package under `integrations/` that exposes one `Integration`: its key (`exact-online`),
+its names, what it calls an administration, how an environment connects to it, the settings it takes from
+`[integrations.<key>]`, a factory for the connector of one connection, its sandbox, the probe kinds it offers
+and what it can sync. The service (`statuspage`) knows integrations only through this description; the one
+place that lists the installed ones is `statuspage/core/installed.py`. Registering another accounting system
+is adding its description there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+import httpx
+import msgspec
+
+from integrations.base import Clock, ConnectionUser, Connector, Sleep
+from integrations.call_budget import CallBudget
+
+
+class ConnectMethod(StrEnum):
+    """How an operator connects an environment."""
+
+    OAUTH_CODE = "oauth-authorization-code"
+    """Sent to the accounting system's sign-in page, back with a code (Exact Online, Twinfield)."""
+    CREDENTIALS = "credentials"
+    """Types credentials the accounting system issued (an API key, a user and password) into the console."""
+
+
+class ProbeKind(StrEnum):
+    """The probe kinds an integration can be the subject of."""
+
+    HTTP = "http"
+    RIGHTS = "rights"
+    BACKLOG = "backlog"
+    SYNC = "sync"
+
+
+class IntegrationSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What every integration's `[integrations.<key>]` table holds; an integration subclasses it with its own."""
+
+    base_url: str = ""
+    """The accounting system's address; left out, `statuspage serve` starts the integration's sandbox."""
+    sandbox_port: int = 0
+    """Where the sandbox listens when it is started for the demo; 0 picks a free port."""
+    rights_cache_seconds: int = 60
+    """How long the connection user's accessible administrations and rights are believed (seconds)."""
+    connect_timeout: float = 5.0
+    """Seconds to wait for a connection to the accounting system."""
+    read_timeout: float = 30.0
+    """Seconds to wait for an answer once a request is sent."""
+    commit_window_seconds: float = 30.0
+    """Seconds after which a booking that was sent but not answered is surely visible to a look-up."""
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return not self.base_url
+
+    def timeouts(self) -> httpx.Timeout:
+        return httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
+
+
+class CredentialStore(Protocol):
+    """Where one connection's credentials (tokens) live, shared by every process of the service.
+
+    `guard` identifies what a secret may be replaced on (for rotating OAuth tokens, its refresh token's
+    fingerprint): `replace` writes only when the stored guard is still `expected`, so two processes rotating
+    the same refresh token cannot both win.
+    """
+
+    async def load(self) -> str | None: ...
+
+    async def save(self, secret: str, guard: str) -> None:
+        """Store unconditionally: a new connection replaces whatever was there."""
+        ...
+
+    async def replace(self, expected: str, secret: str, guard: str) -> bool:
+        """Compare-and-set on the guard; False when another process changed the secret first."""
+        ...
+
+
+class ConnectableConnector(Connector, Protocol):
+    async def connect(self, grant: str) -> ConnectionUser:
+        """Finish connecting with an authorization code (OAuth) or the credentials typed in; from now on the
+        connection runs under the user who granted it."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """Everything a connector factory is given for one connection."""
+
+    settings: Any
+    """The integration's own settings (an instance of its `settings_type`)."""
+    base_url: str
+    """Where the accounting system (or its sandbox) is reached."""
+    redirect_uri: str
+    """Where the OAuth flow returns to, for integrations that connect that way."""
+    credentials: CredentialStore
+    http: httpx.AsyncClient
+    """Shared by the integration's connectors, with the integration's connect/read timeouts."""
+    budget: CallBudget
+    clock: Clock
+    sleep: Sleep
+
+
+class RunningSandbox(Protocol):
+    @property
+    def url(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SandboxDescription:
+    """A local stand-in of the accounting system, for the demo and the tests."""
+
+    start: Callable[[str, int], RunningSandbox]
+    """Start the demo scenario on (host, port; 0 picks a free one), on a thread; returns it running."""
+    demo_users: Callable[[], Mapping[str, str]]
+    """The demo scenario: environment name -> the sandbox user its connection is made under."""
+    demo_grant: Callable[[str, Any, str, str], Awaitable[str]]
+    """(sandbox url, settings, redirect_uri, username) -> the grant `connect` takes, as a person would get it."""
+    main: Callable[[list[str]], int]
+    """Run it in the foreground (`statuspage sandbox <key> --port ...`)."""
+
+
+@dataclass(frozen=True)
+class Integration:
+    key: str
+    """Lower-case with dashes, as in the API's paths and the configuration: `exact-online`."""
+    name: str
+    """As customers know it: "Exact Online"."""
+    administration_term: str
+    """What the accounting system itself calls an administration ("division", "office")."""
+    connect_method: ConnectMethod
+    settings_type: type[IntegrationSettings]
+    make_connector: Callable[[ConnectorContext], ConnectableConnector]
+    authorization_url: Callable[[Any, str, str, str], str] | None = None
+    """(settings, base url, redirect_uri, state) -> where to send the operator, for `OAUTH_CODE`."""
+    client_id: Callable[[Any], str] | None = None
+    """The app's id at the accounting system, for the sandbox's sign-in form."""
+    sandbox: SandboxDescription | None = None
+    probe_kinds: tuple[ProbeKind, ...] = (ProbeKind.RIGHTS, ProbeKind.BACKLOG, ProbeKind.SYNC)
+    syncs: tuple[str, ...] = ()
+    """What it can sync (entity names); empty until the sync issue."""
+    names: Mapping[str, str] = field(default_factory=dict)
+    """The name per language, where it differs from `name`."""
+
+    def settings_from(self, table: Mapping[str, Any]) -> IntegrationSettings:
+        """Its settings from `[integrations.<key>]`; raises msgspec.ValidationError naming the wrong key."""
+        return msgspec.convert(dict(table), self.settings_type, strict=False)
+
+
+class UnknownIntegration(LookupError):
+    def __init__(self, key: str, known: Iterable[str]) -> None:
+        super().__init__(f"unknown integration {key!r}; known: {', '.join(known) or 'none are installed'}")
+        self.key = key
+
+
+class Registry:
+    """The installed integrations, by key."""
+
+    def __init__(self, integrations: Iterable[Integration] = ()) -> None:
+        self._by_key: dict[str, Integration] = {}
+        for integration in integrations:
+            self.register(integration)
+
+    def register(self, integration: Integration) -> None:
+        if integration.key in self._by_key:
+            raise ValueError(f"integration {integration.key!r} is registered twice")
+        self._by_key[integration.key] = integration
+
+    def with_(self, *integrations: Integration) -> Registry:
+        """A copy with more integrations registered (tests register fakes this way)."""
+        return Registry([*self._by_key.values(), *integrations])
+
+    def get(self, key: str) -> Integration:
+        """Raises `UnknownIntegration` naming the known keys."""
+        try:
+            return self._by_key[key]
+        except KeyError:
+            raise UnknownIntegration(key, self._by_key) from None
+
+    def keys(self) -> list[str]:
+        return list(self._by_key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._by_key
+
+    def __iter__(self) -> Iterator[Integration]:
+        return iter(self._by_key.values())
