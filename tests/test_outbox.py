@@ -433,3 +433,24 @@ def test_one_connection_is_switched_off_and_replayed_on_its_own(connected, token
     assert sorted(entry["your_ref"] for entry in ledger(sandbox)) == ["J-1", "V-1"]
     assert client.get("/api/v1/integrations/exact-online/replay", headers=tokens["viewer"]).json()["progress"] is None
     assert client.get("/api/v1/connections/999/replay", headers=tokens["viewer"]).status_code == 404
+
+
+def test_the_budgets_show_the_limits_exact_stated_and_the_calls_each_class_made(connected, tokens, sandbox) -> None:
+    from test_console import sign_in
+
+    client = connected
+    client.post("/api/v1/actions", json=book("INV-B1"), headers=tokens["client"])
+    settle(client)
+    budgets = {(b["integration"], b["administration"]): b
+               for b in client.get("/api/v1/budgets", headers=tokens["viewer"]).json()}
+    division = budgets[("exact-online", "101")]
+    assert division["minutely"]["limit"] == 1_000_000 and division["daily"]["limit"] == 100_000_000
+    assert division["daily"]["remaining"] < 100_000_000
+    assert division["daily_reserve"] == 20_000_000
+    assert division["calls_today"]["booking"] == 1  # the POST; the rights check's calls are its own class
+    assert division["calls_today"]["rights"] >= 1 and division["calls_today"]["probe"] == 0
+    assert client.get("/api/v1/budgets").status_code == 401
+    sign_in(client, "sp_viewer-token")
+    page = client.get("/console/budgets").text
+    row = page.split('data-budget="exact-online/101"')[1].split("</tr>")[0]
+    assert 'data-calls="booking">1<' in row and "of 1000000 left" in row
