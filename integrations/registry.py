@@ -82,6 +82,12 @@ class CredentialStore(Protocol):
         """Compare-and-set on the guard; False when another process changed the secret first."""
         ...
 
+    async def claim_refresh(self) -> bool:
+        """Take the one right (across processes, for a short while) to refresh; False while another holds it."""
+        ...
+
+    async def release_refresh(self) -> None: ...
+
 
 class ConnectableConnector(Connector, Protocol):
     async def connect(self, grant: str) -> ConnectionUser:

@@ -454,3 +454,36 @@ def test_the_budgets_show_the_limits_exact_stated_and_the_calls_each_class_made(
     page = client.get("/console/budgets").text
     row = page.split('data-budget="exact-online/101"')[1].split("</tr>")[0]
     assert 'data-calls="booking">1<' in row and "of 1000000 left" in row
+
+
+def test_a_look_up_after_a_crash_for_an_administration_the_user_lost_never_reaches_exact(
+    connected, tokens, sandbox, clock
+) -> None:
+    """A crash mid-call leaves an action whose outcome only the accounting system knows. If the connection user
+    has meanwhile lost the administration, the look-up is refused by the rights check before any call: asking
+    would only add to Exact's "10 errors an hour" block. Since it may have been booked, it is not undone; it
+    waits, and is looked up once the user can open the administration again."""
+    client = connected
+    action = client.post("/api/v1/actions", json=book("J-202", administration="202", environment="jansen-groep"),
+                         headers=tokens["client"]).json()
+
+    def crash_mid_call(db):  # what a killed process leaves: running, one attempt made
+        storage.move_action(db, action["id"], expected="queued", to="running", now=clock(), cause="sending",
+                            attempts=1)
+
+    client.blocking_portal.call(client.app.state.store.write, crash_mid_call)
+    httpx.post(f"{sandbox.url}/_sandbox/users/p.jansen", json={"divisions": [201]}).raise_for_status()
+    client.blocking_portal.call(client.app.state.dispatcher.recover)
+    settle(client)
+
+    seen = client.get(f"/api/v1/actions/{action['id']}", headers=tokens["client"]).json()
+    assert seen["state"] == "queued" and "accessible administrations" in seen["error"]
+    traffic = httpx.get(f"{sandbox.url}/_sandbox/traffic").json()["exchanges"]
+    assert [x for x in traffic if x["division"] == 202] == []
+    assert ledger(sandbox) == []
+
+    httpx.post(f"{sandbox.url}/_sandbox/users/p.jansen", json={"divisions": [201, 202]}).raise_for_status()
+    clock.advance(minutes=2)  # past the retry's wait and the rights cache
+    settle(client)
+    assert client.get(f"/api/v1/actions/{action['id']}", headers=tokens["client"]).json()["state"] == "done"
+    assert [entry["your_ref"] for entry in ledger(sandbox)] == ["J-202"]

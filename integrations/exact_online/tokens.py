@@ -55,6 +55,12 @@ class TokenStore(Protocol):
         rotated it (or reconnected) first."""
         ...
 
+    async def claim_refresh(self) -> bool:
+        """One refresh at a time across every process sharing the store; False while another holds the claim."""
+        ...
+
+    async def release_refresh(self) -> None: ...
+
 
 def guard_of(tokens: Tokens) -> str:
     """What a rotated pair is compared on: a fingerprint of its refresh token, never the token itself."""
@@ -78,6 +84,12 @@ class SharedTokenStore:
         return await self._credentials.replace(guard_of(previous), msgspec.json.encode(tokens).decode(),
                                                guard_of(tokens))
 
+    async def claim_refresh(self) -> bool:
+        return await self._credentials.claim_refresh()
+
+    async def release_refresh(self) -> None:
+        await self._credentials.release_refresh()
+
 
 class InMemoryTokenStore:
     """Tokens kept for this process only: for the sandbox demo and tests, never for a real connection."""
@@ -96,3 +108,9 @@ class InMemoryTokenStore:
             return False
         await self.save(tokens)
         return True
+
+    async def claim_refresh(self) -> bool:
+        return True  # one process: the keeper's own lock serialises its refreshes
+
+    async def release_refresh(self) -> None:
+        pass

@@ -50,12 +50,24 @@ class SwitchedOff(ConnectorError):
     """Work that needs the integration, asked while its kill switch is off."""
 
 
+REFRESH_CLAIM = timedelta(seconds=30)
+"""How long one process may hold the right to refresh a connection's tokens: longer than a token call takes."""
+
+
 class SqliteCredentialStore:
     """A connection's credentials in its row, shared by every process: rotated tokens survive restarts and
-    are written with a compare-and-set, so two processes cannot both rotate one refresh token."""
+    are written with a compare-and-set, so two processes cannot both rotate one refresh token; one refresh at
+    a time is claimed in the row (`REFRESH_CLAIM`), so none is even attempted twice."""
 
-    def __init__(self, store: Store, connection: int) -> None:
-        self.store, self.connection = store, connection
+    def __init__(self, store: Store, connection: int, clock: Clock) -> None:
+        self.store, self.connection, self.clock = store, connection, clock
+
+    async def claim_refresh(self) -> bool:
+        now = self.clock()
+        return await self.store.write(storage.claim_token_refresh, self.connection, now, now + REFRESH_CLAIM)
+
+    async def release_refresh(self) -> None:
+        await self.store.write(storage.release_token_refresh, self.connection)
 
     async def load(self) -> str | None:
         return await self.store.read(storage.connection_tokens, self.connection)
@@ -148,8 +160,8 @@ class IntegrationLink:
         if connection not in self._connectors:
             self._connectors[connection] = self.integration.make_connector(ConnectorContext(
                 settings=self.options, base_url=self.base_url, redirect_uri=self.redirect_uri,
-                credentials=SqliteCredentialStore(self.store, connection), http=self.http, budget=self.budget,
-                clock=self.clock, sleep=self.sleep,
+                credentials=SqliteCredentialStore(self.store, connection, self.clock), http=self.http,
+                budget=self.budget, clock=self.clock, sleep=self.sleep,
             ))
         return self._connectors[connection]
 

@@ -17,6 +17,10 @@ class Faults(FaultModes, kw_only=True):
     minutely_limit: int = 60
     daily_limit: int = 5000
     token_calls_per_day: int = 200
+    access_token_seconds: int = 600
+    """Access tokens are issued for this long (`expires_in`); Exact's are 600 s, shorter ones test early expiry."""
+    commit_delay_seconds: float = 0.0
+    """A POST to the API waits this long before it is carried out (booked), and answers after: a slow booking."""
     misroute_bug: bool = False
     """October 2019: a call to a division the user cannot open is served from the user's current division;
     a POST books there and answers 201. Without it such a call answers 403 `NoDivisionAccess`."""

@@ -7,9 +7,11 @@ as Exact Online does.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from integrations.exact_online.sandbox.messages import Reply, Request, json_reply
 from integrations.exact_online.sandbox.state import Exchange, SandboxState
-from integrations.exact_online.sandbox.tokens import ACCESS_TOKEN_LIFETIME, OAuthRefusal
+from integrations.exact_online.sandbox.tokens import OAuthRefusal
 from integrations.sandboxes import oauth as kit
 from integrations.sandboxes.oauth import refusal_reply, request_problem
 
@@ -33,14 +35,14 @@ def token(state: SandboxState, request: Request) -> Reply:
     try:
         if client_id not in state.apps or state.apps[client_id] != form.get("client_secret"):
             raise OAuthRefusal(401, "invalid_client", "Unknown client or wrong secret.")
-        pair = state.authority.grant(form, client_id, now, ACCESS_TOKEN_LIFETIME)
+        pair = state.authority.grant(form, client_id, now, timedelta(seconds=state.faults.access_token_seconds))
     except OAuthRefusal as refusal:
         reply = refusal_reply(refusal)
     else:
         reply = json_reply(200, {
             "access_token": pair.access_token,
             "token_type": "bearer",
-            "expires_in": str(int(ACCESS_TOKEN_LIFETIME.total_seconds())),  # a string, as Exact sends it
+            "expires_in": str(state.faults.access_token_seconds),  # a string, as Exact sends it
             "refresh_token": pair.refresh_token,
         })
     state.record(Exchange(now, "POST", "oauth2/token", None, reply.status, None, note=grant_type))

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 
 from integrations.base import Clock, utc_now
@@ -60,6 +61,9 @@ class ExactOnlineSandbox(SandboxServer[SandboxState]):
                                       data_size=data_size), host=host, port=port)
 
     def dispatch(self, request: Request) -> Reply:
+        delay = self.state.faults.commit_delay_seconds
+        if delay and request.method == "POST" and request.path.startswith("/api/v1/"):
+            time.sleep(delay)  # a slow booking: carried out (booked) only after the delay, answered after that
         return dispatch(self.state, request)
 
 

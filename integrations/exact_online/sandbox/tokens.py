@@ -1,6 +1,7 @@
 """The sandbox's OAuth2 authority (`integrations.sandboxes.tokens`), with Exact Online's token rules.
 
-Access tokens live 600 s; a refresh before 570 s is refused (401) while the access token still works; a refresh
+Access tokens live 600 s (`Faults.access_token_seconds` shortens them); a refresh is refused (401) while the
+access token works and has more than 30 s to live (570 s into 600 s); a refresh
 kills the refresh token it used (400 "Old refresh token used."); each user may make `token_calls_per_day` token
 calls per app per UTC day. A code must be redeemed within 10 minutes.
 """
@@ -18,6 +19,8 @@ __all__ = ["AccessGrant", "CodeGrant", "OAuthRefusal", "RefreshGrant", "TokenAut
 
 ACCESS_TOKEN_LIFETIME = timedelta(seconds=600)
 REFRESH_NOT_BEFORE = timedelta(seconds=570)
+REFRESH_WINDOW = ACCESS_TOKEN_LIFETIME - REFRESH_NOT_BEFORE
+"""A refresh is refused while the access token works and has more than this left (30 s: 570 s into 600 s)."""
 CODE_LIFETIME = timedelta(minutes=10)
 
 
@@ -41,5 +44,5 @@ class TokenAuthority(_Authority):
         self._calls[key] = self._calls.get(key, 0) + 1
 
     def _check_refresh(self, access: AccessGrant, now: datetime) -> None:
-        if access.works(now) and now - access.issued_at < REFRESH_NOT_BEFORE:
+        if access.works(now) and access.expires_at - now > REFRESH_WINDOW:
             raise OAuthRefusal(401, "invalid_request", "Access token not expired.")

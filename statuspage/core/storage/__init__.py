@@ -41,6 +41,7 @@ from statuspage.core.storage.actions import (
 )
 from statuspage.core.storage.budgets import budget_rows, record_budget
 from statuspage.core.storage.connections import (
+    claim_token_refresh,
     connection_generation,
     connection_id,
     connection_tokens,
@@ -48,6 +49,7 @@ from statuspage.core.storage.connections import (
     ensure_connections,
     record_accessible,
     record_connection_user,
+    release_token_refresh,
     replace_connection_tokens,
     save_connection_tokens,
 )
@@ -200,6 +202,8 @@ __all__ = [
     "record_budget",
     "connection_generation",
     "replace_connection_tokens",
+    "claim_token_refresh",
+    "release_token_refresh",
     "connections",
     "connection_tokens",
     "save_connection_tokens",

@@ -66,6 +66,19 @@ def replace_connection_tokens(db: Database, connection: int, expected_guard: str
     return cursor.rowcount == 1
 
 
+def claim_token_refresh(db: Database, connection: int, now: datetime, until: datetime) -> bool:
+    """Take the right to refresh the connection's tokens until `until`, unless another process holds it now."""
+    cursor = db.execute(
+        """UPDATE connections SET refresh_claimed_until = ?
+            WHERE id = ? AND (refresh_claimed_until IS NULL OR refresh_claimed_until <= ?)""",
+        [iso(until), connection, iso(now)])
+    return cursor.rowcount == 1
+
+
+def release_token_refresh(db: Database, connection: int) -> None:
+    db.execute("UPDATE connections SET refresh_claimed_until = NULL WHERE id = ?", [connection])
+
+
 def record_connection_user(
     db: Database, connection: int, *, user_id: str, user_name: str, full_name: str, current_administration: str,
     connected_by: str, now: datetime,

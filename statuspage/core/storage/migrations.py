@@ -412,6 +412,8 @@ def m011_shared_connections_and_budgets(db: Database) -> None:
         ALTER TABLE connections ADD COLUMN token_guard TEXT;
         -- Bumped by every (re)connect, so every process notices a new connection user before its next call.
         ALTER TABLE connections ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+        -- Until when one process holds the right to refresh the connection's tokens (one refresh at a time).
+        ALTER TABLE connections ADD COLUMN refresh_claimed_until TEXT;
         -- The limits an accounting system last stated per administration (whichever process heard them).
         CREATE TABLE budgets (
             integration TEXT NOT NULL,
