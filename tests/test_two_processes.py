@@ -1,0 +1,151 @@
+"""`statuspage serve` and `statuspage probe run`, real processes on one database, share one connection through a
+sandbox that rotates refresh tokens and expires access tokens early: neither ends disconnected, and no refresh
+token is ever sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import httpx
+import msgspec
+import pytest
+from conftest import TEST_CONFIG, free_port
+from test_outbox import DEMO_ENVIRONMENTS, book, sandbox_code
+
+from integrations.exact_online.oauth import OAuthApp, exchange_code
+from integrations.exact_online.sandbox import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    ExactOnlineSandbox,
+    Faults,
+    demo_scenario,
+)
+from integrations.exact_online.tokens import guard_of
+from statuspage.actions.connections import callback_path
+from statuspage.config import load_settings
+from statuspage.core import storage
+from statuspage.core.operation import Actor
+from statuspage.incidents import operations
+from statuspage.page.snapshot import component_definitions
+
+TOKEN_SECONDS = 40
+"""Access tokens live 40 s here, so they are refreshed every 10 s (30 s before they end) by whichever process
+needs one first."""
+RUN_SECONDS = 28
+OPERATOR = {"Authorization": "Bearer sp_two-operator"}
+CLIENT = {"Authorization": "Bearer sp_two-client"}
+PROBE = """
+[probing]
+first_run_spread = 0
+
+[[probes]]
+key = "rights"
+kind = "rights"
+integration = "exact-online"
+interval = 3600
+timeout = 30
+conditions = ["[ERRORS] == 0", "[CONNECTIONS] == 1"]
+"""
+
+
+@pytest.fixture
+def sandbox():
+    sandbox = ExactOnlineSandbox(demo_scenario(), seed=9, faults=Faults(
+        access_token_seconds=TOKEN_SECONDS, minutely_limit=1_000_000, daily_limit=100_000_000)).start()
+    yield sandbox
+    sandbox.stop()
+
+
+def seed(tmp_path, sandbox, port: int) -> dict[str, str]:
+    """A database with one connection made at the sandbox (its tokens stored), and tokens for the API."""
+    config = tmp_path / "statuspage.toml"
+    config.write_text(TEST_CONFIG + DEMO_ENVIRONMENTS + PROBE)
+    environ = {"STATUSPAGE_DB": str(tmp_path / "two.db"), "STATUSPAGE_EXACT_BASE_URL": sandbox.url,
+               "STATUSPAGE_EXACT_CLIENT_ID": SANDBOX_CLIENT_ID, "STATUSPAGE_EXACT_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
+               "STATUSPAGE_PAGE_URL": f"http://127.0.0.1:{port}", "STATUSPAGE_PORT": str(port),
+               "STATUSPAGE_CONFIG": str(config), "STATUSPAGE_DEMO": "false"}
+    settings = load_settings(config, environ=environ)
+    app = OAuthApp(client_id=SANDBOX_CLIENT_ID, client_secret=SANDBOX_CLIENT_SECRET,
+                   redirect_uri=settings.page.url + callback_path("exact-online"), base_url=sandbox.url)
+
+    async def tokens():
+        async with httpx.AsyncClient() as http:
+            return await exchange_code(app, sandbox_code(sandbox, app.redirect_uri, "j.devries"), http=http,
+                                       clock=lambda: datetime.now(UTC))
+
+    issued = asyncio.run(tokens())
+    now = datetime.now(UTC)
+    db = storage.open_database(settings.database.path)
+    with storage.write_transaction(db):
+        storage.sync_components(db, component_definitions(settings), now)
+        for name, role in (("two-operator", "operator"), ("two-client", "client")):
+            operations.create_token(db, settings, Actor("test"), now, name, role, f"sp_{name}")
+        connection = storage.connection_id(db, "bakkerij-de-vries", "exact-online")
+        storage.save_connection_tokens(db, connection, msgspec.json.encode(issued).decode(), guard_of(issued))
+        storage.record_connection_user(db, connection, user_id="u", user_name="j.devries", full_name="Jan de Vries",
+                                       current_administration="101", connected_by="test", now=now)
+    db.close()
+    return environ
+
+
+def wait_for(check, what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def probe_run(environ: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "statuspage", "probe", "run", "rights"], env=os.environ | environ,
+                          capture_output=True, text=True, timeout=90)
+
+
+def test_serve_and_the_command_line_share_one_connection_without_losing_it(tmp_path, sandbox) -> None:
+    port = free_port()
+    environ = seed(tmp_path, sandbox, port)
+    base = f"http://127.0.0.1:{port}"
+    service = subprocess.Popen([sys.executable, "-m", "statuspage", "serve"], env=os.environ | environ,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: httpx.get(f"{base}/api/v2/status.json").status_code == 200, "the service")
+        started, handed_in, probes, expired = time.monotonic(), 0, [], False
+        while time.monotonic() - started < RUN_SECONDS:
+            for _ in range(3):
+                answer = httpx.post(f"{base}/api/v1/actions", headers=CLIENT,
+                                    json=book(f"TWO-{handed_in}", administration=("101", "102")[handed_in % 2]))
+                assert answer.status_code == 201, answer.text
+                handed_in += 1
+            probes.append(probe_run(environ))
+            if not expired and time.monotonic() - started > RUN_SECONDS / 2:
+                httpx.post(f"{sandbox.url}/_sandbox/faults", json={"expire_access_tokens": True})  # early expiry
+                expired = True
+
+        def all_done() -> bool:
+            page = httpx.get(f"{base}/api/v1/actions?limit=1000", headers=OPERATOR).json()["actions"]
+            return len(page) == handed_in and all(action["state"] == "done" for action in page)
+
+        wait_for(all_done, "every booking done")
+        probes.append(probe_run(environ))
+    finally:
+        os.killpg(service.pid, signal.SIGKILL)
+        service.wait()
+
+    assert [run.returncode for run in probes] == [0] * len(probes), [run.stdout + run.stderr for run in probes]
+    refs = sorted(entry["your_ref"] for entry in httpx.get(f"{sandbox.url}/_sandbox/ledger").json()["entries"])
+    assert refs == sorted(f"TWO-{n}" for n in range(handed_in))  # each once
+    token_calls = [x for x in httpx.get(f"{sandbox.url}/_sandbox/traffic").json()["exchanges"]
+                   if x["endpoint"] == "oauth2/token"]
+    rotations = [x for x in token_calls if x["note"] == "refresh_token"]
+    assert len(rotations) >= 2  # the tokens really were rotated while both processes used them
+    assert [x for x in token_calls if x["status"] != 200] == []  # so no refresh token was ever sent twice
