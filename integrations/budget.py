@@ -8,7 +8,15 @@ calls without a division (`current/Me`) do not count (Exact Online, "API limits"
 - **Priority classes**, highest first: bookings and their look-ups, rights checks, probes, sync.
 - **A lower class never takes the last calls of a window a higher class needs**: a call of a lower class goes
   only while the minute's remaining calls exceed what the higher classes are waiting with plus what they are
-  expected to use before the window resets, at the pace they called in the last `PACE_WINDOW`.
+  expected to use before the window resets: as many as they made in the previous window, less what they
+  made in this one so far. (Bookings come in bursts, a replay or a morning's backlog; a pace measured in
+  seconds would hand their calls to a probe whenever a burst pauses.) A window that has reset but whose new
+  limits no answer has stated yet is taken to be full again, as Exact's is. A class that spent part of the
+  previous window waiting for its reset wanted more than it made: its calls count at the pace it kept while it
+  could call (`demand`).
+- **Background classes yield to busy bookings**: a probe or sync call waits while a booking call started less
+  than `BUSY_GAP` ago, so a booking lane working through a backlog is not slowed by lower-class calls
+  slipping in between two bookings.
 - **A daily reserve for bookings**: once the day's remaining calls are down to `reserve_fraction` of the daily
   limit (20 % by default), only bookings may call; the others are refused until the daily reset.
 - A spent window stops every class: the minute until its reset (worth waiting for), the day until its reset
@@ -22,7 +30,6 @@ changes. Times are timezone-aware UTC datetimes; counts are calls.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -31,8 +38,10 @@ from enum import Enum, IntEnum
 DEFAULT_DAILY_RESERVE = 0.2
 """Share of the daily limit kept for bookings (the issue's default: 20 %)."""
 
-PACE_WINDOW = timedelta(seconds=60)
-"""How far back a class's calls count towards the pace it is expected to keep."""
+MINUTE = timedelta(minutes=1)
+
+BUSY_GAP = timedelta(seconds=1)
+"""Bookings that started a call this recently are busy: background classes (probes, sync) wait."""
 
 
 class CallClass(IntEnum):
@@ -85,6 +94,8 @@ class Decision:
     kind: DecisionKind
     until: datetime | None = None
     reason: str = ""
+    for_higher: bool = False
+    """Held back for a higher class (rather than by a spent window)."""
 
 
 GO = Decision(DecisionKind.GO)
@@ -98,8 +109,16 @@ class AdministrationBudget:
     daily: Window | None = None
     day: date | None = None
     used_today: dict[CallClass, int] = field(default_factory=dict)
-    recent: deque[tuple[datetime, CallClass]] = field(default_factory=deque)
-    """Calls made in the last `PACE_WINDOW`, oldest first."""
+    window_calls: dict[CallClass, int] = field(default_factory=dict)
+    """Calls per class in the current minute window."""
+    last_window_calls: dict[CallClass, int] = field(default_factory=dict)
+    """Calls per class in the window before it (empty when a whole window passed without calls)."""
+    window_reset: datetime | None = None
+    """When the window `window_calls` counts ends; None until an answer states it."""
+    last_call: dict[CallClass, datetime] = field(default_factory=dict)
+    """When each class last started a call."""
+    window_blocked: dict[CallClass, float] = field(default_factory=dict)
+    """Seconds each class spent waiting for the current window's reset."""
 
 
 def reserve(daily_limit: int, fraction: float) -> int:
@@ -107,13 +126,22 @@ def reserve(daily_limit: int, fraction: float) -> int:
     return math.ceil(daily_limit * fraction)
 
 
-def expected_use(budget: AdministrationBudget, above: CallClass, now: datetime, until: datetime) -> int:
-    """Calls the classes above `above` are expected to make from `now` to `until` (at most one `PACE_WINDOW`
-    ahead), at the pace they kept in the last `PACE_WINDOW`."""
-    since = now - PACE_WINDOW
-    calls = sum(1 for at, cls in budget.recent if at > since and cls < above)
-    seconds = min(max(0.0, (until - now).total_seconds()), PACE_WINDOW.total_seconds())
-    return math.ceil(calls * seconds / PACE_WINDOW.total_seconds())
+def expected_use(budget: AdministrationBudget, above: CallClass) -> int:
+    """Calls the classes above `above` are expected to make in the rest of this window: what they made in the
+    previous window, less what they have made in this one."""
+    last = sum(n for cls, n in budget.last_window_calls.items() if cls < above)
+    made = sum(n for cls, n in budget.window_calls.items() if cls < above)
+    return max(0, last - made)
+
+
+def _current_minute(budget: AdministrationBudget, now: datetime) -> Window | None:
+    """The minute window in force: as stated, or, once it reset and nothing new was heard, full again."""
+    minutely = budget.minutely
+    if minutely is None or minutely.current(now):
+        return minutely
+    passed = (now - minutely.reset_at) // MINUTE + 1
+    made = sum(budget.window_calls.values()) if budget.window_reset is None else 0  # calls since the reset
+    return Window(minutely.limit, max(0, minutely.limit - made), minutely.reset_at + passed * MINUTE)
 
 
 def decide(
@@ -128,18 +156,22 @@ def decide(
         if cls is not CallClass.BOOKING and daily.remaining <= reserve(daily.limit, reserve_fraction):
             return Decision(DecisionKind.REFUSE, daily.reset_at,
                             f"the last {reserve(daily.limit, reserve_fraction)} calls of the day are kept for bookings")
-    minutely = budget.minutely if budget.minutely is not None and budget.minutely.current(now) else None
+    minutely = _current_minute(budget, now)
     if minutely is None:
         return GO
     if minutely.remaining <= 0:
         return Decision(DecisionKind.WAIT, minutely.reset_at, "the minute's calls are spent")
     if cls is CallClass.BOOKING:
         return GO
+    booked_at = budget.last_call.get(CallClass.BOOKING)
+    if cls >= CallClass.PROBE and booked_at is not None and now - booked_at < BUSY_GAP:
+        return Decision(DecisionKind.WAIT, min(minutely.reset_at, booked_at + BUSY_GAP),
+                        "bookings are busy with this administration", for_higher=True)
     held = sum(n for waiting_class, n in waiting.items() if waiting_class < cls)
-    held += expected_use(budget, cls, now, minutely.reset_at)
+    held += expected_use(budget, cls)
     if minutely.remaining <= held:
         return Decision(DecisionKind.WAIT, minutely.reset_at,
-                        f"the minute's last {minutely.remaining} calls are held for higher classes")
+                        f"the minute's last {minutely.remaining} calls are held for higher classes", for_higher=True)
     return GO
 
 
@@ -148,19 +180,45 @@ def note_call(budget: AdministrationBudget, cls: CallClass, now: datetime) -> No
     if budget.day != now.date():
         budget.day, budget.used_today = now.date(), {}
     budget.used_today[cls] = budget.used_today.get(cls, 0) + 1
-    budget.recent.append((now, cls))
-    since = now - PACE_WINDOW
-    while budget.recent and budget.recent[0][0] <= since:
-        budget.recent.popleft()
+    if budget.window_reset is not None and now >= budget.window_reset:
+        _next_window(budget, now, None)
+    budget.window_calls[cls] = budget.window_calls.get(cls, 0) + 1
+    budget.last_call[cls] = now
     for name in ("minutely", "daily"):
         window: Window | None = getattr(budget, name)
         if window is not None and window.current(now):
             setattr(budget, name, Window(window.limit, max(0, window.remaining - 1), window.reset_at))
 
 
+def note_short(budget: AdministrationBudget, cls: CallClass, seconds: float) -> None:
+    """A call of `cls` waits `seconds` for the minute's reset: the class wanted more calls than the window had,
+    which the next window's expectation of it must know."""
+    budget.window_blocked[cls] = budget.window_blocked.get(cls, 0.0) + seconds
+
+
+def demand(calls: int, blocked_seconds: float) -> int:
+    """Calls a class would have made in a whole window at the pace it kept while it could call."""
+    window = MINUTE.total_seconds()
+    open_seconds = max(1.0, window - min(blocked_seconds, window))
+    return math.ceil(calls * window / open_seconds)
+
+
+def _next_window(budget: AdministrationBudget, now: datetime, reset_at: datetime | None) -> None:
+    """Start counting a new minute window; the one that ended becomes the previous, unless it ended long ago."""
+    ended = budget.window_reset
+    recent = ended is not None and now - ended < MINUTE
+    budget.last_window_calls = {cls: demand(n, budget.window_blocked.get(cls, 0.0))
+                                for cls, n in budget.window_calls.items()} if recent else {}
+    budget.window_calls, budget.window_blocked, budget.window_reset = {}, {}, reset_at
+
+
 def note_limits(budget: AdministrationBudget, minutely: Window | None, daily: Window | None) -> None:
     """What the accounting system answered about its budgets."""
     if minutely is not None:
+        if budget.window_reset is None:
+            budget.window_reset = minutely.reset_at  # the window this window's calls were counted in
+        elif minutely.reset_at > budget.window_reset:
+            _next_window(budget, minutely.reset_at - MINUTE, minutely.reset_at)
         budget.minutely = merge(budget.minutely, minutely)
     if daily is not None:
         budget.daily = merge(budget.daily, daily)

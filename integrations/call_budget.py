@@ -37,6 +37,7 @@ from integrations.budget import (
     decide,
     note_call,
     note_limits,
+    note_short,
 )
 
 DEFAULT_MAX_WAIT = timedelta(seconds=65)
@@ -175,18 +176,15 @@ class CallBudget:
             if decision.kind is DecisionKind.REFUSE or wait > self._max_wait:
                 turn.leave()
                 raise RateLimited(decision.until, f"{key[0]} administration {key[1]}: {decision.reason}")
-            budget_spent = budget.minutely is not None and budget.minutely.remaining <= 0
-            if budget_spent:
-                # Everyone waits for this reset: keep the turn, so the highest class waiting goes first after it.
+            if not decision.for_higher:
+                note_short(budget, cls, wait.total_seconds())  # demand the next window must expect
+                # Everyone waits for this reset: keep the turn meanwhile, then hand it to the highest class
+                # waiting (which may be this call again) to decide afresh in the new window.
                 try:
                     await self._sleep(wait.total_seconds())
-                except BaseException:
+                finally:
                     turn.leave()
-                    raise
-                budget.minutely = None  # the reset passed: nothing is known until the next answer
-                note_call(budget, cls, self._clock())
-                self._unsaved.setdefault(key, Counter())[cls] += 1
-                return
+                continue
             turn.leave()  # held for a higher class: let it have the turn, look again shortly
             await self._sleep(min(wait, YIELD_STEP).total_seconds())
 

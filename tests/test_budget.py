@@ -14,6 +14,7 @@ from integrations.budget import (
     DecisionKind,
     Window,
     decide,
+    demand,
     note_call,
     reserve,
 )
@@ -25,16 +26,16 @@ DAY_END = datetime(2026, 11, 24, tzinfo=UTC)
 B, R, P, S = CallClass.BOOKING, CallClass.RIGHTS, CallClass.PROBE, CallClass.SYNC
 
 
-def budget(minute_left: int | None = 30, day_left: int | None = 4000, *, recent: dict[CallClass, int] | None = None
-           ) -> AdministrationBudget:
-    state = AdministrationBudget(
+def budget(minute_left: int | None = 30, day_left: int | None = 4000, *, last: dict[CallClass, int] | None = None,
+           this: dict[CallClass, int] | None = None, busy: CallClass | None = None) -> AdministrationBudget:
+    """A budget as stated, with the calls per class of the previous window (`last`) and of this one (`this`),
+    and a class that started a call half a second ago (`busy`)."""
+    return AdministrationBudget(
         minutely=None if minute_left is None else Window(60, minute_left, MINUTE_END),
         daily=None if day_left is None else Window(5000, day_left, DAY_END),
+        last_window_calls=last or {}, window_calls=this or {}, window_reset=MINUTE_END,
+        last_call={busy: NOW - timedelta(seconds=0.5)} if busy is not None else {},
     )
-    for cls, calls in (recent or {}).items():
-        for n in range(calls):
-            state.recent.append((NOW - timedelta(seconds=30) + timedelta(milliseconds=n), cls))
-    return state
 
 
 @pytest.mark.parametrize(("state", "cls", "waiting", "kind", "until"), [
@@ -53,13 +54,24 @@ def budget(minute_left: int | None = 30, day_left: int | None = 4000, *, recent:
     (budget(3, 4000), P, {B: 2}, DecisionKind.GO, None),
     (budget(2, 4000), R, {P: 5, S: 5}, DecisionKind.GO, None),  # ... only a higher class holds calls back
     (budget(1, 4000), B, {B: 3}, DecisionKind.GO, None),
-    # ... nor the calls a higher class is expected to make before the reset, at its pace of the last minute:
-    # 60 bookings a minute leave nothing for probes; 12 a minute leave 30 - 10 (50 s to go) for them.
-    (budget(30, 4000, recent={B: 60}), P, {}, DecisionKind.WAIT, MINUTE_END),
-    (budget(30, 4000, recent={B: 12}), P, {}, DecisionKind.GO, None),
-    (budget(10, 4000, recent={B: 12}), P, {}, DecisionKind.WAIT, MINUTE_END),
-    (budget(10, 4000, recent={P: 60}), R, {}, DecisionKind.GO, None),  # a lower class's pace holds nothing back
-    (budget(10, 4000, recent={R: 12}), S, {}, DecisionKind.WAIT, MINUTE_END),
+    # ... nor the calls a higher class is expected to make before the reset: as many as it made in the previous
+    # window, less those it made in this one. 60 bookings last minute leave nothing for probes; 12 leave the rest.
+    (budget(60, 4000, last={B: 60}), P, {}, DecisionKind.WAIT, MINUTE_END),
+    (budget(30, 4000, last={B: 60}, this={B: 30}), P, {}, DecisionKind.WAIT, MINUTE_END),
+    (budget(30, 4000, last={B: 12}), P, {}, DecisionKind.GO, None),
+    (budget(12, 4000, last={B: 12}), P, {}, DecisionKind.WAIT, MINUTE_END),
+    (budget(12, 4000, last={B: 12}, this={B: 2}), P, {}, DecisionKind.GO, None),
+    (budget(10, 4000, last={P: 60}), R, {}, DecisionKind.GO, None),  # a lower class holds nothing back
+    (budget(10, 4000, last={R: 12}), S, {}, DecisionKind.WAIT, MINUTE_END),
+    # Background classes yield to bookings busy with the administration (a booking call started within 1 s);
+    # rights checks, part of booking, do not; nor does anyone yield to a busy lower class.
+    (budget(30, 4000, busy=B), P, {}, DecisionKind.WAIT, NOW + timedelta(seconds=0.5)),
+    (budget(30, 4000, busy=B), S, {}, DecisionKind.WAIT, NOW + timedelta(seconds=0.5)),
+    (budget(30, 4000, busy=B), R, {}, DecisionKind.GO, None),
+    (budget(30, 4000, busy=R), P, {}, DecisionKind.GO, None),
+    (budget(30, 4000, busy=S), P, {}, DecisionKind.GO, None),
+    # A window that reset without a new word is full again, and held back for bookings alike.
+    (budget(0, 4000, last={B: 60}), B, {}, DecisionKind.WAIT, MINUTE_END),
 ])
 def test_who_may_call_now(state, cls, waiting, kind, until) -> None:
     decision = decide(state, cls, NOW, waiting)
@@ -69,6 +81,20 @@ def test_who_may_call_now(state, cls, waiting, kind, until) -> None:
 @pytest.mark.parametrize(("limit", "fraction", "kept"), [(5000, 0.2, 1000), (60, 0.2, 12), (7, 0.2, 2), (5000, 0.0, 0)])
 def test_the_reserve_is_a_share_of_the_daily_limit_rounded_up(limit, fraction, kept) -> None:
     assert reserve(limit, fraction) == kept
+
+
+def test_a_reset_window_is_taken_as_full_again_until_an_answer_says_otherwise() -> None:
+    state = budget(0, 4000, last={B: 60}, this={B: 60})
+    after_reset = MINUTE_END + timedelta(seconds=1)
+    assert decide(state, B, after_reset, {}).kind is DecisionKind.GO
+    note_call(state, B, after_reset)  # the first call of the new window
+    assert (state.last_window_calls, state.window_calls) == ({B: 60}, {B: 1})
+    assert decide(state, P, after_reset, {}).kind is DecisionKind.WAIT  # 60 expected, 60 left at most
+
+
+@pytest.mark.parametrize(("calls", "blocked", "wanted"), [(60, 0.0, 60), (12, 36.0, 30), (0, 60.0, 0), (5, 60.0, 300)])
+def test_a_class_that_waited_for_the_reset_wanted_more_than_it_made(calls, blocked, wanted) -> None:
+    assert demand(calls, blocked) == wanted
 
 
 def test_a_call_is_counted_per_class_per_day_and_spent_from_what_is_known() -> None:
