@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum, IntEnum
 
+from integrations.rate_limits import Window
+
 DEFAULT_DAILY_RESERVE = 0.2
 """Share of the daily limit kept for bookings (the issue's default: 20 %)."""
 
@@ -61,17 +63,9 @@ class CallClass(IntEnum):
         return self.name.lower()
 
 
-@dataclass(frozen=True)
-class Window:
-    """One budget as the accounting system last stated it: `limit` and `remaining` calls until `reset_at`."""
-
-    limit: int
-    remaining: int
-    reset_at: datetime
-
-    def current(self, now: datetime) -> bool:
-        """Whether the window still applies; after its reset nothing is known until the next answer."""
-        return now < self.reset_at
+def current(window: Window, now: datetime) -> bool:
+    """Whether a window still applies; after its reset nothing is known until the next answer."""
+    return now < window.reset_at
 
 
 def merge(known: Window | None, heard: Window) -> Window:
@@ -137,7 +131,7 @@ def expected_use(budget: AdministrationBudget, above: CallClass) -> int:
 def _current_minute(budget: AdministrationBudget, now: datetime) -> Window | None:
     """The minute window in force: as stated, or, once it reset and nothing new was heard, full again."""
     minutely = budget.minutely
-    if minutely is None or minutely.current(now):
+    if minutely is None or current(minutely, now):
         return minutely
     passed = (now - minutely.reset_at) // MINUTE + 1
     made = sum(budget.window_calls.values()) if budget.window_reset is None else 0  # calls since the reset
@@ -149,7 +143,7 @@ def decide(
     reserve_fraction: float = DEFAULT_DAILY_RESERVE,
 ) -> Decision:
     """May a call of class `cls` go now? `waiting` counts the calls of each class waiting for their turn."""
-    daily = budget.daily if budget.daily is not None and budget.daily.current(now) else None
+    daily = budget.daily if budget.daily is not None and current(budget.daily, now) else None
     if daily is not None:
         if daily.remaining <= 0:
             return Decision(DecisionKind.REFUSE, daily.reset_at, "the daily limit is spent")
@@ -186,7 +180,7 @@ def note_call(budget: AdministrationBudget, cls: CallClass, now: datetime) -> No
     budget.last_call[cls] = now
     for name in ("minutely", "daily"):
         window: Window | None = getattr(budget, name)
-        if window is not None and window.current(now):
+        if window is not None and current(window, now):
             setattr(budget, name, Window(window.limit, max(0, window.remaining - 1), window.reset_at))
 
 

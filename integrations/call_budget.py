@@ -34,6 +34,7 @@ from integrations.budget import (
     CallClass,
     DecisionKind,
     Window,
+    current,
     decide,
     note_call,
     note_limits,
@@ -209,7 +210,7 @@ class CallBudget:
             return None
         now = self._clock()
         moments = [w.reset_at for w in (budget.minutely, budget.daily)
-                   if w is not None and w.remaining <= 0 and w.current(now)]
+                   if w is not None and w.remaining <= 0 and current(w, now)]
         return max(moments, default=None)
 
     def drain(self) -> list[BudgetReport]:

@@ -15,8 +15,9 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
 from integrations.base import Clock, Sleep
-from integrations.budget import Window, merge
+from integrations.budget import merge
 from integrations.call_budget import DEFAULT_MAX_WAIT, CallBudget
+from integrations.rate_limits import Window
 
 KEY = "exact-online"
 MINUTELY = "X-RateLimit-Minutely"
