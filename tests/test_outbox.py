@@ -464,15 +464,26 @@ def test_a_look_up_after_a_crash_for_an_administration_the_user_lost_never_reach
     would only add to Exact's "10 errors an hour" block. Since it may have been booked, it is not undone; it
     waits, and is looked up once the user can open the administration again."""
     client = connected
+    jansen = next(c for c in client.get("/api/v1/connections", headers=tokens["viewer"]).json()
+                  if c["environment"] == "jansen-groep")
+
+    def switch_jansen(enabled: bool) -> None:
+        answer = client.put(f"/api/v1/connections/{jansen['id']}/switch", headers=tokens["operator"],
+                            json={"enabled": enabled, "reason": "hold it while the test sets the crash up"})
+        assert answer.status_code == 200, answer.text
+
+    switch_jansen(False)  # held, so that the dispatcher cannot send it before the "crash"
     action = client.post("/api/v1/actions", json=book("J-202", administration="202", environment="jansen-groep"),
                          headers=tokens["client"]).json()
+    assert action["state"] == "delayed"
 
     def crash_mid_call(db):  # what a killed process leaves: running, one attempt made
-        storage.move_action(db, action["id"], expected="queued", to="running", now=clock(), cause="sending",
-                            attempts=1)
+        assert storage.move_action(db, action["id"], expected="delayed", to="running", now=clock(), cause="sending",
+                                   attempts=1)
 
     client.blocking_portal.call(client.app.state.store.write, crash_mid_call)
     httpx.post(f"{sandbox.url}/_sandbox/users/p.jansen", json={"divisions": [201]}).raise_for_status()
+    switch_jansen(True)
     client.blocking_portal.call(client.app.state.dispatcher.recover)
     settle(client)
 
