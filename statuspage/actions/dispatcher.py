@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -109,11 +110,12 @@ class Dispatcher:
                 continue
             task = asyncio.create_task(self._run(row), name=f"action-{row['id']}")
             self._busy[lane] = task
-            task.add_done_callback(lambda _, lane=lane: self._lane_free(lane))
+            task.add_done_callback(functools.partial(self._lane_done, lane))
             started += 1
         return started
 
-    def _lane_free(self, lane: tuple[str, str, str]) -> None:
+    def _lane_done(self, lane: tuple[str, str, str], _task: asyncio.Task[None]) -> None:
+        """A lane's action finished (whatever its outcome): the lane may take its next action."""
         self._busy.pop(lane, None)
         self.wake()
 

@@ -179,8 +179,8 @@ def _draft_incident(db: Database, settings: Settings, now: datetime, integration
 def notify_final(db: Database, settings: Settings, now: datetime, action_id: int) -> None:
     """Queue the client's callback, if it registered one, with the action's final state."""
     row = storage.action(db, action_id)
-    callback = storage.callback_of(db, row["client"]) if row else None
-    if callback is None:
+    callback = storage.callback_of(db, row["client"]) if row is not None else None
+    if row is None or callback is None:
         return
     body = {"meta": {"generated_at": now.astimezone(settings.zone).isoformat(timespec="milliseconds")},
             "action": action_document(row)}

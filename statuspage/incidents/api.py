@@ -149,6 +149,20 @@ async def incident_document(request: Request, incident_id: str) -> api_v2.Incide
     return found
 
 
+async def _opened(request: Request, incident_id: str) -> api_v2.Incident:
+    """The incident just written, as the v2 API shows it (an incident, never a maintenance)."""
+    document = await incident_document(request, incident_id)
+    assert isinstance(document, api_v2.Incident), f"{incident_id} is a maintenance, not an incident"
+    return document
+
+
+async def _scheduled(request: Request, maintenance_id: str) -> api_v2.ScheduledMaintenance:
+    """The maintenance just written, as the v2 API shows it."""
+    document = await incident_document(request, maintenance_id)
+    assert isinstance(document, api_v2.ScheduledMaintenance), f"{maintenance_id} is an incident, not a maintenance"
+    return document
+
+
 class IncidentController(Controller):
     path = "/incidents"
     tags = ["Operator API: incidents and maintenance"]
@@ -167,7 +181,7 @@ class IncidentController(Controller):
             request, operations.open_incident, name=data.name, status=data.status, impact=data.impact,
             message=data.message, components=data.components, names=data.names, messages=data.messages,
         )
-        return await incident_document(request, incident_id)
+        return await _opened(request, incident_id)
 
     @post("/from-template", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)
     async def open_from_template(self, request: Request, data: JSONBody[IncidentFromTemplate]) -> api_v2.Incident:
@@ -178,7 +192,7 @@ class IncidentController(Controller):
             raise as_http_error(refused) from None
         incident_id = await run(request, operations.open_incident, name=draft.name, status=draft.status,
                                 impact=draft.impact, message=draft.message, components=draft.components)
-        return await incident_document(request, incident_id)
+        return await _opened(request, incident_id)
 
     @get("/drafts", guards=[requires(Role.VIEWER)])
     async def drafts(self, request: Request) -> list[Draft]:
@@ -188,7 +202,7 @@ class IncidentController(Controller):
     @post("/{incident_id:str}/publish", guards=[requires(Role.OPERATOR)], status_code=HTTP_200_OK)
     async def publish(self, request: Request, incident_id: FromPath[str]) -> api_v2.Incident:
         await run(request, operations.publish_draft, incident_id)
-        return await incident_document(request, incident_id)
+        return await _opened(request, incident_id)
 
     @post("/{incident_id:str}/updates", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)
     async def post_update(
@@ -221,7 +235,7 @@ class MaintenanceController(Controller):
             request, operations.schedule_maintenance, name=data.name, message=data.message,
             starts=data.starts, ends=data.ends, components=data.components,
         )
-        return await incident_document(request, maintenance_id)
+        return await _scheduled(request, maintenance_id)
 
 
 class ComponentController(Controller):

@@ -48,8 +48,12 @@ async def send_by_smtp(settings: Settings, to: str, mail: notifications.Mail) ->
     message["From"], message["To"], message["Subject"] = config.mail_from, to, addresses.header_text(mail.subject)
     message.set_content(mail.text)
 
+    host = config.smtp_host
+    if host is None:
+        raise ValueError("e-mail is not configured: notifications.smtp_host is empty")
+
     def send() -> None:
-        with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=TIMEOUT_SECONDS) as smtp:
+        with smtplib.SMTP(host, config.smtp_port, timeout=TIMEOUT_SECONDS) as smtp:
             if config.smtp_starttls:
                 smtp.starttls()
             if config.smtp_username:

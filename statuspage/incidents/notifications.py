@@ -14,6 +14,7 @@ import hmac
 import secrets
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import msgspec
 from sqlite_utils import Database
@@ -110,6 +111,7 @@ def incident_changed(db: Database, settings: Settings, now: datetime, incident_i
     for subscriber in storage.subscribers_to_notify(db, "incident"):
         if not _interested(subscriber, components):
             continue
+        body: dict[str, Any] | Mail
         if subscriber["kind"] == "webhook":
             body = {"meta": _meta(settings, secret, subscriber["id"], now), "page": _page(snapshot), "incident": document}
         else:
@@ -163,7 +165,9 @@ class Mail(msgspec.Struct):
     text: str
 
 
-def _incident_mail(settings: Settings, secret: str, subscriber_id: int, document: api_v2.Incident) -> Mail:
+def _incident_mail(
+    settings: Settings, secret: str, subscriber_id: int, document: api_v2.Incident | api_v2.ScheduledMaintenance
+) -> Mail:
     latest = document.incident_updates[0] if document.incident_updates else None
     status = latest.status if latest else document.status
     lines = [
