@@ -105,13 +105,20 @@ def test_a_viewer_cannot_connect(client, tokens) -> None:
 
 
 def test_the_oauth_state_is_bound_to_environment_session_and_time(clock) -> None:
+    import base64
     from datetime import timedelta
 
     state = make_state("secret", "jansen-groep", "session-a", clock() + timedelta(minutes=15))
     assert read_state("secret", state, "session-a", clock()) == "jansen-groep"
     assert read_state("secret", state, "session-b", clock()) is None
     assert read_state("other", state, "session-a", clock()) is None
-    assert read_state("secret", state.replace("jansen-groep", "bakkerij"), "session-a", clock()) is None
+    # The environment rewritten inside the token, its signature kept: refused.
+    payload, signature = state.rsplit(".", 1)
+    padded = payload + "=" * (-len(payload) % 4)
+    forged_payload = base64.urlsafe_b64encode(
+        base64.urlsafe_b64decode(padded).replace(b"jansen-groep", b"bakkerij-dv")).rstrip(b"=").decode()
+    assert forged_payload != payload
+    assert read_state("secret", f"{forged_payload}.{signature}", "session-a", clock()) is None
     assert read_state("secret", state, "session-a", clock() + timedelta(minutes=16)) is None
     assert parse_qs("state=" + state)["state"] == [state]  # safe in a query string as it is
 

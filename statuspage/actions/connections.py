@@ -11,8 +11,6 @@ their registry description (`integrations.registry.Integration`).
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ from integrations.call_budget import BudgetReport, CallBudget, CallClass, callin
 from integrations.registry import ConnectableConnector, ConnectorContext, Integration, Registry, UnknownIntegration
 from integrations.rights import RightsCheck
 from statuspage.actions import switches
-from statuspage.core import storage
+from statuspage.core import signed, storage
 from statuspage.core.clock import Clock
 from statuspage.core.settings import EnvironmentSettings, Settings
 from statuspage.core.storage import Store
@@ -99,22 +97,20 @@ def reach(environment: EnvironmentSettings, accessible: list[dict] | None) -> li
 
 
 def make_state(secret: str, environment: str, session: str, expires: datetime) -> str:
-    stamp = str(int(expires.timestamp()))
-    return f"{environment}.{stamp}.{_mac(secret, environment, session, stamp)}"
+    """The OAuth `state` for connecting `environment`, good for this console session until `expires`.
+
+    The session is in the signature's salt, not in the token, so the state reveals nothing of it.
+    """
+    return signed.sign(secret, f"oauth-state:{session}", [environment, int(expires.timestamp())])
 
 
 def read_state(secret: str, state: str, session: str, now: datetime) -> str | None:
     """The environment a state was made for, if it was made by us, for this session, and is not stale."""
-    environment, _, rest = state.partition(".")
-    stamp, _, mac = rest.partition(".")
-    if not stamp.isdigit() or not hmac.compare_digest(_mac(secret, environment, session, stamp), mac):
-        return None
-    return environment if now.timestamp() < int(stamp) else None
-
-
-def _mac(secret: str, environment: str, session: str, stamp: str) -> str:
-    message = f"{environment}|{session}|{stamp}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+    value = signed.unsign(secret, f"oauth-state:{session}", state)
+    match value:
+        case [str(environment), int(expires)] if now.timestamp() < expires:
+            return environment
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

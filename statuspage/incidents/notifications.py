@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 from sqlite_utils import Database
 
-from statuspage.core import addresses, storage
+from statuspage.core import addresses, signed, storage
 from statuspage.core.retry import Backoff
 from statuspage.core.settings import Settings
 from statuspage.page import api_v2
@@ -35,16 +35,14 @@ LONGEST_WAIT = timedelta(hours=1)
 
 
 def link_token(secret: str, subscriber_id: int, purpose: str) -> str:
-    mac = hmac.new(secret.encode(), f"{purpose}:{subscriber_id}".encode(), hashlib.sha256).hexdigest()[:32]
-    return f"{subscriber_id}.{mac}"
+    """The token in a subscriber's link for `purpose` (confirm, unsubscribe)."""
+    return signed.sign(secret, f"subscriber-link:{purpose}", subscriber_id)
 
 
 def subscriber_of(secret: str, token: str, purpose: str) -> int | None:
     """The subscriber a link token was made for, or None when it was not made by us for `purpose`."""
-    subscriber_id, _, _ = token.partition(".")
-    if not subscriber_id.isdigit():
-        return None
-    return int(subscriber_id) if hmac.compare_digest(link_token(secret, int(subscriber_id), purpose), token) else None
+    value = signed.unsign(secret, f"subscriber-link:{purpose}", token)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
