@@ -266,6 +266,9 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
         port=settings.server.port,
         interface=Interfaces.ASGI,
         workers=args.workers,
+        # A web worker that dies (killed mid-request, out of memory) is replaced; the others serve on, and
+        # the background work moves to another worker through the lease.
+        respawn_failed_workers=args.workers > 1,
         factory=True,
     ).serve()
     return 0
