@@ -8,6 +8,8 @@ when a renewal fails (another process took over after this one stalled) it stops
 A contender tries every RENEW_EVERY_SECONDS, so a dead holder's work moves on within LEASE_SECONDS +
 RENEW_EVERY_SECONDS (18 s), at once when the holder is known dead on this host.
 
+With `server.export_dir` set, the holder also keeps a static copy of the public site there (page/export.py).
+
 Every process, holder or not, watches the database for other processes' writes (PRAGMA data_version)
 so that its caches (the public documents) follow them within WATCH_INTERVAL_SECONDS.
 """
@@ -19,6 +21,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -32,15 +35,20 @@ from statuspage.demo import start_demo
 from statuspage.incidents import operations
 from statuspage.incidents.delivery import Deliverer, deliver_forever
 from statuspage.incidents.status_history import record_statuses
+from statuspage.page.export import keep_exported
+from statuspage.page.public import PublicPages
 from statuspage.probes.runner import Prober
 from statuspage.probes.scheduler import make_scheduler
+from statuspage.web.templating import make_environment
 
 log = logging.getLogger("statuspage.background")
 
 # How often to look for writes by other processes, and to write down status changes that
 # happen by the clock alone (a maintenance window opening).
-WATCH_INTERVAL_SECONDS = 1.0
-RECORD_EVERY_TICKS = 15
+# Every process looks this often, so a change reaches the other workers' caches and the export within a second.
+WATCH_INTERVAL_SECONDS = 0.25
+RECORD_EVERY_TICKS = 60  # 15 s
+KEEP_UP_AT_MOST_EVERY_TICKS = 4  # after other processes' writes, at most once a second
 
 
 @dataclass
@@ -67,13 +75,16 @@ async def keep_up_with_the_clock(store: Store, settings: Settings, clock: Clock)
 
 async def watch_for_changes(store: Store, settings: Settings, clock: Clock, services: Services | None) -> None:
     """Notice other processes' writes (every process); keep up with the clock (the lease holder only)."""
-    tick = 0
+    tick = kept = 0
+    pending = False
     while True:
         await asyncio.sleep(WATCH_INTERVAL_SECONDS)
         tick += 1
         try:
-            external = await store.notice_external_changes()
-            if services is not None and services.holding.is_set() and (external or tick % RECORD_EVERY_TICKS == 0):
+            pending = await store.notice_external_changes() or pending
+            due = pending and tick - kept >= KEEP_UP_AT_MOST_EVERY_TICKS or tick - kept >= RECORD_EVERY_TICKS
+            if services is not None and services.holding.is_set() and due:
+                kept, pending = tick, False
                 await keep_up_with_the_clock(store, settings, clock)
         except Exception:
             # A locked or briefly unreadable file must not end the watching for good.
@@ -92,6 +103,9 @@ async def background_work(services: Services):
         asyncio.create_task(deliver_forever(services.deliverer, settings.notifications.send_every_seconds),
                             name="statuspage-deliveries"),
     ]
+    if settings.server.export_dir:
+        pages = PublicPages(settings, store, clock, make_environment(settings.templates_dir))
+        tasks.append(asyncio.create_task(keep_exported(pages, Path(settings.server.export_dir)), name="statuspage-export"))
     if settings.demo.enabled:
         tasks.append(asyncio.create_task(start_demo(settings, store, clock, services.links, services.dispatcher),
                                          name="statuspage-demo"))

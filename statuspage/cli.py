@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from statuspage.config import load_settings
 from statuspage.core import storage
@@ -47,7 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "the holder of the database lease")
     serve.add_argument("--web-only", action="store_true",
                        help="run no background work here: a 'statuspage worker' beside it does")
+    serve.add_argument("--export-dir", metavar="DIR",
+                       help="keep a static copy of the public site in DIR, current within a second of every change")
     serve.set_defaults(run=run_serve)
+
+    export = commands.add_parser("export", parents=[common],
+                                 help="write the public site as static files (for nginx or a CDN) and exit")
+    export.add_argument("directory", metavar="DIR")
+    export.set_defaults(run=run_export)
 
     worker = commands.add_parser("worker", parents=[common],
                                  help="run only the background work (actions, probes, notices, maintenance), "
@@ -257,6 +265,8 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     os.environ["STATUSPAGE_PORT"] = str(settings.server.port)
     if args.web_only:
         os.environ["STATUSPAGE_BACKGROUND"] = "false"
+    if args.export_dir:
+        os.environ["STATUSPAGE_EXPORT_DIR"] = str(Path(args.export_dir).resolve())
     print(f"statuspage: serving {settings.page.name} on http://{settings.server.host}:{settings.server.port}/ "
           f"(database {settings.database.path}, {args.workers} worker{'s' if args.workers > 1 else ''}"
           f"{', web only' if args.web_only else ''})", file=sys.stderr, flush=True)
@@ -271,6 +281,28 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
         respawn_failed_workers=args.workers > 1,
         factory=True,
     ).serve()
+    return 0
+
+
+def run_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the public site into DIR once (page/export.py): the same bytes the server answers."""
+    import asyncio
+
+    from statuspage.page.export import export
+    from statuspage.page.public import PublicPages
+    from statuspage.web.templating import make_environment
+
+    async def work() -> int:
+        store = storage.Store(settings.database.path)
+        await asyncio.to_thread(store.open)
+        try:
+            pages = PublicPages(settings, store, system_clock, make_environment(settings.templates_dir))
+            return await export(pages, Path(args.directory))
+        finally:
+            await asyncio.to_thread(store.close)
+
+    changed = asyncio.run(work())
+    print(f"statuspage: exported the public site to {args.directory} ({changed} files changed)", file=sys.stderr)
     return 0
 
 

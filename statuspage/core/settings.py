@@ -63,6 +63,9 @@ class ServerSettings(_Section):
     # Whether this process contends for the background lease (statuspage/background.py). False for web
     # workers placed beside a separate `statuspage worker` (`serve --web-only`).
     background: bool = True
+    # A directory the background work keeps a static copy of the public site in (page/export.py), within a
+    # second of every change (`serve --export-dir`); None: no copy.
+    export_dir: str | None = None
 
     def __post_init__(self) -> None:
         for proxy in self.trusted_proxies:
@@ -217,6 +220,7 @@ ENVIRONMENT_KEYS = {
     "HOST": ("server", "host"),
     "PORT": ("server", "port"),
     "BACKGROUND": ("server", "background"),
+    "EXPORT_DIR": ("server", "export_dir"),
     "PAGE_ID": ("page", "id"),
     "PAGE_NAME": ("page", "name"),
     "PAGE_URL": ("page", "url"),
