@@ -26,13 +26,14 @@ from test_outbox import DEMO_ENVIRONMENTS, book, sandbox_code
 from integrations.exact_online.oauth import OAuthApp, exchange_code
 from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, ExactOnlineSandbox, Faults, demo_scenario
 from statuspage.actions import outbox, switches
-from statuspage.actions.connections import CALLBACK_PATH, EXACT_ONLINE
+from statuspage.actions.connections import callback_path
 from statuspage.config import load_settings
 from statuspage.core import lease, storage
 from statuspage.core.operation import Actor
 from statuspage.incidents import operations
 from statuspage.page.snapshot import component_definitions
 
+EXACT_ONLINE = "exact-online"
 OPERATOR = {"Authorization": "Bearer sp_workers-operator"}
 CLIENT = {"Authorization": "Bearer sp_workers-client"}
 PROBE_INTERVAL = 2
@@ -86,7 +87,7 @@ def seed(tmp_path, sandbox, port: int, *, backlog: int = 0, webhook: str | None 
                "STATUSPAGE_PORT": str(port), "STATUSPAGE_CONFIG": str(config)}
     settings = load_settings(config, environ=environ)
     app = OAuthApp(client_id=SANDBOX_CLIENT_ID, client_secret=SANDBOX_CLIENT_SECRET,
-                   redirect_uri=settings.page.url + CALLBACK_PATH, base_url=sandbox.url)
+                   redirect_uri=settings.page.url + callback_path(EXACT_ONLINE), base_url=sandbox.url)
 
     async def tokens():
         async with httpx.AsyncClient() as http:
