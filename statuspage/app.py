@@ -24,6 +24,7 @@ from statuspage.actions.api import ActionController, BudgetController, SwitchCon
 from statuspage.actions.connections import Links
 from statuspage.actions.console import ActionConsole
 from statuspage.actions.dispatcher import Dispatcher
+from statuspage.background import LeasedBackground, Services, keep_up_with_the_clock, watch_for_changes
 from statuspage.config import load_settings
 from statuspage.core.auth import SignInLimiter
 from statuspage.core.clock import Clock, system_clock
@@ -39,12 +40,9 @@ from statuspage.core.storage import (
     sync_components,
     write_transaction,
 )
-from statuspage.demo import start_demo
-from statuspage.incidents import operations
 from statuspage.incidents.api import INCIDENT_HANDLERS
 from statuspage.incidents.console import IncidentConsole
-from statuspage.incidents.delivery import Deliverer, deliver_forever
-from statuspage.incidents.status_history import record_statuses
+from statuspage.incidents.delivery import Deliverer
 from statuspage.incidents.subscriptions import SUBSCRIBE_LIMIT, SUBSCRIPTION_HANDLERS
 from statuspage.page.public import PublicPages
 from statuspage.page.routes import PUBLIC_HANDLERS
@@ -52,17 +50,13 @@ from statuspage.page.snapshot import component_definitions
 from statuspage.probes.api import ProbeController, SyncController
 from statuspage.probes.console import ProbeConsole
 from statuspage.probes.runner import Prober
-from statuspage.probes.scheduler import make_scheduler
 from statuspage.web.console import console_router
 from statuspage.web.security import BearerTokenAuthentication
 from statuspage.web.templating import make_environment
 
 log = logging.getLogger("statuspage")
 
-# How often to look for writes by other processes, and to write down status changes that
-# happen by the clock alone (a maintenance window opening).
-WATCH_INTERVAL_SECONDS = 1.0
-RECORD_EVERY_TICKS = 15
+__all__ = ["create_app", "app_from_environment", "run_services", "keep_up_with_the_clock"]
 
 
 def create_app(settings: Settings, clock: Clock = system_clock, registry: Registry = INSTALLED) -> Litestar:
@@ -77,38 +71,10 @@ def create_app(settings: Settings, clock: Clock = system_clock, registry: Regist
     @contextlib.asynccontextmanager
     async def run_storage(app: Litestar) -> AsyncIterator[None]:
         await asyncio.to_thread(store.open)
-        await store.write(sync_components, component_definitions(settings), clock())
-        await store.write(ensure_connections, [(environment.key, environment.integration)
-                                               for environment in settings.environments])
-        await keep_up_with_the_clock(store, settings, clock)
-        async with httpx.AsyncClient() as http, integration_addresses(registry, settings) as addresses:
-            app.state.deliverer = Deliverer(store, settings, clock, http)
-            links = app.state.links = Links(registry, settings, store, clock, addresses)
-            app.state.dispatcher = Dispatcher(store, settings, clock, links)
-            app.state.prober = Prober(settings, store, clock, http, links)
-            scheduler = app.state.scheduler = make_scheduler(settings, store, clock, app.state.prober)
-            scheduler.start()
-            tasks = [
-                asyncio.create_task(app.state.dispatcher.run_forever(), name="statuspage-dispatcher"),
-                *([asyncio.create_task(start_demo(settings, store, clock, links, app.state.dispatcher),
-                                       name="statuspage-demo")] if settings.demo.enabled else []),
-                asyncio.create_task(links.keep_budgets_forever(), name="statuspage-budgets"),
-                asyncio.create_task(watch_for_changes(store, settings, clock), name="statuspage-watcher"),
-                asyncio.create_task(deliver_forever(app.state.deliverer, settings.notifications.send_every_seconds),
-                                    name="statuspage-deliveries"),
-            ]
-            try:
-                yield
-            finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-                scheduler.shutdown(wait=False)
-                with contextlib.suppress(Exception):
-                    await links.keep_budgets()
-                await links.aclose()
+        async with run_services(settings, store, clock, registry, background=settings.server.background) as services:
+            app.state.update(deliverer=services.deliverer, links=services.links, dispatcher=services.dispatcher,
+                             prober=services.prober, services=services)
+            yield
         await asyncio.to_thread(store.close)
 
     app = Litestar(
@@ -220,24 +186,45 @@ def app_from_environment() -> Litestar:
     return create_app(load_settings())
 
 
-async def keep_up_with_the_clock(store: Store, settings: Settings, clock: Clock) -> None:
-    """Post the updates of maintenance windows the clock has moved on, and record status changes."""
-    await store.write(operations.advance_maintenances, settings, clock())
-    await record_statuses(store, settings, clock)
+@contextlib.asynccontextmanager
+async def run_services(
+    settings: Settings, store: Store, clock: Clock, registry: Registry = INSTALLED, *, background: bool
+) -> AsyncIterator[Services]:
+    """The services of one process, with the background work run under the lease when `background`.
 
-
-async def watch_for_changes(store: Store, settings: Settings, clock: Clock) -> None:
-    tick = 0
-    while True:
-        await asyncio.sleep(WATCH_INTERVAL_SECONDS)
-        tick += 1
+    The first try for the lease is made before the block runs, so a single process (the default
+    `serve`) starts its background work before it serves, as it always did. Leaving the block stops the
+    work and gives the lease up, so another process takes over at once. Every process keeps its call
+    budgets written down (`Links.keep_budgets_forever`): web workers call integrations too (connecting).
+    """
+    await store.write(sync_components, component_definitions(settings), clock())
+    await store.write(ensure_connections, [(environment.key, environment.integration)
+                                           for environment in settings.environments])
+    async with httpx.AsyncClient() as http, integration_addresses(registry, settings) as addresses:
+        links = Links(registry, settings, store, clock, addresses)
+        dispatcher = Dispatcher(store, settings, clock, links)
+        services = Services(settings=settings, store=store, clock=clock, links=links, dispatcher=dispatcher,
+                            prober=Prober(settings, store, clock, http, links),
+                            deliverer=Deliverer(store, settings, clock, http))
+        leased = LeasedBackground(services)
+        tasks = [asyncio.create_task(watch_for_changes(store, settings, clock, services), name="statuspage-watcher"),
+                 asyncio.create_task(links.keep_budgets_forever(), name="statuspage-budgets")]
+        if background:
+            with contextlib.suppress(Exception):  # a busy file now is tried again in a moment
+                await leased.try_take()
+            tasks.append(asyncio.create_task(leased.run_forever(), name="statuspage-lease"))
         try:
-            external = await store.notice_external_changes()
-            if external or tick % RECORD_EVERY_TICKS == 0:
-                await keep_up_with_the_clock(store, settings, clock)
-        except Exception:
-            # A locked or briefly unreadable file must not end the watching for good.
-            log.exception("watching the database for changes failed; trying again")
+            yield services
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await leased.release()
+            with contextlib.suppress(Exception):
+                await links.keep_budgets()
+            await links.aclose()
 
 
 # ---------------------------------------------------------------------------------------------

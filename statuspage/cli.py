@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from statuspage.config import load_settings
 from statuspage.core import storage
@@ -42,7 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[common], help="run the web service")
     serve.add_argument("--host", help="address to listen on (default: from the configuration, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: from the configuration, 8080)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="web worker processes (default 1); the background work runs in exactly one of them, "
+                            "the holder of the database lease")
+    serve.add_argument("--web-only", action="store_true",
+                       help="run no background work here: a 'statuspage worker' beside it does")
+    serve.add_argument("--export-dir", metavar="DIR",
+                       help="keep a static copy of the public site in DIR, current within a second of every change")
     serve.set_defaults(run=run_serve)
+
+    export = commands.add_parser("export", parents=[common],
+                                 help="write the public site as static files (for nginx or a CDN) and exit")
+    export.add_argument("directory", metavar="DIR")
+    export.set_defaults(run=run_export)
+
+    worker = commands.add_parser("worker", parents=[common],
+                                 help="run only the background work (actions, probes, notices, maintenance), "
+                                      "while it holds the database lease")
+    worker.set_defaults(run=run_worker)
+
+    migrate = commands.add_parser("migrate", parents=[common], help="bring the database's schema up to date and exit")
+    migrate.set_defaults(run=run_migrate)
 
     check = commands.add_parser("check-config", parents=[common], help="validate the configuration and exit")
     check.set_defaults(run=run_check_config)
@@ -220,24 +241,94 @@ def run_sandbox(settings: Settings, args: argparse.Namespace) -> int:
     return sandbox.main(["--host", args.host, "--port", str(args.port), "--seed", str(args.seed)])
 
 
+def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Apply the migrations not yet applied (under the file's migration lock) and exit."""
+    open_database(settings.database.path).close()
+    print(f"statuspage: {settings.database.path} is up to date", file=sys.stderr)
+    return 0
+
+
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve with granian: `--workers` web worker processes, each contending for the background lease
+    (statuspage/background.py) unless `--web-only`; exactly one holds it and runs the background work."""
     from granian.constants import Interfaces
     from granian.server import Server
 
+    if args.workers < 1:
+        return fail("--workers must be at least 1")
+    # Migrate once, before any worker serves (the workers find nothing left to do).
+    open_database(settings.database.path).close()
     # The server process builds the app from the environment: pass on what the flags chose.
     os.environ["STATUSPAGE_CONFIG"] = settings.source
     os.environ["STATUSPAGE_DB"] = settings.database.path
     os.environ["STATUSPAGE_HOST"] = settings.server.host
     os.environ["STATUSPAGE_PORT"] = str(settings.server.port)
+    if args.web_only:
+        os.environ["STATUSPAGE_BACKGROUND"] = "false"
+    if args.export_dir:
+        os.environ["STATUSPAGE_EXPORT_DIR"] = str(Path(args.export_dir).resolve())
     print(f"statuspage: serving {settings.page.name} on http://{settings.server.host}:{settings.server.port}/ "
-          f"(database {settings.database.path})", file=sys.stderr, flush=True)
-    # One worker: background work started in the lifespan must run exactly once.
+          f"(database {settings.database.path}, {args.workers} worker{'s' if args.workers > 1 else ''}"
+          f"{', web only' if args.web_only else ''})", file=sys.stderr, flush=True)
     Server(
         "statuspage.app:app_from_environment",
         address=settings.server.host,
         port=settings.server.port,
         interface=Interfaces.ASGI,
-        workers=1,
+        workers=args.workers,
+        # A web worker that dies (killed mid-request, out of memory) is replaced; the others serve on, and
+        # the background work moves to another worker through the lease.
+        respawn_failed_workers=args.workers > 1,
         factory=True,
     ).serve()
+    return 0
+
+
+def run_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the public site into DIR once (page/export.py): the same bytes the server answers."""
+    import asyncio
+
+    from statuspage.page.export import export
+    from statuspage.page.public import PublicPages
+    from statuspage.web.templating import make_environment
+
+    async def work() -> int:
+        store = storage.Store(settings.database.path)
+        await asyncio.to_thread(store.open)
+        try:
+            pages = PublicPages(settings, store, system_clock, make_environment(settings.templates_dir))
+            return await export(pages, Path(args.directory))
+        finally:
+            await asyncio.to_thread(store.close)
+
+    changed = asyncio.run(work())
+    print(f"statuspage: exported the public site to {args.directory} ({changed} files changed)", file=sys.stderr)
+    return 0
+
+
+def run_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the background work alone, under the lease, until SIGINT or SIGTERM."""
+    import asyncio
+    import signal
+
+    from statuspage.app import run_services
+
+    async def work() -> None:
+        store = storage.Store(settings.database.path)
+        await asyncio.to_thread(store.open)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            async with run_services(settings, store, system_clock, background=True):
+                await stop.wait()
+        finally:
+            await asyncio.to_thread(store.close)
+
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"statuspage: background worker on {settings.database.path}", file=sys.stderr, flush=True)
+    asyncio.run(work())
     return 0

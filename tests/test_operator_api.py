@@ -229,7 +229,7 @@ def test_maintenance_moves_by_the_clock_and_says_so(client, tokens, clock) -> No
     assert upcoming[0]["id"] == maintenance["id"]
 
     def tick() -> None:
-        from statuspage.app import keep_up_with_the_clock
+        from statuspage.background import keep_up_with_the_clock
 
         state = client.app.state
         client.blocking_portal.call(keep_up_with_the_clock, state.store, state.settings, state.clock)

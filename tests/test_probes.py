@@ -306,7 +306,7 @@ def test_the_running_service_probes_by_itself(client) -> None:
     """The schedule started with the app really runs: a probe that falls due fires without being asked."""
     from statuspage.core import storage
 
-    scheduler = client.app.state.scheduler
+    scheduler = client.app.state.services.scheduler
     client.blocking_portal.call(lambda: scheduler.modify_job("sync", next_run_time=datetime.now(UTC)))
     deadline = time.monotonic() + 15
     results = []

@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from integrations.base import (
@@ -36,7 +36,7 @@ from integrations.base import (
 )
 from statuspage.actions import outbox, switches
 from statuspage.actions.connections import Links
-from statuspage.core import storage
+from statuspage.core import lease, storage
 from statuspage.core.clock import Clock
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
@@ -66,26 +66,34 @@ class Dispatcher:
         self.store, self.settings, self.clock, self.links = store, settings, clock, links
         self._busy: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
+        self.holder = lease.process_name()  # whose claims these are (core/lease.py)
 
     def wake(self) -> None:
         """New work may be there (an action arrived, a switch went on): look now, not at the next tick."""
         self._wake.set()
 
     async def recover(self) -> int:
-        """Actions a previous process left mid-call go back to the queue, to be looked up before any resend."""
+        """Actions whose claim lapsed (their process died mid-call) go back to the queue, to be looked up
+        before any resend; actions another live process is sending stay its own."""
         def work(db) -> int:
-            stuck = storage.stuck_running(db)
+            stuck = storage.stuck_running(db, self.clock())
             for row in stuck:
                 storage.move_action(db, row["id"], expected=ActionState.RUNNING, to=ActionState.QUEUED, now=self.clock(),
-                                    cause="the service stopped mid-call; the outcome will be looked up first")
+                                    cause="the service stopped mid-call; the outcome will be looked up first",
+                                    claimed_by=None, claim_until=None)
             return len(stuck)
 
         return await self.store.write(work)
 
     async def run_forever(self) -> None:
         await self.recover()
+        renewed_at = asyncio.get_running_loop().time()
         while True:
             try:
+                if asyncio.get_running_loop().time() - renewed_at >= lease.RENEW_EVERY_SECONDS:
+                    renewed_at = asyncio.get_running_loop().time()
+                    await self.renew_claims()
+                    await self.recover()
                 await self.dispatch_once()
             except Exception:
                 log.exception("dispatching invoice actions failed; trying again")
@@ -114,6 +122,13 @@ class Dispatcher:
             started += 1
         return started
 
+    async def renew_claims(self) -> None:
+        """Keep the claims on the actions in flight here from lapsing while their calls run."""
+        in_flight = [int(task.get_name().removeprefix("action-")) for task in self._busy.values()]
+        if in_flight:
+            until = self.clock() + timedelta(seconds=lease.ACTION_CLAIM_SECONDS)
+            await self.store.write(storage.renew_action_claims, in_flight, self.holder, until)
+
     def _lane_done(self, lane: tuple[str, str, str], _task: asyncio.Task[None]) -> None:
         """A lane's action finished (whatever its outcome): the lane may take its next action."""
         self._busy.pop(lane, None)
@@ -137,9 +152,11 @@ class Dispatcher:
         # Checked again inside the transaction: a switch that went off a moment ago stops this call.
         if not switches.may_send(switches.closed_scopes(db), row["integration"], row["environment"]):
             return False
-        return storage.move_action(db, row["id"], expected=ActionState.QUEUED, to=ActionState.RUNNING, now=self.clock(),
+        now = self.clock()
+        return storage.move_action(db, row["id"], expected=ActionState.QUEUED, to=ActionState.RUNNING, now=now,
                                    cause="sending" if row["attempts"] == 0 else "looking up, then sending if needed",
-                                   attempts=row["attempts"] + 1)
+                                   attempts=row["attempts"] + 1, claimed_by=self.holder,
+                                   claim_until=storage.iso(now + timedelta(seconds=lease.ACTION_CLAIM_SECONDS)))
 
     async def _attempt(self, row: Mapping[str, Any]) -> Outcome:
         action = outbox.invoice_action(row)
@@ -181,7 +198,7 @@ class Dispatcher:
         now = self.clock()
         action_id = row["id"]
         attempts = row["attempts"] + 1
-        fields: dict[str, Any] = {"error": outcome.error}
+        fields: dict[str, Any] = {"error": outcome.error, "claimed_by": None, "claim_until": None}
         state, cause = outcome.state, outcome.cause
         if outcome.result is not None:
             fields["result"] = json.dumps({

@@ -60,6 +60,12 @@ class ServerSettings(_Section):
     # Reverse proxies (addresses or networks, "10.0.0.0/8") whose X-Forwarded-For names the real client, for
     # the per-client limits (sign-in, subscriptions). Left empty, the header is ignored: anyone can write it.
     trusted_proxies: list[str] = []
+    # Whether this process contends for the background lease (statuspage/background.py). False for web
+    # workers placed beside a separate `statuspage worker` (`serve --web-only`).
+    background: bool = True
+    # A directory the background work keeps a static copy of the public site in (page/export.py), within a
+    # second of every change (`serve --export-dir`); None: no copy.
+    export_dir: str | None = None
 
     def __post_init__(self) -> None:
         for proxy in self.trusted_proxies:
@@ -213,6 +219,8 @@ ENVIRONMENT_KEYS = {
     "DB": ("database", "path"),
     "HOST": ("server", "host"),
     "PORT": ("server", "port"),
+    "BACKGROUND": ("server", "background"),
+    "EXPORT_DIR": ("server", "export_dir"),
     "PAGE_ID": ("page", "id"),
     "PAGE_NAME": ("page", "name"),
     "PAGE_URL": ("page", "url"),

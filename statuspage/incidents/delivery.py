@@ -14,12 +14,13 @@ import os
 import smtplib
 import socket
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from email.message import EmailMessage
 
 import httpx
 import msgspec
 
-from statuspage.core import addresses, storage
+from statuspage.core import addresses, lease, storage
 from statuspage.core.clock import Clock
 from statuspage.core.operation import Refused
 from statuspage.core.settings import Settings
@@ -71,6 +72,7 @@ class Deliverer:
         self._limit = asyncio.Semaphore(CONCURRENCY)
         # One round at a time, so that no delivery is picked up twice.
         self._round = asyncio.Lock()
+        self.holder = lease.process_name()
 
     async def deliver_due(self) -> int:
         """Try every delivery that is due now; returns how many were tried."""
@@ -80,8 +82,15 @@ class Deliverer:
     async def _deliver_due(self) -> int:
         # Order per subscriber: a notice superseded by a newer one about the same incident or component is
         # dropped before it can be retried after the newer one arrived (see storage.drop_superseded).
-        await self.store.write(storage.drop_superseded)
-        due = await self.store.read(storage.due_deliveries, self.clock(), BATCH)
+        # Then claimed before they are sent (core/lease.py): no other process sends them meanwhile.
+        now = self.clock()
+
+        def claim(db) -> list:
+            storage.drop_superseded(db)
+            return storage.claim_deliveries(db, now, BATCH, self.holder,
+                                            now + timedelta(seconds=lease.DELIVERY_CLAIM_SECONDS))
+
+        due = await self.store.write(claim)
         if not due:
             return 0
         attempts = await asyncio.gather(*(self._try(row) for row in due))

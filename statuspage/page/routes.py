@@ -101,6 +101,16 @@ async def status_page(
     return cached_answer(request, rendered, PAGE_CACHE_CONTROL, "Accept-Language")
 
 
+@route(["/nl", "/en"], http_method=READ_METHODS, name="status_page_in_language", include_in_schema=False)
+async def status_page_in_language(request: Request, tz: FromQuery[str | None] = None) -> ASGIResponse:
+    """`/nl/` and `/en/`: the status page in that language whatever the browser asks, with an address of its
+    own, so that a static export (page/export.py) can offer each language as a file."""
+    language = request.url.path.strip("/")
+    _, zone, zone_unknown = visitor_preferences(request, language, tz)
+    rendered = await public_pages(request).page(language, zone, zone_unknown)
+    return cached_answer(request, rendered, PAGE_CACHE_CONTROL)
+
+
 @route("/incidents/{incident_id:str}", http_method=READ_METHODS, name="incident_page", include_in_schema=False)
 async def incident_page(
     request: Request, incident_id: FromPath[str], lang: FromQuery[str | None] = None, tz: FromQuery[str | None] = None
@@ -140,4 +150,5 @@ def _document_handler(name: str, document_type: type) -> HTTPRouteHandler:
 
 
 API_V2_HANDLERS = [_document_handler(name, document_type) for name, (_, document_type) in api_v2.DOCUMENTS.items()]
-PUBLIC_HANDLERS = [status_page, incident_page, _feed_handler("atom"), _feed_handler("rss"), *API_V2_HANDLERS]
+PUBLIC_HANDLERS = [status_page, status_page_in_language, incident_page, _feed_handler("atom"), _feed_handler("rss"),
+                   *API_V2_HANDLERS]

@@ -28,6 +28,7 @@ from statuspage.core.storage.actions import (
     move_action,
     move_actions_in_scope,
     publish_incident,
+    renew_action_claims,
     replay_counts,
     replay_done_since,
     replay_last_handled,
@@ -80,6 +81,7 @@ from statuspage.core.storage.incidents import (
     update_row,
     updates_oldest_first,
 )
+from statuspage.core.storage.leases import give_up_lease, lease, take_lease
 from statuspage.core.storage.migrations import (
     migrations,
 )
@@ -124,6 +126,7 @@ from statuspage.core.storage.probes import (
 )
 from statuspage.core.storage.subscribers import (
     active_subscriber,
+    claim_deliveries,
     confirm_subscriber,
     deliveries_of,
     drop_superseded,
@@ -152,6 +155,11 @@ __all__ = [
     "json_loads_or_none",
     "new_id",
     "migrations",
+    "lease",
+    "take_lease",
+    "give_up_lease",
+    "renew_action_claims",
+    "claim_deliveries",
     "sync_components",
     "set_override",
     "clear_override",

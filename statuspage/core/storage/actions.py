@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from statuspage.core.storage.engine import Row, inserted_id, iso
+from statuspage.core.lease import claim_lapsed, is_gone
+from statuspage.core.storage.engine import Row, inserted_id, iso, moment
 
 # ---------------------------------------------------------------------------------------------
 # The outbox of invoice actions
@@ -163,9 +164,22 @@ def transitions_of(db: Database, action_id: int) -> list[Row]:
                          [action_id]))
 
 
-def stuck_running(db: Database) -> list[Row]:
-    """Actions a previous process left mid-call: their outcome is unknown."""
-    return list(db.query("SELECT * FROM actions WHERE state = 'running'"))
+def stuck_running(db: Database, now: datetime) -> list[Row]:
+    """Running actions whose claim lapsed at `now` (core/lease.py, `claim_lapsed`): their process died
+    mid-call, so their outcome is unknown. A live process's claims are left alone."""
+    rows = db.query("SELECT * FROM actions WHERE state = 'running'")
+    return [row for row in rows
+            if claim_lapsed(moment(row["claim_until"]), now, holder_gone=is_gone(row["claimed_by"]))]
+
+
+def renew_action_claims(db: Database, action_ids: list[int], holder: str, until: datetime) -> int:
+    """Extend `holder`'s claims on the running actions `action_ids` to `until`; returns how many it still held."""
+    if not action_ids:
+        return 0
+    marks = ", ".join("?" * len(action_ids))
+    cursor = db.execute(f"UPDATE actions SET claim_until = ? WHERE state = 'running' AND claimed_by = ? AND id IN ({marks})",
+                        [iso(until), holder, *action_ids])
+    return cursor.rowcount
 
 
 def switch_rows(db: Database) -> list[Row]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import secrets
 import sqlite3
@@ -56,12 +57,29 @@ def connect(path: str | Path, *, read_only: bool = False) -> Database:
 
 
 def open_database(path: str | Path) -> Database:
-    """Connect, switch to WAL and bring the schema up to date. Run once at start-up."""
-    db = connect(path)
-    db.enable_wal()
-    db.execute("PRAGMA synchronous = NORMAL")
-    migrations.apply(db)
+    """Connect, switch to WAL and bring the schema up to date. Run once at start-up.
+
+    Several processes may start on the same file at once (`serve --workers N`, a `worker` beside it):
+    the migrations run under an exclusive lock on `<path>.lock`, so they are applied exactly once and
+    no process reads the schema half-way.
+    """
+    with migration_lock(path):
+        db = connect(path)
+        db.enable_wal()
+        db.execute("PRAGMA synchronous = NORMAL")
+        migrations.apply(db)
     return db
+
+
+@contextlib.contextmanager
+def migration_lock(path: str | Path) -> Iterator[None]:
+    """An exclusive advisory lock (flock) on `<path>.lock`, held while the block runs; blocks until free."""
+    with open(f"{path}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

@@ -438,3 +438,26 @@ def m011_shared_connections_and_budgets(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m012_leases_and_claims(db: Database) -> None:
+    db.executescript(
+        """
+        -- Named leases: the one process that runs the background work holds 'background' (core/lease.py).
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,       -- host:pid
+            expires_at TEXT NOT NULL,
+            taken_at TEXT NOT NULL      -- when this holder took it (renewals leave it)
+        );
+        -- An action in 'running' is claimed by a process until claim_until; recovery takes back only
+        -- claims that lapsed, never another live process's.
+        ALTER TABLE actions ADD COLUMN claimed_by TEXT;
+        ALTER TABLE actions ADD COLUMN claim_until TEXT;
+        CREATE INDEX actions_running_claims ON actions (state, claim_until) WHERE state = 'running';
+        -- A delivery being sent is claimed the same way.
+        ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;
+        ALTER TABLE deliveries ADD COLUMN claim_until TEXT;
+        """
+    )

@@ -121,6 +121,27 @@ def due_deliveries(db: Database, now: datetime, limit: int) -> list[Row]:
     ))
 
 
+def claim_deliveries(db: Database, now: datetime, limit: int, holder: str, until: datetime) -> list[Row]:
+    """Claim up to `limit` due deliveries for `holder` until `until` (inside a write transaction) and return them.
+
+    A delivery claimed by another process is due again only once that claim lapsed (its process died
+    mid-send): a notice is never sent by two processes at once.
+    """
+    rows = list(db.query(
+        """
+        SELECT d.*, s.kind, s.address, s.secret FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+        WHERE d.state = 'pending' AND d.next_attempt_at <= :now AND (d.claim_until IS NULL OR d.claim_until <= :now)
+        ORDER BY d.next_attempt_at, d.id LIMIT :limit
+        """,
+        {"now": iso(now), "limit": limit},
+    ))
+    if rows:
+        marks = ", ".join("?" * len(rows))
+        db.execute(f"UPDATE deliveries SET claimed_by = ?, claim_until = ? WHERE id IN ({marks})",
+                   [holder, iso(until), *(row["id"] for row in rows)])
+    return rows
+
+
 def record_attempt(
     db: Database, delivery_id: int, *, now: datetime, delivered: bool, status: int | None, error: str | None,
     next_attempt_at: datetime | None,
@@ -130,7 +151,8 @@ def record_attempt(
     db.execute(
         """
         UPDATE deliveries SET attempts = attempts + 1, state = ?, last_status = ?, last_error = ?,
-               next_attempt_at = COALESCE(?, next_attempt_at), delivered_at = ?
+               next_attempt_at = COALESCE(?, next_attempt_at), delivered_at = ?,
+               claimed_by = NULL, claim_until = NULL
         WHERE id = ? AND state = 'pending'
         """,
         [state, status, error, iso(next_attempt_at) if next_attempt_at else None, iso(now) if delivered else None,

@@ -1,0 +1,113 @@
+"""The static export (page/export.py) holds, file for file, the bytes the server answers for each path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from conftest import TEST_CONFIG, free_port
+
+from statuspage.config import load_settings
+from statuspage.core import storage
+from statuspage.core.operation import Actor
+from statuspage.incidents import operations
+from statuspage.page.export import file_for
+from statuspage.page.snapshot import component_definitions
+
+OPERATOR = {"Authorization": "Bearer sp_export-operator"}
+
+
+def path_of(relative: str) -> str:
+    """The URL path whose answer the exported file `relative` holds (file_for, backwards)."""
+    if relative.endswith("index.html"):
+        return "/" + relative.removesuffix("index.html")
+    if relative.startswith("incidents/"):
+        return "/" + relative.removesuffix(".html")
+    return "/" + relative
+
+
+def test_file_for_and_path_of_agree() -> None:
+    for path in ["/", "/nl/", "/en/", "/incidents/abc123", "/history.atom", "/api/v2/summary.json",
+                 "/api/v2/incidents/unresolved.json"]:
+        assert path_of(file_for(path)) == path
+
+
+def exported(directory: Path) -> dict[str, bytes]:
+    return {str(file.relative_to(directory)): file.read_bytes() for file in directory.rglob("*") if file.is_file()}
+
+
+def assert_same_as_server(base: str, directory: Path) -> dict[str, bytes]:
+    files = exported(directory)
+    assert {"index.html", "nl/index.html", "en/index.html", "history.atom", "history.rss", "api/v2/summary.json",
+            "api/v2/status.json", "api/v2/scheduled-maintenances/active.json"} <= set(files)
+    for relative, body in files.items():
+        answer = httpx.get(base + path_of(relative))
+        assert answer.status_code == 200, relative
+        assert answer.content == body, f"{relative} differs from GET {path_of(relative)}"
+    return files
+
+
+def wait_for(check, what: str, seconds: float = 30) -> float:
+    began = time.monotonic()
+    while time.monotonic() - began < seconds:
+        try:
+            if check():
+                return time.monotonic() - began
+        except (httpx.TransportError, OSError):
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def test_export_and_the_kept_copy_match_the_server_before_and_after_a_change(tmp_path) -> None:
+    port = free_port()
+    config = tmp_path / "statuspage.toml"
+    config.write_text(TEST_CONFIG + "\n[demo]\nenabled = false\n")
+    environ = {"STATUSPAGE_DB": str(tmp_path / "export.db"), "STATUSPAGE_CONFIG": str(config),
+               "STATUSPAGE_PORT": str(port), "STATUSPAGE_PAGE_URL": f"http://127.0.0.1:{port}"}
+    settings = load_settings(config, environ=environ)
+    now = datetime.now(UTC)
+    db = storage.open_database(settings.database.path)
+    with storage.write_transaction(db):
+        storage.sync_components(db, component_definitions(settings), now)
+        operations.create_token(db, settings, Actor("test"), now, "export-operator", "operator", "sp_export-operator")
+    db.close()
+    kept = tmp_path / "kept"
+    base = f"http://127.0.0.1:{port}"
+    service = subprocess.Popen([sys.executable, "-m", "statuspage", "serve", "--workers", "2", "--export-dir", str(kept)],
+                               env=os.environ | environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+
+    def export_once(directory: Path) -> None:
+        subprocess.run([sys.executable, "-m", "statuspage", "export", str(directory)], env=os.environ | environ,
+                       check=True, capture_output=True)
+
+    try:
+        wait_for(lambda: httpx.get(f"{base}/api/v2/status.json").status_code == 200, "the service")
+        wait_for(lambda: (kept / "api/v2/summary.json").exists(), "the kept copy")
+        export_once(tmp_path / "once")
+        assert assert_same_as_server(base, tmp_path / "once") == assert_same_as_server(base, kept)
+
+        before = (kept / "api/v2/summary.json").read_bytes()
+        created = httpx.post(f"{base}/api/v1/incidents", headers=OPERATOR, json={
+            "name": "Bookings slow", "message": "Looking.", "status": "investigating", "impact": "minor",
+            "components": {"exact-online": "degraded_performance"}})
+        assert created.status_code == 201, created.text
+        took = wait_for(lambda: (kept / "api/v2/summary.json").read_bytes() != before, "the change in the copy")
+        assert took < 1.0, f"the kept copy followed the change after {took:.2f} s"
+        incident_id = created.json()["id"]
+        wait_for(lambda: (kept / f"incidents/{incident_id}.html").exists(), "the incident page")
+        time.sleep(0.5)  # let the copy settle: every file of this state written
+        export_once(tmp_path / "after")
+        files = assert_same_as_server(base, tmp_path / "after")
+        assert f"incidents/{incident_id}.html" in files
+        assert assert_same_as_server(base, kept) == files
+        assert not [name for name in exported(kept) if name.endswith(".tmp")]
+    finally:
+        os.killpg(service.pid, 9)
+        service.wait()
