@@ -13,6 +13,7 @@ import httpx
 import msgspec
 from litestar import Litestar, Request, Response, Router
 from litestar.config.csrf import CSRFConfig
+from litestar.di import Provide
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException, ValidationException
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -50,7 +51,9 @@ from statuspage.page.snapshot import component_definitions
 from statuspage.probes.api import ProbeController, SyncController
 from statuspage.probes.console import ProbeConsole
 from statuspage.probes.runner import Prober
-from statuspage.web.console import console_router
+from statuspage.web.api_support import provide_performer
+from statuspage.web.console import console_router, provide_console
+from statuspage.web.dependencies import provided, started_in_lifespan
 from statuspage.web.security import BearerTokenAuthentication
 from statuspage.web.templating import make_environment
 
@@ -67,6 +70,9 @@ def create_app(settings: Settings, clock: Clock = system_clock, registry: Regist
     csrf_secret = _service_secret(settings, "csrf")
     templates = make_environment(settings.templates_dir)
     pages = PublicPages(settings, store, clock, templates)
+    sign_in_limiter = SignInLimiter()
+    subscribe_limiter = SignInLimiter(attempts=SUBSCRIBE_LIMIT, window=timedelta(hours=1))
+    oauth_state_secret = _service_secret(settings, "oauth-state")
 
     @contextlib.asynccontextmanager
     async def run_storage(app: Litestar) -> AsyncIterator[None]:
@@ -91,6 +97,22 @@ def create_app(settings: Settings, clock: Clock = system_clock, registry: Regist
                            [IncidentConsole, ActionConsole, ProbeConsole]),
         ],
         lifespan=[run_storage],
+        # Handlers name the services they use (`web.dependencies`); registered here, once, for every route.
+        dependencies={
+            "store": provided(store),
+            "settings": provided(settings),
+            "clock": provided(clock),
+            "pages": provided(pages),
+            "sign_in_limiter": provided(sign_in_limiter),
+            "subscribe_limiter": provided(subscribe_limiter),
+            "oauth_state_secret": provided(oauth_state_secret),
+            "links": started_in_lifespan("links"),
+            "dispatcher": started_in_lifespan("dispatcher"),
+            "prober": started_in_lifespan("prober"),
+            # Per request: they carry the caller (and the console, the request's zone cookie).
+            "performer": Provide(provide_performer, sync_to_thread=False),
+            "console": Provide(provide_console, sync_to_thread=False),
+        },
         exception_handlers={
             NotFoundException: not_found,
             MethodNotAllowedException: method_not_allowed,
@@ -106,9 +128,10 @@ def create_app(settings: Settings, clock: Clock = system_clock, registry: Regist
         ),
     )
     _document_error_answers(app)
-    app.state.update(settings=settings, store=store, clock=clock, pages=pages, sign_in_limiter=SignInLimiter(),
-                     subscribe_limiter=SignInLimiter(attempts=SUBSCRIBE_LIMIT, window=timedelta(hours=1)),
-                     oauth_state_secret=_service_secret(settings, "oauth-state"))
+    # The same services in the app's state, for what gets no injection: the authentication middleware, the
+    # exception handlers, the public routes' hot path (`page.routes`), the CLI and the tests.
+    app.state.update(settings=settings, store=store, clock=clock, pages=pages, sign_in_limiter=sign_in_limiter,
+                     subscribe_limiter=subscribe_limiter, oauth_state_secret=oauth_state_secret)
     return app
 
 
@@ -160,7 +183,9 @@ def _document_error_answers(app: Litestar) -> None:
         if not route.path.startswith("/api/v1"):
             continue
         for handler in getattr(route, "route_handlers", []):
-            takes_input = bool(set(handler.parsed_fn_signature.parameters) - {"self", "request"})
+            # The injected services (`web.dependencies`) are no input of the caller's.
+            injected = set(handler.resolve_dependencies())
+            takes_input = bool(set(handler.parsed_fn_signature.parameters) - {"self", "request"} - injected)
             codes = ([400] if takes_input else []) + [401] + ([403] if handler.resolve_guards() else []) + [405]
             codes += [404] if "{" in route.path else []
             answers = {code: ResponseSpec(data_container=ErrorBody, description=_ERROR_ANSWERS[code])
@@ -229,6 +254,10 @@ async def run_services(
 
 # ---------------------------------------------------------------------------------------------
 # Errors: JSON below /api/, a friendly page everywhere else.
+
+
+# Exception handlers get no dependency injection: they read the public pages (templates, settings) from the
+# app state.
 
 
 def _wants_json(request: Request) -> bool:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
+from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 
 from integrations.base import ConnectionUser, ConnectorError, Sleep
 from integrations.budget import Window
@@ -320,3 +322,7 @@ def _window(row: Mapping, name: str) -> Window | None:
     if reset is None or row[f"{name}_limit"] is None:
         return None
     return Window(row[f"{name}_limit"], row[f"{name}_remaining"], reset)
+
+
+LinksDep = NamedDependency[SkipValidation[Links]]
+"""`links`: every installed integration's link; injected into handlers (`web.dependencies`)."""

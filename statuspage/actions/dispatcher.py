@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from litestar.di import NamedDependency
+from litestar.params import SkipValidation
+
 from integrations.base import (
     ActionResult,
     AuthorizationError,
@@ -221,3 +224,7 @@ class Dispatcher:
         if ActionState(state).is_final:
             outbox.notify_final(db, self.settings, now, action_id)
             switches.finish_replays(db, self.settings, now)  # the last of a replay resolves its incident
+
+
+DispatcherDep = NamedDependency[SkipValidation[Dispatcher]]
+"""`dispatcher`: woken when actions may move; injected into handlers (`web.dependencies`)."""

@@ -38,7 +38,7 @@ async def _run(request: Request, work, *args):
 @post("/subscriptions", include_in_schema=False)
 async def subscribe(request: Request) -> Response:
     state = request.app.state
-    wait = state.subscribe_limiter.spend(client_of(request), state.clock())
+    wait = state.subscribe_limiter.spend(client_of(request, state.settings), state.clock())
     if wait > 0:
         minutes = str(math.ceil(wait / 60))
         response = _message(request, "subscribe_title", "subscribe_too_often", status_code=429, minutes=minutes)

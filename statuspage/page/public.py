@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 import msgspec
+from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 
 from statuspage.core.clock import Clock
 from statuspage.core.i18n import format_day, format_duration, format_time, pick_text, word
@@ -274,3 +276,7 @@ def _percent(uptime: float | None, language: str) -> str | None:
     # Never round 99.996% up to a perfect score that hides a real outage.
     shown = f"{int(uptime * 10000) / 100:.2f}"
     return (shown.replace(".", ",") if language == "nl" else shown) + "%"
+
+
+PagesDep = NamedDependency[SkipValidation[PublicPages]]
+"""`pages`: the public pages, rendered from memory; injected into handlers (`web.dependencies`)."""

@@ -22,6 +22,8 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 import httpx
+from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 
 from integrations.base import ConnectorError
 from integrations.budget import CallClass
@@ -217,3 +219,7 @@ RETENTION_CHECK = timedelta(hours=1)
 async def trim(store: Store, settings: Settings, clock: Clock) -> int:
     """Forget probe results older than the retention; state changes (probe_events) are kept."""
     return await store.write(storage.trim_probe_results, clock() - timedelta(days=settings.probing.retention_days))
+
+
+ProberDep = NamedDependency[SkipValidation[Prober]]
+"""`prober`: runs a probe now; injected into handlers (`web.dependencies`)."""

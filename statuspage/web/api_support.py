@@ -6,11 +6,16 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from litestar import Request
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import PathParameter, QueryParameter, SkipValidation
 
 from statuspage.core.auth import Identity
+from statuspage.core.clock import Clock
 from statuspage.core.operation import Actor, Refused
+from statuspage.core.settings import Settings
+from statuspage.core.storage import Store
+from statuspage.web.dependencies import ClockDep, SettingsDep, StoreDep
 
 # SQLite's integers are signed 64-bit: a larger id or cursor can name no row, and binding it raises.
 MAX_ROW_ID = 2**63 - 1
@@ -21,21 +26,44 @@ Cursor = Annotated[int, QueryParameter(ge=0, le=MAX_ROW_ID, description="a row i
 OptionalCursor = Annotated[int | None, QueryParameter(ge=0, le=MAX_ROW_ID, description="a row id to page from")]
 
 
+class Performer:
+    """Runs operations as the signed-in caller, now: each in one write transaction, handed the settings, the
+    caller as `Actor` and the time. Injected per request as `performer` (`PerformerDep`)."""
+
+    def __init__(self, store: Store, settings: Settings, clock: Clock, identity: Identity) -> None:
+        self.store, self.settings, self.clock, self.identity = store, settings, clock, identity
+
+    async def perform(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`work(db, settings, actor, now, *args, **kwargs)`; a refusal is raised as `Refused`."""
+        actor = Actor(self.identity.name)
+        return await self.store.write(lambda db: work(db, self.settings, actor, self.clock(), *args, **kwargs))
+
+    async def run(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`perform`, for the JSON API: a refusal becomes a 400, 404 or 409 that says why."""
+        try:
+            return await self.perform(work, *args, **kwargs)
+        except Refused as refused:
+            raise as_http_error(refused) from None
+
+
+def provide_performer(request: Request, store: StoreDep, settings: SettingsDep, clock: ClockDep) -> Performer:
+    """The performer for this request's caller (registered app-wide, resolved per request)."""
+    return Performer(store, settings, clock, request.user)
+
+
+PerformerDep = NamedDependency[SkipValidation[Performer]]
+
+
 async def perform(request: Request, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """One operation in one write transaction, done as the signed-in caller, now."""
+    """Until every area takes a `Performer`: `Performer.perform` with the services from the app state."""
     state = request.app.state
-    identity: Identity = request.user
-    return await state.store.write(
-        lambda db: work(db, state.settings, Actor(identity.name), state.clock(), *args, **kwargs)
-    )
+    return await Performer(state.store, state.settings, state.clock, request.user).perform(work, *args, **kwargs)
 
 
 async def run(request: Request, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """`perform`, for the JSON API: a refusal becomes a 400, 404 or 409 that says why."""
-    try:
-        return await perform(request, work, *args, **kwargs)
-    except Refused as refused:
-        raise as_http_error(refused) from None
+    """Until every area takes a `Performer`: `Performer.run` with the services from the app state."""
+    state = request.app.state
+    return await Performer(state.store, state.settings, state.clock, request.user).run(work, *args, **kwargs)
 
 
 def as_http_error(refused: Refused) -> HTTPException:

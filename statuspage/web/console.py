@@ -2,15 +2,17 @@
 
 Sign in once with a token; a session cookie (HttpOnly, SameSite=Lax, Secure over TLS) carries the
 sign-in from then on, and every form carries a CSRF token. Forms post and redirect, so a reload
-never repeats a change; a refused change shows the form again with what to fix. Each area keeps its
+never repeats a change; a refused change shows the form again with what to fix (`Console.attempt`, the
+one place that does so). Each area keeps its
 own console pages (`incidents.console`, `actions.console`, `probes.console`); this module serves
 them all and holds no domain rule.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -20,31 +22,30 @@ import msgspec
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
+from litestar.params import SkipValidation
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from markupsafe import Markup
 
 from statuspage.core import limits, storage
 from statuspage.core.auth import SESSION_COOKIE, SESSION_LIFETIME, Role, digest, new_session_id
-from statuspage.core.clock import NoSuchLocalTime, from_wall_clock
+from statuspage.core.clock import Clock, NoSuchLocalTime, from_wall_clock
 from statuspage.core.i18n import format_relative, format_stamp, word, zone_named
 from statuspage.core.operation import Refused
-from statuspage.core.settings import text_in
+from statuspage.core.settings import Settings, text_in
 from statuspage.core.vocabulary import ComponentStatus
+from statuspage.web.dependencies import ClockDep, SettingsDep, SignInLimiterDep, StoreDep
 from statuspage.web.security import ConsoleSessionAuthentication, client_of, requires
 
 S = TypeVar("S", bound=msgspec.Struct)
 COMPONENT_STATES = [status.value for status in ComponentStatus]
 
 
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or request.app.state.settings.page.url.startswith("https://")
-
-
-def _client(request: Request) -> str:
-    return client_of(request)
+def _secure(request: Request, settings: Settings) -> bool:
+    return request.url.scheme == "https" or settings.page.url.startswith("https://")
 
 
 ZONE_COOKIE = "console_tz"
@@ -52,10 +53,10 @@ ZONE_COOKIE = "console_tz"
 ZONE_CHOICES = ("UTC", "Europe/Amsterdam", "Europe/London", "America/New_York", "Asia/Kolkata")
 
 
-def console_zone(request: Request) -> ZoneInfo:
+def console_zone(request: Request, settings: Settings) -> ZoneInfo:
     """The zone the operator chose (cookie `console_tz`), else the page's."""
     chosen = request.cookies.get(ZONE_COOKIE)
-    return (zone_named(chosen) if chosen else None) or request.app.state.settings.zone
+    return (zone_named(chosen) if chosen else None) or settings.zone
 
 
 def stamp_of(value: datetime | str | None, zone: ZoneInfo, now: datetime, relative: bool = True) -> Markup:
@@ -74,36 +75,109 @@ def stamp_of(value: datetime | str | None, zone: ZoneInfo, now: datetime, relati
         exact.isoformat(timespec="seconds"), exact.strftime("%A %d %B %Y, %H:%M:%S %Z"), shown, Markup(ago))
 
 
+Answer = Response | Template
+"""What a console route answers: a page, or a redirect."""
+
+
+class Console:
+    """What every console page uses: rendering with the page's names and the operator's zone, reading moments
+    in forms, and the one place where a refused change becomes the error message on its form. Injected per
+    request as `console` (`ConsoleDep`)."""
+
+    def __init__(self, request: Request, settings: Settings, clock: Clock) -> None:
+        self.request, self.settings, self.clock = request, settings, clock
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return console_zone(self.request, self.settings)
+
+    def render(
+        self, template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
+    ) -> Template:
+        """A console page: the template plus what every console template uses. `stamp(moment)` shows any
+        timestamp in the page's zone with the zone and a relative time; `stamp(moment, False)` without it."""
+        request, settings = self.request, self.settings
+        # The console's own words are English; mixing in the page's language would read badly.
+        language, zone = "en", self.zone
+        now = self.clock()
+        return Template(
+            template_name=template,
+            status_code=status_code,
+            headers=headers,
+            context={
+                "page": settings.page,
+                "lang": language,
+                "zone": zone.key,
+                "me": request.user,
+                "can_change": request.user is not None and request.user.role.allows(Role.OPERATOR),
+                "t": lambda key, **values: word(language, key, **values),
+                "when": lambda moment: stamp_of(moment, zone, now),
+                "stamp": lambda moment, relative=True: stamp_of(moment, zone, now, relative),
+                "names": {c.key: text_in(c.name, language, language) for c in settings.components},
+                "component_states": COMPONENT_STATES,
+                "zone_choices": sorted({settings.zone.key, zone.key, *ZONE_CHOICES}),
+                "here": request.url.path,
+                "error": None,
+                **context,
+            },
+        )
+
+    def local_moment(self, text: str, field: str, fold: str | None = None) -> datetime:
+        """A datetime-local input, read in the zone the console shows (the operator's choice, else the page's)
+        by `clock.from_wall_clock`: a time the clocks skip is refused, a time they pass twice needs `fold` ("0"
+        the first, "1" the second), else it is refused asking which."""
+        try:
+            naive = datetime.fromisoformat(text)
+        except ValueError:
+            raise Refused(f"{field} must be a date and time, like 2026-11-24T22:00") from None
+        if naive.tzinfo is not None:
+            return naive
+        try:
+            return from_wall_clock(naive, self.zone, field, int(fold) if fold in ("0", "1") else None)
+        except NoSuchLocalTime as refused:
+            raise Refused(str(refused)) from None
+
+    @staticmethod
+    async def attempt(change: Callable[[], Awaitable[Answer]],
+                      again: Callable[[str], Answer | Awaitable[Answer]]) -> Answer:
+        """The one place a refused change becomes the form's error message: `change()`'s answer, or, when an
+        operation (or the reading of the form) is refused, `again(why)`: the form shown again with the error
+        (`form_again`), or a redirect to a page that shows it (`back_to`)."""
+        try:
+            return await change()
+        except Refused as refused:
+            answer = again(str(refused))
+            return await answer if inspect.isawaitable(answer) else answer
+
+    def form_again(self, template: str, status_code: int = 400, **context: Any) -> Callable[[str], Template]:
+        """For `attempt`: the form's page again, with the error and (as `context`) what was filled in."""
+        return lambda error: self.render(template, status_code=status_code, error=error, **context)
+
+    @staticmethod
+    def back_to(path: str) -> Callable[[str], Response]:
+        """For `attempt`: a redirect to `path`, whose page shows the error (its `error` query parameter)."""
+        return lambda error: Redirect(f"{path}?error={quote(error)}")
+
+
+def provide_console(request: Request, settings: SettingsDep, clock: ClockDep) -> Console:
+    """The console for this request (registered app-wide, resolved per request)."""
+    return Console(request, settings, clock)
+
+
+ConsoleDep = NamedDependency[SkipValidation[Console]]
+
+
 def render(
     request: Request, template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
 ) -> Template:
-    """A console page: the template plus what every console template uses. `stamp(moment)` shows any
-    timestamp in the page's zone with the zone and a relative time; `stamp(moment, False)` without it."""
-    state = request.app.state
-    # The console's own words are English; mixing in the page's language would read badly.
-    language, zone = "en", console_zone(request)
-    now = state.clock()
-    return Template(
-        template_name=template,
-        status_code=status_code,
-        headers=headers,
-        context={
-            "page": state.settings.page,
-            "lang": language,
-            "zone": zone.key,
-            "me": request.user,
-            "can_change": request.user is not None and request.user.role.allows(Role.OPERATOR),
-            "t": lambda key, **values: word(language, key, **values),
-            "when": lambda moment: stamp_of(moment, zone, now),
-            "stamp": lambda moment, relative=True: stamp_of(moment, zone, now, relative),
-            "names": {c.key: text_in(c.name, language, language) for c in state.settings.components},
-            "component_states": COMPONENT_STATES,
-            "zone_choices": sorted({state.settings.zone.key, zone.key, *ZONE_CHOICES}),
-            "here": request.url.path,
-            "error": None,
-            **context,
-        },
-    )
+    """Until every area takes a `Console`: `Console.render` with the services from the app state."""
+    console = Console(request, request.app.state.settings, request.app.state.clock)
+    return console.render(template, status_code, headers, **context)
+
+
+def local_moment(request: Request, text: str, field: str, fold: str | None = None) -> datetime:
+    """Until every area takes a `Console`: `Console.local_moment` with the services from the app state."""
+    return Console(request, request.app.state.settings, request.app.state.clock).local_moment(text, field, fold)
 
 
 async def form_of(request: Request) -> dict[str, str]:
@@ -115,22 +189,6 @@ def components_from(form: dict[str, str]) -> dict[str, str]:
     """The `component.<key>` selects of a form; "" means the component is not affected."""
     prefix = "component."
     return {key[len(prefix):]: value for key, value in form.items() if key.startswith(prefix) and value}
-
-
-def local_moment(request: Request, text: str, field: str, fold: str | None = None) -> datetime:
-    """A datetime-local input, read in the zone the console shows (the operator's choice, else the page's) by
-    `clock.from_wall_clock`: a time the clocks skip is refused, a time they pass twice needs `fold` ("0" the
-    first, "1" the second), else it is refused asking which."""
-    try:
-        naive = datetime.fromisoformat(text)
-    except ValueError:
-        raise Refused(f"{field} must be a date and time, like 2026-11-24T22:00") from None
-    if naive.tzinfo is not None:
-        return naive
-    try:
-        return from_wall_clock(naive, console_zone(request), field, int(fold) if fold in ("0", "1") else None)
-    except NoSuchLocalTime as refused:
-        raise Refused(str(refused)) from None
 
 
 def parse(values: Mapping[str, Any], into: type[S]) -> S:
@@ -155,32 +213,34 @@ class SignInController(Controller):
     include_in_schema = False
 
     @get("/sign-in")
-    async def sign_in_form(self, request: Request) -> Template:
-        return render(request, "web/sign_in.html")
+    async def sign_in_form(self, console: ConsoleDep) -> Template:
+        return console.render("web/sign_in.html")
 
     @post("/sign-in")
-    async def sign_in(self, request: Request) -> Response | Template:
-        state = request.app.state
-        now, client = state.clock(), _client(request)
-        wait = state.sign_in_limiter.retry_after(client, now)
+    async def sign_in(
+        self, request: Request, console: ConsoleDep, store: StoreDep, settings: SettingsDep, clock: ClockDep,
+        sign_in_limiter: SignInLimiterDep,
+    ) -> Response | Template:
+        now, client = clock(), client_of(request, settings)
+        wait = sign_in_limiter.retry_after(client, now)
         if wait > 0:
-            return render(request, "web/sign_in.html", status_code=429, headers={"Retry-After": str(math.ceil(wait))},
-                          error=f"Too many failed sign-ins; try again in {math.ceil(wait)} seconds.")
+            return console.render("web/sign_in.html", status_code=429, headers={"Retry-After": str(math.ceil(wait))},
+                                  error=f"Too many failed sign-ins; try again in {math.ceil(wait)} seconds.")
         token = (await form_of(request)).get("token", "")
-        row = await state.store.read(storage.token_by_hash, digest(token)) if token else None
+        row = await store.read(storage.token_by_hash, digest(token)) if token else None
         if row is None or Role(row["role"]) is Role.CLIENT:
-            state.sign_in_limiter.failed(client, now)
-            return render(request, "web/sign_in.html", status_code=401, error="That token is unknown or revoked.")
+            sign_in_limiter.failed(client, now)
+            return console.render("web/sign_in.html", status_code=401, error="That token is unknown or revoked.")
         session = new_session_id()
-        await state.store.write(storage.insert_session, digest(session), row["id"], now, now + SESSION_LIFETIME)
+        await store.write(storage.insert_session, digest(session), row["id"], now, now + SESSION_LIFETIME)
         return Redirect(
             "/console",
             cookies=[Cookie(key=SESSION_COOKIE, value=session, path="/console", httponly=True, samesite="lax",
-                            secure=_secure(request), max_age=int(SESSION_LIFETIME.total_seconds()))],
+                            secure=_secure(request, settings), max_age=int(SESSION_LIFETIME.total_seconds()))],
         )
 
     @post("/zone", guards=[requires(Role.VIEWER)])
-    async def choose_zone(self, request: Request) -> Response:
+    async def choose_zone(self, request: Request, settings: SettingsDep) -> Response:
         """Show the console's times in another zone (a cookie for this browser); back to where it was asked."""
         form = await form_of(request)
         back = form.get("back", "/console")
@@ -189,16 +249,14 @@ class SignInController(Controller):
         if zone is None:
             return Redirect(f"/console?error={quote('That is not a time zone; use an IANA name like Europe/Amsterdam.')}")
         return Redirect(back, cookies=[Cookie(key=ZONE_COOKIE, value=zone.key, path="/console", httponly=True,
-                                              samesite="lax", secure=_secure(request), max_age=365 * 86400)])
+                                              samesite="lax", secure=_secure(request, settings), max_age=365 * 86400)])
 
     @post("/sign-out", guards=[requires(Role.VIEWER)])
-    async def sign_out(self, request: Request) -> Response:
+    async def sign_out(self, request: Request, store: StoreDep) -> Response:
         session = request.auth
         if session:
-            await request.app.state.store.write(storage.delete_session, digest(session))
+            await store.write(storage.delete_session, digest(session))
         return Redirect("/console/sign-in", cookies=[Cookie(key=SESSION_COOKIE, value="", path="/console", max_age=0)])
-
-
 
 
 def console_router(csrf: CSRFConfig, controllers: list[ControllerRouterHandler]) -> Router:

@@ -14,6 +14,7 @@ from litestar.types import ASGIApp
 from statuspage.core import storage
 from statuspage.core.addresses import client_address
 from statuspage.core.auth import SESSION_COOKIE, Identity, Role, bearer_token, digest
+from statuspage.core.settings import Settings
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -40,6 +41,7 @@ class BearerTokenAuthentication(_EveryMethod):
                 "this API needs 'Authorization: Bearer <token>'; make a token with 'statuspage token create'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        # Middleware gets no dependency injection (it runs before a handler is chosen): the store from the app state.
         identity = _identity(await connection.app.state.store.read(storage.token_by_hash, digest(token)))
         if identity is None:
             raise NotAuthorizedException("the bearer token is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
@@ -53,6 +55,8 @@ class ConsoleSessionAuthentication(_EveryMethod):
         session = connection.cookies.get(SESSION_COOKIE)
         identity = None
         if session:
+            # Middleware gets no dependency injection (it runs before a handler is chosen): the clock and the store
+            # from the app state.
             now = connection.app.state.clock()
             identity = _identity(await connection.app.state.store.read(storage.token_by_session, digest(session), now))
         if (identity is None and connection.scope.get("method") not in SAFE_METHODS
@@ -61,9 +65,8 @@ class ConsoleSessionAuthentication(_EveryMethod):
         return AuthenticationResult(user=identity, auth=session)
 
 
-def client_of(connection: ASGIConnection) -> str:
+def client_of(connection: ASGIConnection, settings: Settings) -> str:
     """The calling client's address, for per-client limits: X-Forwarded-For only from a configured proxy."""
-    settings = connection.app.state.settings
     return client_address(connection.client.host if connection.client else None,
                           connection.headers.get("x-forwarded-for"), settings.server.trusted_proxies)
 
