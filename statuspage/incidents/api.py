@@ -32,7 +32,9 @@ from statuspage.incidents.inputs import (
     WebhookCreate,
 )
 from statuspage.page import api_v2
-from statuspage.web.api_support import OptionalCursor, RowId, as_http_error, run
+from statuspage.page.public import PagesDep, PublicPages
+from statuspage.web.api_support import OptionalCursor, PerformerDep, RowId, as_http_error
+from statuspage.web.dependencies import SettingsDep, StoreDep
 from statuspage.web.security import requires
 
 
@@ -141,24 +143,24 @@ def _sees_credentials(request: Request) -> bool:
     return identity.role.allows(Role.ADMIN)
 
 
-async def incident_document(request: Request, incident_id: str) -> api_v2.Incident | api_v2.ScheduledMaintenance:
-    snapshot = await request.app.state.pages.snapshot()
+async def incident_document(pages: PublicPages, incident_id: str) -> api_v2.Incident | api_v2.ScheduledMaintenance:
+    snapshot = await pages.snapshot()
     found = api_v2.find(snapshot, incident_id)
     if found is None:
         raise NotFoundException(f"no incident or maintenance with id {incident_id!r} among the recent ones")
     return found
 
 
-async def _opened(request: Request, incident_id: str) -> api_v2.Incident:
+async def _opened(pages: PublicPages, incident_id: str) -> api_v2.Incident:
     """The incident just written, as the v2 API shows it (an incident, never a maintenance)."""
-    document = await incident_document(request, incident_id)
+    document = await incident_document(pages, incident_id)
     assert isinstance(document, api_v2.Incident), f"{incident_id} is a maintenance, not an incident"
     return document
 
 
-async def _scheduled(request: Request, maintenance_id: str) -> api_v2.ScheduledMaintenance:
+async def _scheduled(pages: PublicPages, maintenance_id: str) -> api_v2.ScheduledMaintenance:
     """The maintenance just written, as the v2 API shows it."""
-    document = await incident_document(request, maintenance_id)
+    document = await incident_document(pages, maintenance_id)
     assert isinstance(document, api_v2.ScheduledMaintenance), f"{maintenance_id} is an incident, not a maintenance"
     return document
 
@@ -168,61 +170,68 @@ class IncidentController(Controller):
     tags = ["Operator API: incidents and maintenance"]
 
     @get("/", guards=[requires(Role.VIEWER)])
-    async def list_incidents(self, request: Request) -> api_v2.IncidentsDocument:
-        return api_v2.incidents(await request.app.state.pages.snapshot())
+    async def list_incidents(self, pages: PagesDep) -> api_v2.IncidentsDocument:
+        return api_v2.incidents(await pages.snapshot())
 
     @get("/{incident_id:str}", guards=[requires(Role.VIEWER)])
-    async def get_incident(self, request: Request, incident_id: FromPath[str]) -> api_v2.Incident | api_v2.ScheduledMaintenance:
-        return await incident_document(request, incident_id)
+    async def get_incident(
+        self, pages: PagesDep, incident_id: FromPath[str]
+    ) -> api_v2.Incident | api_v2.ScheduledMaintenance:
+        return await incident_document(pages, incident_id)
 
     @post("/", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)
-    async def open_incident(self, request: Request, data: JSONBody[IncidentCreate]) -> api_v2.Incident:
-        incident_id = await run(
-            request, operations.open_incident, name=data.name, status=data.status, impact=data.impact,
+    async def open_incident(
+        self, performer: PerformerDep, pages: PagesDep, data: JSONBody[IncidentCreate]
+    ) -> api_v2.Incident:
+        incident_id = await performer.run(
+            operations.open_incident, name=data.name, status=data.status, impact=data.impact,
             message=data.message, components=data.components, names=data.names, messages=data.messages,
         )
-        return await _opened(request, incident_id)
+        return await _opened(pages, incident_id)
 
     @post("/from-template", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)
-    async def open_from_template(self, request: Request, data: JSONBody[IncidentFromTemplate]) -> api_v2.Incident:
+    async def open_from_template(
+        self, performer: PerformerDep, pages: PagesDep, settings: SettingsDep, data: JSONBody[IncidentFromTemplate]
+    ) -> api_v2.Incident:
         try:
-            draft = operations.draft_from_template(request.app.state.settings, data.template, data.component,
-                                                   data.values, data.language)
+            draft = operations.draft_from_template(settings, data.template, data.component, data.values,
+                                                   data.language)
         except Refused as refused:
             raise as_http_error(refused) from None
-        incident_id = await run(request, operations.open_incident, name=draft.name, status=draft.status,
-                                impact=draft.impact, message=draft.message, components=draft.components)
-        return await _opened(request, incident_id)
+        incident_id = await performer.run(operations.open_incident, name=draft.name, status=draft.status,
+                                          impact=draft.impact, message=draft.message, components=draft.components)
+        return await _opened(pages, incident_id)
 
     @get("/drafts", guards=[requires(Role.VIEWER)])
-    async def drafts(self, request: Request) -> list[Draft]:
-        rows = await request.app.state.store.read(storage.draft_incidents)
+    async def drafts(self, store: StoreDep) -> list[Draft]:
+        rows = await store.read(storage.draft_incidents)
         return [Draft(row["id"], row["name"], row["created_at"]) for row in rows]
 
     @post("/{incident_id:str}/publish", guards=[requires(Role.OPERATOR)], status_code=HTTP_200_OK)
-    async def publish(self, request: Request, incident_id: FromPath[str]) -> api_v2.Incident:
-        await run(request, operations.publish_draft, incident_id)
-        return await _opened(request, incident_id)
+    async def publish(self, performer: PerformerDep, pages: PagesDep, incident_id: FromPath[str]) -> api_v2.Incident:
+        await performer.run(operations.publish_draft, incident_id)
+        return await _opened(pages, incident_id)
 
     @post("/{incident_id:str}/updates", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)
     async def post_update(
-        self, request: Request, incident_id: FromPath[str], data: JSONBody[UpdateCreate]
+        self, performer: PerformerDep, pages: PagesDep, incident_id: FromPath[str], data: JSONBody[UpdateCreate]
     ) -> api_v2.Incident | api_v2.ScheduledMaintenance:
-        await run(request, operations.post_update, incident_id, status=data.status, message=data.message,
-                  components=data.components, messages=data.messages)
-        return await incident_document(request, incident_id)
+        await performer.run(operations.post_update, incident_id, status=data.status, message=data.message,
+                            components=data.components, messages=data.messages)
+        return await incident_document(pages, incident_id)
 
     @patch("/{incident_id:str}/updates/{update_id:str}", guards=[requires(Role.OPERATOR)])
     async def edit_update(
-        self, request: Request, incident_id: FromPath[str], update_id: FromPath[str], data: JSONBody[UpdateEdit]
+        self, performer: PerformerDep, pages: PagesDep, incident_id: FromPath[str], update_id: FromPath[str],
+        data: JSONBody[UpdateEdit],
     ) -> api_v2.Incident | api_v2.ScheduledMaintenance:
-        await run(request, operations.edit_update, incident_id, update_id, message=data.message)
-        return await incident_document(request, incident_id)
+        await performer.run(operations.edit_update, incident_id, update_id, message=data.message)
+        return await incident_document(pages, incident_id)
 
     @delete("/{incident_id:str}/updates/{update_id:str}", guards=[requires(Role.OPERATOR)],
             status_code=HTTP_204_NO_CONTENT)
-    async def delete_update(self, request: Request, incident_id: FromPath[str], update_id: FromPath[str]) -> None:
-        await run(request, operations.delete_update, incident_id, update_id)
+    async def delete_update(self, performer: PerformerDep, incident_id: FromPath[str], update_id: FromPath[str]) -> None:
+        await performer.run(operations.delete_update, incident_id, update_id)
 
 
 class MaintenanceController(Controller):
@@ -230,12 +239,14 @@ class MaintenanceController(Controller):
     tags = ["Operator API: incidents and maintenance"]
 
     @post("/", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)
-    async def schedule(self, request: Request, data: JSONBody[MaintenanceCreate]) -> api_v2.ScheduledMaintenance:
-        maintenance_id = await run(
-            request, operations.schedule_maintenance, name=data.name, message=data.message,
+    async def schedule(
+        self, performer: PerformerDep, pages: PagesDep, data: JSONBody[MaintenanceCreate]
+    ) -> api_v2.ScheduledMaintenance:
+        maintenance_id = await performer.run(
+            operations.schedule_maintenance, name=data.name, message=data.message,
             starts=data.starts, ends=data.ends, components=data.components,
         )
-        return await _scheduled(request, maintenance_id)
+        return await _scheduled(pages, maintenance_id)
 
 
 class ComponentController(Controller):
@@ -243,26 +254,26 @@ class ComponentController(Controller):
     tags = ["Operator API: components"]
 
     @get("/", guards=[requires(Role.VIEWER)])
-    async def list_components(self, request: Request) -> api_v2.ComponentsDocument:
-        return api_v2.components(await request.app.state.pages.snapshot())
+    async def list_components(self, pages: PagesDep) -> api_v2.ComponentsDocument:
+        return api_v2.components(await pages.snapshot())
 
     @get("/overrides", guards=[requires(Role.VIEWER)])
-    async def list_overrides(self, request: Request) -> list[Override]:
-        rows = await request.app.state.store.read(storage.override_rows)
+    async def list_overrides(self, store: StoreDep) -> list[Override]:
+        rows = await store.read(storage.override_rows)
         return [Override(row["component_id"], row["status"], row["reason"], row["set_by"], row["set_at"],
                          row["expires_at"]) for row in rows]
 
     @put("/{component:str}/override", guards=[requires(Role.OPERATOR)])
     async def set_override(
-        self, request: Request, component: FromPath[str], data: JSONBody[OverrideSet]
+        self, performer: PerformerDep, pages: PagesDep, component: FromPath[str], data: JSONBody[OverrideSet]
     ) -> api_v2.ComponentsDocument:
-        await run(request, operations.set_override, component, status=data.status, reason=data.reason,
-                  expires_at=data.expires_at)
-        return api_v2.components(await request.app.state.pages.snapshot())
+        await performer.run(operations.set_override, component, status=data.status, reason=data.reason,
+                            expires_at=data.expires_at)
+        return api_v2.components(await pages.snapshot())
 
     @delete("/{component:str}/override", guards=[requires(Role.OPERATOR)], status_code=HTTP_204_NO_CONTENT)
-    async def clear_override(self, request: Request, component: FromPath[str]) -> None:
-        await run(request, operations.clear_override, component)
+    async def clear_override(self, performer: PerformerDep, component: FromPath[str]) -> None:
+        await performer.run(operations.clear_override, component)
 
 
 class AuditController(Controller):
@@ -271,11 +282,11 @@ class AuditController(Controller):
 
     @get("/", guards=[requires(Role.VIEWER)])
     async def list_entries(
-        self, request: Request, before_id: OptionalCursor = None, limit: FromQuery[int] = 100
+        self, request: Request, store: StoreDep, before_id: OptionalCursor = None, limit: FromQuery[int] = 100
     ) -> list[AuditEntry]:
         if not 1 <= limit <= 500:
             raise HTTPException(status_code=400, detail=f"limit must be between 1 and 500; got {limit}")
-        rows = await request.app.state.store.read(lambda db: storage.audit_entries(db, before_id=before_id, limit=limit))
+        rows = await store.read(lambda db: storage.audit_entries(db, before_id=before_id, limit=limit))
         if not _sees_credentials(request):
             rows = [{**row, "before": masked_in(row["before"]), "after": masked_in(row["after"])} for row in rows]
         return [msgspec.convert(row, AuditEntry) for row in rows]
@@ -287,18 +298,18 @@ class TokenController(Controller):
     guards = [requires(Role.ADMIN)]
 
     @get("/")
-    async def list_tokens(self, request: Request) -> list[TokenInfo]:
-        return [msgspec.convert(row, TokenInfo) for row in await request.app.state.store.read(storage.list_tokens)]
+    async def list_tokens(self, store: StoreDep) -> list[TokenInfo]:
+        return [msgspec.convert(row, TokenInfo) for row in await store.read(storage.list_tokens)]
 
     @post("/", status_code=HTTP_201_CREATED)
-    async def create_token(self, request: Request, data: JSONBody[TokenCreate]) -> TokenCreated:
+    async def create_token(self, performer: PerformerDep, data: JSONBody[TokenCreate]) -> TokenCreated:
         token = new_token()
-        token_id = await run(request, operations.create_token, data.name, data.role, token)
+        token_id = await performer.run(operations.create_token, data.name, data.role, token)
         return TokenCreated(token_id, data.name, data.role, token)
 
     @delete("/{token_id:int}", status_code=HTTP_204_NO_CONTENT)
-    async def revoke(self, request: Request, token_id: RowId) -> None:
-        await run(request, operations.revoke_token, token_id)
+    async def revoke(self, performer: PerformerDep, token_id: RowId) -> None:
+        await performer.run(operations.revoke_token, token_id)
 
 
 class SubscriberController(Controller):
@@ -306,31 +317,31 @@ class SubscriberController(Controller):
     tags = ["Operator API: subscribers"]
 
     @get("/", guards=[requires(Role.VIEWER)])
-    async def list_subscribers(self, request: Request) -> list[SubscriberInfo]:
-        rows = await request.app.state.store.read(storage.list_subscribers)
+    async def list_subscribers(self, request: Request, store: StoreDep) -> list[SubscriberInfo]:
+        rows = await store.read(storage.list_subscribers)
         if not _sees_credentials(request):
             rows = [{**row, "address": masked(row["address"])} for row in rows]
         return [msgspec.convert(row, SubscriberInfo) for row in rows]
 
     @post("/", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)
-    async def add_webhook(self, request: Request, data: JSONBody[WebhookCreate]) -> WebhookCreated:
-        subscriber_id, secret = await run(request, operations.add_webhook, data.url, data.components)
+    async def add_webhook(self, performer: PerformerDep, data: JSONBody[WebhookCreate]) -> WebhookCreated:
+        subscriber_id, secret = await performer.run(operations.add_webhook, data.url, data.components)
         return WebhookCreated(subscriber_id, data.url, data.components, secret)
 
     @delete("/{subscriber_id:int}", guards=[requires(Role.OPERATOR)], status_code=HTTP_204_NO_CONTENT)
-    async def remove(self, request: Request, subscriber_id: RowId) -> None:
-        await run(request, operations.remove_subscriber, subscriber_id)
+    async def remove(self, performer: PerformerDep, subscriber_id: RowId) -> None:
+        await performer.run(operations.remove_subscriber, subscriber_id)
 
     @get("/{subscriber_id:int}/deliveries", guards=[requires(Role.VIEWER)])
-    async def deliveries(self, request: Request, subscriber_id: RowId) -> list[DeliveryInfo]:
-        rows = await request.app.state.store.read(storage.deliveries_of, subscriber_id)
+    async def deliveries(self, store: StoreDep, subscriber_id: RowId) -> list[DeliveryInfo]:
+        rows = await store.read(storage.deliveries_of, subscriber_id)
         return [msgspec.convert(row, DeliveryInfo) for row in rows]
 
 
 @get("/incident-templates", guards=[requires(Role.VIEWER)], tags=["Operator API: incidents and maintenance"])
-async def incident_templates(request: Request) -> list[IncidentTemplate]:
+async def incident_templates(settings: SettingsDep) -> list[IncidentTemplate]:
     return [msgspec.convert(msgspec.to_builtins(template), IncidentTemplate)
-            for template in request.app.state.settings.incident_templates]
+            for template in settings.incident_templates]
 
 
 @get("/me", tags=["Operator API: tokens"])

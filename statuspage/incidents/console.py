@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
@@ -14,7 +15,8 @@ from statuspage.core import storage
 from statuspage.core.addresses import masked, masked_in
 from statuspage.core.auth import Role
 from statuspage.core.operation import Refused
-from statuspage.core.settings import LANGUAGES
+from statuspage.core.settings import LANGUAGES, Settings
+from statuspage.core.storage import Store
 from statuspage.core.vocabulary import IncidentStatus, MaintenanceStatus
 from statuspage.incidents import operations
 from statuspage.incidents.inputs import (
@@ -25,8 +27,10 @@ from statuspage.incidents.inputs import (
     UpdateEdit,
     WebhookCreate,
 )
-from statuspage.web.api_support import perform
-from statuspage.web.console import components_from, form_of, local_moment, parse, render, required
+from statuspage.page.public import PagesDep, PublicPages
+from statuspage.web.api_support import PerformerDep
+from statuspage.web.console import Answer, Console, ConsoleDep, components_from, form_of, parse, required
+from statuspage.web.dependencies import SettingsDep, StoreDep
 from statuspage.web.security import requires
 
 INCIDENT_STATES = [status.value for status in IncidentStatus if status is not IncidentStatus.POSTMORTEM]
@@ -40,27 +44,28 @@ class IncidentConsole(Controller):
     guards = [requires(Role.VIEWER)]
 
     @get("/")
-    async def dashboard(self, request: Request, error: FromQuery[str | None] = None) -> Template:
-        state = request.app.state
-        snapshot = await state.pages.snapshot()
-        overrides = {row["component_id"]: row for row in await state.store.read(storage.override_rows)}
-        drafts = await state.store.read(storage.draft_incidents)
-        return render(request, "incidents/dashboard.html", snapshot=snapshot, overrides=overrides, error=error, drafts=drafts,
-                      leaves=[c for c in snapshot.components if not c.is_group])
+    async def dashboard(
+        self, console: ConsoleDep, store: StoreDep, pages: PagesDep, error: FromQuery[str | None] = None
+    ) -> Template:
+        snapshot = await pages.snapshot()
+        overrides = {row["component_id"]: row for row in await store.read(storage.override_rows)}
+        drafts = await store.read(storage.draft_incidents)
+        return console.render("incidents/dashboard.html", snapshot=snapshot, overrides=overrides, error=error,
+                              drafts=drafts, leaves=[c for c in snapshot.components if not c.is_group])
 
     @get("/incidents/new")
     async def new_incident(
-        self, request: Request, template: FromQuery[str | None] = None, component: FromQuery[str | None] = None
-    ) -> Template:
-        values: dict[str, str] = {}
-        error = None
-        if template:
-            settings = request.app.state.settings
-            try:
+        self, console: ConsoleDep, settings: SettingsDep, template: FromQuery[str | None] = None,
+        component: FromQuery[str | None] = None,
+    ) -> Response | Template:
+        form = functools.partial(console.render, "incidents/incident_form.html", states=INCIDENT_STATES,
+                                 impacts=IMPACTS, incident_templates=settings.incident_templates,
+                                 chosen=(template, component))
+
+        async def prefill() -> Answer:
+            values: dict[str, str] = {}
+            if template:
                 draft = operations.bilingual_draft(settings, template, component or None, {})
-            except Refused as refused:
-                error = str(refused)
-            else:
                 # The page's language in the main fields, the template's other language (if any) beside it.
                 first = settings.page.language if settings.page.language in draft.names else next(iter(draft.names))
                 other = next((language for language in draft.names if language != first), None)
@@ -69,148 +74,176 @@ class IncidentConsole(Controller):
                 if other:
                     values |= {"name_other": draft.names[other], "message_other": draft.messages[other]}
                 values |= {f"component.{key}": state for key, state in draft.components.items()}
-        return render(request, "incidents/incident_form.html", values=values, states=INCIDENT_STATES, impacts=IMPACTS,
-                      error=error, incident_templates=request.app.state.settings.incident_templates,
-                      chosen=(template, component))
+            return form(values=values)
+
+        # A template that does not fit still shows the (empty) form, as a page asked for, not a refused post.
+        return await console.attempt(prefill, lambda error: form(values={}, error=error))
 
     @post("/incidents", guards=[requires(Role.OPERATOR)])
-    async def open_incident(self, request: Request) -> Response | Template:
+    async def open_incident(
+        self, request: Request, console: ConsoleDep, performer: PerformerDep, settings: SettingsDep
+    ) -> Response | Template:
         form = await form_of(request)
-        try:
-            name, names = in_two_languages(request, form, "name")
-            message, messages = in_two_languages(request, form, "message")
+
+        async def change() -> Answer:
+            name, names = in_two_languages(settings, form, "name")
+            message, messages = in_two_languages(settings, form, "message")
             data = parse({"name": name, "message": message, "status": form.get("status") or "investigating",
                           "impact": form.get("impact") or "minor", "components": components_from(form),
                           "names": names, "messages": messages}, IncidentCreate)
-            incident_id = await perform(
-                request, operations.open_incident, name=data.name, status=data.status, impact=data.impact,
+            incident_id = await performer.perform(
+                operations.open_incident, name=data.name, status=data.status, impact=data.impact,
                 message=data.message, components=data.components, names=data.names, messages=data.messages,
             )
-        except Refused as refused:
-            return render(request, "incidents/incident_form.html", status_code=400, error=str(refused), values=form,
-                          states=INCIDENT_STATES, impacts=IMPACTS, chosen=(None, None),
-                          incident_templates=request.app.state.settings.incident_templates)
-        return Redirect(f"/console/incidents/{incident_id}")
+            return Redirect(f"/console/incidents/{incident_id}")
+
+        return await console.attempt(change, console.form_again(
+            "incidents/incident_form.html", values=form, states=INCIDENT_STATES, impacts=IMPACTS,
+            chosen=(None, None), incident_templates=settings.incident_templates))
 
     @get("/incidents/{incident_id:str}")
-    async def incident(self, request: Request, incident_id: FromPath[str]) -> Template:
-        return await _incident_page(request, incident_id)
+    async def incident(self, console: ConsoleDep, pages: PagesDep, incident_id: FromPath[str]) -> Template:
+        return await _incident_page(console, pages, incident_id)
 
     @post("/incidents/{incident_id:str}/updates", guards=[requires(Role.OPERATOR)])
-    async def post_update(self, request: Request, incident_id: FromPath[str]) -> Response | Template:
+    async def post_update(
+        self, request: Request, console: ConsoleDep, performer: PerformerDep, pages: PagesDep,
+        settings: SettingsDep, incident_id: FromPath[str],
+    ) -> Response | Template:
         form = await form_of(request)
-        try:
-            message, messages = in_two_languages(request, form, "message")
+
+        async def change() -> Answer:
+            message, messages = in_two_languages(settings, form, "message")
             data = parse({"status": form.get("status", ""), "message": message, "components": components_from(form),
                           "messages": messages}, UpdateCreate)
-            await perform(request, operations.post_update, incident_id, status=data.status, message=data.message,
-                          components=data.components, messages=data.messages)
-        except Refused as refused:
-            return await _incident_page(request, incident_id, error=str(refused), status_code=400)
-        return Redirect(f"/console/incidents/{incident_id}")
+            await performer.perform(operations.post_update, incident_id, status=data.status, message=data.message,
+                                    components=data.components, messages=data.messages)
+            return Redirect(f"/console/incidents/{incident_id}")
+
+        return await console.attempt(change, _incident_page_again(console, pages, incident_id))
 
     @post("/incidents/{incident_id:str}/updates/{update_id:str}/edit", guards=[requires(Role.OPERATOR)])
-    async def edit_update(self, request: Request, incident_id: FromPath[str], update_id: FromPath[str]) -> Response | Template:
+    async def edit_update(
+        self, request: Request, console: ConsoleDep, performer: PerformerDep, pages: PagesDep,
+        incident_id: FromPath[str], update_id: FromPath[str],
+    ) -> Response | Template:
         form = await form_of(request)
-        try:
+
+        async def change() -> Answer:
             data = parse({"message": form.get("message", "")}, UpdateEdit)
-            await perform(request, operations.edit_update, incident_id, update_id, message=data.message)
-        except Refused as refused:
-            return await _incident_page(request, incident_id, error=str(refused), status_code=400)
-        return Redirect(f"/console/incidents/{incident_id}")
+            await performer.perform(operations.edit_update, incident_id, update_id, message=data.message)
+            return Redirect(f"/console/incidents/{incident_id}")
+
+        return await console.attempt(change, _incident_page_again(console, pages, incident_id))
 
     @post("/incidents/{incident_id:str}/updates/{update_id:str}/delete", guards=[requires(Role.OPERATOR)])
-    async def delete_update(self, request: Request, incident_id: FromPath[str], update_id: FromPath[str]) -> Response | Template:
-        try:
-            await perform(request, operations.delete_update, incident_id, update_id)
-        except Refused as refused:
-            return await _incident_page(request, incident_id, error=str(refused), status_code=400)
-        return Redirect(f"/console/incidents/{incident_id}")
+    async def delete_update(
+        self, console: ConsoleDep, performer: PerformerDep, pages: PagesDep, incident_id: FromPath[str],
+        update_id: FromPath[str],
+    ) -> Response | Template:
+        async def change() -> Answer:
+            await performer.perform(operations.delete_update, incident_id, update_id)
+            return Redirect(f"/console/incidents/{incident_id}")
+
+        return await console.attempt(change, _incident_page_again(console, pages, incident_id))
 
     @post("/incidents/{incident_id:str}/publish", guards=[requires(Role.OPERATOR)])
-    async def publish(self, request: Request, incident_id: FromPath[str]) -> Response:
-        try:
-            await perform(request, operations.publish_draft, incident_id)
-        except Refused as refused:
-            return Redirect(f"/console?error={quote(str(refused))}")
-        return Redirect(f"/console/incidents/{incident_id}")
+    async def publish(self, console: ConsoleDep, performer: PerformerDep, incident_id: FromPath[str]) -> Answer:
+        async def change() -> Answer:
+            await performer.perform(operations.publish_draft, incident_id)
+            return Redirect(f"/console/incidents/{incident_id}")
+
+        return await console.attempt(change, console.back_to("/console"))
 
     @get("/maintenances/new")
-    async def new_maintenance(self, request: Request) -> Template:
-        return render(request, "incidents/maintenance_form.html", values={})
+    async def new_maintenance(self, console: ConsoleDep) -> Template:
+        return console.render("incidents/maintenance_form.html", values={})
 
     @post("/maintenances", guards=[requires(Role.OPERATOR)])
-    async def schedule_maintenance(self, request: Request) -> Response | Template:
+    async def schedule_maintenance(
+        self, request: Request, console: ConsoleDep, performer: PerformerDep
+    ) -> Response | Template:
         form = await form_of(request)
-        try:
+
+        async def change() -> Answer:
             data = parse({"name": form.get("name", ""), "message": form.get("message", ""),
-                          "starts": local_moment(request, form.get("starts", ""), "starts", form.get("starts_fold")),
-                          "ends": local_moment(request, form.get("ends", ""), "ends", form.get("ends_fold")),
+                          "starts": console.local_moment(form.get("starts", ""), "starts", form.get("starts_fold")),
+                          "ends": console.local_moment(form.get("ends", ""), "ends", form.get("ends_fold")),
                           "components": [key for key, value in components_from(form).items() if value == "on"]},
                          MaintenanceCreate)
-            maintenance_id = await perform(
-                request, operations.schedule_maintenance, name=data.name, message=data.message, starts=data.starts,
+            maintenance_id = await performer.perform(
+                operations.schedule_maintenance, name=data.name, message=data.message, starts=data.starts,
                 ends=data.ends, components=data.components,
             )
-        except Refused as refused:
-            return render(request, "incidents/maintenance_form.html", status_code=400, error=str(refused), values=form)
-        return Redirect(f"/console/incidents/{maintenance_id}")
+            return Redirect(f"/console/incidents/{maintenance_id}")
+
+        return await console.attempt(change, console.form_again("incidents/maintenance_form.html", values=form))
 
     @post("/components/{component:str}/override", guards=[requires(Role.OPERATOR)])
-    async def set_override(self, request: Request, component: FromPath[str]) -> Response:
+    async def set_override(
+        self, request: Request, console: ConsoleDep, performer: PerformerDep, component: FromPath[str]
+    ) -> Answer:
         form = await form_of(request)
-        try:
+
+        async def change() -> Answer:
             if form.get("status") == "clear":
-                await perform(request, operations.clear_override, component)
+                await performer.perform(operations.clear_override, component)
             else:
                 expires = form.get("expires_at")
                 data = parse({"status": form.get("status", ""), "reason": form.get("reason", ""),
-                              "expires_at": local_moment(request, expires, "expires_at", form.get("expires_at_fold"))
+                              "expires_at": console.local_moment(expires, "expires_at", form.get("expires_at_fold"))
                               if expires else None},
                              OverrideSet)
-                await perform(request, operations.set_override, component, status=data.status, reason=data.reason,
-                              expires_at=data.expires_at)
-        except Refused as refused:
-            return Redirect(f"/console?error={quote(str(refused))}")
-        return Redirect("/console")
+                await performer.perform(operations.set_override, component, status=data.status, reason=data.reason,
+                                        expires_at=data.expires_at)
+            return Redirect("/console")
+
+        return await console.attempt(change, console.back_to("/console"))
 
     @get("/subscribers")
-    async def subscribers(self, request: Request, error: FromQuery[str | None] = None) -> Template:
-        return await _subscribers_page(request, error=error)
+    async def subscribers(
+        self, request: Request, console: ConsoleDep, store: StoreDep, error: FromQuery[str | None] = None
+    ) -> Template:
+        return await _subscribers_page(request, console, store, error=error)
 
     @post("/subscribers", guards=[requires(Role.OPERATOR)])
-    async def add_webhook(self, request: Request) -> Response | Template:
+    async def add_webhook(
+        self, request: Request, console: ConsoleDep, performer: PerformerDep, store: StoreDep
+    ) -> Response | Template:
         form = await form_of(request)
         components = [key for key, value in components_from(form).items() if value == "on"] or None
-        try:
+
+        async def change() -> Answer:
             data = parse({"url": form.get("url", ""), "components": components}, WebhookCreate)
-            _, secret = await perform(request, operations.add_webhook, data.url, data.components)
-        except Refused as refused:
-            return Redirect(f"/console/subscribers?error={quote(str(refused))}")
-        return await _subscribers_page(request, new_secret=secret)
+            _, secret = await performer.perform(operations.add_webhook, data.url, data.components)
+            return await _subscribers_page(request, console, store, new_secret=secret)
+
+        return await console.attempt(change, console.back_to("/console/subscribers"))
 
     @post("/subscribers/{subscriber_id:int}/remove", guards=[requires(Role.OPERATOR)])
-    async def remove_subscriber(self, request: Request, subscriber_id: FromPath[int]) -> Response:
+    async def remove_subscriber(
+        self, console: ConsoleDep, performer: PerformerDep, subscriber_id: FromPath[int]
+    ) -> Answer:
         """Stop a subscriber's deliveries (the row and its deliveries stay, for the audit trail)."""
-        try:
-            await perform(request, operations.remove_subscriber, subscriber_id)
-        except Refused as refused:
-            return Redirect(f"/console/subscribers?error={quote(str(refused))}")
-        return Redirect("/console/subscribers")
+        async def change() -> Answer:
+            await performer.perform(operations.remove_subscriber, subscriber_id)
+            return Redirect("/console/subscribers")
+
+        return await console.attempt(change, console.back_to("/console/subscribers"))
 
     @get("/audit")
-    async def audit(self, request: Request) -> Template:
-        entries = await request.app.state.store.read(lambda db: storage.audit_entries(db, limit=200))
+    async def audit(self, request: Request, console: ConsoleDep, store: StoreDep) -> Template:
+        entries = await store.read(lambda db: storage.audit_entries(db, limit=200))
         if not request.user.role.allows(Role.ADMIN):  # credentials in URLs are for admins' eyes only
             entries = [{**row, "before": masked_in(row["before"]), "after": masked_in(row["after"])} for row in entries]
-        return render(request, "incidents/audit.html", entries=entries)
+        return console.render("incidents/audit.html", entries=entries)
 
 
-def in_two_languages(request: Request, form: dict[str, str], field: str) -> tuple[str, dict[str, str]]:
+def in_two_languages(settings: Settings, form: dict[str, str], field: str) -> tuple[str, dict[str, str]]:
     """A form's text in the language it says it is written in (`language`), and optionally in the other
     (`<field>_other`): ("Bookings paused", {"en": "Bookings paused", "nl": "Boekingen gepauzeerd"})."""
     text = required(form, field)
-    language = form.get("language") or request.app.state.settings.page.language
+    language = form.get("language") or settings.page.language
     if language not in LANGUAGES:
         raise Refused(f"language must be one of {', '.join(LANGUAGES)}")
     other = next(code for code in LANGUAGES if code != language)
@@ -218,22 +251,31 @@ def in_two_languages(request: Request, form: dict[str, str], field: str) -> tupl
     return text, texts
 
 
-async def _subscribers_page(request: Request, *, error: str | None = None, new_secret: str | None = None) -> Template:
+async def _subscribers_page(
+    request: Request, console: Console, store: Store, *, error: str | None = None, new_secret: str | None = None
+) -> Template:
     def read(db) -> tuple[list, dict]:
         subscribers = storage.list_subscribers(db)
         if not request.user.role.allows(Role.ADMIN):  # credentials in URLs are for admins' eyes only
             subscribers = [{**row, "address": masked(row["address"])} for row in subscribers]
         return subscribers, {row["id"]: storage.deliveries_of(db, row["id"], 20) for row in subscribers}
 
-    subscribers, deliveries = await request.app.state.store.read(read)
-    return render(request, "incidents/subscribers.html", subscribers=subscribers, deliveries=deliveries, error=error,
-                  new_secret=new_secret)
+    subscribers, deliveries = await store.read(read)
+    return console.render("incidents/subscribers.html", subscribers=subscribers, deliveries=deliveries, error=error,
+                          new_secret=new_secret)
 
 
-async def _incident_page(request: Request, incident_id: str, **extra: Any) -> Template:
-    snapshot = await request.app.state.pages.snapshot()
+async def _incident_page(console: Console, pages: PublicPages, incident_id: str, **extra: Any) -> Template:
+    snapshot = await pages.snapshot()
     item = next((item for item in snapshot.incidents + snapshot.maintenances if item.id == incident_id), None)
     if item is None:
         raise NotFoundException(f"no incident or maintenance with id {incident_id!r} among the recent ones")
     states = MAINTENANCE_STATES if item.kind == "maintenance" else INCIDENT_STATES
-    return render(request, "incidents/incident.html", item=item, states=states, **extra)
+    return console.render("incidents/incident.html", item=item, states=states, **extra)
+
+
+def _incident_page_again(
+    console: Console, pages: PublicPages, incident_id: str
+) -> Callable[[str], Awaitable[Template]]:
+    """For `Console.attempt`: the incident's page again, with the error above its forms."""
+    return lambda error: _incident_page(console, pages, incident_id, error=error, status_code=400)
