@@ -12,24 +12,25 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from integrations.budget import CallClass, reserve
 from statuspage.actions import outbox, replay
-from statuspage.actions.connections import Links
+from statuspage.actions.connections import Links, LinksDep
+from statuspage.actions.dispatcher import Dispatcher, DispatcherDep
 from statuspage.actions.replay import Replay
 from statuspage.actions.switches import PublicNotice, closed_scopes, connection_scope, switch
 from statuspage.core import storage
 from statuspage.core.auth import Identity, Role
 from statuspage.core.clock import Clock
 from statuspage.core.operation import Refused
+from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
 from statuspage.core.vocabulary import ActionState
-from statuspage.web.api_support import Cursor, RowId, as_http_error, run
+from statuspage.web.api_support import Cursor, Performer, PerformerDep, RowId, as_http_error
+from statuspage.web.dependencies import ClockDep, SettingsDep, StoreDep
 from statuspage.web.security import requires
 
 
@@ -153,21 +154,24 @@ class ActionController(Controller):
     tags = ["Invoice actions"]
 
     @post("/", guards=[requires(Role.CLIENT)])
-    async def hand_in(self, request: Request, data: JSONBody[outbox.ActionRequest]) -> Response[Action]:
-        state = request.app.state
+    async def hand_in(
+        self, request: Request, store: StoreDep, settings: SettingsDep, clock: ClockDep, dispatcher: DispatcherDep,
+        data: JSONBody[outbox.ActionRequest],
+    ) -> Response[Action]:
         try:
-            action_id, new = await state.store.write(
-                lambda db: outbox.accept(db, state.settings, request.user.name, state.clock(), data))
+            action_id, new = await store.write(
+                lambda db: outbox.accept(db, settings, request.user.name, clock(), data))
         except Refused as refused:
             raise as_http_error(refused) from None
         if new:
-            state.dispatcher.wake()
-        row = await state.store.read(storage.action, action_id)
+            dispatcher.wake()
+        row = await store.read(storage.action, action_id)
+        assert row is not None, f"action {action_id} was just handed in"
         return Response(_document(row), status_code=HTTP_201_CREATED if new else HTTP_200_OK)
 
     @get("/", guards=[requires(Role.CLIENT, Role.VIEWER)])
     async def list_actions(
-        self, request: Request,
+        self, request: Request, store: StoreDep,
         # `state` is a name Litestar keeps for itself; the query parameter is still called state.
         action_state: Annotated[ActionState | None, QueryParameter(name="state")] = None,
         environment: FromQuery[str | None] = None, administration: FromQuery[str | None] = None,
@@ -180,31 +184,33 @@ class ActionController(Controller):
         if request.user.role is Role.CLIENT:
             filters["client"] = request.user.name
         filters = {name: value for name, value in filters.items() if value is not None}
-        rows = await request.app.state.store.read(
+        rows = await store.read(
             lambda db: storage.actions_page(db, filters=filters, after_id=after_id, limit=limit))
         return ActionPage([_document(row) for row in rows], rows[-1]["id"] if len(rows) == limit else None)
 
     @get("/{action_id:int}", guards=[requires(Role.CLIENT, Role.VIEWER)])
-    async def get_action(self, request: Request, action_id: RowId) -> Action:
-        return _document(_own(request, await request.app.state.store.read(storage.action, action_id), action_id))
+    async def get_action(self, request: Request, store: StoreDep, action_id: RowId) -> Action:
+        return _document(_own(request, await store.read(storage.action, action_id), action_id))
 
     @get("/{action_id:int}/transitions", guards=[requires(Role.CLIENT, Role.VIEWER)])
-    async def transitions(self, request: Request, action_id: RowId) -> list[Transition]:
-        store = request.app.state.store
+    async def transitions(self, request: Request, store: StoreDep, action_id: RowId) -> list[Transition]:
         _own(request, await store.read(storage.action, action_id), action_id)
         return [msgspec.convert(row, Transition) for row in await store.read(storage.transitions_of, action_id)]
 
     @post("/{action_id:int}/cancel", guards=[requires(Role.OPERATOR)], status_code=HTTP_200_OK)
-    async def cancel(self, request: Request, action_id: RowId) -> Action:
-        await run(request, outbox.cancel, action_id)
-        return _document(await request.app.state.store.read(storage.action, action_id))
+    async def cancel(self, performer: PerformerDep, store: StoreDep, action_id: RowId) -> Action:
+        await performer.run(outbox.cancel, action_id)  # refused with a 404 when there is no such action
+        row = await store.read(storage.action, action_id)
+        assert row is not None, f"action {action_id} was just cancelled"
+        return _document(row)
 
     @put("/callback", guards=[requires(Role.CLIENT)])
-    async def set_callback(self, request: Request, data: JSONBody[CallbackSet]) -> CallbackCreated:
-        state = request.app.state
+    async def set_callback(
+        self, request: Request, store: StoreDep, settings: SettingsDep, clock: ClockDep, data: JSONBody[CallbackSet]
+    ) -> CallbackCreated:
         try:
-            secret = await state.store.write(
-                lambda db: outbox.set_callback(db, state.settings, request.user.name, state.clock(), data.url))
+            secret = await store.write(
+                lambda db: outbox.set_callback(db, settings, request.user.name, clock(), data.url))
         except Refused as refused:
             raise as_http_error(refused) from None
         return CallbackCreated(data.url, secret)
@@ -215,40 +221,49 @@ class SwitchController(Controller):
     tags = ["Kill switches and replay"]
 
     @put("/integrations/{integration:str}/switch", guards=[requires(Role.OPERATOR)])
-    async def switch_integration(self, request: Request, integration: FromPath[str], data: JSONBody[SwitchSet]) -> Switch:
-        return await _switch(request, integration, None, data)
+    async def switch_integration(
+        self, performer: PerformerDep, dispatcher: DispatcherDep, integration: FromPath[str], data: JSONBody[SwitchSet]
+    ) -> Switch:
+        return await _switch(performer, dispatcher, integration, None, data)
 
     @put("/connections/{connection_id:int}/switch", guards=[requires(Role.OPERATOR)])
-    async def switch_connection(self, request: Request, connection_id: RowId, data: JSONBody[SwitchSet]) -> Switch:
-        row = await _connection(request, connection_id)
-        return await _switch(request, row["integration"], row["environment"], data)
+    async def switch_connection(
+        self, performer: PerformerDep, dispatcher: DispatcherDep, store: StoreDep, connection_id: RowId,
+        data: JSONBody[SwitchSet],
+    ) -> Switch:
+        row = await _connection(store, connection_id)
+        return await _switch(performer, dispatcher, row["integration"], row["environment"], data)
 
     @get("/connections", guards=[requires(Role.VIEWER)])
-    async def connections(self, request: Request) -> list[Connection]:
+    async def connections(self, store: StoreDep) -> list[Connection]:
         def read(db) -> tuple[list, list]:
             return storage.connections(db), closed_scopes(db)
 
-        rows, closed = await request.app.state.store.read(read)
+        rows, closed = await store.read(read)
         return [Connection(row["id"], row["environment"], row["integration"], row["user_name"], row["full_name"],
                            row["connected_at"], connection_scope(row["environment"], row["integration"]) not in closed)
                 for row in rows]
 
     @get("/integrations/{integration:str}/replay", guards=[requires(Role.VIEWER)])
-    async def replay(self, request: Request, integration: FromPath[str]) -> Replay:
-        return await replay_state(request, integration)
+    async def replay(
+        self, store: StoreDep, settings: SettingsDep, clock: ClockDep, links: LinksDep, integration: FromPath[str]
+    ) -> Replay:
+        return await replay_state(store, settings, clock, links, integration)
 
     @get("/connections/{connection_id:int}/replay", guards=[requires(Role.VIEWER)])
-    async def connection_replay(self, request: Request, connection_id: RowId) -> Replay:
-        row = await _connection(request, connection_id)
-        return await replay_state(request, row["integration"], row["environment"])
+    async def connection_replay(
+        self, store: StoreDep, settings: SettingsDep, clock: ClockDep, links: LinksDep, connection_id: RowId
+    ) -> Replay:
+        row = await _connection(store, connection_id)
+        return await replay_state(store, settings, clock, links, row["integration"], row["environment"])
 
     @get("/misroutes", guards=[requires(Role.VIEWER)])
-    async def misroutes(self, request: Request) -> list[Misroute]:
-        return [msgspec.convert(row, Misroute) for row in await request.app.state.store.read(storage.misroute_rows)]
+    async def misroutes(self, store: StoreDep) -> list[Misroute]:
+        return [msgspec.convert(row, Misroute) for row in await store.read(storage.misroute_rows)]
 
     @get("/misroutes.csv", guards=[requires(Role.VIEWER)], media_type="text/csv")
-    async def misroutes_csv(self, request: Request) -> Response[str]:
-        return Response(misroute_csv(await request.app.state.store.read(storage.misroute_rows)), media_type="text/csv",
+    async def misroutes_csv(self, store: StoreDep) -> Response[str]:
+        return Response(misroute_csv(await store.read(storage.misroute_rows)), media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="misroutes.csv"'})
 
 
@@ -265,55 +280,39 @@ def misroute_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-async def _connection(request: Request, connection_id: int) -> dict[str, Any]:
-    rows = await request.app.state.store.read(storage.connections)
+async def _connection(store: Store, connection_id: int) -> dict[str, Any]:
+    rows = await store.read(storage.connections)
     row = next((row for row in rows if row["id"] == connection_id), None)
     if row is None:
         raise NotFoundException(f"no connection {connection_id}; GET /api/v1/connections lists them")
     return row
 
 
-async def _switch(request: Request, integration: str, environment: str | None, data: SwitchSet) -> Switch:
+async def _switch(
+    performer: Performer, dispatcher: Dispatcher, integration: str, environment: str | None, data: SwitchSet
+) -> Switch:
     notice = None if data.incident is None else PublicNotice(
         data.incident.title or {}, data.incident.message or {}, data.incident.resolved or {})
-    change = await run(request, switch, integration=integration, environment=environment,
-                       enabled=data.enabled, reason=data.reason, notice=notice)
+    change = await performer.run(switch, integration=integration, environment=environment,
+                                 enabled=data.enabled, reason=data.reason, notice=notice)
     if change.enabled:
-        request.app.state.dispatcher.wake()
+        dispatcher.wake()
     return Switch(change.scope, change.enabled, change.moved, change.replay_id, change.incident_id)
 
 
-async def replay_state(request: Request, integration: str, environment: str | None = None) -> Replay:
+async def replay_state(
+    store: Store, settings: Settings, clock: Clock, links: Links, integration: str, environment: str | None = None
+) -> Replay:
     """The replay of an integration, or of one environment's connection, as `replay.replay_state` reads it."""
-    state = request.app.state
-    if integration not in state.settings.integrations:
+    if integration not in settings.integrations:
         raise NotFoundException(f"unknown integration {integration!r}")
-    budget = state.links.budget
-    return await state.store.read(replay.replay_state, integration, environment, state.clock(),
+    budget = links.budget
+    return await store.read(replay.replay_state, integration, environment, clock(),
                                   lambda administration: budget.minutely_limit(integration, administration))
 
 
 # ---------------------------------------------------------------------------------------------
 # Call budgets
-
-
-def provide_links(state: State) -> Links:
-    return state.links
-
-
-def provide_store(state: State) -> Store:
-    return state.store
-
-
-def provide_clock(state: State) -> Clock:
-    return state.clock
-
-
-BUDGET_DEPENDENCIES = {
-    "links": Provide(provide_links, sync_to_thread=False),
-    "store": Provide(provide_store, sync_to_thread=False),
-    "clock": Provide(provide_clock, sync_to_thread=False),
-}
 
 
 async def budgets_now(links: Links, store: Store, clock: Clock) -> list[Budget]:
@@ -339,14 +338,9 @@ async def budgets_now(links: Links, store: Store, clock: Clock) -> list[Budget]:
 class BudgetController(Controller):
     path = "/budgets"
     tags = ["Call budgets"]
-    dependencies = BUDGET_DEPENDENCIES
 
     @get("/", guards=[requires(Role.VIEWER)])
-    async def budgets(
-        self, links: NamedDependency[Links],
-        store: NamedDependency[Store],
-        clock: NamedDependency[Clock],
-    ) -> list[Budget]:
+    async def budgets(self, links: LinksDep, store: StoreDep, clock: ClockDep) -> list[Budget]:
         """Per (integration, administration): the limits the accounting system last stated, what is left, and
         the calls each class (booking, rights, probe, sync) made today."""
         return await budgets_now(links, store, clock)

@@ -7,7 +7,6 @@ from typing import Annotated
 from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
@@ -15,23 +14,30 @@ from litestar.response import Redirect, Template
 from integrations.base import ConnectorError
 from integrations.registry import ConnectMethod
 from statuspage.actions import outbox, switches
-from statuspage.actions.api import BUDGET_DEPENDENCIES, budgets_now, misroute_csv, replay_state
-from statuspage.actions.connections import STATE_LIFETIME, IntegrationLink, Links, make_state, reach, read_state
+from statuspage.actions.api import budgets_now, misroute_csv, replay_state
+from statuspage.actions.connections import (
+    STATE_LIFETIME,
+    IntegrationLink,
+    Links,
+    LinksDep,
+    make_state,
+    reach,
+    read_state,
+)
+from statuspage.actions.dispatcher import DispatcherDep
 from statuspage.core import storage
 from statuspage.core.auth import Role, digest
-from statuspage.core.clock import Clock
 from statuspage.core.operation import Refused
 from statuspage.core.settings import LANGUAGES
-from statuspage.core.storage import Store
 from statuspage.core.vocabulary import ActionState
-from statuspage.web.api_support import OptionalCursor, perform
-from statuspage.web.console import form_of, render, required
+from statuspage.web.api_support import OptionalCursor, PerformerDep
+from statuspage.web.console import Answer, ConsoleDep, form_of, required
+from statuspage.web.dependencies import ClockDep, SecretDep, SettingsDep, StoreDep
 from statuspage.web.security import requires
 
 
-def _link(request: Request, integration: str, environment: str | None = None) -> IntegrationLink:
+def _link(links: Links, integration: str, environment: str | None = None) -> IntegrationLink:
     """The integration's link, and (when named) an environment that connects to it; 404 otherwise."""
-    links: Links = request.app.state.links
     if integration not in links.registry:
         raise NotFoundException(f"no integration {integration!r} is installed")
     link = links[integration]
@@ -47,14 +53,13 @@ class ActionConsole(Controller):
     guards = [requires(Role.VIEWER)]
 
     @get("/connections")
-    async def connections(self, request: Request, error: FromQuery[str | None] = None,
-                          connected: FromQuery[str | None] = None) -> Template:
+    async def connections(self, console: ConsoleDep, store: StoreDep, settings: SettingsDep, links: LinksDep,
+                          error: FromQuery[str | None] = None, connected: FromQuery[str | None] = None) -> Template:
         """The connections; `connected`: the environment just connected, confirmed at the top of the page."""
-        state = request.app.state
-        rows = {(row["environment"], row["integration"]): row for row in await state.store.read(storage.connections)}
+        rows = {(row["environment"], row["integration"]): row for row in await store.read(storage.connections)}
         environments = []
-        for environment in state.settings.environments:
-            link: IntegrationLink = state.links[environment.integration]
+        for environment in settings.environments:
+            link: IntegrationLink = links[environment.integration]
             connection = rows.get((environment.key, environment.integration))
             environments.append({
                 "settings": environment, "connection": connection, "integration": link.integration,
@@ -63,15 +68,17 @@ class ActionConsole(Controller):
                 "reach": reach(environment, (connection or {}).get("accessible")),
             })
         just = next((item for item in environments if item["settings"].key == connected and item["connection"]), None)
-        return render(request, "actions/connections.html", environments=environments, error=error,
-                      just_connected=just)
+        return console.render("actions/connections.html", environments=environments, error=error,
+                              just_connected=just)
 
     @post("/connections/{environment:str}/{integration:str}", guards=[requires(Role.OPERATOR)])
-    async def connect(self, request: Request, environment: FromPath[str], integration: FromPath[str]) -> Response:
+    async def connect(
+        self, request: Request, links: LinksDep, clock: ClockDep, oauth_state_secret: SecretDep,
+        environment: FromPath[str], integration: FromPath[str],
+    ) -> Response:
         """Start connecting: to the accounting system's sign-in page (OAuth), or, for an integration that takes
         credentials, with the credentials posted in the form's `credentials` field."""
-        state = request.app.state
-        link = _link(request, integration, environment)
+        link = _link(links, integration, environment)
         if link.integration.connect_method is ConnectMethod.CREDENTIALS:
             form = await form_of(request)
             try:
@@ -79,22 +86,21 @@ class ActionConsole(Controller):
             except (ConnectorError, Refused) as failure:
                 return _back_to_connections(f"Connecting {environment} failed: {failure}")
             return Redirect(f"/console/connections?connected={quote(environment)}")
-        oauth_state = make_state(state.oauth_state_secret, environment, digest(request.auth),
-                                 state.clock() + STATE_LIFETIME)
+        oauth_state = make_state(oauth_state_secret, environment, digest(request.auth), clock() + STATE_LIFETIME)
         return Redirect(link.authorization_url(oauth_state))
 
     @get("/connections/{integration:str}/callback", guards=[requires(Role.OPERATOR)])
     async def connected(
-        self, request: Request, integration: FromPath[str], code: FromQuery[str] = "", error: FromQuery[str] = "",
+        self, request: Request, links: LinksDep, clock: ClockDep, oauth_state_secret: SecretDep,
+        integration: FromPath[str], code: FromQuery[str] = "", error: FromQuery[str] = "",
         # `state` is a name Litestar keeps for itself; OAuth's parameter is read under another.
         oauth_state: Annotated[str, QueryParameter(name="state")] = "",
     ) -> Response:
         """Where the accounting system's sign-in returns (Exact Online: /console/connections/exact-online/callback,
         the redirect URI registered with it)."""
-        app_state = request.app.state
-        link = _link(request, integration)
+        link = _link(links, integration)
         name = link.integration.name
-        environment = read_state(app_state.oauth_state_secret, oauth_state, digest(request.auth), app_state.clock())
+        environment = read_state(oauth_state_secret, oauth_state, digest(request.auth), clock())
         if environment is None or link.environment(environment) is None:
             return _back_to_connections(f"The sign-in at {name} expired or did not start here; please try again.")
         if error or not code:
@@ -106,10 +112,10 @@ class ActionConsole(Controller):
         return Redirect(f"/console/connections?connected={quote(environment)}")
 
     @post("/connections/{environment:str}/{integration:str}/check", guards=[requires(Role.OPERATOR)])
-    async def check_connection(self, request: Request, environment: FromPath[str],
+    async def check_connection(self, links: LinksDep, environment: FromPath[str],
                                integration: FromPath[str]) -> Response:
         try:
-            await _link(request, integration, environment).check(environment)
+            await _link(links, integration, environment).check(environment)
         except NotFoundException as missing:
             return _back_to_connections(f"Checking {environment} failed: {missing.detail}")
         except ConnectorError as failure:
@@ -117,72 +123,77 @@ class ActionConsole(Controller):
         return Redirect("/console/connections")
 
     @get("/switches")
-    async def switches(self, request: Request, error: FromQuery[str | None] = None) -> Template:
-        state = request.app.state
+    async def switches(
+        self, console: ConsoleDep, store: StoreDep, settings: SettingsDep, clock: ClockDep, links: LinksDep,
+        error: FromQuery[str | None] = None,
+    ) -> Template:
 
         def read(db):
             return (storage.switch_rows(db), storage.connections(db), storage.backlog(db),
                     storage.misroute_rows(db))
 
-        switch_rows, connections, backlog, misroutes = await state.store.read(read)
+        switch_rows, connections, backlog, misroutes = await store.read(read)
         integrations = []
-        for link in state.links:
+        for link in links:
             integrations.append({"key": link.key, "name": link.integration.name,
-                                 "replay": await replay_state(request, link.key),
+                                 "replay": await replay_state(store, settings, clock, links, link.key),
                                  "scope": switches.integration_scope(link.key),
-                                 "off_notice": switches.off_notice(state.settings, link.key),
-                                 "on_notice": switches.on_notice(state.settings, link.key)})
+                                 "off_notice": switches.off_notice(settings, link.key),
+                                 "on_notice": switches.on_notice(settings, link.key)})
         per_connection = {(row["environment"], row["integration"]):
-                          await replay_state(request, row["integration"], row["environment"]) for row in connections}
+                          await replay_state(store, settings, clock, links, row["integration"], row["environment"])
+                          for row in connections}
         running = any(item.progress is not None and item.progress.left > 0 and item.enabled
                       for item in [*(i["replay"] for i in integrations), *per_connection.values()])
-        return render(request, "actions/switches.html", switches={row["scope"]: row for row in switch_rows},
-                      connections=connections, backlog=backlog, integrations=integrations, misroutes=misroutes,
-                      per_connection=per_connection, languages=LANGUAGES, refresh=running, error=error,
-                      connection_scope=switches.connection_scope)
+        return console.render("actions/switches.html", switches={row["scope"]: row for row in switch_rows},
+                              connections=connections, backlog=backlog, integrations=integrations,
+                              misroutes=misroutes, per_connection=per_connection, languages=LANGUAGES,
+                              refresh=running, error=error, connection_scope=switches.connection_scope)
 
     @post("/switches/{integration:str}", guards=[requires(Role.OPERATOR)])
-    async def flip(self, request: Request, integration: FromPath[str]) -> Response:
+    async def flip(
+        self, request: Request, console: ConsoleDep, performer: PerformerDep, dispatcher: DispatcherDep,
+        integration: FromPath[str],
+    ) -> Answer:
         form = await form_of(request)
         environment = form.get("environment") or None
         # The "tell the public" box: the texts per language, as pre-filled or as the operator edited them.
         notice = switches.PublicNotice(*({language: form.get(f"{field}.{language}", "") for language in LANGUAGES}
                                          for field in ("title", "message", "resolved"))) if form.get("incident") else None
-        try:
-            await perform(request, switches.switch, integration=integration, environment=environment,
-                         enabled=form.get("enabled") == "on", reason=required(form, "reason"), notice=notice)
-        except Refused as refused:
-            return Redirect(f"/console/switches?error={quote(str(refused))}")
-        request.app.state.dispatcher.wake()
-        return Redirect("/console/switches")
 
-    @get("/budgets", dependencies=BUDGET_DEPENDENCIES)
-    async def budgets(
-        self, request: Request, links: NamedDependency[Links], store: NamedDependency[Store],
-        clock: NamedDependency[Clock],
-    ) -> Template:
+        async def change() -> Answer:
+            await performer.perform(switches.switch, integration=integration, environment=environment,
+                                    enabled=form.get("enabled") == "on", reason=required(form, "reason"),
+                                    notice=notice)
+            dispatcher.wake()
+            return Redirect("/console/switches")
+
+        return await console.attempt(change, console.back_to("/console/switches"))
+
+    @get("/budgets")
+    async def budgets(self, console: ConsoleDep, links: LinksDep, store: StoreDep, clock: ClockDep) -> Template:
         """Per administration: the limits last stated, what is left, and the calls each class used today."""
-        return render(request, "actions/budgets.html", budgets=await budgets_now(links, store, clock),
-                      reserve_percent=round(links.budget.reserve_fraction * 100))
+        return console.render("actions/budgets.html", budgets=await budgets_now(links, store, clock),
+                              reserve_percent=round(links.budget.reserve_fraction * 100))
 
     @get("/misroutes.csv", media_type="text/csv")
-    async def misroutes_csv(self, request: Request) -> Response[str]:
-        rows = await request.app.state.store.read(storage.misroute_rows)
+    async def misroutes_csv(self, store: StoreDep) -> Response[str]:
+        rows = await store.read(storage.misroute_rows)
         return Response(misroute_csv(rows), media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="misroutes.csv"'})
 
     @get("/actions")
-    async def actions(self, request: Request,
+    async def actions(self, console: ConsoleDep, store: StoreDep,
                       action_state: Annotated[str | None, QueryParameter(name="state")] = None,
                       environment: FromQuery[str | None] = None, administration: FromQuery[str | None] = None,
                       before_id: OptionalCursor = None) -> Template:
         """Newest first, filtered by state, environment and administration (each optional)."""
         filters = {name: value for name, value in (("state", action_state), ("environment", environment),
                                                    ("administration", administration)) if value}
-        rows, lanes = await request.app.state.store.read(
+        rows, lanes = await store.read(
             lambda db: (storage.actions_newest_first(db, filters=filters, before_id=before_id, limit=PAGE_SIZE),
                         storage.action_lanes(db)))
-        return render(request, "actions/actions.html", actions=[outbox.action_document(row) for row in rows],
+        return console.render("actions/actions.html", actions=[outbox.action_document(row) for row in rows],
                       chosen=filters, states=list(ActionState),
                       environments=sorted({lane["environment"] for lane in lanes}),
                       administrations=sorted({lane["administration"] for lane in lanes}),
