@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, get, post, put
+from litestar import Controller, get, post, put
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
@@ -15,9 +15,12 @@ from litestar.status_codes import HTTP_201_CREATED
 from statuspage.core import storage
 from statuspage.core.auth import Role
 from statuspage.core.clock import out_of_range
+from statuspage.core.settings import Settings
+from statuspage.core.storage import Store
 from statuspage.incidents import operations
-from statuspage.probes.runner import ProbeRun
-from statuspage.web.api_support import run
+from statuspage.probes.runner import ProberDep, ProbeRun
+from statuspage.web.api_support import PerformerDep
+from statuspage.web.dependencies import SettingsDep, StoreDep
 from statuspage.web.security import requires
 
 Moment = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -71,13 +74,13 @@ def _run(run: ProbeRun) -> Result:
                   [ConditionResult(r.condition, r.success, r.description) for r in run.results], run.error, run.detail)
 
 
-async def probe_list(request: Request) -> list[Probe]:
+async def probe_list(store: Store, settings: Settings) -> list[Probe]:
     def read(db) -> tuple[dict, dict]:
         return storage.probe_states(db), storage.latest_probe_results(db)
 
-    states, latest = await request.app.state.store.read(read)
+    states, latest = await store.read(read)
     listed = []
-    for probe in request.app.state.settings.probes:
+    for probe in settings.probes:
         state = states.get(probe.key) or {}
         last = latest.get(probe.key)
         listed.append(Probe(probe.key, probe.kind, probe.component, probe.interval, bool(state.get("paused")),
@@ -85,8 +88,8 @@ async def probe_list(request: Request) -> list[Probe]:
     return listed
 
 
-def _known(request: Request, key: str) -> None:
-    if not any(probe.key == key for probe in request.app.state.settings.probes):
+def _known(settings: Settings, key: str) -> None:
+    if not any(probe.key == key for probe in settings.probes):
         raise NotFoundException(f"no probe {key!r}; GET /api/v1/probes lists them")
 
 
@@ -95,23 +98,26 @@ class ProbeController(Controller):
     tags = ["Probes"]
 
     @get("/", guards=[requires(Role.VIEWER)])
-    async def list_probes(self, request: Request) -> list[Probe]:
-        return await probe_list(request)
+    async def list_probes(self, store: StoreDep, settings: SettingsDep) -> list[Probe]:
+        return await probe_list(store, settings)
 
     @get("/{key:str}/results", guards=[requires(Role.VIEWER)])
-    async def results(self, request: Request, key: FromPath[str]) -> list[Result]:
-        _known(request, key)
-        return [_result(row) for row in await request.app.state.store.read(storage.probe_results, key, 200)]
+    async def results(self, store: StoreDep, settings: SettingsDep, key: FromPath[str]) -> list[Result]:
+        _known(settings, key)
+        return [_result(row) for row in await store.read(storage.probe_results, key, 200)]
 
     @post("/{key:str}/run", guards=[requires(Role.OPERATOR)])
-    async def run_now(self, request: Request, key: FromPath[str]) -> Result:
-        _known(request, key)
-        return _run(await request.app.state.prober.run(key))
+    async def run_now(self, settings: SettingsDep, prober: ProberDep, key: FromPath[str]) -> Result:
+        _known(settings, key)
+        return _run(await prober.run(key))
 
     @put("/{key:str}/paused", guards=[requires(Role.OPERATOR)])
-    async def pause(self, request: Request, key: FromPath[str], data: JSONBody[Paused]) -> Probe:
-        await run(request, operations.pause_probe, key, data.paused)
-        return next(probe for probe in await probe_list(request) if probe.key == key)
+    async def pause(
+        self, performer: PerformerDep, store: StoreDep, settings: SettingsDep, key: FromPath[str],
+        data: JSONBody[Paused],
+    ) -> Probe:
+        await performer.run(operations.pause_probe, key, data.paused)
+        return next(probe for probe in await probe_list(store, settings) if probe.key == key)
 
 
 class SyncController(Controller):
@@ -119,8 +125,7 @@ class SyncController(Controller):
     tags = ["Probes"]
 
     @post("/", guards=[requires(Role.CLIENT)], status_code=HTTP_201_CREATED)
-    async def report(self, request: Request, data: JSONBody[SyncReport]) -> dict[str, int]:
-        settings = request.app.state.settings
+    async def report(self, store: StoreDep, settings: SettingsDep, data: JSONBody[SyncReport]) -> dict[str, int]:
         for field in ("started_at", "finished_at"):
             why = out_of_range(getattr(data, field), field)
             if why:
@@ -129,7 +134,7 @@ class SyncController(Controller):
             raise HTTPException(status_code=400, detail=f"unknown environment {data.environment!r}")
         if data.finished_at < data.started_at:
             raise HTTPException(status_code=400, detail="finished_at lies before started_at")
-        sync_id = await request.app.state.store.write(
+        sync_id = await store.write(
             lambda db: storage.record_sync(db, environment=data.environment, integration=data.integration,
                                            kind=data.kind, started_at=data.started_at, finished_at=data.finished_at))
         return {"id": sync_id}

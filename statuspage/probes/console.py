@@ -10,12 +10,14 @@ from markupsafe import Markup
 
 from statuspage.core import storage
 from statuspage.core.auth import Role
-from statuspage.core.settings import ProbeSettings
+from statuspage.core.settings import ProbeSettings, Settings
 from statuspage.incidents import operations
 from statuspage.probes.api import probe_list
 from statuspage.probes.charts import response_time_svg
-from statuspage.web.api_support import perform
-from statuspage.web.console import form_of, render
+from statuspage.probes.runner import ProberDep
+from statuspage.web.api_support import PerformerDep
+from statuspage.web.console import ConsoleDep, form_of
+from statuspage.web.dependencies import SettingsDep, StoreDep
 from statuspage.web.security import requires
 
 
@@ -25,38 +27,39 @@ class ProbeConsole(Controller):
     guards = [requires(Role.VIEWER)]
 
     @get("/probes")
-    async def probes(self, request: Request) -> Template:
-        return render(request, "probes/probes.html", probes=await probe_list(request))
+    async def probes(self, console: ConsoleDep, store: StoreDep, settings: SettingsDep) -> Template:
+        return console.render("probes/probes.html", probes=await probe_list(store, settings))
 
     @get("/probes/{key:str}")
-    async def probe(self, request: Request, key: FromPath[str]) -> Template:
-        settings = request.app.state.settings
-        probe = _probe_settings(request, key)
-        results = await request.app.state.store.read(storage.probe_results, key, 120)
+    async def probe(self, console: ConsoleDep, store: StoreDep, settings: SettingsDep, key: FromPath[str]) -> Template:
+        probe = _probe_settings(settings, key)
+        results = await store.read(storage.probe_results, key, 120)
         zone = settings.zone
         # An unambiguous date (year first) and the zone, like every console timestamp.
         points = [(storage.moment(row["at"]).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z"), row["duration_ms"],
                    bool(row["success"])) for row in reversed(results)]
-        standing = next(item for item in await probe_list(request) if item.key == key)
-        return render(request, "probes/probe.html", probe=probe, standing=standing, results=results[:30],
-                      chart=Markup(response_time_svg(points, f"Response times of {key}")))
+        standing = next(item for item in await probe_list(store, settings) if item.key == key)
+        return console.render("probes/probe.html", probe=probe, standing=standing, results=results[:30],
+                              chart=Markup(response_time_svg(points, f"Response times of {key}")))
 
     @post("/probes/{key:str}/run", guards=[requires(Role.OPERATOR)])
-    async def run_probe(self, request: Request, key: FromPath[str]) -> Response:
-        _probe_settings(request, key)
-        await request.app.state.prober.run(key)
+    async def run_probe(self, settings: SettingsDep, prober: ProberDep, key: FromPath[str]) -> Response:
+        _probe_settings(settings, key)
+        await prober.run(key)
         return Redirect(f"/console/probes/{key}")
 
     @post("/probes/{key:str}/pause", guards=[requires(Role.OPERATOR)])
-    async def pause_probe(self, request: Request, key: FromPath[str]) -> Response:
-        _probe_settings(request, key)
+    async def pause_probe(
+        self, request: Request, performer: PerformerDep, settings: SettingsDep, key: FromPath[str]
+    ) -> Response:
+        _probe_settings(settings, key)
         paused = (await form_of(request)).get("paused") == "yes"
-        await perform(request, operations.pause_probe, key, paused)
+        await performer.perform(operations.pause_probe, key, paused)
         return Redirect(f"/console/probes/{key}")
 
 
-def _probe_settings(request: Request, key: str) -> ProbeSettings:
-    probe = next((probe for probe in request.app.state.settings.probes if probe.key == key), None)
+def _probe_settings(settings: Settings, key: str) -> ProbeSettings:
+    probe = next((probe for probe in settings.probes if probe.key == key), None)
     if probe is None:
         raise NotFoundException(f"no probe {key!r}")
     return probe
