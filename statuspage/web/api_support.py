@@ -54,18 +54,6 @@ def provide_performer(request: Request, store: StoreDep, settings: SettingsDep, 
 PerformerDep = NamedDependency[SkipValidation[Performer]]
 
 
-async def perform(request: Request, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Until every area takes a `Performer`: `Performer.perform` with the services from the app state."""
-    state = request.app.state
-    return await Performer(state.store, state.settings, state.clock, request.user).perform(work, *args, **kwargs)
-
-
-async def run(request: Request, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Until every area takes a `Performer`: `Performer.run` with the services from the app state."""
-    state = request.app.state
-    return await Performer(state.store, state.settings, state.clock, request.user).run(work, *args, **kwargs)
-
-
 def as_http_error(refused: Refused) -> HTTPException:
     """A refused operation as the answer that says why: 404 for what does not exist, 409 for a clash, else 400."""
     if refused.not_found:

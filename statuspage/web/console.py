@@ -167,19 +167,6 @@ def provide_console(request: Request, settings: SettingsDep, clock: ClockDep) ->
 ConsoleDep = NamedDependency[SkipValidation[Console]]
 
 
-def render(
-    request: Request, template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
-) -> Template:
-    """Until every area takes a `Console`: `Console.render` with the services from the app state."""
-    console = Console(request, request.app.state.settings, request.app.state.clock)
-    return console.render(template, status_code, headers, **context)
-
-
-def local_moment(request: Request, text: str, field: str, fold: str | None = None) -> datetime:
-    """Until every area takes a `Console`: `Console.local_moment` with the services from the app state."""
-    return Console(request, request.app.state.settings, request.app.state.clock).local_moment(text, field, fold)
-
-
 async def form_of(request: Request) -> dict[str, str]:
     form = await request.form()
     return {key: str(value).strip() for key, value in form.items() if key != "_csrf_token"}
