@@ -79,3 +79,43 @@ class ActionState(enum.StrEnum):
 
 
 FINAL_ACTION_STATES = frozenset({ActionState.DONE, ActionState.UNDONE, ActionState.FAILED, ActionState.CANCELLED})
+
+
+class SyncState(enum.StrEnum):
+    """Where a master-data sync task, or one entity's run inside it, stands (issue 13, "Monitoring")."""
+
+    QUEUED = "queued"  # asked for (manual, nightly, monthly, on send), not picked up yet
+    RUNNING = "running"  # reading pages from the accounting system
+    WAITING_FOR_BUDGET = "waiting_for_budget"  # bookings go first: one is waiting, or only the reserve is left
+    PAUSED_BY_SWITCH = "paused_by_switch"  # a kill switch above it is off; resumes after the replay
+    FAILED = "failed"
+    DONE = "done"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (SyncState.FAILED, SyncState.DONE)
+
+
+class SyncKind(enum.StrEnum):
+    """Seeds 002 and 004: an incremental ("eenvoudige") sync takes what changed since the last one; a full
+    sync reads everything again and is the only way to notice hard deletes."""
+
+    INCREMENTAL = "incremental"
+    FULL = "full"
+
+
+class SyncTrigger(enum.StrEnum):
+    """Why a sync task exists: the four kinds of sync of seed 002."""
+
+    ON_SEND = "on_send"  # after a booking: refresh the entry and the relation it used
+    NIGHTLY = "nightly"  # the nightly incremental, inside the environment's window
+    MONTHLY = "monthly"  # the nightly that turns into a full sync on the month's drawn day
+    MANUAL = "manual"  # "Sync now" in the console, or POST /api/v1/sync-tasks
+
+
+class SyncProfile(enum.StrEnum):
+    """How an environment uses the invoice product (seed 000): Scan–Book–Archive has no approval flow, so
+    payment dates and payment state are not synced for it."""
+
+    APPROVAL = "approval"
+    SCAN_BOOK_ARCHIVE = "scan-book-archive"

@@ -461,3 +461,86 @@ def m012_leases_and_claims(db: Database) -> None:
         ALTER TABLE deliveries ADD COLUMN claim_until TEXT;
         """
     )
+
+
+@migrations()
+def m013_sync(db: Database) -> None:
+    """The master-data mirror (issue 13): rows per environment, administration and entity, never deleted."""
+    db.executescript(
+        """
+        -- One row per record of the accounting system. A delete is a tombstone (deleted_at), never a DELETE:
+        -- the invoice product's change feed must hear of it. `seq` rises with every change of any row, so
+        -- the feed is "everything with seq > N".
+        CREATE TABLE mirror_rows (
+            environment TEXT NOT NULL,
+            administration TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            key TEXT NOT NULL,              -- the accounting system's key (Exact: the row's ID)
+            hash TEXT NOT NULL,             -- of the normalised content, to tell a change from a re-read
+            content TEXT NOT NULL,          -- JSON, the row as the invoice product reads it
+            seq INTEGER NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            deleted_at TEXT,                -- the tombstone
+            PRIMARY KEY (environment, administration, entity, key)
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX mirror_rows_by_seq ON mirror_rows (environment, administration, entity, seq);
+        CREATE TABLE mirror_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL);
+        INSERT INTO mirror_sequence (id, last) VALUES (1, 0);
+        -- Where the next incremental read starts: a Timestamp (JSON number), a Modified cursor (JSON object),
+        -- or for the entity 'deleted' the division's sync/Deleted feed. Written with the page it follows.
+        CREATE TABLE sync_cursors (
+            environment TEXT NOT NULL,
+            administration TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            cursor TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (environment, administration, entity)
+        );
+        CREATE TABLE sync_tasks (
+            id INTEGER PRIMARY KEY,
+            environment TEXT NOT NULL,
+            administration TEXT,            -- NULL: every administration of the environment
+            kind TEXT NOT NULL CHECK (kind IN ('incremental', 'full')),
+            trigger TEXT NOT NULL,
+            entities TEXT,                  -- JSON list; NULL: every entity the environment's profile syncs
+            fingerprint TEXT NOT NULL,      -- what was asked, so the same task asked twice while queued is one
+            state TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            error TEXT
+        );
+        CREATE UNIQUE INDEX sync_tasks_one_queued ON sync_tasks (fingerprint) WHERE state = 'queued';
+        CREATE INDEX sync_tasks_by_state ON sync_tasks (state, id);
+        -- One entity of one administration within a task: what monitoring shows.
+        CREATE TABLE sync_runs (
+            id INTEGER PRIMARY KEY,
+            task_id INTEGER NOT NULL REFERENCES sync_tasks(id),
+            environment TEXT NOT NULL,
+            administration TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            finished_at TEXT,
+            pages INTEGER NOT NULL DEFAULT 0,   -- one API call each
+            rows_read INTEGER NOT NULL DEFAULT 0,
+            inserted INTEGER NOT NULL DEFAULT 0,
+            changed INTEGER NOT NULL DEFAULT 0,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+        );
+        CREATE INDEX sync_runs_by_target ON sync_runs (environment, administration, entity, id);
+        CREATE INDEX sync_runs_by_task ON sync_runs (task_id, id);
+        -- Per environment: the month's full-sync day, drawn once at random and kept (seed 002), and the
+        -- local date of the last nightly run, so a night is synced once.
+        CREATE TABLE sync_schedules (
+            environment TEXT PRIMARY KEY,
+            full_sync_day INTEGER NOT NULL CHECK (full_sync_day BETWEEN 1 AND 28),
+            last_nightly TEXT
+        );
+        """
+    )
