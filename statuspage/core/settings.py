@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from statuspage.core.vocabulary import SyncProfile
+
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CONFIG = PACKAGE_ROOT / "sample-config.toml"
 REPOSITORY_ROOT = PACKAGE_ROOT.parent
@@ -165,6 +167,24 @@ class EnvironmentSettings(_Section):
     # The accounting system it books into, by its key in the registry; older configurations name none.
     integration: str = "exact-online"
     administrations: list[AdministrationSettings] = msgspec.field(default_factory=list)
+    # Master-data sync (issue 13). "scan-book-archive": no approval flow, so no payment state is synced (seed 000).
+    profile: SyncProfile = SyncProfile.APPROVAL
+    # The nightly incremental sync starts inside this window, page time, "HH:MM-HH:MM" (seed 000: done by morning).
+    nightly_window: str = "01:00-06:00"
+
+
+class SyncSettings(_Section):
+    """The master-data sync engine (issue 13)."""
+
+    enabled: bool = True
+    # How often the engine looks for due nightly runs, bookings to refresh and queued tasks (seconds).
+    poll_seconds: float = 2.0
+    # Calls of the daily limit per administration that sync never spends: bookings keep them (DESIGN.md).
+    daily_reserve: int = 500
+    # Calls of the minutely limit sync leaves free, so a booking never waits for the next minute.
+    minutely_reserve: int = 10
+    # $top of sync calls; 0 leaves Exact's maximum of 1,000 rows a call.
+    page_size: int = 0
 
 
 class GroupSettings(_Section):
@@ -195,6 +215,7 @@ class Settings(_Section):
     probes: list[ProbeSettings] = msgspec.field(default_factory=list)
     probing: ProbingSettings = msgspec.field(default_factory=ProbingSettings)
     environments: list[EnvironmentSettings] = msgspec.field(default_factory=list)
+    sync: SyncSettings = msgspec.field(default_factory=SyncSettings)
     groups: list[GroupSettings] = msgspec.field(default_factory=list)
     components: list[ComponentSettings] = msgspec.field(default_factory=list)
     incident_templates: list[IncidentTemplateSettings] = msgspec.field(default_factory=list)
@@ -240,6 +261,7 @@ LEGACY_TABLES = {"exact_online": "exact-online"}
 """Tables of older configurations, read as `[integrations.<key>]`: `[exact_online]` is `[integrations.exact-online]`."""
 
 _KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_WINDOW_PATTERN = re.compile(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d")
 
 
 def read_settings(
@@ -386,6 +408,11 @@ def _check(settings: Settings, path: Path, origins: dict[tuple[str, ...], str]) 
             raise ConfigError(str(path), f"environments[{index}].key",
                               f"{environment.key!r} must be unique, in lower-case letters, digits and dashes")
         environment_keys.add(environment.key)
+        if not _WINDOW_PATTERN.fullmatch(environment.nightly_window):
+            raise ConfigError(str(path), f"environments[{index}].nightly_window",
+                              f"{environment.nightly_window!r} must be a window like 01:00-06:00")
+    if settings.sync.poll_seconds <= 0:
+        fail("sync", "poll_seconds", "must be more than 0")
     group_keys = {group.key for group in settings.groups}
     for index, component in enumerate(settings.components):
         if component.group is not None and component.group not in group_keys:
