@@ -1,0 +1,149 @@
+"""What monitoring shows of the sync (issue 13, seed 002's "Monitoring" tab), as Structs the JSON API returns
+and the console renders: per environment its schedule, per administration the day's calls, per entity the
+latest run, and the recent tasks. Plain shaping of rows; the reads are `read_overview` and `read_task`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+import msgspec
+
+from statuspage.core import storage
+from statuspage.core.clock import Clock
+from statuspage.core.settings import Settings
+from statuspage.core.storage import Store
+from statuspage.core.vocabulary import SyncKind, SyncProfile, SyncState, SyncTrigger
+from statuspage.sync import schedule
+from statuspage.sync.budget import SyncBudget
+
+
+class RunView(msgspec.Struct, kw_only=True):
+    """One entity of one administration within a task. `calls` are API calls (one per page); `rows_read` is
+    the progress of a running sync; `duration_seconds` runs on while it runs."""
+
+    task_id: int
+    environment: str
+    administration: str
+    entity: str
+    kind: SyncKind
+    state: SyncState
+    started_at: datetime
+    finished_at: datetime | None
+    last_success: datetime | None = None
+    duration_seconds: float
+    calls: int
+    rows_read: int
+    inserted: int
+    changed: int
+    deleted: int
+    error: str | None
+
+
+class TaskView(msgspec.Struct, kw_only=True):
+    id: int
+    environment: str
+    administration: str | None
+    kind: SyncKind
+    trigger: SyncTrigger
+    entities: list[str] | None
+    state: SyncState
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    runs: list[RunView]
+
+
+class AdministrationView(msgspec.Struct, kw_only=True):
+    code: str
+    name: str
+    calls_left_today: int | None
+    """As Exact Online last said (X-RateLimit-Remaining); None before any call."""
+    daily_limit: int | None
+
+
+class EnvironmentView(msgspec.Struct, kw_only=True):
+    key: str
+    name: str
+    profile: SyncProfile
+    nightly_window: str
+    next_nightly: datetime
+    full_sync_day: int | None
+    """The day of the month its nightly sync is a full one (drawn once, seed 002)."""
+    next_full_sync: date | None
+    administrations: list[AdministrationView]
+    runs: list[RunView]
+
+
+class Overview(msgspec.Struct, kw_only=True):
+    environments: list[EnvironmentView]
+    tasks: list[TaskView]
+
+
+def run_view(row: storage.Row, now: datetime) -> RunView:
+    started = storage.moment(row["started_at"])
+    finished = storage.moment(row["finished_at"])
+    assert started is not None
+    return RunView(
+        task_id=row["task_id"], environment=row["environment"], administration=row["administration"],
+        entity=row["entity"], kind=SyncKind(row["kind"]), state=SyncState(row["state"]), started_at=started,
+        finished_at=finished, last_success=storage.moment(row.get("last_success")),
+        duration_seconds=round(((finished or now) - started).total_seconds(), 3), calls=row["pages"],
+        rows_read=row["rows_read"], inserted=row["inserted"], changed=row["changed"], deleted=row["deleted"],
+        error=row["error"])
+
+
+def task_view(row: storage.Row, runs: list[storage.Row], now: datetime) -> TaskView:
+    created = storage.moment(row["created_at"])
+    assert created is not None
+    return TaskView(
+        id=row["id"], environment=row["environment"], administration=row["administration"],
+        kind=SyncKind(row["kind"]), trigger=SyncTrigger(row["trigger"]),
+        entities=json.loads(row["entities"]) if row["entities"] else None, state=SyncState(row["state"]),
+        requested_by=row["requested_by"], created_at=created, started_at=storage.moment(row["started_at"]),
+        finished_at=storage.moment(row["finished_at"]), error=row["error"],
+        runs=[run_view(run, now) for run in runs])
+
+
+async def read_task(store: Store, clock: Clock, task_id: int) -> TaskView | None:
+    def read(db: Any) -> tuple[storage.Row | None, list[storage.Row]]:
+        return storage.sync_task(db, task_id), storage.sync_runs_of(db, task_id)
+
+    row, runs = await store.read(read)
+    return None if row is None else task_view(row, runs, clock())
+
+
+async def read_overview(store: Store, settings: Settings, clock: Clock, budget: SyncBudget | None,
+                        tasks: int = 15) -> Overview:
+    def read(db: Any) -> tuple[list[storage.Row], dict[str, storage.Row | None], list[tuple[storage.Row, list]]]:
+        schedules = {e.key: storage.sync_schedule(db, e.key) for e in settings.environments}
+        recent = [(row, storage.sync_runs_of(db, row["id"])) for row in storage.recent_sync_tasks(db, tasks)]
+        return storage.latest_sync_runs(db), schedules, recent
+
+    latest, schedules, recent = await store.read(read)
+    now = clock()
+    today = now.astimezone(settings.zone).date()
+    environments = []
+    for environment in settings.environments:
+        plan = schedules.get(environment.key)
+        last = date.fromisoformat(plan["last_nightly"]) if plan and plan["last_nightly"] else None
+        day = plan["full_sync_day"] if plan else None
+        administrations = []
+        for item in environment.administrations:
+            known = budget.daily(item.code) if budget is not None else None
+            administrations.append(AdministrationView(code=item.code, name=item.name,
+                                                      calls_left_today=known[0] if known else None,
+                                                      daily_limit=known[1] if known else None))
+        environments.append(EnvironmentView(
+            key=environment.key, name=environment.name, profile=environment.profile,
+            nightly_window=environment.nightly_window,
+            next_nightly=schedule.next_nightly(now, settings.zone, schedule.Window.parse(environment.nightly_window),
+                                               last),
+            full_sync_day=day, next_full_sync=schedule.full_sync_date(today, day) if day else None,
+            administrations=administrations,
+            runs=[run_view(row, now) for row in latest if row["environment"] == environment.key]))
+    return Overview(environments=environments, tasks=[task_view(row, runs, now) for row, runs in recent])
