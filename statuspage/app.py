@@ -25,7 +25,13 @@ from statuspage.actions.api import ActionController, BudgetController, SwitchCon
 from statuspage.actions.connections import Links
 from statuspage.actions.console import ActionConsole
 from statuspage.actions.dispatcher import Dispatcher
-from statuspage.background import LeasedBackground, Services, keep_up_with_the_clock, watch_for_changes
+from statuspage.background import (
+    LeasedBackground,
+    Services,
+    keep_up_with_the_clock,
+    make_sync_engine,
+    watch_for_changes,
+)
 from statuspage.config import load_settings
 from statuspage.core.auth import SignInLimiter
 from statuspage.core.clock import Clock, system_clock
@@ -51,6 +57,8 @@ from statuspage.page.snapshot import component_definitions
 from statuspage.probes.api import ProbeController, SyncController
 from statuspage.probes.console import ProbeConsole
 from statuspage.probes.runner import Prober
+from statuspage.sync.api import SYNC_HANDLERS
+from statuspage.sync.console import SyncConsole
 from statuspage.web.api_support import provide_performer
 from statuspage.web.console import console_router, provide_console
 from statuspage.web.dependencies import provided, started_in_lifespan
@@ -79,7 +87,7 @@ def create_app(settings: Settings, clock: Clock = system_clock, registry: Regist
         await asyncio.to_thread(store.open)
         async with run_services(settings, store, clock, registry, background=settings.server.background) as services:
             app.state.update(deliverer=services.deliverer, links=services.links, dispatcher=services.dispatcher,
-                             prober=services.prober, services=services)
+                             prober=services.prober, sync=services.sync, services=services)
             yield
         await asyncio.to_thread(store.close)
 
@@ -89,12 +97,12 @@ def create_app(settings: Settings, clock: Clock = system_clock, registry: Regist
             *SUBSCRIPTION_HANDLERS,
             Router(path="/api/v1", middleware=[BearerTokenAuthentication],
                    route_handlers=[*INCIDENT_HANDLERS, ActionController, SwitchController, BudgetController,
-                                   ProbeController, SyncController]),
+                                   ProbeController, SyncController, *SYNC_HANDLERS]),
             # Forms exist only in the console, so CSRF protection sits on its routes alone: the JSON API
             # takes bearer tokens, which CSRF cannot reach, and the public routes stay as lean as they can.
             console_router(CSRFConfig(secret=csrf_secret, cookie_path="/console", cookie_httponly=True,
                                       cookie_secure=settings.page.url.startswith("https://")),
-                           [IncidentConsole, ActionConsole, ProbeConsole]),
+                           [IncidentConsole, ActionConsole, ProbeConsole, SyncConsole]),
         ],
         lifespan=[run_storage],
         # Handlers name the services they use (`web.dependencies`); registered here, once, for every route.
@@ -230,7 +238,8 @@ async def run_services(
         dispatcher = Dispatcher(store, settings, clock, links)
         services = Services(settings=settings, store=store, clock=clock, links=links, dispatcher=dispatcher,
                             prober=Prober(settings, store, clock, http, links),
-                            deliverer=Deliverer(store, settings, clock, http))
+                            deliverer=Deliverer(store, settings, clock, http),
+                            sync=make_sync_engine(settings, store, clock, links))
         leased = LeasedBackground(services)
         tasks = [asyncio.create_task(watch_for_changes(store, settings, clock, services), name="statuspage-watcher"),
                  asyncio.create_task(links.keep_budgets_forever(), name="statuspage-budgets")]

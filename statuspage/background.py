@@ -25,6 +25,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from integrations.exact_online.sync import MasterDataReader
 from statuspage.actions.connections import Links
 from statuspage.actions.dispatcher import Dispatcher
 from statuspage.core import lease, storage
@@ -39,6 +40,8 @@ from statuspage.page.export import keep_exported
 from statuspage.page.public import PublicPages
 from statuspage.probes.runner import Prober
 from statuspage.probes.scheduler import make_scheduler
+from statuspage.sync.budget import EXACT_ONLINE, CallBudgetShare
+from statuspage.sync.engine import SyncEngine
 from statuspage.web.templating import make_environment
 
 log = logging.getLogger("statuspage.background")
@@ -63,8 +66,23 @@ class Services:
     dispatcher: Dispatcher
     prober: Prober
     deliverer: Deliverer
+    sync: SyncEngine | None = None
     scheduler: AsyncIOScheduler | None = None
     holding: asyncio.Event = field(default_factory=asyncio.Event)  # set while this process holds the lease
+
+
+def make_sync_engine(settings: Settings, store: Store, clock: Clock, links: Links) -> SyncEngine:
+    """The master-data sync over the Exact Online connections: their readers share tokens, the call budget and
+    retries with the bookings; sync calls as the budget's lowest class (`sync.budget`)."""
+    link = links[EXACT_ONLINE]
+
+    async def readers(environment: str) -> MasterDataReader:
+        connector = await link.connector(environment)
+        reader: MasterDataReader = connector.master_data(  # type: ignore[attr-defined]
+            page_size=settings.sync.page_size or None)
+        return reader
+
+    return SyncEngine(store, settings, clock, readers, CallBudgetShare(links.budget, EXACT_ONLINE, clock))
 
 
 async def keep_up_with_the_clock(store: Store, settings: Settings, clock: Clock) -> None:
@@ -106,9 +124,11 @@ async def background_work(services: Services):
     if settings.server.export_dir:
         pages = PublicPages(settings, store, clock, make_environment(settings.templates_dir))
         tasks.append(asyncio.create_task(keep_exported(pages, Path(settings.server.export_dir)), name="statuspage-export"))
+    if services.sync is not None and settings.sync.enabled:
+        tasks.append(asyncio.create_task(services.sync.run_forever(), name="statuspage-sync"))
     if settings.demo.enabled:
-        tasks.append(asyncio.create_task(start_demo(settings, store, clock, services.links, services.dispatcher),
-                                         name="statuspage-demo"))
+        tasks.append(asyncio.create_task(start_demo(settings, store, clock, services.links, services.dispatcher,
+                                                    services.sync), name="statuspage-demo"))
     try:
         yield
     finally:

@@ -4,6 +4,9 @@ So that a newcomer sees the real thing at once: the sandbox's environments are c
 their users (Jansen Groep's user cannot open Jansen Verhuur), a trickle of invoice actions flows in
 as from the invoice product, and a fresh operator token is printed to sign in with. Switch Exact
 Online off in the console, watch actions wait as delayed, switch it on and watch the replay.
+
+Each connected environment also gets a manual full sync of its master data at start-up, so the console's
+Sync tab shows rows arriving (and bookings overtaking the sync) at once.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ from statuspage.core.clock import Clock
 from statuspage.core.operation import Actor, Refused
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
+from statuspage.core.vocabulary import SyncKind, SyncTrigger
 from statuspage.incidents import operations
+from statuspage.sync.engine import INTEGRATION as SYNCED_INTEGRATION
+from statuspage.sync.engine import SyncEngine
 
 log = logging.getLogger("statuspage.demo")
 
@@ -34,10 +40,13 @@ DEMO_CLIENT = "demo-invoice-product"
 ACTOR = Actor("demo")
 
 
-async def start_demo(settings: Settings, store: Store, clock: Clock, links: Links, dispatcher: Dispatcher) -> None:
+async def start_demo(settings: Settings, store: Store, clock: Clock, links: Links, dispatcher: Dispatcher,
+                     sync: SyncEngine | None = None) -> None:
     token = await store.write(_fresh_operator_token, settings, clock())
     announce(token_banner(f"{settings.page.url}/console", token))
     await connect_sandbox_environments(settings, store, links)
+    if sync is not None:
+        await full_sync_on_start(settings, store, sync)
     await trickle(settings, store, clock, dispatcher, settings.demo.seconds_between_actions)
 
 
@@ -84,6 +93,15 @@ async def connect_sandbox_environments(settings: Settings, store: Store, links: 
         grant = await sandbox.demo_grant(link.base_url, link.options, link.redirect_uri, username)
         user = await link.connect(environment.key, grant, ACTOR.name)
         log.info("demo: %s connected to %s under %s", environment.name, link.integration.name, user.full_name)
+
+
+async def full_sync_on_start(settings: Settings, store: Store, sync: SyncEngine) -> None:
+    """A manual full sync of every connected environment, as an operator's "Sync now" would queue it."""
+    connected = {row["environment"] for row in await store.read(storage.connections, SYNCED_INTEGRATION)
+                 if row["user_name"]}
+    for environment in settings.environments:
+        if environment.key in connected:
+            await sync.request(environment.key, None, SyncKind.FULL, SyncTrigger.MANUAL, None, ACTOR.name)
 
 
 async def trickle(settings: Settings, store: Store, clock: Clock, dispatcher: Dispatcher, interval: float) -> None:

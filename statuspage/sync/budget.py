@@ -1,10 +1,13 @@
-"""How many calls sync may take, and when: sync is the lowest class and never spends what bookings need.
+"""How many calls sync may take, and when: sync is the call budget's lowest class and never spends what
+bookings need.
 
-DESIGN.md ("Master-data sync"): every call goes through one call budget per administration with priority
-classes and a daily reserve kept for bookings. Until that budget is on main, `RateLimitReserve` is the seam: it
-reads the rate-limit state the Exact Online connector keeps from Exact's headers (`X-RateLimit-Remaining`
-daily, `X-RateLimit-Minutely-Remaining`) and holds sync back while only the reserves are left. Replace it with
-the budget's lowest class by implementing `SyncBudget`; the engine asks nothing else.
+DESIGN.md ("Master-data sync"): every call to an accounting system goes through one call budget per
+administration (`integrations.call_budget.CallBudget`), with priority classes (bookings and their look-ups,
+rights checks, probes, sync last) and a daily reserve kept for bookings. The engine makes every call as
+`CallClass.SYNC` (`calling_as`), so the budget itself holds each call back while a higher class needs the
+minute's calls or only the bookings' reserve of the day is left. `CallBudgetShare` asks the same rule
+(`integrations.budget.decide`) before each page, so the engine can say *why* it waits (monitoring's "waiting
+for budget") and does not take the administration's turn only to be told to wait.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from integrations.exact_online.rate_limits import RateLimits
+from integrations.budget import CallClass, DecisionKind, decide
+from integrations.call_budget import CallBudget
 from statuspage.core.clock import Clock
+
+EXACT_ONLINE = "exact-online"
 
 
 @dataclass(frozen=True)
@@ -35,26 +41,21 @@ class SyncBudget(Protocol):
         ...
 
 
-class RateLimitReserve:
-    """Sync calls only while more than `daily_reserve` calls of the day and more than `minutely_reserve` of the
-    minute are left, by Exact's last answer for the division (Exact: 60 a minute, 5,000 a day per app and
-    division; a daily 429 lasts until the daily reset). So a booking that arrives finds budget at once."""
+class CallBudgetShare:
+    """Sync's view of the service's call budget for one integration: the rule for `CallClass.SYNC` with no call
+    of a higher class counted as waiting (the budget adds those when the call is made)."""
 
-    def __init__(self, rate_limits: RateLimits, clock: Clock, *, daily_reserve: int, minutely_reserve: int) -> None:
-        self.rate_limits, self.clock = rate_limits, clock
-        self.daily_reserve, self.minutely_reserve = daily_reserve, minutely_reserve
+    def __init__(self, budget: CallBudget, integration: str, clock: Clock) -> None:
+        self.budget, self.integration, self.clock = budget, integration, clock
 
     def hold(self, division: str) -> Hold | None:
         now = self.clock()
-        day = self.rate_limits.window(division, daily=True)
-        if day is not None and now < day.reset_at and day.remaining <= self.daily_reserve:
-            return Hold(day.reset_at, f"only the daily reserve for bookings is left ({day.remaining} of "
-                                      f"{day.limit} calls); sync goes on after the daily reset")
-        minute = self.rate_limits.window(division, daily=False)
-        if minute is not None and now < minute.reset_at and minute.remaining <= self.minutely_reserve:
-            return Hold(minute.reset_at, f"{minute.remaining} calls left this minute are kept for bookings")
-        return None
+        decision = decide(self.budget.budget(self.integration, division), CallClass.SYNC, now, {},
+                          self.budget.reserve_fraction)
+        if decision.kind is DecisionKind.GO:
+            return None
+        return Hold(decision.until or now, decision.reason)
 
     def daily(self, division: str) -> tuple[int, int] | None:
-        day = self.rate_limits.window(division, daily=True)
-        return None if day is None else (day.remaining, day.limit)
+        window = self.budget.budget(self.integration, division).daily
+        return None if window is None else (window.remaining, window.limit)

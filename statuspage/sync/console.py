@@ -12,7 +12,7 @@ from statuspage.core.vocabulary import SyncKind, SyncState
 from statuspage.sync.api import DEPENDENCIES, Engine, SyncTaskRequest, ask
 from statuspage.sync.engine import SyncEngine
 from statuspage.sync.monitoring import read_overview
-from statuspage.web.console import form_of, render, required
+from statuspage.web.console import Console, ConsoleDep, form_of, required
 from statuspage.web.security import requires
 
 BUSY = {SyncState.QUEUED, SyncState.RUNNING, SyncState.WAITING_FOR_BUDGET, SyncState.PAUSED_BY_SWITCH}
@@ -22,14 +22,14 @@ class SyncConsole(Controller):
     path = "/console"
     include_in_schema = False
     guards = [requires(Role.VIEWER)]
-    dependencies = DEPENDENCIES
+    dependencies = {"engine": DEPENDENCIES["engine"]}
 
     @get("/sync")
-    async def overview(self, request: Request, engine: Engine) -> Template:
-        return await _page(request, engine)
+    async def overview(self, console: ConsoleDep, engine: Engine) -> Template:
+        return await _page(console, engine)
 
     @post("/sync/now", guards=[requires(Role.OPERATOR)])
-    async def sync_now(self, request: Request, engine: Engine) -> Response | Template:
+    async def sync_now(self, request: Request, console: ConsoleDep, engine: Engine) -> Response | Template:
         """"Sync now": queue a manual task (seed 004: simple or full), then show the tab."""
         identity: Identity = request.user
         form = await form_of(request)
@@ -39,12 +39,12 @@ class SyncConsole(Controller):
                                    administration=form.get("administration") or None)
             await ask(engine, data, identity.name)
         except (Refused, ValueError) as refused:
-            return await _page(request, engine, str(refused), status_code=400)
+            return await _page(console, engine, str(refused), status_code=400)
         return Redirect("/console/sync")
 
 
-async def _page(request: Request, engine: SyncEngine, error: str | None = None, status_code: int = 200) -> Template:
+async def _page(console: Console, engine: SyncEngine, error: str | None = None, status_code: int = 200) -> Template:
     overview = await read_overview(engine.store, engine.settings, engine.clock, engine.budget)
     busy = any(task.state in BUSY for task in overview.tasks)
-    return render(request, "sync/sync.html", status_code=status_code, overview=overview, busy=busy,
-                  kinds=list(SyncKind), error=error)
+    return console.render("sync/sync.html", status_code=status_code, overview=overview, busy=busy,
+                          kinds=list(SyncKind), error=error)
