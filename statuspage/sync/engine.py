@@ -333,14 +333,17 @@ class SyncEngine:
         shown = SyncState.RUNNING
         while True:
             state = await self.store.read(self._why_not, target)
-            if state is None and self.budget.hold(target.administration) is not None:
+            hold = self.budget.hold(target.administration) if state is None else None
+            if hold is not None:
                 state = SyncState.WAITING_FOR_BUDGET
             if state != shown:
                 await self._show(target, run_id, state or SyncState.RUNNING)
                 shown = state or SyncState.RUNNING
             if state is None:
                 return
-            await self.sleep(GATE_POLL_SECONDS)
+            # Held by the budget: nothing changes before the limit's reset, which Exact's headers give.
+            wait = (hold.until - self.clock()).total_seconds() if hold is not None else 0.0
+            await self.sleep(max(wait, GATE_POLL_SECONDS))
 
     async def _pages(self, pages: AsyncIterator[Any], target: Target, run_id: int) -> AsyncIterator[Any]:
         """The reader's pages, each asked for only once sync may call."""
