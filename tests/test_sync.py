@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -413,3 +414,30 @@ def test_monitoring_shows_state_counts_calls_and_the_schedule(connected) -> None
     assert admin["daily_limit"] == 100_000_000 and admin["calls_left_today"] < admin["daily_limit"]
     page = client.get("/console/sync")
     assert page.status_code in (200, 302, 303, 307)
+
+
+@pytest.mark.parametrize("sync_enabled", [False])
+def test_the_nightly_run_is_queued_once_inside_the_window_and_full_on_the_drawn_day(connected, clock) -> None:
+    client = connected
+    engine = client.app.state.sync
+
+    def tasks() -> list[dict]:
+        return client.get("/api/v1/sync/runs", headers=header("viewer")).json()["tasks"]
+
+    client.blocking_portal.call(engine.plan)
+    assert tasks() == [], "10:30 in Amsterdam is outside the window"
+    day = client.get("/api/v1/sync/runs", headers=header("viewer")).json()["environments"][1]["full_sync_day"]
+    other = day % 28 + 1
+    clock.now = datetime(2026, 12, other, 0, 30, tzinfo=UTC)  # 01:30 in Amsterdam
+    client.blocking_portal.call(engine.plan)
+    client.blocking_portal.call(engine.plan)
+    [nightly] = [t for t in tasks() if t["environment"] == "jansen-groep"]
+    assert (nightly["kind"], nightly["trigger"]) == ("incremental", "nightly")
+    assert nightly["administration"] is None and nightly["entities"] is None
+    client.blocking_portal.call(engine.settle)
+    clock.now = datetime(2026, 12, day, 0, 30, tzinfo=UTC)
+    client.blocking_portal.call(engine.plan)
+    monthly = [t for t in tasks() if t["environment"] == "jansen-groep" and t["trigger"] == "monthly"]
+    assert [(t["kind"], t["state"]) for t in monthly] == [("full", "queued")]
+    after = client.get("/api/v1/sync/runs", headers=header("viewer")).json()["environments"][1]["full_sync_day"]
+    assert after == day, "the month's day is drawn once and kept"
