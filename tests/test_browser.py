@@ -351,3 +351,30 @@ def test_a_switch_off_from_the_console_tells_visitors_in_both_languages_and_the_
     assert past.locator(".update").first.inner_text().startswith("Resolved")
     assert "All delayed invoice actions for Exact Online have been handled" in past.inner_text()
     assert "being booked now" in past.inner_text()
+
+
+def test_an_operator_starts_a_manual_sync_from_the_console_and_watches_it_reach_done(server, browser) -> None:
+    page = browser.new_page()
+    sign_in_to_console(page, server)
+    page.get_by_role("link", name="Connections").click()
+    page.locator('article[data-environment="jansen-groep"]').get_by_role("button", name="Connect to Exact Online").click()
+    page.get_by_label("Anna Bakker (a.bakker)").check()
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{server}/console/connections?connected=jansen-groep")
+
+    page.get_by_role("link", name="Sync").click()
+    page.wait_for_url(f"{server}/console/sync")
+    jansen = page.locator('section[data-environment="jansen-groep"]')
+    assert "Next nightly run" in jansen.inner_text()
+    jansen.get_by_label("Administration").select_option("201")
+    jansen.get_by_label("Kind").select_option("full")
+    jansen.get_by_role("button", name="Sync now").click()
+    page.wait_for_url(f"{server}/console/sync")
+    # The tab refreshes itself while a task is queued or running; no JavaScript needed.
+    page.wait_for_function(
+        "document.querySelector('tr[data-task] .task-state')?.textContent.trim() === 'done'", timeout=30_000)
+    accounts = page.locator('section[data-environment="jansen-groep"] tr[data-run="201/accounts"]')
+    cells = accounts.locator("td")
+    assert cells.nth(3).inner_text() == "done"
+    assert cells.nth(5).inner_text() == "25", "the sandbox's 25 accounts inserted"
+    assert cells.nth(8).inner_text() == "1", "one call"
