@@ -116,6 +116,7 @@ class Target:
     environment: str
     administration: str
     kind: SyncKind
+    trigger: SyncTrigger = SyncTrigger.MANUAL
 
 
 class SyncEngine:
@@ -257,7 +258,7 @@ class SyncEngine:
         errors: list[str] = []
         reader = await self.readers(environment.key)
         for administration in administrations:
-            target = Target(task["id"], environment.key, administration, kind)
+            target = Target(task["id"], environment.key, administration, kind, SyncTrigger(task["trigger"]))
             errors += await self._sync_administration(reader, target, entities)
         state = SyncState.FAILED if errors else SyncState.DONE
         await self._write(storage.set_sync_task, task["id"], state, finished_at=storage.iso(self.clock()),
@@ -387,7 +388,10 @@ class SyncEngine:
 
     async def _read_increment(self, reader: MasterDataReader, target: Target, entity: EntityDef[Any],
                               run_id: int) -> None:
-        source = self._source(reader, target, entity, await self._cursor(target, entity.name))
+        cursor = await self._cursor(target, entity.name)
+        if cursor is None and target.trigger is SyncTrigger.ON_SEND:
+            return  # never synced: a refresh would read the whole entity; the first full or nightly sync will
+        source = self._source(reader, target, entity, cursor)
         async for page in self._pages(source, target, run_id):
             records = {entity.key_of(row): record_of(entity.key_of(row), row) for row in page.rows}
             await self.store.write(self._commit_page, target, entity.name, run_id, records,
