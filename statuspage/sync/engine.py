@@ -356,6 +356,8 @@ class SyncEngine:
                 except StopAsyncIteration:
                     return
                 yield page
+                if page.last:
+                    return  # no further call: nothing to wait for
         finally:
             await pages.aclose()  # type: ignore[attr-defined]
 
