@@ -70,3 +70,9 @@ def test_the_next_full_sync_date_rolls_over_to_next_month():
     assert full_sync_date(date(2026, 11, 17), 17) == date(2026, 11, 17)
     assert full_sync_date(date(2026, 11, 18), 17) == date(2026, 12, 17)
     assert full_sync_date(date(2026, 12, 20), 3) == date(2027, 1, 3)
+
+
+def test_an_empty_window_never_opens():
+    never = Window.parse("00:00-00:00")
+    assert nightly_due(local(24, 0, 0), AMSTERDAM, never, None) is None
+    assert next_nightly(local(24, 0, 0), AMSTERDAM, never, None) is None

@@ -169,7 +169,8 @@ class EnvironmentSettings(_Section):
     administrations: list[AdministrationSettings] = msgspec.field(default_factory=list)
     # Master-data sync (issue 13). "scan-book-archive": no approval flow, so no payment state is synced (seed 000).
     profile: SyncProfile = SyncProfile.APPROVAL
-    # The nightly incremental sync starts inside this window, page time, "HH:MM-HH:MM" (seed 000: done by morning).
+    # The nightly incremental sync starts inside this window, page time, "HH:MM-HH:MM" (seed 000: done by morning);
+    # "00:00-00:00" never opens: no nightly sync.
     nightly_window: str = "01:00-06:00"
 
 

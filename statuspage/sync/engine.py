@@ -110,6 +110,13 @@ def plain_error(error: Exception, administration: str) -> str:
     return f"an unexpected fault of ours ({type(error).__name__}: {error}); see the service's log"
 
 
+def summary(errors: list[str]) -> str | None:
+    """A task's error: the first run's, and how many more failed (each run keeps its own)."""
+    if not errors:
+        return None
+    return errors[0] + (f" (and {len(errors) - 1} more: see the runs)" if len(errors) > 1 else "")
+
+
 @dataclass(frozen=True)
 class Target:
     task_id: int
@@ -176,9 +183,15 @@ class SyncEngine:
                                       schedule.draw_full_sync_day(self.rng))
 
     async def _plan_nights(self) -> None:
+        """Queue each connected environment's nightly run once inside its window. An environment not connected
+        yet has nothing to sync; its night is queued once it is connected, if the window is still open."""
         now = self.clock()
+        connected = {row["environment"] for row in await self.store.read(storage.connections, INTEGRATION)
+                     if row["user_name"]}
         for environment in self.settings.environments:
             row = await self.schedule_of(environment.key)
+            if environment.key not in connected:
+                continue
             last = date.fromisoformat(row["last_nightly"]) if row["last_nightly"] else None
             night = schedule.nightly_due(now, self.settings.zone, schedule.Window.parse(environment.nightly_window),
                                          last)
@@ -262,7 +275,7 @@ class SyncEngine:
             errors += await self._sync_administration(reader, target, entities)
         state = SyncState.FAILED if errors else SyncState.DONE
         await self._write(storage.set_sync_task, task["id"], state, finished_at=storage.iso(self.clock()),
-                               error="; ".join(errors) or None)
+                          error=summary(errors))
         return state
 
     async def _sync_administration(self, reader: MasterDataReader, target: Target, entities: list[str]) -> list[str]:

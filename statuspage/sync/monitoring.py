@@ -71,7 +71,8 @@ class EnvironmentView(msgspec.Struct, kw_only=True):
     name: str
     profile: SyncProfile
     nightly_window: str
-    next_nightly: datetime
+    next_nightly: datetime | None
+    """None: the environment's window is empty (no nightly sync)."""
     full_sync_day: int | None
     """The day of the month its nightly sync is a full one (drawn once, seed 002)."""
     next_full_sync: date | None

@@ -25,9 +25,14 @@ class Window:
 
     @classmethod
     def parse(cls, text: str) -> Window:
-        """`"01:00-06:00"` (the format `settings` checks)."""
+        """`"01:00-06:00"` (the format `settings` checks). An empty window, `"00:00-00:00"`, never opens: no
+        nightly sync for that environment."""
         first, _, second = text.partition("-")
         return cls(time.fromisoformat(first), time.fromisoformat(second))
+
+    @property
+    def never(self) -> bool:
+        return self.starts == self.until
 
     def night_of(self, local: datetime) -> date | None:
         """The date the window containing `local` opened on, or None outside the window."""
@@ -55,8 +60,11 @@ def nightly_kind(night: date, full_sync_day: int) -> SyncKind:
     return SyncKind.FULL if night.day == full_sync_day else SyncKind.INCREMENTAL
 
 
-def next_nightly(now: datetime, zone: ZoneInfo, window: Window, last_nightly: date | None) -> datetime:
-    """When the next nightly run starts (aware, in `zone`): now if one is due, else the window's next opening."""
+def next_nightly(now: datetime, zone: ZoneInfo, window: Window, last_nightly: date | None) -> datetime | None:
+    """When the next nightly run starts (aware, in `zone`): now if one is due, else the window's next opening;
+    None for a window that never opens."""
+    if window.never:
+        return None
     local = now.astimezone(zone)
     if nightly_due(now, zone, window, last_nightly) is not None:
         return local
