@@ -38,6 +38,7 @@ log = logging.getLogger("statuspage.demo")
 DEMO_OPERATOR = "demo-operator"
 DEMO_CLIENT = "demo-invoice-product"
 ACTOR = Actor("demo")
+CHANGE_EVERY_SECONDS = 30.0
 
 
 async def start_demo(settings: Settings, store: Store, clock: Clock, links: Links, dispatcher: Dispatcher,
@@ -47,7 +48,12 @@ async def start_demo(settings: Settings, store: Store, clock: Clock, links: Link
     await connect_sandbox_environments(settings, store, links)
     if sync is not None:
         await full_sync_on_start(settings, store, sync)
-    await trickle(settings, store, clock, dispatcher, settings.demo.seconds_between_actions)
+        changing = asyncio.create_task(change_master_data(settings, store, link, sync, CHANGE_EVERY_SECONDS))
+    try:
+        await trickle(settings, store, clock, dispatcher, settings.demo.seconds_between_actions)
+    finally:
+        if sync is not None:
+            changing.cancel()
 
 
 def token_banner(console: str, token: str) -> str:
@@ -102,6 +108,34 @@ async def full_sync_on_start(settings: Settings, store: Store, sync: SyncEngine)
     for environment in settings.environments:
         if environment.key in connected:
             await sync.request(environment.key, None, SyncKind.FULL, SyncTrigger.MANUAL, None, ACTOR.name)
+
+
+async def change_master_data(settings: Settings, store: Store, link: ExactOnlineLink, sync: SyncEngine,
+                             interval: float) -> None:
+    """Every `interval` seconds, rename a relation in the sandbox (as a bookkeeper would in Exact Online) and
+    ask an incremental sync of it, so the change shows up in the change feed and on the Sync tab."""
+    rng = random.Random()
+    async with httpx.AsyncClient() as http:
+        while True:
+            await asyncio.sleep(interval)
+            rows = {row["environment"]: row for row in await store.read(storage.connections, EXACT_ONLINE)
+                    if row["user_name"]}
+            reachable = [(environment, item) for environment in settings.environments if environment.key in rows
+                         for item in environment.administrations
+                         if item.code in {a["code"] for a in rows[environment.key]["accessible"] or []}]
+            if not reachable:
+                continue
+            environment, administration = rng.choice(reachable)
+            name = f"Demo relatie {rng.randint(1000, 9999)} B.V."
+            answer = await http.post(f"{link.app.base_url}/_sandbox/data/{administration.code}/accounts/"
+                                     f"{rng.randrange(20)}", json={"set": {"Name": name}})
+            if answer.status_code != 200:
+                continue
+            try:
+                await sync.request(environment.key, administration.code, SyncKind.INCREMENTAL, SyncTrigger.MANUAL,
+                                   ["accounts"], ACTOR.name)
+            except Refused as refused:
+                log.warning("demo sync refused: %s", refused)
 
 
 async def trickle(settings: Settings, store: Store, clock: Clock, dispatcher: Dispatcher, interval: float) -> None:

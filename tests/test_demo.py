@@ -46,3 +46,36 @@ def test_the_demo_connects_the_sandbox_environments_and_hands_in_actions(demo, a
     assert lines[3].startswith("  token  sp_")
     token = lines[3].split()[-1]
     assert demo.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()["role"] == "operator"
+
+
+def test_the_demo_syncs_master_data_on_start_and_a_change_in_the_sandbox_reaches_the_mirror(
+    tmp_path, clock, announced, monkeypatch
+) -> None:
+    import time
+
+    from statuspage.core import storage
+
+    monkeypatch.setattr("statuspage.demo.CHANGE_EVERY_SECONDS", 0.3)
+    settings = load_settings(None, environ={"STATUSPAGE_DB": str(tmp_path / "demo.db")})
+    settings.demo.seconds_between_actions = 0.5
+    with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
+        store = client.app.state.store
+
+        def tasks() -> list[dict]:
+            return client.blocking_portal.call(store.read, lambda db: [
+                {**task, "runs": storage.sync_runs_of(db, task["id"])} for task in storage.recent_sync_tasks(db, 100)])
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            seen = tasks()
+            full = [t for t in seen if t["kind"] == "full" and t["requested_by"] == "demo" and t["state"] == "done"
+                    and t["environment"] == "bakkerij-de-vries"]
+            changed = [t for t in seen if t["kind"] == "incremental" and t["requested_by"] == "demo"
+                       and any(run["changed"] for run in t["runs"])]
+            if full and changed:
+                break
+            time.sleep(0.1)
+        assert full, "a full sync of a connected environment finished"
+        assert changed, "a renamed relation arrived through an incremental sync"
+        live, _ = client.blocking_portal.call(store.read, storage.mirror_counts, "bakkerij-de-vries", "101", "accounts")
+        assert live == 25
