@@ -35,6 +35,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from integrations.call_budget import CallBudget  # noqa: E402
 from integrations.exact_online import ExactOnlineConnector, InMemoryTokenStore, OAuthApp, RateLimits  # noqa: E402
 from integrations.exact_online.sandbox import (  # noqa: E402
     SANDBOX_CLIENT_ID,
@@ -45,15 +46,16 @@ from integrations.exact_online.sandbox import (  # noqa: E402
 )
 from integrations.exact_online.sync import ENTITIES  # noqa: E402
 from statuspage.actions import outbox  # noqa: E402
-from statuspage.actions.connections import ExactOnlineLink  # noqa: E402
+from statuspage.actions.connections import Links  # noqa: E402
 from statuspage.actions.dispatcher import Dispatcher  # noqa: E402
 from statuspage.app import make_sync_engine  # noqa: E402
 from statuspage.config import load_settings  # noqa: E402
 from statuspage.core import storage  # noqa: E402
 from statuspage.core.clock import system_clock  # noqa: E402
+from statuspage.core.installed import INSTALLED  # noqa: E402
 from statuspage.core.storage import MirrorRecord, Store  # noqa: E402
 from statuspage.core.vocabulary import SyncKind, SyncTrigger  # noqa: E402
-from statuspage.sync.budget import RateLimitReserve  # noqa: E402
+from statuspage.sync.budget import CallBudgetShare  # noqa: E402
 from statuspage.sync.engine import SyncEngine  # noqa: E402
 from statuspage.sync.reconcile import reconcile  # noqa: E402
 
@@ -164,7 +166,8 @@ async def bench_first_full_sync(accounts: int) -> dict[str, float]:
         settings = settings_for(Path(folder), sandbox.url)
         store = Store(settings.database.path)
         store.open()
-        limits = RateLimits(clock=clock, sleep=clock.sleep)
+        call_budget = CallBudget(clock=clock, sleep=clock.sleep, reserve_fraction=settings.budgets.daily_reserve)
+        limits = RateLimits(clock=clock, sleep=clock.sleep, budget=call_budget)
         exact = ExactOnlineConnector(OAuthApp(client_id=SANDBOX_CLIENT_ID, client_secret=SANDBOX_CLIENT_SECRET,
                                               redirect_uri=REDIRECT, base_url=sandbox.url),
                                      InMemoryTokenStore(), clock=clock, sleep=clock.sleep, rate_limits=limits)
@@ -173,9 +176,8 @@ async def bench_first_full_sync(accounts: int) -> dict[str, float]:
         async def readers(environment: str):  # noqa: ANN202
             return exact.master_data()
 
-        budget = RateLimitReserve(limits, clock, daily_reserve=settings.sync.daily_reserve,
-                                  minutely_reserve=settings.sync.minutely_reserve)
-        engine = SyncEngine(store, settings, clock, readers, budget, sleep=clock.sleep)
+        engine = SyncEngine(store, settings, clock, readers, CallBudgetShare(call_budget, "exact-online", clock),
+                            sleep=clock.sleep)
         task_id, _ = await engine.request("jansen-groep", "201", SyncKind.FULL, SyncTrigger.MANUAL, None, "bench")
         started_wall, started = time.perf_counter(), clock()
         await engine.settle()
@@ -222,13 +224,14 @@ async def bookings_latency(bookings: int, spacing: float, latency_ms: int, sync_
         store = Store(settings.database.path)
         store.open()
         async with httpx.AsyncClient() as http:
-            link = ExactOnlineLink(settings, store, system_clock, sandbox.url, http)
+            links = Links(INSTALLED, settings, store, system_clock, {"exact-online": sandbox.url})
+            link = links["exact-online"]
             answer = await http.post(f"{sandbox.url}/api/oauth2/auth", data={
-                "client_id": SANDBOX_CLIENT_ID, "redirect_uri": link.app.redirect_uri, "state": "b",
+                "client_id": SANDBOX_CLIENT_ID, "redirect_uri": link.redirect_uri, "state": "b",
                 "username": "p.jansen"})
             await link.connect("jansen-groep", parse_qs(urlsplit(answer.headers["location"]).query)["code"][0], "b")
-            dispatcher = Dispatcher(store, settings, system_clock, link)
-            engine = make_sync_engine(settings, store, system_clock, link)
+            dispatcher = Dispatcher(store, settings, system_clock, links)
+            engine = make_sync_engine(settings, store, system_clock, links)
             tasks = [asyncio.create_task(dispatcher.run_forever())]
             pages_before = 0
             if sync_accounts:
@@ -249,7 +252,7 @@ async def bookings_latency(bookings: int, spacing: float, latency_ms: int, sync_
                 task.cancel()
             rows = [await store.read(storage.action, action_id) for action_id in ids]
             traffic = (await http.get(f"{sandbox.url}/_sandbox/traffic")).json()
-            await link.aclose()
+            await links.aclose()
         store.close()
     latencies = [(datetime.fromisoformat(row["updated_at"]) - datetime.fromisoformat(row["created_at"])).total_seconds()
                  for row in rows if row and row["state"] == "done"]

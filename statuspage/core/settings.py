@@ -180,10 +180,6 @@ class SyncSettings(_Section):
     enabled: bool = True
     # How often the engine looks for due nightly runs, bookings to refresh and queued tasks (seconds).
     poll_seconds: float = 2.0
-    # Calls of the daily limit per administration that sync never spends: bookings keep them (DESIGN.md).
-    daily_reserve: int = 500
-    # Calls of the minutely limit sync leaves free, so a booking never waits for the next minute.
-    minutely_reserve: int = 10
     # $top of sync calls; 0 leaves Exact's maximum of 1,000 rows a call.
     page_size: int = 0
 

@@ -20,8 +20,8 @@ Reads (integrations/exact_online/sync.py, after Exact's Sync API documentation):
 Bookings first (DESIGN.md): before every page the engine waits while the kill switch above the administration
 is off (paused by switch), while actions are delayed in the environment (the replay goes first), while a
 booking is queued or under way in the administration's lane, and while the budget holds sync back
-(`budget.SyncBudget`: never the bookings' reserve). Environments with `profile = "scan-book-archive"` never
-read payments (seed 000).
+(`budget.SyncBudget`: the call budget's lowest class, never the bookings' reserve). Environments with
+`profile = "scan-book-archive"` never read payments (seed 000).
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ from integrations.base import (
     RemoteError,
     TransientError,
 )
+from integrations.budget import CallClass
+from integrations.call_budget import calling_as
 from integrations.exact_online.sync import (
     ENTITIES,
     FIRST_TIMESTAMP,
@@ -138,10 +140,18 @@ class SyncEngine:
         self._watermark: int | None = None
         self._refreshed: set[int] = set()
 
+    @property
+    def environments(self) -> list[EnvironmentSettings]:
+        """The environments whose master data is mirrored: those that book into Exact Online."""
+        return [environment for environment in self.settings.environments if environment.integration == INTEGRATION]
+
     def environment(self, key: str) -> EnvironmentSettings:
         found = next((environment for environment in self.settings.environments if environment.key == key), None)
         if found is None:
             raise Refused(f"unknown environment {key!r}", not_found=True)
+        if found.integration != INTEGRATION:
+            raise Refused(f"environment {key!r} books into {found.integration}; only Exact Online's master data is "
+                          f"mirrored")
         return found
 
     def wake(self) -> None:
@@ -188,7 +198,7 @@ class SyncEngine:
         now = self.clock()
         connected = {row["environment"] for row in await self.store.read(storage.connections, INTEGRATION)
                      if row["user_name"]}
-        for environment in self.settings.environments:
+        for environment in self.environments:
             row = await self.schedule_of(environment.key)
             if environment.key not in connected:
                 continue
@@ -270,9 +280,11 @@ class SyncEngine:
                                started_at=storage.iso(self.clock()))
         errors: list[str] = []
         reader = await self.readers(environment.key)
-        for administration in administrations:
-            target = Target(task["id"], environment.key, administration, kind, SyncTrigger(task["trigger"]))
-            errors += await self._sync_administration(reader, target, entities)
+        # Every call of this task is the call budget's lowest class: bookings, rights checks and probes first.
+        with calling_as(CallClass.SYNC):
+            for administration in administrations:
+                target = Target(task["id"], environment.key, administration, kind, SyncTrigger(task["trigger"]))
+                errors += await self._sync_administration(reader, target, entities)
         state = SyncState.FAILED if errors else SyncState.DONE
         await self._write(storage.set_sync_task, task["id"], state, finished_at=storage.iso(self.clock()),
                           error=summary(errors))

@@ -17,6 +17,7 @@ from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
 from statuspage.core.vocabulary import SyncKind, SyncProfile, SyncState, SyncTrigger
 from statuspage.sync import schedule
+from statuspage.sync.budget import EXACT_ONLINE as INTEGRATION
 from statuspage.sync.budget import SyncBudget
 
 
@@ -120,8 +121,10 @@ async def read_task(store: Store, clock: Clock, task_id: int) -> TaskView | None
 
 async def read_overview(store: Store, settings: Settings, clock: Clock, budget: SyncBudget | None,
                         tasks: int = 15) -> Overview:
+    synced = [environment for environment in settings.environments if environment.integration == INTEGRATION]
+
     def read(db: Any) -> tuple[list[storage.Row], dict[str, storage.Row | None], list[tuple[storage.Row, list]]]:
-        schedules = {e.key: storage.sync_schedule(db, e.key) for e in settings.environments}
+        schedules = {e.key: storage.sync_schedule(db, e.key) for e in synced}
         recent = [(row, storage.sync_runs_of(db, row["id"])) for row in storage.recent_sync_tasks(db, tasks)]
         return storage.latest_sync_runs(db), schedules, recent
 
@@ -129,7 +132,7 @@ async def read_overview(store: Store, settings: Settings, clock: Clock, budget: 
     now = clock()
     today = now.astimezone(settings.zone).date()
     environments = []
-    for environment in settings.environments:
+    for environment in synced:
         plan = schedules.get(environment.key)
         last = date.fromisoformat(plan["last_nightly"]) if plan and plan["last_nightly"] else None
         day = plan["full_sync_day"] if plan else None
