@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -37,6 +37,7 @@ from integrations.base import (
 from integrations.http_connection import NOT_SENT, full_jitter
 from integrations.twinfield import soap
 from integrations.twinfield.oauth import Session, TokenKeeper
+from integrations.twinfield.rate_limits import TwinfieldLimits
 from integrations.twinfield.settings import TwinfieldSettings
 
 T = TypeVar("T")
@@ -106,7 +107,7 @@ class TwinfieldClient:
 
     def __init__(
         self, keeper: TokenKeeper, *, settings: TwinfieldSettings, http: httpx.AsyncClient, clock: Clock,
-        sleep: Sleep, rng: random.Random, gates: OrganisationGates,
+        sleep: Sleep, rng: random.Random, gates: OrganisationGates, limits: TwinfieldLimits | None = None,
     ) -> None:
         self._keeper = keeper
         self._settings = settings
@@ -115,6 +116,13 @@ class TwinfieldClient:
         self._sleep = sleep
         self._rng = rng
         self.gates = gates
+        self.limits = limits
+
+    def _turn(self, session: Session, *, write: bool) -> AbstractAsyncContextManager[None]:
+        """The call budget's turn for one call (`rate_limits`), when the service gave one."""
+        if self.limits is None:
+            return nullcontext()
+        return self.limits.turn(budget_key(session), write=write)
 
     async def session(self) -> Session:
         return await self._keeper.session()
@@ -187,7 +195,7 @@ class TwinfieldClient:
         replaced = False
         waits = 0
         while True:
-            async with self.gates.slot(session.organisation_id):
+            async with self._turn(session, write=write), self.gates.slot(session.organisation_id):
                 try:
                     response = await self._http.post(
                         f"{session.cluster_url}{path}", content=soap.envelope(session.access_token, office, body),
@@ -201,6 +209,8 @@ class TwinfieldClient:
                 if response.status_code == 429:
                     retry_at = self._clock() + timedelta(seconds=_retry_after(response))
                     self.gates.hold(session.organisation_id, retry_at)
+                    if self.limits is not None:
+                        self.limits.too_many(budget_key(session), retry_at, write=write)
             if response.status_code == 429:
                 waits += 1
                 if waits > self._settings.rate_limit_waits or \
@@ -249,6 +259,11 @@ class TwinfieldClient:
             return
         await self._sleep(full_jitter(attempt, self._rng, base_delay=self._settings.base_delay,
                                       max_delay=self._settings.max_delay))
+
+
+def budget_key(session: Session) -> str:
+    """What the call budget keeps Twinfield's limits under: the organisation (its code, else its id)."""
+    return session.organisation_code or session.organisation_id
 
 
 def _retry_after(response: httpx.Response) -> float:

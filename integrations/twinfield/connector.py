@@ -44,6 +44,7 @@ from integrations.twinfield import documents
 from integrations.twinfield.client import OrganisationGates, TwinfieldClient, denies_access
 from integrations.twinfield.documents import Booking, Refusal
 from integrations.twinfield.oauth import OAuthApp, TokenKeeper, userinfo
+from integrations.twinfield.rate_limits import TwinfieldLimits
 from integrations.twinfield.settings import TwinfieldSettings
 from integrations.twinfield.tokens import TokenStore
 
@@ -80,10 +81,11 @@ _OFFICE = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 
 class TwinfieldConnector(HttpConnection):
     """`TwinfieldConnector(app, tokens, settings=TwinfieldSettings(), http=None, clock=utc_now,
-    sleep=asyncio.sleep, rng=None, gates=None)`; use as `async with`.
+    sleep=asyncio.sleep, rng=None, gates=None, limits=None)`; use as `async with`.
 
     `tokens` is the service's store of this connection's tokens; `gates` the app's `OrganisationGates`, shared by
-    all connections in the process (Twinfield's limits are per organisation). Raises the errors of
+    all connections in the process (Twinfield's limits are per organisation); `limits` the service's call budget
+as Twinfield's credits feed it (`rate_limits.TwinfieldLimits`), shared the same way. Raises the errors of
     `integrations.base`: `NoAccess`, `RateLimited`, `TransientError`, `OutcomeUnknown`, `AuthorizationError`,
     `RemoteError`, `InvalidAction`."""
 
@@ -98,6 +100,7 @@ class TwinfieldConnector(HttpConnection):
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         gates: OrganisationGates | None = None,
+        limits: TwinfieldLimits | None = None,
     ) -> None:
         self.settings = settings if settings is not None else TwinfieldSettings()
         self._app = app
@@ -111,6 +114,7 @@ class TwinfieldConnector(HttpConnection):
             rng=rng if rng is not None else random.Random(),
             gates=gates if gates is not None else OrganisationGates(
                 concurrency=self.settings.concurrency_per_organisation, clock=clock, sleep=sleep),
+            limits=limits,
         )
         self._offices: tuple[frozenset[str], datetime] | None = None
 
@@ -124,6 +128,10 @@ class TwinfieldConnector(HttpConnection):
         await self._keeper.connect(code)
         self._offices = None
         return await self.connection_user()
+
+    async def access_token(self) -> str:
+        """The access token in force (refreshed when due), for the service's API probe (`{twinfield_token}`)."""
+        return (await self._client.session()).access_token
 
     def rights_needed(self, kind: ActionKind) -> tuple[Right, ...]:
         return RIGHTS[kind]
