@@ -136,7 +136,7 @@ def test_the_same_key_is_the_same_action_and_a_different_request_under_it_is_a_c
     [
         ({"environment": "nobody"}, "unknown environment 'nobody'"),
         ({"administration": "999"}, "administration '999' is not linked to environment 'bakkerij-de-vries'"),
-        ({"integration": "twinfield"}, "unknown integration 'twinfield'"),
+        ({"integration": "unit4"}, "unknown integration 'unit4'"),
         ({"payload": {"journal": "60"}}, "book payload of 'BAD'"),
         ({"kind": "pay"}, "kind must be one of 'book', 'book_and_block', 'unblock'"),
     ],

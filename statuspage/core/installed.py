@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from integrations.exact_online.integration import EXACT_ONLINE
 from integrations.registry import Registry
+from integrations.twinfield.integration import TWINFIELD
 
 DEFAULT_INTEGRATION = EXACT_ONLINE.key
 """What an `[[environments]]` entry without `integration` connects to, so that older configurations keep working."""
 
-INSTALLED = Registry([EXACT_ONLINE])
+INSTALLED = Registry([EXACT_ONLINE, TWINFIELD])
