@@ -10,8 +10,10 @@ is adding its description there.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -135,6 +137,9 @@ class SandboxDescription:
     """(sandbox url, settings, redirect_uri, username) -> the grant `connect` takes, as a person would get it."""
     main: Callable[[list[str]], int]
     """Run it in the foreground (`statuspage sandbox <key> --port ...`)."""
+    demo_invoice: Callable[[random.Random, int, date], Mapping[str, Any]] | None = None
+    """(rng, number, entry date) -> the payload of a purchase invoice the demo scenario's administrations accept
+    (journal, supplier, GL account codes are each system's own); None: the service's generic demo invoice."""
 
 
 @dataclass(frozen=True)

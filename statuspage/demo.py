@@ -2,8 +2,10 @@
 
 So that a newcomer sees the real thing at once: the sandbox's environments are connected under
 their users (Jansen Groep's user cannot open Jansen Verhuur), a trickle of invoice actions flows in
-as from the invoice product, and a fresh operator token is printed to sign in with. Switch Exact
-Online off in the console, watch actions wait as delayed, switch it on and watch the replay.
+as from the invoice product, into every integration that runs against its sandbox (Exact Online and
+Twinfield out of the box), and a fresh operator token is printed to sign in with. Switch one of them
+off in the console, watch its actions wait as delayed while the other books on, switch it on and
+watch the replay.
 
 Each connected environment also gets a manual full sync of its master data at start-up, so the console's
 Sync tab shows rows arriving (and bookings overtaking the sync) at once.
@@ -16,6 +18,7 @@ import logging
 import random
 import sys
 from datetime import date
+from typing import Any
 
 import httpx
 import msgspec
@@ -140,6 +143,13 @@ async def change_master_data(settings: Settings, store: Store, link: Integration
                 log.warning("demo sync refused: %s", refused)
 
 
+def demo_invoice(rng: random.Random, number: int, day: date) -> dict[str, Any]:
+    """The demo's purchase invoice for an integration whose sandbox names none of its own (Exact Online's codes:
+    journal 60, supplier S001, GL 4000)."""
+    return {"journal": "60", "supplier": "S001", "entry_date": day.isoformat(), "description": f"Demo invoice {number}",
+            "lines": [{"gl_account": "4000", "amount": round(rng.uniform(20, 2500), 2), "vat_code": "2"}]}
+
+
 async def trickle(settings: Settings, store: Store, clock: Clock, dispatcher: Dispatcher, interval: float) -> None:
     """Hand in an invoice action every `interval` seconds, as the invoice product would."""
     rng = random.Random()
@@ -149,13 +159,13 @@ async def trickle(settings: Settings, store: Store, clock: Clock, dispatcher: Di
         number += 1
         environment = rng.choice(environments)
         administration = rng.choice(environment.administrations)
+        sandbox = dispatcher.links[environment.integration].integration.sandbox
+        make_invoice = sandbox.demo_invoice if sandbox is not None and sandbox.demo_invoice else demo_invoice
         request = msgspec.convert({
             "idempotency_key": f"DEMO-{number:06d}", "integration": environment.integration,
             "environment": environment.key,
             "administration": administration.code, "kind": rng.choice(["book", "book", "book_and_block"]),
-            "payload": {"journal": "60", "supplier": "S001", "entry_date": date.today().isoformat(),
-                        "description": f"Demo invoice {number}",
-                        "lines": [{"gl_account": "4000", "amount": round(rng.uniform(20, 2500), 2), "vat_code": "2"}]},
+            "payload": dict(make_invoice(rng, number, date.today())),
         }, outbox.ActionRequest)
         try:
             await store.write(outbox.accept, settings, DEMO_CLIENT, clock(), request)
