@@ -1,0 +1,57 @@
+"""Headless Chromium: an operator connects a Twinfield environment from the console, through the sign-in page of
+the Twinfield sandbox that `statuspage serve` started, and sees its connection user and the office out of reach."""
+
+from collections.abc import Iterator
+
+import pytest
+from test_browser import OPERATOR_TOKEN, browser, serve  # noqa: F401  (fixtures)
+
+ENVIRONMENT = """
+[[environments]]
+key = "jansen-twinfield"
+name = "Jansen Groep"
+integration = "twinfield"
+administrations = [{ code = "NLA201", name = "Jansen Installatietechniek B.V." },
+                   { code = "NLA202", name = "Jansen Holding B.V." }, { code = "NLA203", name = "Jansen Verhuur B.V." }]
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    """The test configuration with a Twinfield environment; without a base_url the service starts its sandbox."""
+    from conftest import TEST_CONFIG
+
+    path = tmp_path / "statuspage.toml"
+    path.write_text(TEST_CONFIG + ENVIRONMENT)
+    return path
+
+
+@pytest.fixture
+def quiet_server(settings, config_file) -> Iterator[str]:
+    yield from serve(settings, config_file, lambda seeder, now: None)
+
+
+def test_an_operator_connects_twinfield_and_sees_which_office_is_out_of_reach(quiet_server, browser) -> None:  # noqa: F811
+    server = quiet_server
+    page = browser.new_page()
+    page.goto(f"{server}/console")
+    page.get_by_label("API token").fill(OPERATOR_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Connections").click()
+    jansen = page.locator('article[data-environment="jansen-twinfield"]')
+    assert "Not connected." in jansen.inner_text()
+
+    jansen.get_by_role("button", name="Connect to Twinfield").click()
+    page.wait_for_url("**/auth/authentication/connect/authorize**")  # at (the sandbox of) Twinfield's identity server
+    page.get_by_label("Petra Jansen (PJANSEN, JANSEN)").check()
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{server}/console/connections?connected=jansen-twinfield")
+
+    confirmation = page.get_by_role("status").inner_text()
+    assert "Jansen Groep is now connected and runs under Petra Jansen (PJANSEN)" in confirmation
+    assert "cannot reach Jansen Verhuur B.V. (NLA203)" in confirmation
+    jansen = page.locator('article[data-environment="jansen-twinfield"]')
+    assert jansen.locator(".connection-user").inner_text() == "Petra Jansen"
+    assert jansen.locator('tr[data-administration="NLA203"]').inner_text().endswith(
+        "cannot reach: bookings here are refused")
+    assert jansen.locator('tr[data-administration="NLA201"]').inner_text().endswith("reachable")
