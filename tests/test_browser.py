@@ -242,7 +242,7 @@ def test_an_operator_flips_the_kill_switch_sees_the_preview_and_watches_the_repl
 
     page.get_by_role("link", name="Kill switches").click()
     page.get_by_label("Reason").first.fill("Exact Online books into the wrong administration")
-    page.get_by_label("Open an incident on the status page").uncheck()  # this test opens none
+    page.get_by_label("Open an incident on the status page").first.uncheck()  # this test opens none
     page.get_by_role("button", name="Switch Exact Online off").click()
     page.wait_for_url(f"{server}/console/switches")
     assert "off" in page.locator("#integration-switch-exact-online").inner_text()
@@ -290,11 +290,11 @@ def test_a_switch_off_from_the_console_tells_visitors_in_both_languages_and_the_
 
     page.get_by_role("link", name="Kill switches").click()
     page.get_by_label("Reason").first.fill("Exact Online books into the wrong administration")
-    box = page.get_by_label("Open an incident on the status page")
+    box = page.get_by_label("Open an incident on the status page").first
     assert box.is_checked()
-    assert page.get_by_label("Title (Dutch)").input_value() == "Boekingen naar Exact Online gepauzeerd"
-    assert page.get_by_label("Title (English)").input_value() == "Bookings to Exact Online are paused"
-    page.get_by_label("Message (English)").fill(
+    assert page.get_by_label("Title (Dutch)").first.input_value() == "Boekingen naar Exact Online gepauzeerd"
+    assert page.get_by_label("Title (English)").first.input_value() == "Bookings to Exact Online are paused"
+    page.get_by_label("Message (English)").first.fill(
         "We switched Exact Online off to prevent wrong bookings. Keep working: your invoices wait and are booked "
         "into the right administration when it is back.")
     page.get_by_role("button", name="Switch Exact Online off").click()
