@@ -30,6 +30,7 @@ from statuspage.background import (
     Services,
     keep_up_with_the_clock,
     make_sync_engine,
+    stop_tasks,
     watch_for_changes,
 )
 from statuspage.config import load_settings
@@ -250,11 +251,7 @@ async def run_services(
         try:
             yield services
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_tasks(tasks)
             await leased.release()
             with contextlib.suppress(Exception):
                 await links.keep_budgets()

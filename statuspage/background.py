@@ -22,6 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -109,6 +110,15 @@ async def watch_for_changes(store: Store, settings: Settings, clock: Clock, serv
             log.exception("watching the database for changes failed; trying again")
 
 
+async def stop_tasks(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel every task, then wait for each to end (a cancelled task's CancelledError is its normal end)."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 @contextlib.asynccontextmanager
 async def background_work(services: Services):
     """Start every piece of background work; stop them all when the block ends."""
@@ -132,11 +142,7 @@ async def background_work(services: Services):
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(tasks)
         scheduler.shutdown(wait=False)
 
 
