@@ -19,8 +19,9 @@ class Faults(FaultModes, kw_only=True):
     token_calls_per_day: int = 200
     access_token_seconds: int = 600
     """Access tokens are issued for this long (`expires_in`); Exact's are 600 s, shorter ones test early expiry."""
-    commit_delay_seconds: float = 0.0
-    """A POST to the API waits this long before it is carried out (booked), and answers after: a slow booking."""
+    hold_bookings: bool = False
+    """While true, a POST to the API waits, neither carried out (booked) nor answered: a slow booking. Setting it
+    false again lets the held POSTs book and answer, in the order they came. Held for at most `HOLD_LIMIT` s."""
     misroute_bug: bool = False
     """October 2019: a call to a division the user cannot open is served from the user's current division;
     a POST books there and answers 201. Without it such a call answers 403 `NoDivisionAccess`."""
