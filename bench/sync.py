@@ -44,7 +44,7 @@ from integrations.exact_online.sandbox import (  # noqa: E402
     Faults,
     demo_scenario,
 )
-from integrations.exact_online.sync import ENTITIES  # noqa: E402
+from integrations.exact_online.sync import ENTITIES, ExactOnlineMasterData  # noqa: E402
 from statuspage.actions import outbox  # noqa: E402
 from statuspage.actions.connections import Links  # noqa: E402
 from statuspage.actions.dispatcher import Dispatcher  # noqa: E402
@@ -174,10 +174,9 @@ async def bench_first_full_sync(accounts: int) -> dict[str, float]:
         await connect(sandbox.url, exact, "p.jansen", REDIRECT)
 
         async def readers(environment: str):  # noqa: ANN202
-            return exact.master_data()
+            return ExactOnlineMasterData(exact.master_data())
 
-        engine = SyncEngine(store, settings, clock, readers, CallBudgetShare(call_budget, "exact-online", clock),
-                            sleep=clock.sleep)
+        engine = SyncEngine(store, settings, clock, readers, CallBudgetShare(call_budget, clock), sleep=clock.sleep)
         task_id, _ = await engine.request("jansen-groep", "201", SyncKind.FULL, SyncTrigger.MANUAL, None, "bench")
         started_wall, started = time.perf_counter(), clock()
         await engine.settle()

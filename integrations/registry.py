@@ -22,6 +22,7 @@ import msgspec
 
 from integrations.base import Clock, ConnectionUser, Connector, Sleep
 from integrations.call_budget import CallBudget
+from integrations.master_data import MasterDataReader, ReadOptions, SyncEntity, entity_table
 
 
 class ConnectMethod(StrEnum):
@@ -140,6 +141,36 @@ class SandboxDescription:
     demo_invoice: Callable[[random.Random, int, date], Mapping[str, Any]] | None = None
     """(rng, number, entry date) -> the payload of a purchase invoice the demo scenario's administrations accept
     (journal, supplier, GL account codes are each system's own); None: the service's generic demo invoice."""
+    demo_change: Callable[[str, str, random.Random], Awaitable[str | None]] | None = None
+    """(sandbox url, administration, rng) -> change a row of master data in the sandbox as a bookkeeper would, and
+    name its entity (None when nothing changed), so the demo's sync has something to carry; None: no changes."""
+
+
+@dataclass(frozen=True)
+class MasterData:
+    """What an integration can sync into the service's mirror (`integrations.master_data`)."""
+
+    entities: tuple[SyncEntity, ...]
+    """In the order a sync reads them."""
+    make_reader: Callable[[ConnectorContext, ReadOptions], MasterDataReader]
+    """A reader of one connection's master data, from the same context its connector gets (same credentials,
+    the shared call budget)."""
+    refresh_after_booking: tuple[str, ...] = ()
+    """Entities a booking touches, read again incrementally after each one is done (seed 002, "on send")."""
+    approval_only: tuple[str, ...] = ()
+    """Entities only an environment with an approval flow needs (seed 000: payments); never read for a
+    `scan-book-archive` environment."""
+
+    def __post_init__(self) -> None:
+        table = entity_table(self.entities)
+        unknown = sorted({*self.refresh_after_booking, *self.approval_only} - set(table))
+        if unknown:
+            raise ValueError(f"refresh_after_booking and approval_only name entities not described: {unknown}")
+
+    @property
+    def table(self) -> dict[str, SyncEntity]:
+        """The entities by name, in reading order."""
+        return entity_table(self.entities)
 
 
 @dataclass(frozen=True)
@@ -159,8 +190,8 @@ class Integration:
     """The app's id at the accounting system, for the sandbox's sign-in form."""
     sandbox: SandboxDescription | None = None
     probe_kinds: tuple[ProbeKind, ...] = (ProbeKind.RIGHTS, ProbeKind.BACKLOG, ProbeKind.SYNC)
-    syncs: tuple[str, ...] = ()
-    """What it can sync (entity names); empty until the sync issue."""
+    master_data: MasterData | None = None
+    """What it can sync into the mirror, and how; None: its master data is not mirrored."""
     names: Mapping[str, str] = field(default_factory=dict)
     """The name per language, where it differs from `name`."""
 

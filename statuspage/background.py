@@ -26,7 +26,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from integrations.exact_online.sync import MasterDataReader
+from integrations.master_data import MasterDataReader, ReadOptions
 from statuspage.actions.connections import Links
 from statuspage.actions.dispatcher import Dispatcher
 from statuspage.core import lease, storage
@@ -41,7 +41,7 @@ from statuspage.page.export import keep_exported
 from statuspage.page.public import PublicPages
 from statuspage.probes.runner import Prober
 from statuspage.probes.scheduler import make_scheduler
-from statuspage.sync.budget import EXACT_ONLINE, CallBudgetShare
+from statuspage.sync.budget import CallBudgetShare
 from statuspage.sync.engine import SyncEngine
 from statuspage.web.templating import make_environment
 
@@ -73,17 +73,15 @@ class Services:
 
 
 def make_sync_engine(settings: Settings, store: Store, clock: Clock, links: Links) -> SyncEngine:
-    """The master-data sync over the Exact Online connections: their readers share tokens, the call budget and
-    retries with the bookings; sync calls as the budget's lowest class (`sync.budget`)."""
-    link = links[EXACT_ONLINE]
+    """The master-data sync over every connection whose integration describes its master data: the readers share
+    tokens, the call budget and retries with the bookings; sync calls as the budget's lowest class
+    (`sync.budget`)."""
+    options = ReadOptions(page_size=settings.sync.page_size or None)
 
     async def readers(environment: str) -> MasterDataReader:
-        connector = await link.connector(environment)
-        reader: MasterDataReader = connector.master_data(  # type: ignore[attr-defined]
-            page_size=settings.sync.page_size or None)
-        return reader
+        return await links.for_environment(environment).master_data(environment, options)
 
-    return SyncEngine(store, settings, clock, readers, CallBudgetShare(links.budget, EXACT_ONLINE, clock))
+    return SyncEngine(store, settings, clock, readers, CallBudgetShare(links.budget, clock), registry=links.registry)
 
 
 async def keep_up_with_the_clock(store: Store, settings: Settings, clock: Clock) -> None:

@@ -20,11 +20,10 @@ import sys
 from datetime import date
 from typing import Any
 
-import httpx
 import msgspec
 
 from statuspage.actions import outbox
-from statuspage.actions.connections import IntegrationLink, Links
+from statuspage.actions.connections import Links
 from statuspage.actions.dispatcher import Dispatcher
 from statuspage.core import storage
 from statuspage.core.auth import new_token
@@ -34,7 +33,6 @@ from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
 from statuspage.core.vocabulary import SyncKind, SyncTrigger
 from statuspage.incidents import operations
-from statuspage.sync.engine import INTEGRATION as SYNCED_INTEGRATION
 from statuspage.sync.engine import SyncEngine
 
 log = logging.getLogger("statuspage.demo")
@@ -51,9 +49,8 @@ async def start_demo(settings: Settings, store: Store, clock: Clock, links: Link
     announce(token_banner(f"{settings.page.url}/console", token))
     await connect_sandbox_environments(settings, store, links)
     if sync is not None:
-        await full_sync_on_start(settings, store, sync)
-        changing = asyncio.create_task(change_master_data(settings, store, links[SYNCED_INTEGRATION], sync,
-                                                          CHANGE_EVERY_SECONDS))
+        await full_sync_on_start(store, sync)
+        changing = asyncio.create_task(change_master_data(store, links, sync, CHANGE_EVERY_SECONDS))
     try:
         await trickle(settings, store, clock, dispatcher, settings.demo.seconds_between_actions)
     finally:
@@ -106,41 +103,49 @@ async def connect_sandbox_environments(settings: Settings, store: Store, links: 
         log.info("demo: %s connected to %s under %s", environment.name, link.integration.name, user.full_name)
 
 
-async def full_sync_on_start(settings: Settings, store: Store, sync: SyncEngine) -> None:
-    """A manual full sync of every connected environment, as an operator's "Sync now" would queue it."""
-    connected = {row["environment"] for row in await store.read(storage.connections, SYNCED_INTEGRATION)
-                 if row["user_name"]}
-    for environment in settings.environments:
-        if environment.key in connected:
+async def _connected(store: Store) -> dict[tuple[str, str], storage.Row]:
+    """Connections made, by (environment, integration)."""
+    return {(row["environment"], row["integration"]): row for row in await store.read(storage.connections)
+            if row["user_name"]}
+
+
+async def full_sync_on_start(store: Store, sync: SyncEngine) -> None:
+    """A manual full sync of every connected mirrored environment, as an operator's "Sync now" would queue it."""
+    connected = await _connected(store)
+    for environment in sync.environments:
+        if (environment.key, environment.integration) in connected:
             await sync.request(environment.key, None, SyncKind.FULL, SyncTrigger.MANUAL, None, ACTOR.name)
 
 
-async def change_master_data(settings: Settings, store: Store, link: IntegrationLink, sync: SyncEngine,
-                             interval: float) -> None:
-    """Every `interval` seconds, rename a relation in the sandbox (as a bookkeeper would in Exact Online) and
-    ask an incremental sync of it, so the change shows up in the change feed and on the Sync tab."""
+async def change_master_data(store: Store, links: Links, sync: SyncEngine, interval: float) -> None:
+    """Every `interval` seconds, change a row of master data in a sandbox (as a bookkeeper would: the sandbox's
+    `demo_change`, e.g. rename a relation) and ask an incremental sync of it, so the change shows up in the
+    change feed and on the Sync tab."""
     rng = random.Random()
-    async with httpx.AsyncClient() as http:
-        while True:
-            await asyncio.sleep(interval)
-            rows = {row["environment"]: row for row in await store.read(storage.connections, SYNCED_INTEGRATION)
-                    if row["user_name"]}
-            reachable = [(environment, item) for environment in settings.environments if environment.key in rows
-                         for item in environment.administrations
-                         if item.code in {a["code"] for a in rows[environment.key]["accessible"] or []}]
-            if not reachable:
+    while True:
+        await asyncio.sleep(interval)
+        connected = await _connected(store)
+        reachable = []
+        for environment in sync.environments:
+            link = links[environment.integration]
+            row = connected.get((environment.key, environment.integration))
+            sandbox = link.integration.sandbox
+            if row is None or sandbox is None or sandbox.demo_change is None or not link.options.uses_sandbox:
                 continue
-            environment, administration = rng.choice(reachable)
-            name = f"Demo relatie {rng.randint(1000, 9999)} B.V."
-            answer = await http.post(f"{link.base_url}/_sandbox/data/{administration.code}/accounts/"
-                                     f"{rng.randrange(20)}", json={"set": {"Name": name}})
-            if answer.status_code != 200:
-                continue
-            try:
-                await sync.request(environment.key, administration.code, SyncKind.INCREMENTAL, SyncTrigger.MANUAL,
-                                   ["accounts"], ACTOR.name)
-            except Refused as refused:
-                log.warning("demo sync refused: %s", refused)
+            accessible = {item["code"] for item in row["accessible"] or []}
+            reachable += [(environment, item, link.base_url, sandbox.demo_change)
+                          for item in environment.administrations if item.code in accessible]
+        if not reachable:
+            continue
+        environment, administration, url, demo_change = rng.choice(reachable)
+        entity = await demo_change(url, administration.code, rng)
+        if entity is None:
+            continue
+        try:
+            await sync.request(environment.key, administration.code, SyncKind.INCREMENTAL, SyncTrigger.MANUAL,
+                               [entity], ACTOR.name)
+        except Refused as refused:
+            log.warning("demo sync refused: %s", refused)
 
 
 def demo_invoice(rng: random.Random, number: int, day: date) -> dict[str, Any]:

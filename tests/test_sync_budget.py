@@ -23,6 +23,7 @@ from exact_online_helpers import (  # noqa: F401 (fixtures)
 from integrations.call_budget import CallBudget
 from integrations.exact_online import RateLimits
 from integrations.exact_online.sandbox import ExactOnlineSandbox, Faults, demo_scenario
+from integrations.exact_online.sync import ExactOnlineMasterData
 from statuspage.config import load_settings
 from statuspage.core import storage
 from statuspage.core.settings import Settings
@@ -57,11 +58,10 @@ async def engine_for(sandbox: ExactOnlineSandbox, fake_time: FakeTime, tmp_path:
     exact = await connected(sandbox, fake_time, "p.jansen", rate_limits=limits)
 
     async def readers(environment: str):  # noqa: ANN202
-        return exact.master_data(page_size=page_size)
+        return ExactOnlineMasterData(exact.master_data(page_size=page_size))
 
     try:
-        yield SyncEngine(store, settings, fake_time, readers, CallBudgetShare(budget, "exact-online", fake_time),
-                         sleep=fake_time.sleep)
+        yield SyncEngine(store, settings, fake_time, readers, CallBudgetShare(budget, fake_time), sleep=fake_time.sleep)
     finally:
         await exact.aclose()
         await asyncio.to_thread(store.close)

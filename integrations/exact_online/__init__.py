@@ -8,15 +8,15 @@ from integrations.exact_online.client import RetryPolicy
 from integrations.exact_online.connector import ExactOnlineConnector
 from integrations.exact_online.oauth import DEFAULT_BASE_URL, OAuthApp, authorization_url, exchange_code
 from integrations.exact_online.rate_limits import RateLimits
-from integrations.exact_online.sync import ENTITIES, MasterDataReader, ModifiedCursor
+from integrations.exact_online.sync import ENTITIES, DivisionReader, ModifiedCursor
 from integrations.exact_online.tokens import InMemoryTokenStore, Tokens, TokenStore
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "ENTITIES",
+    "DivisionReader",
     "ExactOnlineConnector",
     "InMemoryTokenStore",
-    "MasterDataReader",
     "ModifiedCursor",
     "OAuthApp",
     "RateLimits",

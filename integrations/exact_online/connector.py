@@ -33,7 +33,7 @@ from integrations.exact_online.client import Entity, ExactOnlineClient, RetryPol
 from integrations.exact_online.oauth import OAuthApp, TokenKeeper
 from integrations.exact_online.rate_limits import RateLimits
 from integrations.exact_online.responses import single
-from integrations.exact_online.sync import DEFAULT_OVERLAP, MasterDataReader
+from integrations.exact_online.sync import DEFAULT_OVERLAP, DivisionReader
 from integrations.exact_online.tokens import TokenStore
 from integrations.http_connection import HttpConnection, timed_health
 from integrations.payloads import Invoice, PaymentRelease, Relation, payload_of
@@ -115,10 +115,10 @@ class ExactOnlineConnector(HttpConnection):
         return await self.connection_user()
 
     def master_data(self, *, overlap: timedelta = DEFAULT_OVERLAP, page_size: int | None = None
-                    ) -> MasterDataReader:
+                    ) -> DivisionReader:
         """A reader of this connection's master data (`integrations.exact_online.sync`), sharing its tokens,
         rate limits and retries with the bookings."""
-        return MasterDataReader(self._client, self._clock, overlap=overlap, page_size=page_size)
+        return DivisionReader(self._client, self._clock, overlap=overlap, page_size=page_size)
 
     def rights_needed(self, kind: ActionKind) -> tuple[Right, ...]:
         return RIGHTS[kind]

@@ -7,6 +7,7 @@ secret only from `$STATUSPAGE_EXACT_CLIENT_SECRET`, never from a file. The sandb
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Mapping
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,12 +16,15 @@ import httpx
 from integrations.exact_online.connector import DEFAULT_COMMIT_WINDOW, ExactOnlineConnector
 from integrations.exact_online.oauth import OAuthApp, authorization_url
 from integrations.exact_online.rate_limits import KEY, RateLimits
+from integrations.exact_online.sync import SYNC_ENTITIES, ExactOnlineMasterData
 from integrations.exact_online.tokens import SharedTokenStore
+from integrations.master_data import ReadOptions
 from integrations.registry import (
     ConnectMethod,
     ConnectorContext,
     Integration,
     IntegrationSettings,
+    MasterData,
     ProbeKind,
     RunningSandbox,
     SandboxDescription,
@@ -56,6 +60,12 @@ def make_connector(context: ConnectorContext) -> ExactOnlineConnector:
     )
 
 
+def make_master_data_reader(context: ConnectorContext, options: ReadOptions) -> ExactOnlineMasterData:
+    """The sync's reader of one connection: a connector of its own over the same context (tokens in the shared
+    credential store, the shared call budget and http client), so its calls meet Exact's rules as bookings do."""
+    return ExactOnlineMasterData(make_connector(context).master_data(page_size=options.page_size))
+
+
 def _authorization_url(settings: ExactOnlineSettings, base_url: str, redirect_uri: str, state: str) -> str:
     app = oauth_app(settings, base_url, redirect_uri)
     return authorization_url(app.client_id, redirect_uri, state, base_url=base_url)
@@ -81,6 +91,15 @@ async def _demo_grant(url: str, settings: ExactOnlineSettings, redirect_uri: str
     return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
 
 
+async def _demo_change(url: str, division: str, rng: random.Random) -> str | None:
+    """Rename one of the first 20 accounts of the division in the sandbox (its control API); `accounts`."""
+    name = f"Demo relatie {rng.randint(1000, 9999)} B.V."
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(f"{url}/_sandbox/data/{division}/accounts/{rng.randrange(20)}",
+                                 json={"set": {"Name": name}})
+    return "accounts" if answer.status_code == 200 else None
+
+
 def _sandbox_main(argv: list[str]) -> int:
     from integrations.exact_online.sandbox import main
 
@@ -97,7 +116,12 @@ EXACT_ONLINE = Integration(
     authorization_url=_authorization_url,
     client_id=lambda settings: SANDBOX_CLIENT_ID if settings.uses_sandbox else settings.client_id,
     sandbox=SandboxDescription(start=_start_sandbox, demo_users=_demo_users, demo_grant=_demo_grant,
-                               main=_sandbox_main),
+                               main=_sandbox_main, demo_change=_demo_change),
     probe_kinds=(ProbeKind.HTTP, ProbeKind.RIGHTS, ProbeKind.BACKLOG, ProbeKind.SYNC),
-    syncs=(),
+    master_data=MasterData(
+        entities=SYNC_ENTITIES, make_reader=make_master_data_reader,
+        # Seed 002: after sending, the booked entry's lines and the relation it used.
+        refresh_after_booking=("transaction_lines", "accounts"),
+        approval_only=("payments",),
+    ),
 )

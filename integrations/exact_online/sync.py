@@ -4,13 +4,13 @@ Three reads, all through `ExactOnlineClient` (tokens, rate-limit pacing, retries
 all async iterators of pages, so the caller commits a page before it asks for the next one and can stop
 between pages (a booking waiting, a kill switch) without losing its place:
 
-- `MasterDataReader.sync_pages`: a `sync/...` endpoint from a `Timestamp` cursor. Exact Online's Sync API
+- `DivisionReader.sync_pages`: a `sync/...` endpoint from a `Timestamp` cursor. Exact Online's Sync API
   documentation: each row carries `Timestamp`, a 64-bit row version that increases on every change in the
   division; ask `$filter=Timestamp gt 1` the first time, then the highest value received; at most 1,000 rows
   a call, ordered by Timestamp, with a `__next` link while more remain. Exact recommends it over `Modified`.
-- `MasterDataReader.deleted_pages`: `sync/Deleted` (`EntityKey`, `EntityType`, `DeletedDate`, `Timestamp`),
+- `DivisionReader.deleted_pages`: `sync/Deleted` (`EntityKey`, `EntityType`, `DeletedDate`, `Timestamp`),
   the same way. Exact does not report every delete there: only a full read catches the rest.
-- `MasterDataReader.modified_pages`: entities without a sync endpoint (cost centres, cost units, payments),
+- `DivisionReader.modified_pages`: entities without a sync endpoint (cost centres, cost units, payments),
   filtered `Modified ge datetime'...'`. `Modified` is Dutch local time without a zone, and many rows share
   one value, so the bound is inclusive and rows already delivered are dropped by key (`ModifiedCursor`).
 
@@ -18,13 +18,15 @@ Rows come back as msgspec Structs with plain Python names (`Account.is_customer`
 Codes are trimmed (Exact pads account codes with leading spaces to 18 characters). Exact's JSON dates,
 `/Date(<ms>)/`, are local wall time counted as if UTC; they come back as aware datetimes in Europe/Amsterdam.
 
-The entities, their endpoints, keys, fields and `sync/Deleted` types are one table: `ENTITIES`.
+The entities, their endpoints, keys, fields and `sync/Deleted` types are one table: `ENTITIES`. The service's
+sync reads through `ExactOnlineMasterData` (the `integrations.master_data.MasterDataReader` of Exact Online), whose
+entity table `SYNC_ENTITIES` is made from `ENTITIES`: key `id`, every field but the row version `timestamp`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -35,6 +37,7 @@ import msgspec
 
 from integrations.base import Clock, RemoteError
 from integrations.exact_online.client import Entity, ExactOnlineClient
+from integrations.master_data import DeletionPage, Deletions, MasterDataPage, SyncEntity
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 """Exact Online's `Modified` and other datetimes are local time here, written without a zone."""
@@ -248,11 +251,11 @@ class EntityDef(Generic[R]):
         return ",".join(f.encode_name for f in msgspec.structs.fields(self.row_type))
 
     def key_of(self, row: R) -> str:
-        value: str = getattr(row, self._key_attribute)
+        value: str = getattr(row, self.key_attribute)
         return value
 
     @property
-    def _key_attribute(self) -> str:
+    def key_attribute(self) -> str:
         return next(f.name for f in msgspec.structs.fields(self.row_type) if f.encode_name == self.key)
 
 
@@ -272,6 +275,22 @@ ENTITIES: dict[str, EntityDef[Any]] = {entity.name: entity for entity in (
     ACCOUNTS, GL_ACCOUNTS, COST_CENTERS, COST_UNITS, PROJECTS, PURCHASE_ORDER_LINES, TRANSACTION_LINES, PAYMENTS,
 )}
 """Every entity a master-data sync reads, by name."""
+
+ROW_VERSION = "timestamp"
+"""Left out of what the mirror keeps: Exact's row version says *that* a row changed, not what it holds; a full
+re-read of an unchanged row must hash the same."""
+
+
+def sync_entity(entity: EntityDef[Any]) -> SyncEntity:
+    """The service's description of an Exact entity: keyed by `id` (Exact's `ID`), every field but the row
+    version kept, deletions from `sync/Deleted` where Exact reports them there, else only by a full read."""
+    fields = tuple(f.name for f in msgspec.structs.fields(entity.row_type) if f.name != ROW_VERSION)
+    return SyncEntity(entity.name, entity.key_attribute, fields,
+                      Deletions.FEED if entity.deleted_type is not None else Deletions.FULL_READ)
+
+
+SYNC_ENTITIES = tuple(sync_entity(entity) for entity in ENTITIES.values())
+"""`ENTITIES` as the service's sync sees them, in the same order."""
 
 
 @dataclass(frozen=True)
@@ -314,8 +333,8 @@ class ModifiedPage(Generic[R]):
 
 
 @dataclass
-class MasterDataReader:
-    """Reads one connection's master data. Get one from `ExactOnlineConnector.master_data()`.
+class DivisionReader:
+    """Reads one connection's master data, endpoint by endpoint. Get one from `ExactOnlineConnector.master_data()`.
 
     `division` is Exact's division code as a string (the service's administration). Every method raises what
     the client raises (`integrations.base`): `NoAccess`, `AuthorizationError`, `RateLimited` (a spent daily
@@ -437,3 +456,54 @@ def exact_datetime_literal(moment: datetime) -> str:
     """The body of a `datetime'...'` filter literal: Amsterdam wall time, no zone, milliseconds when any."""
     wall = moment.astimezone(AMSTERDAM).replace(tzinfo=None)
     return wall.isoformat(timespec="milliseconds" if wall.microsecond else "seconds")
+
+
+class ExactOnlineMasterData:
+    """Exact Online's `integrations.master_data.MasterDataReader`: `DivisionReader`'s three reads behind the
+    service's protocol. Cursors: a `sync/...` entity's is its `Timestamp` as text, a `Modified` entity's its
+    `ModifiedCursor` as JSON, the deletion feed's the `sync/Deleted` `Timestamp`. Rows are the entity Structs'
+    fields by their Python names."""
+
+    def __init__(self, reader: DivisionReader) -> None:
+        self.reader = reader
+
+    async def changes(self, administration: str, entity: str, cursor: str | None) -> AsyncIterator[MasterDataPage]:
+        definition = ENTITIES[entity]
+        if definition.read_by is ReadBy.TIMESTAMP:
+            since = int(cursor) if cursor is not None else FIRST_TIMESTAMP
+            async for page in self.reader.sync_pages(administration, definition, since):
+                yield MasterDataPage(_contents(page.rows), str(page.cursor), page.last)
+            return
+        modified = msgspec.json.decode(cursor, type=ModifiedCursor) if cursor is not None else None
+        async for modified_page in self.reader.modified_pages(administration, definition, modified):
+            # Only the last page's cursor is a new one (see `ModifiedPage.cursor`).
+            after = modified_page.cursor if modified_page.last else None
+            yield MasterDataPage(_contents(modified_page.rows),
+                                 msgspec.json.encode(after).decode() if after is not None else None,
+                                 modified_page.last)
+
+    def everything(self, administration: str, entity: str) -> AsyncIterator[MasterDataPage]:
+        """Every row: a `sync/...` read from the first row version, or an unfiltered `Modified` read."""
+        return self.changes(administration, entity, None)
+
+    async def deletions(self, administration: str, entities: Collection[str], cursor: str | None
+                        ) -> AsyncIterator[DeletionPage]:
+        by_type: dict[int, str] = {}
+        for name in entities:
+            deleted_type = ENTITIES[name].deleted_type
+            if deleted_type is not None:
+                by_type[deleted_type] = name
+        since = int(cursor) if cursor is not None else FIRST_TIMESTAMP
+        async for page in self.reader.deleted_pages(administration, since, set(by_type)):
+            keys: dict[str, list[str]] = {}
+            for record in page.records:
+                keys.setdefault(by_type[record.entity_type], []).append(record.key)
+            yield DeletionPage(keys, str(page.cursor), page.last)
+
+    async def budget_key(self, administration: str) -> str:
+        """Exact's limits are per app and division: the division is the budget's key."""
+        return administration
+
+
+def _contents(rows: list[Any]) -> list[Mapping[str, Any]]:
+    return [msgspec.structs.asdict(row) for row in rows]

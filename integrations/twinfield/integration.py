@@ -172,5 +172,4 @@ TWINFIELD = Integration(
     sandbox=SandboxDescription(start=_start_sandbox, demo_users=_demo_users, demo_grant=_demo_grant,
                                main=_sandbox_main, demo_invoice=_demo_invoice),
     probe_kinds=(ProbeKind.HTTP, ProbeKind.RIGHTS, ProbeKind.BACKLOG),
-    syncs=(),
 )

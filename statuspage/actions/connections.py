@@ -23,6 +23,7 @@ from litestar.params import SkipValidation
 from integrations.base import ConnectionUser, ConnectorError, Sleep
 from integrations.budget import Window
 from integrations.call_budget import BudgetReport, CallBudget, CallClass, calling_as
+from integrations.master_data import MasterDataReader, ReadOptions
 from integrations.registry import ConnectableConnector, ConnectorContext, Integration, Registry, UnknownIntegration
 from integrations.rights import RightsCheck
 from statuspage.actions import switches
@@ -156,12 +157,26 @@ class IntegrationLink:
                                      f"in the configuration")
         connection = await self._connection(environment)
         if connection not in self._connectors:
-            self._connectors[connection] = self.integration.make_connector(ConnectorContext(
-                settings=self.options, base_url=self.base_url, redirect_uri=self.redirect_uri,
-                credentials=SqliteCredentialStore(self.store, connection, self.clock), http=self.http,
-                budget=self.budget, clock=self.clock, sleep=self.sleep,
-            ))
+            self._connectors[connection] = self.integration.make_connector(self._context(connection))
         return self._connectors[connection]
+
+    async def master_data(self, environment: str, options: ReadOptions) -> MasterDataReader:
+        """A reader of the environment's master data, made from the same context as its connector (the
+        connection's shared credentials, this integration's http client, the shared call budget).
+        `UnknownEnvironment` as for `connector`; `ConnectorError` when the integration mirrors nothing."""
+        if self.environment(environment) is None:
+            raise UnknownEnvironment(f"no environment {environment!r} connects to {self.integration.name} "
+                                     f"in the configuration")
+        if self.integration.master_data is None:
+            raise ConnectorError(f"{self.integration.name}'s master data is not mirrored")
+        return self.integration.master_data.make_reader(self._context(await self._connection(environment)), options)
+
+    def _context(self, connection: int) -> ConnectorContext:
+        return ConnectorContext(
+            settings=self.options, base_url=self.base_url, redirect_uri=self.redirect_uri,
+            credentials=SqliteCredentialStore(self.store, connection, self.clock), http=self.http,
+            budget=self.budget, clock=self.clock, sleep=self.sleep,
+        )
 
     async def checked(self, environment: str) -> RightsCheck:
         """The environment's connector behind the pre-booking rights check: the only way actions are sent.

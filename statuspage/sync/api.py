@@ -15,7 +15,6 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from integrations.exact_online.sync import ENTITIES
 from statuspage.core import storage
 from statuspage.core.auth import Identity, Role
 from statuspage.core.operation import Refused
@@ -40,7 +39,7 @@ class SyncTaskRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 class FeedRow(msgspec.Struct):
     key: str
-    """The accounting system's key (Exact: the row's ID)."""
+    """The accounting system's key (the entity's key field: Exact Online's row ID, Twinfield's dimension code)."""
     seq: int
     deleted: bool
     deleted_at: datetime | None
@@ -114,7 +113,7 @@ class SyncFeedController(Controller):
     async def runs(self, engine: Engine) -> Overview:
         """Per environment, administration and entity: the latest run's state, counts, calls and duration,
         the last success, the next nightly run and the month's full-sync day; and the recent tasks."""
-        return await read_overview(engine.store, engine.settings, engine.clock, engine.budget)
+        return await read_overview(engine)
 
     @get("/{environment:str}/{administration:str}/{entity:str}", guards=[requires(Role.CLIENT)])
     async def feed(self, engine: Engine, store: StoreDependency, environment: FromPath[str],
@@ -128,8 +127,9 @@ class SyncFeedController(Controller):
             raise as_http_error(refused) from None
         if administration not in {item.code for item in settings.administrations}:
             raise NotFoundException(f"environment {environment!r} has no administration {administration!r}")
-        if entity not in ENTITIES:
-            raise HTTPException(status_code=400, detail=f"unknown entity {entity!r}; known: {', '.join(ENTITIES)}")
+        known = engine.entities_of(settings)
+        if entity not in known:
+            raise HTTPException(status_code=400, detail=f"unknown entity {entity!r}; known: {', '.join(known)}")
         rows = await store.read(storage.feed_rows, environment, administration, entity, after, limit + 1)
         page = rows[:limit]
         return Feed(rows=[FeedRow(row["key"], row["seq"], row["deleted_at"] is not None,

@@ -20,8 +20,6 @@ from integrations.budget import CallClass, DecisionKind, decide
 from integrations.call_budget import CallBudget
 from statuspage.core.clock import Clock
 
-EXACT_ONLINE = "exact-online"
-
 
 @dataclass(frozen=True)
 class Hold:
@@ -32,30 +30,31 @@ class Hold:
 
 
 class SyncBudget(Protocol):
-    def hold(self, division: str) -> Hold | None:
-        """None: sync may make its next call to `division` now."""
+    def hold(self, integration: str, key: str) -> Hold | None:
+        """None: sync may make its next call against the integration's budget `key` now (the key the
+        integration's calls use: Exact Online's division, Twinfield's organisation)."""
         ...
 
-    def daily(self, division: str) -> tuple[int, int] | None:
+    def daily(self, integration: str, key: str) -> tuple[int, int] | None:
         """(calls left today, the day's limit) as last known, for monitoring; None before anything is known."""
         ...
 
 
 class CallBudgetShare:
-    """Sync's view of the service's call budget for one integration: the rule for `CallClass.SYNC` with no call
-    of a higher class counted as waiting (the budget adds those when the call is made)."""
+    """Sync's view of the service's call budget: the rule for `CallClass.SYNC` with no call of a higher class
+    counted as waiting (the budget adds those when the call is made)."""
 
-    def __init__(self, budget: CallBudget, integration: str, clock: Clock) -> None:
-        self.budget, self.integration, self.clock = budget, integration, clock
+    def __init__(self, budget: CallBudget, clock: Clock) -> None:
+        self.budget, self.clock = budget, clock
 
-    def hold(self, division: str) -> Hold | None:
+    def hold(self, integration: str, key: str) -> Hold | None:
         now = self.clock()
-        decision = decide(self.budget.budget(self.integration, division), CallClass.SYNC, now, {},
+        decision = decide(self.budget.budget(integration, key), CallClass.SYNC, now, {},
                           self.budget.reserve_fraction)
         if decision.kind is DecisionKind.GO:
             return None
         return Hold(decision.until or now, decision.reason)
 
-    def daily(self, division: str) -> tuple[int, int] | None:
-        window = self.budget.budget(self.integration, division).daily
+    def daily(self, integration: str, key: str) -> tuple[int, int] | None:
+        window = self.budget.budget(integration, key).daily
         return None if window is None else (window.remaining, window.limit)

@@ -44,7 +44,7 @@ class SyncConsole(Controller):
 
 
 async def _page(console: Console, engine: SyncEngine, error: str | None = None, status_code: int = 200) -> Template:
-    overview = await read_overview(engine.store, engine.settings, engine.clock, engine.budget)
+    overview = await read_overview(engine)
     busy = any(task.state in BUSY for task in overview.tasks)
     return console.render("sync/sync.html", status_code=status_code, overview=overview, busy=busy,
                           kinds=list(SyncKind), error=error)

@@ -13,12 +13,10 @@ import msgspec
 
 from statuspage.core import storage
 from statuspage.core.clock import Clock
-from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
 from statuspage.core.vocabulary import SyncKind, SyncProfile, SyncState, SyncTrigger
 from statuspage.sync import schedule
-from statuspage.sync.budget import EXACT_ONLINE as INTEGRATION
-from statuspage.sync.budget import SyncBudget
+from statuspage.sync.engine import SyncEngine
 
 
 class RunView(msgspec.Struct, kw_only=True):
@@ -63,13 +61,15 @@ class AdministrationView(msgspec.Struct, kw_only=True):
     code: str
     name: str
     calls_left_today: int | None
-    """As Exact Online last said (X-RateLimit-Remaining); None before any call."""
+    """As the accounting system last said (Exact Online's X-RateLimit-Remaining); None before any call, or where
+    it states no daily limit (Twinfield)."""
     daily_limit: int | None
 
 
 class EnvironmentView(msgspec.Struct, kw_only=True):
     key: str
     name: str
+    integration: str
     profile: SyncProfile
     nightly_window: str
     next_nightly: datetime | None
@@ -119,9 +119,10 @@ async def read_task(store: Store, clock: Clock, task_id: int) -> TaskView | None
     return None if row is None else task_view(row, runs, clock())
 
 
-async def read_overview(store: Store, settings: Settings, clock: Clock, budget: SyncBudget | None,
-                        tasks: int = 15) -> Overview:
-    synced = [environment for environment in settings.environments if environment.integration == INTEGRATION]
+async def read_overview(engine: SyncEngine, tasks: int = 15) -> Overview:
+    """Every mirrored environment (`SyncEngine.environments`) and the `tasks` most recent tasks."""
+    store, settings, clock, budget = engine.store, engine.settings, engine.clock, engine.budget
+    synced = engine.environments
 
     def read(db: Any) -> tuple[list[storage.Row], dict[str, storage.Row | None], list[tuple[storage.Row, list]]]:
         schedules = {e.key: storage.sync_schedule(db, e.key) for e in synced}
@@ -138,12 +139,13 @@ async def read_overview(store: Store, settings: Settings, clock: Clock, budget: 
         day = plan["full_sync_day"] if plan else None
         administrations = []
         for item in environment.administrations:
-            known = budget.daily(item.code) if budget is not None else None
+            known = budget.daily(environment.integration, engine.budget_key_of(environment.key, item.code))
             administrations.append(AdministrationView(code=item.code, name=item.name,
                                                       calls_left_today=known[0] if known else None,
                                                       daily_limit=known[1] if known else None))
         environments.append(EnvironmentView(
-            key=environment.key, name=environment.name, profile=environment.profile,
+            key=environment.key, name=environment.name, integration=environment.integration,
+            profile=environment.profile,
             nightly_window=environment.nightly_window,
             next_nightly=schedule.next_nightly(now, settings.zone, schedule.Window.parse(environment.nightly_window),
                                                last),

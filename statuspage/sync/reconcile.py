@@ -25,11 +25,8 @@ from typing import Any
 
 import msgspec
 
+from integrations.master_data import SyncEntity
 from statuspage.core.storage import MirrorRecord
-
-ROW_VERSION_FIELDS = frozenset({"timestamp"})
-"""Left out of the content: Exact's row version says *that* a row changed, not what it holds; a full re-read
-of an unchanged row must hash the same."""
 
 
 @dataclass(frozen=True)
@@ -67,14 +64,15 @@ def classify(page: Mapping[str, str], mirror: Mapping[str, str | None]) -> Recon
     return Reconciliation(whole.inserts, whole.changes, [], whole.unchanged)
 
 
-def normalised(row: msgspec.Struct) -> dict[str, Any]:
-    """A row as the mirror keeps it: the Struct's Python field names (`is_customer`, not Exact's `IsSales`),
-    datetimes as ISO text with their offset, codes already trimmed by the reader, the row version left out."""
-    values: dict[str, Any] = msgspec.to_builtins(msgspec.structs.asdict(row))
-    return {name: value for name, value in values.items() if name not in ROW_VERSION_FIELDS}
+def normalised(entity: SyncEntity, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row as the mirror keeps it: only the entity's `fields` (never a row version, which says *that* a row
+    changed, not what it holds), datetimes as ISO text with their offset."""
+    values: dict[str, Any] = msgspec.to_builtins({name: row[name] for name in entity.fields if name in row})
+    return values
 
 
-def record_of(key: str, row: msgspec.Struct) -> MirrorRecord:
-    """The mirror's record of a row: content as JSON with sorted keys, and its 128-bit BLAKE2b hash."""
-    content = msgspec.json.encode(normalised(row), order="sorted")
-    return MirrorRecord(key, hashlib.blake2b(content, digest_size=16).hexdigest(), content.decode())
+def record_of(entity: SyncEntity, row: Mapping[str, Any]) -> MirrorRecord:
+    """The mirror's record of a row: its key (`entity.key`), content as JSON with sorted keys, and the content's
+    128-bit BLAKE2b hash."""
+    content = msgspec.json.encode(normalised(entity, row), order="sorted")
+    return MirrorRecord(str(row[entity.key]), hashlib.blake2b(content, digest_size=16).hexdigest(), content.decode())

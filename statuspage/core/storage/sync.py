@@ -290,14 +290,19 @@ def last_action_id(db: Database) -> int:
     return int(db.execute("SELECT coalesce(max(id), 0) FROM actions").fetchone()[0])
 
 
-def done_bookings_after(db: Database, integration: str, after_id: int) -> list[Row]:
-    """Actions done after id `after_id` (oldest first): each wants its entry and relation refreshed."""
-    return list(db.query("SELECT id, environment, administration FROM actions WHERE integration = ? AND id > ? "
-                         "AND state = 'done' ORDER BY id", [integration, after_id]))
+def done_bookings_after(db: Database, integrations: Sequence[str], after_id: int) -> list[Row]:
+    """Actions of these integrations done after id `after_id` (oldest first): each wants what it touched
+    refreshed."""
+    marks = ", ".join("?" * len(integrations))
+    return list(db.query(f"SELECT id, environment, administration, integration FROM actions "
+                         f"WHERE integration IN ({marks}) AND id > ? AND state = 'done' ORDER BY id",
+                         [*integrations, after_id]))
 
 
-def oldest_unsettled_action(db: Database, integration: str) -> int | None:
-    """The lowest id of an action not yet final: done actions after the watermark are looked at again."""
-    row = db.execute("SELECT min(id) FROM actions WHERE integration = ? AND state IN ('queued', 'running', 'delayed')",
-                     [integration]).fetchone()
+def oldest_unsettled_action(db: Database, integrations: Sequence[str]) -> int | None:
+    """The lowest id of an action of these integrations not yet final: done actions after the watermark are
+    looked at again."""
+    marks = ", ".join("?" * len(integrations))
+    row = db.execute(f"SELECT min(id) FROM actions WHERE integration IN ({marks}) "
+                     f"AND state IN ('queued', 'running', 'delayed')", list(integrations)).fetchone()
     return None if row[0] is None else int(row[0])
