@@ -128,6 +128,26 @@ name = "Names no integration"
     assert [environment.integration for environment in settings.environments] == ["exact-online"]
 
 
+def test_every_integrations_settings_come_from_variables_named_after_its_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "[integrations.twinfield]\nread_timeout = 40.0\nconcurrency_per_organisation = 1\n")
+    settings = load_settings(path, environ={
+        "STATUSPAGE_TWINFIELD_READ_TIMEOUT": "12.5", "STATUSPAGE_TWINFIELD_CONCURRENCY_PER_ORGANISATION": "2",
+        "STATUSPAGE_EXACT_ONLINE_CONNECT_TIMEOUT": "3", "STATUSPAGE_EXACT_BASE_URL": "https://start.exactonline.nl",
+        "STATUSPAGE_EXACT_CLIENT_ID": "old-name"})
+    twinfield, exact = settings.integration("twinfield"), settings.integration("exact-online")
+    assert (twinfield.read_timeout, twinfield.concurrency_per_organisation) == (12.5, 2), "over the file's"
+    assert (exact.connect_timeout, exact.base_url, exact.client_id) == (3.0, "https://start.exactonline.nl",
+                                                                        "old-name"), "the old EXACT_ names still work"
+    with pytest.raises(ConfigError) as wrong:
+        load_settings(path, environ={"STATUSPAGE_TWINFIELD_READ_TIMEOUT": "soon"})
+    assert wrong.value.source == "environment variable STATUSPAGE_TWINFIELD_READ_TIMEOUT"
+    assert wrong.value.key == "integrations.twinfield.read_timeout"
+    with pytest.raises(ConfigError) as twice:
+        load_settings(path, environ={"STATUSPAGE_EXACT_ONLINE_CLIENT_ID": "a", "STATUSPAGE_EXACT_CLIENT_ID": "b"})
+    assert str(twice.value) == ("environment variable STATUSPAGE_EXACT_CLIENT_ID: is now spelled "
+                                "STATUSPAGE_EXACT_ONLINE_CLIENT_ID; set only that one")
+
+
 def test_the_old_exact_online_table_keeps_working(tmp_path: Path) -> None:
     path = write(tmp_path, '[exact_online]\nbase_url = "https://start.exactonline.nl"\nrights_cache_seconds = 5\n')
     exact = load_settings(path, environ={}).integration("exact-online")

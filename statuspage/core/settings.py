@@ -248,14 +248,24 @@ ENVIRONMENT_KEYS = {
     "SMTP_PORT": ("notifications", "smtp_port"),
     "SMTP_USERNAME": ("notifications", "smtp_username"),
     "MAIL_FROM": ("notifications", "mail_from"),
-    "EXACT_BASE_URL": ("integrations", "exact-online", "base_url"),
-    "EXACT_CLIENT_ID": ("integrations", "exact-online", "client_id"),
-    "EXACT_SANDBOX_PORT": ("integrations", "exact-online", "sandbox_port"),
     "DEMO": ("demo", "enabled"),
 }
+"""Each installed integration's settings are set the same way, named after its key and the field
+(`integration_variable`): STATUSPAGE_TWINFIELD_READ_TIMEOUT sets `[integrations.twinfield] read_timeout`."""
+
+LEGACY_VARIABLE_PREFIXES = {"exact-online": "EXACT"}
+"""Older names of integrations in environment variables, still read: STATUSPAGE_EXACT_BASE_URL is
+STATUSPAGE_EXACT_ONLINE_BASE_URL."""
 
 LEGACY_TABLES = {"exact_online": "exact-online"}
 """Tables of older configurations, read as `[integrations.<key>]`: `[exact_online]` is `[integrations.exact-online]`."""
+
+def integration_variable(integration: str, field: str, prefix: str | None = None) -> str:
+    """The environment variable that sets `field` of `[integrations.<integration>]`: STATUSPAGE_, the key in
+    upper case with underscores for dashes (or an older `prefix`), an underscore, the field in upper case."""
+    name = prefix or integration.upper().replace("-", "_")
+    return f"{ENV_PREFIX}{name}_{field.upper()}"
+
 
 _KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _WINDOW_PATTERN = re.compile(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d")
