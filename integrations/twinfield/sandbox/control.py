@@ -9,6 +9,11 @@
                                    most calls in flight per organisation, calls refused for credits or concurrency
     GET  /_sandbox/scenario        organisations, offices, users and their offices, the demo's environments
     POST /_sandbox/users/<code>    change `offices`, `default_office`
+    GET  /_sandbox/dimensions/<office>/<type>   every dimension of the type, hidden ones too (`hidden`, `modified`)
+    POST /_sandbox/dimensions/<office>/<type>/<code>
+                                   change a dimension (or add it) as a bookkeeper would in Twinfield: `name`,
+                                   `hidden`; its modification time becomes now, so the Finder's `modifiedsince`
+                                   sees it
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 import msgspec
 
 from integrations.sandboxes.state import faults_control
+from integrations.twinfield.sandbox.ledger import Dimension
 from integrations.twinfield.sandbox.messages import Reply, Request, json_reply
 from integrations.twinfield.sandbox.scenario import SandboxUser
 from integrations.twinfield.sandbox.state import SandboxState
@@ -26,6 +32,11 @@ from integrations.twinfield.sandbox.state import SandboxState
 class _UserChange(msgspec.Struct, forbid_unknown_fields=True):
     offices: list[str] | None = None
     default_office: str | None = None
+
+
+class _DimensionChange(msgspec.Struct, forbid_unknown_fields=True):
+    name: str | None = None
+    hidden: bool | None = None
 
 
 def handle(state: SandboxState, request: Request) -> Reply:
@@ -44,6 +55,13 @@ def handle(state: SandboxState, request: Request) -> Reply:
             return json_reply(200, _scenario(state, request.base_url))
         if name.startswith("users/") and request.method == "POST":
             return _change_user(state, name.removeprefix("users/"), msgspec.convert(request.json(), _UserChange))
+        if name.startswith("dimensions/") and request.method == "GET":
+            office, _, kind = name.removeprefix("dimensions/").partition("/")
+            with state.lock:
+                return json_reply(200, [_dimension(d) for d in state.ledger.dimensions_of(office, kind)])
+        if name.startswith("dimensions/") and request.method == "POST":
+            return _change_dimension(state, name.removeprefix("dimensions/"),
+                                     msgspec.convert(request.json(), _DimensionChange))
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         return _error(400, str(exc))
     return _error(404, f"No sandbox control {request.method} {request.path}.")
@@ -58,6 +76,29 @@ def _change_user(state: SandboxState, code: str, change: _UserChange) -> Reply:
     if change.default_office is not None:
         user.default_office = change.default_office
     return json_reply(200, _user(user))
+
+
+def _change_dimension(state: SandboxState, where: str, change: _DimensionChange) -> Reply:
+    office, _, rest = where.partition("/")
+    kind, _, code = rest.partition("/")
+    if office not in state.offices or not kind or not code:
+        return _error(404, f"No office {office!r}, or no type and code: /_sandbox/dimensions/<office>/<type>/<code>.")
+    with state.lock:
+        known = state.ledger.dimension(office, kind, code)
+        if known is None and change.name is None:
+            return _error(400, f"Dimension {kind} {code} does not exist in {office}: give a name to add it.")
+        dimension = known or Dimension(office, kind, code, "", state.clock())
+        if change.name is not None:
+            dimension.name = change.name
+        if change.hidden is not None:
+            dimension.hidden = change.hidden
+        dimension.modified = state.clock()
+        state.ledger.put_dimension(dimension)
+    return json_reply(200, _dimension(dimension))
+
+
+def _dimension(dimension: Dimension) -> dict[str, Any]:
+    return {**dimension.report(), "hidden": dimension.hidden, "modified": dimension.modified.isoformat()}
 
 
 def _scenario(state: SandboxState, base_url: str) -> dict[str, Any]:
