@@ -58,7 +58,8 @@ class Paused(msgspec.Struct, forbid_unknown_fields=True):
 
 class SyncReport(msgspec.Struct, forbid_unknown_fields=True):
     environment: str
-    integration: Literal["exact-online"]
+    integration: str
+    """The environment's integration's key (`exact-online`, `twinfield`)."""
     kind: Literal["full", "incremental"]
     started_at: Moment
     finished_at: Moment
@@ -130,8 +131,12 @@ class SyncController(Controller):
             why = out_of_range(getattr(data, field), field)
             if why:
                 raise HTTPException(status_code=400, detail=why)
-        if data.environment not in {environment.key for environment in settings.environments}:
+        environment = settings.environment(data.environment)
+        if environment is None:
             raise HTTPException(status_code=400, detail=f"unknown environment {data.environment!r}")
+        if data.integration != environment.integration:
+            raise HTTPException(status_code=400, detail=f"environment {data.environment!r} books into "
+                                                        f"{environment.integration!r}, not {data.integration!r}")
         if data.finished_at < data.started_at:
             raise HTTPException(status_code=400, detail="finished_at lies before started_at")
         sync_id = await store.write(

@@ -204,19 +204,22 @@ class Prober:
 
     async def _sync(self, probe: ProbeSettings) -> Observation:
         """The cause of the morning's delayed invoices in seed 000: a nightly sync still running at
-        opening time. After `due_by` local time, each connection's last sync must have finished today.
-        Judged: the syncs the invoice product reports (POST /api/v1/syncs) and this service's own syncs of
-        everything (nightly, monthly, manual; issue 13), whichever finished last."""
+        opening time. After `due_by` local time, the last sync of each environment of the probe's integration
+        must have finished today. Judged: the syncs the invoice product reports (POST /api/v1/syncs) and this
+        service's own syncs of everything (nightly, monthly, manual; issue 13), whichever finished last."""
+        judged_environments = [environment.key for environment in self.settings.environments
+                               if environment.integration == probe.integration]
+
         def read(db) -> dict[str, datetime]:
             reported = storage.last_syncs(db, probe.integration)
-            ours = storage.last_complete_syncs(db)
+            ours = {key: moment for key, moment in storage.last_complete_syncs(db).items()
+                    if key in judged_environments}
             return {key: max(moment for moment in (reported.get(key), ours.get(key)) if moment is not None)
                     for key in reported.keys() | ours.keys()}
 
         last = await self.store.read(read)
         hours, minutes = map(int, probe.due_by.split(":"))
-        judged = sync_freshness(last, [environment.key for environment in self.settings.environments], self.clock(),
-                                self.settings.zone, time(hours, minutes))
+        judged = sync_freshness(last, judged_environments, self.clock(), self.settings.zone, time(hours, minutes))
         return Observation({"LATE": len(judged.late), "NEVER": len(judged.never), "AGE": round(judged.oldest_age)},
                            {"late": judged.late, "never": judged.never})
 
