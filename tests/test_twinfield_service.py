@@ -41,8 +41,8 @@ def twinfield_settings(sandbox_url: str, **options: Any) -> str:
     return "\n[integrations.twinfield]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items())
 
 
-@pytest.fixture
-def sandbox(clock):
+@pytest.fixture(name="sandbox")
+def sandbox_fixture(clock):
     # Generous credits: the budget has tests of its own; here the outbox is under test.
     sandbox = TwinfieldSandbox(demo_scenario(), clock=clock, seed=11,
                                faults=Faults(credits_per_minute=1_000_000)).start()

@@ -46,6 +46,7 @@ from integrations.twinfield.documents import Booking, Refusal
 from integrations.twinfield.oauth import OAuthApp, TokenKeeper, userinfo
 from integrations.twinfield.rate_limits import TwinfieldLimits
 from integrations.twinfield.settings import TwinfieldSettings
+from integrations.twinfield.sync import TwinfieldMasterData
 from integrations.twinfield.tokens import TokenStore
 
 OFFICES = "OFF"
@@ -128,6 +129,11 @@ as Twinfield's credits feed it (`rate_limits.TwinfieldLimits`), shared the same 
         await self._keeper.connect(code)
         self._offices = None
         return await self.connection_user()
+
+    def master_data(self, *, page_size: int | None = None) -> TwinfieldMasterData:
+        """A reader of this connection's dimensions for the master-data sync (`integrations.twinfield.sync`),
+        sharing its tokens, the organisation's gate and the call budget with the bookings."""
+        return TwinfieldMasterData(self._client, self._clock, page_size=page_size)
 
     async def access_token(self) -> str:
         """The access token in force (refreshed when due), for the service's API probe (`{twinfield_token}`)."""

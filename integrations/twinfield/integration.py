@@ -24,11 +24,13 @@ import httpx
 
 from integrations.call_budget import CallBudget
 from integrations.exact_online.tokens import SharedTokenStore
+from integrations.master_data import ReadOptions
 from integrations.registry import (
     ConnectMethod,
     ConnectorContext,
     Integration,
     IntegrationSettings,
+    MasterData,
     ProbeKind,
     RunningSandbox,
     SandboxDescription,
@@ -38,6 +40,7 @@ from integrations.twinfield.connector import TwinfieldConnector
 from integrations.twinfield.oauth import AUTHORIZE_PATH, OAuthApp, authorization_url
 from integrations.twinfield.rate_limits import KEY, CreditMeter, TwinfieldLimits
 from integrations.twinfield.settings import TwinfieldSettings
+from integrations.twinfield.sync import SYNC_ENTITIES, TwinfieldMasterData
 
 SECRET_VARIABLE = "STATUSPAGE_TWINFIELD_CLIENT_SECRET"
 SANDBOX_CLIENT_ID = "sandbox-client"
@@ -120,6 +123,12 @@ def make_connector(context: ConnectorContext) -> TwinfieldConnector:
     )
 
 
+def make_master_data_reader(context: ConnectorContext, options: ReadOptions) -> TwinfieldMasterData:
+    """The sync's reader of one connection: a connector of its own over the same context (tokens in the shared
+    credential store, the process's organisation gates and credit meter, the shared call budget)."""
+    return make_connector(context).master_data(page_size=options.page_size)
+
+
 def _authorization_url(settings: TwinfieldIntegrationSettings, base_url: str, redirect_uri: str, state: str) -> str:
     app = oauth_app(settings, base_url, redirect_uri)
     return authorization_url(app.client_id, redirect_uri, state, login_url=base_url)
@@ -154,6 +163,15 @@ def _demo_invoice(rng: random.Random, number: int, day: date) -> dict[str, Any]:
                        "cost_center": str(100 + rng.randrange(5))}]}
 
 
+async def _demo_change(url: str, office: str, rng: random.Random) -> str | None:
+    """Rename one of the office's generated suppliers in the sandbox (its control API); `suppliers`."""
+    name = f"Demo leverancier {rng.randint(1000, 9999)} B.V."
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(f"{url}/_sandbox/dimensions/{office}/CRD/{2000 + rng.randrange(25)}",
+                                 json={"name": name})
+    return "suppliers" if answer.status_code == 200 else None
+
+
 def _sandbox_main(argv: list[str]) -> int:
     from integrations.twinfield.sandbox import main
 
@@ -170,6 +188,11 @@ TWINFIELD = Integration(
     authorization_url=_authorization_url,
     client_id=lambda settings: SANDBOX_CLIENT_ID if settings.uses_sandbox else settings.client_id,
     sandbox=SandboxDescription(start=_start_sandbox, demo_users=_demo_users, demo_grant=_demo_grant,
-                               main=_sandbox_main, demo_invoice=_demo_invoice),
-    probe_kinds=(ProbeKind.HTTP, ProbeKind.RIGHTS, ProbeKind.BACKLOG),
+                               main=_sandbox_main, demo_invoice=_demo_invoice, demo_change=_demo_change),
+    probe_kinds=(ProbeKind.HTTP, ProbeKind.RIGHTS, ProbeKind.BACKLOG, ProbeKind.SYNC),
+    master_data=MasterData(
+        entities=SYNC_ENTITIES, make_reader=make_master_data_reader,
+        # A booking names a supplier, and the relation actions create suppliers and customers.
+        refresh_after_booking=("suppliers", "customers"),
+    ),
 )
