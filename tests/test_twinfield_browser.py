@@ -5,15 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 from test_browser import OPERATOR_TOKEN, browser, serve  # noqa: F401  (fixtures)
-
-ENVIRONMENT = """
-[[environments]]
-key = "jansen-twinfield"
-name = "Jansen Groep"
-integration = "twinfield"
-administrations = [{ code = "NLA201", name = "Jansen Installatietechniek B.V." },
-                   { code = "NLA202", name = "Jansen Holding B.V." }, { code = "NLA203", name = "Jansen Verhuur B.V." }]
-"""
+from twinfield_helpers import JANSEN_ENVIRONMENT
 
 
 @pytest.fixture
@@ -22,7 +14,7 @@ def config_file(tmp_path):
     from conftest import TEST_CONFIG
 
     path = tmp_path / "statuspage.toml"
-    path.write_text(TEST_CONFIG + ENVIRONMENT)
+    path.write_text(TEST_CONFIG + JANSEN_ENVIRONMENT)
     return path
 
 

@@ -12,20 +12,14 @@ import httpx
 import pytest
 from conftest import TEST_CONFIG
 from test_outbox import settle, states
+from twinfield_helpers import JANSEN_ENVIRONMENT
 
 from integrations.twinfield.oauth import AUTHORIZE_PATH
 from integrations.twinfield.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Faults, TwinfieldSandbox, demo_scenario
 from statuspage.config import load_settings
 
 TWINFIELD = "twinfield"
-TWINFIELD_ENVIRONMENTS = """
-[[environments]]
-key = "jansen-twinfield"
-name = "Jansen Groep"
-integration = "twinfield"
-administrations = [{ code = "NLA201", name = "Jansen Installatietechniek B.V." },
-                   { code = "NLA202", name = "Jansen Holding B.V." }, { code = "NLA203", name = "Jansen Verhuur B.V." }]
-
+TWINFIELD_ENVIRONMENTS = JANSEN_ENVIRONMENT + """
 [[environments]]
 key = "devries-twinfield"
 name = "Bakkerij De Vries"

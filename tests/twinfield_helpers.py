@@ -17,6 +17,15 @@ from integrations.base import ActionKind, InvoiceAction
 from integrations.twinfield import InMemoryTokenStore, OAuthApp, Tokens, TwinfieldConnector, TwinfieldSettings
 from integrations.twinfield.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, TwinfieldSandbox, demo_scenario
 
+JANSEN_ENVIRONMENT = """
+[[environments]]
+key = "jansen-twinfield"
+name = "Jansen Groep"
+integration = "twinfield"
+administrations = [{ code = "NLA201", name = "Jansen Installatietechniek B.V." },
+                   { code = "NLA202", name = "Jansen Holding B.V." }, { code = "NLA203", name = "Jansen Verhuur B.V." }]
+"""
+"""The service's configuration of the sandbox's Jansen Groep (`PJANSEN` cannot open NLA203)."""
 MONDAY_MORNING = datetime(2026, 11, 23, 9, 30, 10, tzinfo=UTC)
 REDIRECT_URI = "https://status.example.test/connections/jansen/twinfield/callback"
 CLIENT_TIMEOUT = 0.25
@@ -91,17 +100,18 @@ def connector_for(
     )
 
 
-def authorization_code(sandbox: TwinfieldSandbox, user: str, state: str = "csrf-state-1") -> str:
+def authorization_code(sandbox: TwinfieldSandbox, user: str, state: str = "csrf-state-1",
+                       redirect_uri: str = REDIRECT_URI) -> str:
     """Sign in on the sandbox's page as `user` and press Authorize, as a person would."""
     page = plain_http.get(f"{sandbox.url}/auth/authentication/connect/authorize", params={
-        "client_id": SANDBOX_CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code", "state": state,
+        "client_id": SANDBOX_CLIENT_ID, "redirect_uri": redirect_uri, "response_type": "code", "state": state,
         "scope": "openid twf.user twf.organisation twf.organisationUser offline_access", "nonce": "n-1"})
     assert page.status_code == 200 and f'value="{user}"' in page.text, page.text
     answer = plain_http.post(f"{sandbox.url}/auth/authentication/connect/authorize", data={
-        "client_id": SANDBOX_CLIENT_ID, "redirect_uri": REDIRECT_URI, "state": state, "user": user})
+        "client_id": SANDBOX_CLIENT_ID, "redirect_uri": redirect_uri, "state": state, "user": user})
     assert answer.status_code == 302
     location = urlsplit(answer.headers["Location"])
-    assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT_URI
+    assert f"{location.scheme}://{location.netloc}{location.path}" == redirect_uri
     query = parse_qs(location.query)
     assert query["state"] == [state]
     return query["code"][0]
