@@ -13,7 +13,11 @@ calls without a division (`current/Me`) do not count (Exact Online, "API limits"
   seconds would hand their calls to a probe whenever a burst pauses.) A window that has reset but whose new
   limits no answer has stated yet is taken to be full again, as Exact's is. A class that spent part of the
   previous window waiting for its reset wanted more than it made: its calls count at the pace it kept while it
-  could call (`demand`).
+  could call (`demand`). A window whose reset has passed is counted as over even before a call or an answer
+  starts the next one: its calls become the previous window's, and none are made in the new one yet.
+- **A rights check is held only for bookings waiting at the turn**, never for the bookings' expected use: the
+  pre-booking rights check is what the bookings themselves wait for, so holding it back for them would stall
+  them until the window resets (and, a window later, again).
 - **Background classes yield to busy bookings**: a probe or sync call waits while a booking call started less
   than `BUSY_GAP` ago, so a booking lane working through a backlog is not slowed by lower-class calls
   slipping in between two bookings.
@@ -120,11 +124,22 @@ def reserve(daily_limit: int, fraction: float) -> int:
     return math.ceil(daily_limit * fraction)
 
 
-def expected_use(budget: AdministrationBudget, above: CallClass) -> int:
+def _window_counts(budget: AdministrationBudget, now: datetime) -> tuple[dict[CallClass, int], dict[CallClass, int]]:
+    """Calls per class of (the previous window, the current one) as of `now`. Once the counted window's reset has
+    passed it is the previous one, even if no call or answer has started the next yet; one that ended more than a
+    window ago is forgotten."""
+    ended = budget.window_reset
+    if ended is None or now < ended:
+        return budget.last_window_calls, budget.window_calls
+    return (_demands(budget) if now - ended < MINUTE else {}), {}
+
+
+def expected_use(budget: AdministrationBudget, above: CallClass, now: datetime) -> int:
     """Calls the classes above `above` are expected to make in the rest of this window: what they made in the
     previous window, less what they have made in this one."""
-    last = sum(n for cls, n in budget.last_window_calls.items() if cls < above)
-    made = sum(n for cls, n in budget.window_calls.items() if cls < above)
+    last_calls, calls = _window_counts(budget, now)
+    last = sum(n for cls, n in last_calls.items() if cls < above)
+    made = sum(n for cls, n in calls.items() if cls < above)
     return max(0, last - made)
 
 
@@ -162,7 +177,8 @@ def decide(
         return Decision(DecisionKind.WAIT, min(minutely.reset_at, booked_at + BUSY_GAP),
                         "bookings are busy with this administration", for_higher=True)
     held = sum(n for waiting_class, n in waiting.items() if waiting_class < cls)
-    held += expected_use(budget, cls)
+    if cls is not CallClass.RIGHTS:  # the bookings' expected calls wait for their rights check: never hold it
+        held += expected_use(budget, cls, now)
     if minutely.remaining <= held:
         return Decision(DecisionKind.WAIT, minutely.reset_at,
                         f"the minute's last {minutely.remaining} calls are held for higher classes", for_higher=True)
@@ -197,12 +213,16 @@ def demand(calls: int, blocked_seconds: float) -> int:
     return math.ceil(calls * window / open_seconds)
 
 
+def _demands(budget: AdministrationBudget) -> dict[CallClass, int]:
+    """The counted window's calls per class, each at the pace the class kept while it could call."""
+    return {cls: demand(n, budget.window_blocked.get(cls, 0.0)) for cls, n in budget.window_calls.items()}
+
+
 def _next_window(budget: AdministrationBudget, now: datetime, reset_at: datetime | None) -> None:
     """Start counting a new minute window; the one that ended becomes the previous, unless it ended long ago."""
     ended = budget.window_reset
     recent = ended is not None and now - ended < MINUTE
-    budget.last_window_calls = {cls: demand(n, budget.window_blocked.get(cls, 0.0))
-                                for cls, n in budget.window_calls.items()} if recent else {}
+    budget.last_window_calls = _demands(budget) if recent else {}
     budget.window_calls, budget.window_blocked, budget.window_reset = {}, {}, reset_at
 
 

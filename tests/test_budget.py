@@ -62,6 +62,11 @@ def budget(minute_left: int | None = 30, day_left: int | None = 4000, *, last: d
     (budget(12, 4000, last={B: 12}), P, {}, DecisionKind.WAIT, MINUTE_END),
     (budget(12, 4000, last={B: 12}, this={B: 2}), P, {}, DecisionKind.GO, None),
     (budget(10, 4000, last={P: 60}), R, {}, DecisionKind.GO, None),  # a lower class holds nothing back
+    # A rights check is held for bookings waiting at the turn, never for their expected calls: the pre-booking
+    # check is what those bookings wait for, so holding it for them would stall them until the window resets.
+    (budget(60, 4000, last={B: 60}), R, {}, DecisionKind.GO, None),
+    (budget(30, 4000, last={B: 60}, this={B: 30}), R, {}, DecisionKind.GO, None),
+    (budget(1, 4000), R, {B: 1}, DecisionKind.WAIT, MINUTE_END),
     (budget(10, 4000, last={R: 12}), S, {}, DecisionKind.WAIT, MINUTE_END),
     # Background classes yield to bookings busy with the administration (a booking call started within 1 s);
     # rights checks, part of booking, do not; nor does anyone yield to a busy lower class.
@@ -90,6 +95,19 @@ def test_a_reset_window_is_taken_as_full_again_until_an_answer_says_otherwise() 
     note_call(state, B, after_reset)  # the first call of the new window
     assert (state.last_window_calls, state.window_calls) == ({B: 60}, {B: 1})
     assert decide(state, P, after_reset, {}).kind is DecisionKind.WAIT  # 60 expected, 60 left at most
+
+
+@pytest.mark.parametrize(("seconds_after_reset", "made", "kind"), [
+    (1, 30, DecisionKind.GO), (59, 30, DecisionKind.GO), (1, 60, DecisionKind.WAIT), (61, 60, DecisionKind.GO)])
+def test_a_window_that_reset_counts_as_the_previous_one_before_the_next_call_or_answer(
+    seconds_after_reset, made, kind
+) -> None:
+    """Bookings made `made` calls in a window after 120 in the one before (within it, a probe waits for the rest of
+    the 120). Once it has reset, with no call or answer since, the new window is full and bookings are expected to
+    make `made` calls in it (nothing a window later): the old counts no longer hold the probe back for good."""
+    state = budget(0, 4000, last={B: 120}, this={B: made})
+    decision = decide(state, P, MINUTE_END + timedelta(seconds=seconds_after_reset), {})
+    assert decision.kind is kind, decision.reason
 
 
 @pytest.mark.parametrize(("calls", "blocked", "wanted"), [(60, 0.0, 60), (12, 36.0, 30), (0, 60.0, 0), (5, 60.0, 300)])
