@@ -4,6 +4,7 @@ The service's own dispatcher, links and call budget over a real SQLite file repl
 two offices of one organisation of the Twinfield sandbox; sandbox and service share one fake clock, whose sleeps
 move it. Twinfield counts credits per organisation per clock minute (here 60: writes 3, reads 1), so each minute
 holds the minute's rights check (Finder `OFF`, 1 credit) and 19 bookings (57); the 20th waits for the next minute.
+And an action that waited for the limits is not treated as one that failed: no longer backoff, no earlier give-up.
 """
 
 from __future__ import annotations
@@ -77,11 +78,18 @@ def sandbox(time: BoundedTime):
 
 
 @pytest.fixture
-async def service(tmp_path, sandbox: TwinfieldSandbox, time: BoundedTime, monkeypatch) -> AsyncIterator[Service]:
+def twinfield_options() -> dict[str, object]:
+    return {}
+
+
+@pytest.fixture
+async def service(tmp_path, sandbox: TwinfieldSandbox, time: BoundedTime, monkeypatch,
+                  twinfield_options: dict[str, object]) -> AsyncIterator[Service]:
     monkeypatch.setenv("STATUSPAGE_TWINFIELD_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
+    options = {"base_url": sandbox.url, "credits_per_minute": CREDITS, **twinfield_options}
     path = tmp_path / "statuspage.toml"
-    path.write_text(TEST_CONFIG + JANSEN_ENVIRONMENT + f'[integrations.twinfield]\nbase_url = "{sandbox.url}"\n'
-                                                f"credits_per_minute = {CREDITS}\n")
+    path.write_text(TEST_CONFIG + JANSEN_ENVIRONMENT + "[integrations.twinfield]\n"
+                    + "".join(f"{key} = {value!r}\n".replace("'", '"') for key, value in options.items()))
     settings = load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "replay.db")})
     store = storage.Store(settings.database.path)
     store.open()
@@ -100,12 +108,16 @@ def request(n: int) -> outbox.ActionRequest:
     }, outbox.ActionRequest)
 
 
-async def test_a_replay_keeps_booking_at_the_credit_limits_pace_after_the_first_minute_is_spent(
-    service: Service, sandbox: TwinfieldSandbox, time: BoundedTime
-) -> None:
+async def connect(service: Service, sandbox: TwinfieldSandbox) -> None:
     link = service.links["twinfield"]
     await link.connect("jansen-twinfield", authorization_code(sandbox, "PJANSEN", redirect_uri=link.redirect_uri),
                        "test")
+
+
+async def test_a_replay_keeps_booking_at_the_credit_limits_pace_after_the_first_minute_is_spent(
+    service: Service, sandbox: TwinfieldSandbox, time: BoundedTime
+) -> None:
+    await connect(service, sandbox)
     settings = service.settings
 
     def held_backlog(db) -> None:
@@ -141,3 +153,31 @@ async def test_a_replay_keeps_booking_at_the_credit_limits_pace_after_the_first_
                 for row in storage.actions_page(db, filters={}, after_id=0, limit=BACKLOG + 1)]
 
     assert await service.store.read(tries) == [(1, None, ["delayed", "queued", "running", "done"])] * BACKLOG
+
+
+@pytest.mark.parametrize("twinfield_options", [{"max_retry_after": 0.5}])  # any Retry-After reschedules the action
+@pytest.mark.parametrize("waits", [3, 8])
+async def test_tries_that_waited_for_the_rate_limit_neither_lengthen_the_backoff_nor_give_the_action_up(
+    service: Service, sandbox: TwinfieldSandbox, time: BoundedTime, waits: int
+) -> None:
+    """An action rescheduled `waits` times for Twinfield's credits (each try handed back as `RateLimited`, to be
+    tried at the `Retry-After`), then failing for a server error, is retried after the first backoff (15 s) like
+    any action failing once; 8 such waits do not make it one of the 8 tries after which an operator must look."""
+    await connect(service, sandbox)
+    await service.store.write(lambda db: outbox.accept(db, service.settings, "client", time(), request(0)))
+    control(sandbox, "faults", {"credits_per_minute": 0})  # every call: 429, Retry-After until the next minute
+    for _ in range(waits):
+        await service.dispatcher.settle()
+        row = await service.store.read(storage.action, 1)
+        assert row["state"] == "queued"
+        assert datetime.fromisoformat(row["not_before"]) == time.now.replace(second=0) + timedelta(minutes=1)
+        time.now = datetime.fromisoformat(row["not_before"])
+    control(sandbox, "faults", {"credits_per_minute": 600, "fail_next": 50, "fail_status": 503})
+    await service.dispatcher.settle()
+
+    row = await service.store.read(storage.action, 1)
+    assert (row["state"], row["attempts"]) == ("queued", waits + 1)
+    assert "503" in row["error"]
+    assert datetime.fromisoformat(row["not_before"]) - time() == timedelta(seconds=15)
+    causes = [t["cause"] for t in await service.store.read(storage.transitions_of, 1) if t["from_state"] == "running"]
+    assert causes == ["waiting for the rate limit"] * waits + ["will be tried again"]

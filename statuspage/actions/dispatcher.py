@@ -49,6 +49,8 @@ log = logging.getLogger("statuspage.actions.dispatcher")
 
 LANES_AT_ONCE = 16
 IDLE_WAIT_SECONDS = 0.5
+RATE_LIMITED = "waiting for the rate limit"
+"""The cause of a try that ended waiting for the accounting system's limits: not a failure (`_failed_tries`)."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,7 @@ class Dispatcher:
                            error=f"booked into administration {misroute.booked} instead of {misroute.asked} "
                                  f"(entry {misroute.entry_number}); it is on the misroute report")
         except RateLimited as limited:
-            return Outcome(ActionState.QUEUED, "waiting for the rate limit", wait_until=limited.retry_at)
+            return Outcome(ActionState.QUEUED, RATE_LIMITED, wait_until=limited.retry_at)
         except (TransientError, OutcomeUnknown, AuthorizationError) as trouble:
             return Outcome(ActionState.QUEUED, "will be tried again", error=str(trouble), retry=True)
         except InvalidAction as invalid:
@@ -210,7 +212,7 @@ class Dispatcher:
                 "amount": outcome.result.amount,
             })
         if state == ActionState.QUEUED:
-            not_before = outcome.wait_until or outbox.RETRIES.next_attempt(attempts, now)
+            not_before = outcome.wait_until or outbox.RETRIES.next_attempt(_failed_tries(db, action_id, attempts), now)
             if not_before is None:
                 state, cause = "failed", f"gave up after {attempts} tries; an operator must look"
             else:
@@ -224,6 +226,14 @@ class Dispatcher:
         if ActionState(state).is_final:
             outbox.notify_final(db, self.settings, now, action_id)
             switches.finish_replays(db, self.settings, now)  # the last of a replay resolves its incident
+
+
+def _failed_tries(db, action_id: int, attempts: int) -> int:
+    """Of an action's `attempts` tries, those that failed: a try that ended waiting for the rate limit (a spent day,
+    a `Retry-After` longer than a call may wait) only waited, so it neither lengthens the retry backoff nor brings
+    the action nearer to being given up. (It still counts as a try for the look-up before the next send.)"""
+    waited = sum(1 for t in storage.transitions_of(db, action_id) if t["cause"].startswith(RATE_LIMITED))
+    return attempts - waited
 
 
 DispatcherDep = NamedDependency[SkipValidation[Dispatcher]]
