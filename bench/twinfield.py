@@ -3,8 +3,9 @@
 A backlog held by the switch is replayed through the service's own dispatcher and the registry's Twinfield
 connector into two offices of one organisation (Jansen Groep: NLA201, NLA202). Twinfield's limit is the
 organisation's credits per clock minute (the sandbox: `--credits` per minute, reads 1, writes 3). Reported per
-steady minute (after the first): credits spent as a share of the limit (goal: at least 90 %), bookings per minute,
-and the 429 answers over the whole replay (goal: none; our own credit count must never provoke one).
+clock minute, the first (the replay starts on its boundary) and the steady ones after it: credits spent as a share
+of the limit (goal: at least 90 %), bookings per minute, and the 429 answers over the whole replay (goal: none; our
+own credit count must never provoke one).
 
     .venv/bin/python bench/twinfield.py                    # 600 credits/minute, 2 steady minutes
     .venv/bin/python bench/twinfield.py --credits 300 --minutes 1
@@ -119,22 +120,22 @@ async def bench(minutes: int, credits: int) -> None:
             store.close()
     finally:
         sandbox.stop()
-    first = switched_on_at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    first = switched_on_at.replace(second=0, microsecond=0)
     print(f"replay into Twinfield's sandbox at {credits} credits/minute per organisation (reads 1, writes 3), "
           f"backlog {backlog:,}, {minutes} steady minute(s) after the first:")
     statuses: Counter[int] = Counter()
     for x in traffic["exchanges"]:
         if datetime.fromisoformat(x["at"]) >= switched_on_at:
             statuses[x["status"]] += 1
-    for m in range(minutes):
+    for m in range(minutes + 1):
         start, end = first + timedelta(minutes=m), first + timedelta(minutes=m + 1)
         calls = [x for x in traffic["exchanges"] if start <= datetime.fromisoformat(x["at"]) < end
                  and x["service"] in ("ProcessXml", "Finder") and x["status"] == 200]
         writes = sum(1 for x in calls if x["operation"] in WRITES)
         reads = len(calls) - writes
         spent = writes * 3 + reads
-        print(f"  minute {m + 1}: {writes} bookings, {reads} reads, {spent} credits = {spent / credits:.1%} of the "
-              f"limit (at most {credits // 3} bookings fit)")
+        print(f"  minute {m + 1}{' (the first)' if m == 0 else ''}: {writes} bookings, {reads} reads, {spent} credits = "
+              f"{spent / credits:.1%} of the limit (at most {credits // 3} bookings fit)")
     print(f"  answers by status over the whole replay: {dict(sorted(statuses.items()))}; "
           f"429s: {statuses.get(429, 0)}; refused by the sandbox: {traffic['refused']}")
     if len(traffic["exchanges"]) >= 1000:
