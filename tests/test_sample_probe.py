@@ -1,5 +1,5 @@
-"""The shipped probe of Exact Online's API signs in as bookings do: it passes only on a 200 naming the
-signed-in user, and fails on a 401 (our credentials refused) and when there is nothing to sign in with
+"""The shipped probes of Exact Online's and Twinfield's APIs sign in as bookings do: each passes only on a 200
+naming the signed-in user, and fails on a 401 (our credentials refused) and when there is nothing to sign in with
 (issue 12: no sample condition passes on an error)."""
 
 import re
@@ -9,8 +9,10 @@ import httpx
 import pytest
 from conftest import TEST_CONFIG
 from test_outbox import DEMO_ENVIRONMENTS, connected, sandbox  # noqa: F401 (fixtures)
+from twinfield_helpers import JANSEN_ENVIRONMENT, authorization_code, control
 
 from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from integrations.twinfield import sandbox as twinfield_sandbox
 from statuspage.config import load_settings
 from statuspage.core.settings import SAMPLE_CONFIG
 from statuspage.probes import conditions
@@ -23,10 +25,19 @@ def sample_probe_block(key: str) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path, sandbox, monkeypatch):  # noqa: F811
+def twinfield(clock):
+    with twinfield_sandbox.TwinfieldSandbox(twinfield_sandbox.demo_scenario(), clock=clock, seed=3) as running:
+        yield running
+
+
+@pytest.fixture
+def settings(tmp_path, sandbox, twinfield, monkeypatch):  # noqa: F811
     path = tmp_path / "statuspage.toml"
-    path.write_text(TEST_CONFIG + DEMO_ENVIRONMENTS + sample_probe_block("exact-online-api"))
+    path.write_text(TEST_CONFIG + DEMO_ENVIRONMENTS + JANSEN_ENVIRONMENT
+                    + f'[integrations.twinfield]\nbase_url = "{twinfield.url}"\n'
+                    + sample_probe_block("exact-online-api") + sample_probe_block("twinfield-api"))
     monkeypatch.setenv("STATUSPAGE_EXACT_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
+    monkeypatch.setenv("STATUSPAGE_TWINFIELD_CLIENT_SECRET", twinfield_sandbox.SANDBOX_CLIENT_SECRET)
     return load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "probe.db"),
                                         "STATUSPAGE_EXACT_BASE_URL": sandbox.url,
                                         "STATUSPAGE_EXACT_CLIENT_ID": SANDBOX_CLIENT_ID})
@@ -48,6 +59,28 @@ def test_the_api_probe_passes_signed_in_and_fails_on_401(connected, sandbox) -> 
     refused = run(client, "exact-online-api")
     assert not refused.success
     assert [r.description for r in refused.results if not r.success][0] == "[STATUS] (401) == 200"
+
+
+def test_the_twinfield_api_probe_passes_signed_in_and_fails_on_401(client, twinfield) -> None:
+    assert "no environment is connected to Twinfield" in run(client, "twinfield-api").error
+    link = client.app.state.links["twinfield"]
+    client.blocking_portal.call(link.connect, "jansen-twinfield",
+                                authorization_code(twinfield, "PJANSEN", redirect_uri=link.redirect_uri), "test")
+    credits_spent = web_service_calls(twinfield)
+    signed_in = run(client, "twinfield-api")
+    assert signed_in.success
+    subject = twinfield.state.users["PJANSEN"].subject
+    assert [r.description for r in signed_in.results][:2] == ["[STATUS] (200) == 200", f'[BODY].sub ("{subject}") != ""']
+    control(twinfield, "faults", {"expire_access_tokens": True})
+    refused = run(client, "twinfield-api")
+    assert not refused.success
+    assert [r.description for r in refused.results if not r.success][0] == "[STATUS] (401) == 200"
+    assert web_service_calls(twinfield) == credits_spent  # the identity server only: no credits went on it
+
+
+def web_service_calls(twinfield) -> int:
+    """Calls of Twinfield's web services (ProcessXml, Finder) so far: the ones that cost credits."""
+    return sum(1 for x in control(twinfield, "traffic")["exchanges"] if x["service"] in ("ProcessXml", "Finder"))
 
 
 def test_no_sample_http_condition_passes_on_an_error_status() -> None:
