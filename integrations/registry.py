@@ -23,6 +23,7 @@ import msgspec
 from integrations.base import Clock, ConnectionUser, Connector, Sleep
 from integrations.call_budget import CallBudget
 from integrations.master_data import MasterDataReader, ReadOptions, SyncEntity, entity_table
+from integrations.rate_limits import LocalSpent, SpentStore
 
 
 class ConnectMethod(StrEnum):
@@ -117,6 +118,8 @@ class ConnectorContext:
     budget: CallBudget
     clock: Clock
     sleep: Sleep
+    spent: SpentStore = field(default_factory=LocalSpent)
+    """Spending the accounting system does not report (Twinfield's credits), shared by the service's processes."""
 
 
 class RunningSandbox(Protocol):

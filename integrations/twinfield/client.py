@@ -118,10 +118,11 @@ class TwinfieldClient:
         self.gates = gates
         self.limits = limits
 
-    def _turn(self, session: Session, *, write: bool) -> AbstractAsyncContextManager[None]:
-        """The call budget's turn for one call (`rate_limits`), when the service gave one."""
+    def _turn(self, session: Session, *, write: bool) -> AbstractAsyncContextManager[datetime | None]:
+        """The call budget's turn for one call (`rate_limits`), when the service gave one: the minute the call's
+        credits were taken in."""
         if self.limits is None:
-            return nullcontext()
+            return nullcontext(None)
         return self.limits.turn(budget_key(session), write=write)
 
     async def session(self) -> Session:
@@ -195,7 +196,7 @@ class TwinfieldClient:
         replaced = False
         waits = 0
         while True:
-            async with self._turn(session, write=write), self.gates.slot(session.organisation_id):
+            async with self._turn(session, write=write) as credits_taken_in, self.gates.slot(session.organisation_id):
                 try:
                     response = await self._http.post(
                         f"{session.cluster_url}{path}", content=soap.envelope(session.access_token, office, body),
@@ -209,8 +210,8 @@ class TwinfieldClient:
                 if response.status_code == 429:
                     retry_at = self._clock() + timedelta(seconds=_retry_after(response))
                     self.gates.hold(session.organisation_id, retry_at)
-                    if self.limits is not None:
-                        self.limits.too_many(budget_key(session), retry_at, write=write)
+                    if self.limits is not None and credits_taken_in is not None:
+                        await self.limits.too_many(budget_key(session), retry_at, credits_taken_in, write=write)
             if response.status_code == 429:
                 waits += 1
                 if waits > self._settings.rate_limit_waits or \

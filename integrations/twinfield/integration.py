@@ -99,12 +99,13 @@ _shared: weakref.WeakKeyDictionary[CallBudget, tuple[OrganisationGates, Twinfiel
 
 def _per_process(context: ConnectorContext) -> tuple[OrganisationGates, TwinfieldLimits]:
     """One set of gates and one credit meter per call budget (that is, per service process): Twinfield's limits are
-    the organisation's, and two environments may be offices of one organisation."""
+    the organisation's, and two environments may be offices of one organisation. The credits the meter counts are
+    kept in the context's `spent`, which the service's processes share."""
     found = _shared.get(context.budget)
     if found is None:
         settings: TwinfieldIntegrationSettings = context.settings
         meter = CreditMeter(per_minute=settings.credits_per_minute, read_credits=settings.read_credits,
-                            write_credits=settings.write_credits, clock=context.clock)
+                            write_credits=settings.write_credits, clock=context.clock, spent=context.spent)
         found = _shared[context.budget] = (
             OrganisationGates(concurrency=settings.concurrency_per_organisation, clock=context.clock,
                               sleep=context.sleep),

@@ -80,6 +80,23 @@ class SqliteCredentialStore:
         return await self.store.write(storage.replace_connection_tokens, self.connection, expected, secret, guard)
 
 
+class SqliteSpentStore:
+    """Credits spent per (integration, budget key) per window, in the database (`integrations.rate_limits.SpentStore`):
+    every process of the service spends from one count, each spending decided inside the writer's transaction."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def spend(self, integration: str, administration: str, window: datetime, amount: int, limit: int) -> bool:
+        return await self.store.write(storage.spend_credits, integration, administration, window, amount, limit)
+
+    async def refund(self, integration: str, administration: str, window: datetime, amount: int) -> None:
+        await self.store.write(storage.refund_credits, integration, administration, window, amount)
+
+    async def spent(self, integration: str, administration: str, window: datetime) -> int:
+        return await self.store.read(storage.spent_credits, integration, administration, window)
+
+
 @dataclass(frozen=True)
 class Reach:
     """One linked administration, and whether the connection user could open it when last checked."""
@@ -132,6 +149,7 @@ class IntegrationLink:
         self.redirect_uri = settings.page.url.rstrip("/") + callback_path(integration.key)
         # One client per integration, with the integration's own connect and read timeouts.
         self.http = httpx.AsyncClient(timeout=self.options.timeouts())
+        self.spent = SqliteSpentStore(store)
         self._connectors: dict[int, ConnectableConnector] = {}
         self._checks: dict[str, RightsCheck] = {}
         self._generations: dict[str, int] = {}
@@ -175,7 +193,7 @@ class IntegrationLink:
         return ConnectorContext(
             settings=self.options, base_url=self.base_url, redirect_uri=self.redirect_uri,
             credentials=SqliteCredentialStore(self.store, connection, self.clock), http=self.http,
-            budget=self.budget, clock=self.clock, sleep=self.sleep,
+            budget=self.budget, clock=self.clock, sleep=self.sleep, spent=self.spent,
         )
 
     async def checked(self, environment: str) -> RightsCheck:

@@ -40,7 +40,7 @@ from statuspage.core.storage.actions import (
     transitions_of,
     unfinished_replays,
 )
-from statuspage.core.storage.budgets import budget_rows, record_budget
+from statuspage.core.storage.budgets import budget_rows, record_budget, refund_credits, spend_credits, spent_credits
 from statuspage.core.storage.connections import (
     claim_token_refresh,
     connection_generation,
@@ -239,6 +239,9 @@ __all__ = [
     "ensure_connections",
     "budget_rows",
     "record_budget",
+    "refund_credits",
+    "spend_credits",
+    "spent_credits",
     "connection_generation",
     "replace_connection_tokens",
     "claim_token_refresh",

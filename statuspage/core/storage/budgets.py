@@ -1,9 +1,10 @@
-"""Call budgets per (integration, administration): the limits last stated and the calls made per class per day."""
+"""Call budgets per (integration, administration): the limits last stated, the calls made per class per day, and the
+credits spent per window where the accounting system does not say (Twinfield)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
 
@@ -55,3 +56,35 @@ def budget_rows(db: Database, day: date) -> list[Row]:
               "minutely_reset": None, "daily_limit": None, "daily_remaining": None, "daily_reset": None,
               "updated_at": None} for (i, a) in used if (i, a) not in known]
     return [{**row, "calls": used.get((row["integration"], row["administration"]), {})} for row in rows]
+
+
+SPENT_KEPT = timedelta(hours=1)
+"""Windows of spent credits older than this (before the window being spent in) are dropped."""
+
+
+def spend_credits(db: Database, integration: str, administration: str, window: datetime, amount: int,
+                  limit: int) -> bool:
+    """Add `amount` to the window's spent credits if the total stays within `limit`; whether it was added. One
+    statement decides, inside the writer's transaction, so two processes never both take the last credits."""
+    if db.execute("INSERT OR IGNORE INTO spent_credits (integration, administration, window_start) VALUES (?, ?, ?)",
+                  [integration, administration, iso(window)]).rowcount:
+        db.execute("DELETE FROM spent_credits WHERE integration = ? AND administration = ? AND window_start < ?",
+                   [integration, administration, iso(window - SPENT_KEPT)])
+    return db.execute(
+        "UPDATE spent_credits SET spent = spent + ? WHERE integration = ? AND administration = ? AND window_start = ? "
+        "AND spent + ? <= ?",
+        [amount, integration, administration, iso(window), amount, limit]).rowcount == 1
+
+
+def refund_credits(db: Database, integration: str, administration: str, window: datetime, amount: int) -> None:
+    """Take `amount` back from the window's spent credits (never below 0)."""
+    db.execute("UPDATE spent_credits SET spent = max(0, spent - ?) "
+               "WHERE integration = ? AND administration = ? AND window_start = ?",
+               [amount, integration, administration, iso(window)])
+
+
+def spent_credits(db: Database, integration: str, administration: str, window: datetime) -> int:
+    """The window's spent credits, by every process; 0 for a window nobody spent in."""
+    row = db.execute("SELECT spent FROM spent_credits WHERE integration = ? AND administration = ? AND window_start = ?",
+                     [integration, administration, iso(window)]).fetchone()
+    return int(row[0]) if row is not None else 0

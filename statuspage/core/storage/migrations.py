@@ -544,3 +544,20 @@ def m013_sync(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m014_spent_credits(db: Database) -> None:
+    db.executescript(
+        """
+        -- What was spent of a budget the accounting system does not report on (Twinfield's credits), per window,
+        -- by every process together; `administration` is the budget's key (Twinfield's organisation).
+        CREATE TABLE spent_credits (
+            integration TEXT NOT NULL,
+            administration TEXT NOT NULL,
+            window_start TEXT NOT NULL,
+            spent INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (integration, administration, window_start)
+        );
+        """
+    )
