@@ -210,7 +210,7 @@ def test_an_update_is_reached_only_through_its_own_incident(client, tokens) -> N
             "Invalid enum value 'broken'; components[...] must be one of 'operational', 'degraded_performance', ",
         ),
         ({**INCIDENT, "colour": "red"}, "Object contains unknown field `colour`"),
-        ({**INCIDENT, "name": ""}, "Expected `str` of length >= 1"),
+        ({**INCIDENT, "name": ""}, "name is required, in at least one language"),
     ],
 )
 def test_bad_incidents_are_refused_with_a_message_that_says_what_to_fix(client, tokens, body, message) -> None:
@@ -353,6 +353,9 @@ def test_an_incident_from_a_template_names_the_chosen_component(client, tokens, 
         assert incident["incident_updates"][0]["body"].startswith("We have switched the Exact Online integration off")
         assert (incident["status"], incident["impact"]) == ("identified", "major")
         assert [(c["id"], c["status"]) for c in incident["components"]] == [("exact-online", "major_outage")]
+        # Written in English on a Dutch page: Dutch visitors read it marked as English.
+        assert "In het Engels" in sample.get(f"/incidents/{incident['id']}?lang=nl").text
+        assert "In het Engels" not in sample.get(f"/incidents/{incident['id']}?lang=en").text
 
         dutch = sample.post("/api/v1/incidents/from-template", headers=tokens["operator"],
                             json={"template": "integration-slow", "component": "twinfield"}).json()

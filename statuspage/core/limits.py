@@ -40,7 +40,8 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_LENGTH, pattern
 Message = Annotated[str, msgspec.Meta(min_length=1, max_length=MESSAGE_LENGTH, pattern=TEXT_PATTERN,
                                       description="Markdown, 1–20,000 characters, no control characters "
                                                   "but tab and line breaks")]
-# Empty when the text is given per language instead (`messages`).
+# Empty when the text is given per language instead (`names`, `messages`).
+MaybeName = Annotated[str, msgspec.Meta(max_length=NAME_LENGTH, pattern=LINE_PATTERN)]
 MaybeMessage = Annotated[str, msgspec.Meta(max_length=MESSAGE_LENGTH, pattern=TEXT_PATTERN)]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=REASON_LENGTH, pattern=LINE_PATTERN,
                                      description="one line, 1–500 characters")]

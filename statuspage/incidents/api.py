@@ -198,8 +198,10 @@ class IncidentController(Controller):
                                                    data.language)
         except Refused as refused:
             raise as_http_error(refused) from None
-        incident_id = await performer.run(operations.open_incident, name=draft.name, status=draft.status,
-                                          impact=draft.impact, message=draft.message, components=draft.components)
+        # The template's text is in the language asked for, which need not be the page's.
+        incident_id = await performer.run(operations.open_incident, name="", names={draft.language: draft.name},
+                                          status=draft.status, impact=draft.impact, message="",
+                                          messages={draft.language: draft.message}, components=draft.components)
         return await _opened(pages, incident_id)
 
     @get("/drafts", guards=[requires(Role.VIEWER)])
@@ -225,7 +227,8 @@ class IncidentController(Controller):
         self, performer: PerformerDep, pages: PagesDep, incident_id: FromPath[str], update_id: FromPath[str],
         data: JSONBody[UpdateEdit],
     ) -> api_v2.Incident | api_v2.ScheduledMaintenance:
-        await performer.run(operations.edit_update, incident_id, update_id, message=data.message)
+        await performer.run(operations.edit_update, incident_id, update_id, message=data.message,
+                            messages=data.messages)
         return await incident_document(pages, incident_id)
 
     @delete("/{incident_id:str}/updates/{update_id:str}", guards=[requires(Role.OPERATOR)],

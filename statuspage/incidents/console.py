@@ -130,8 +130,10 @@ class IncidentConsole(Controller):
         form = await form_of(request)
 
         async def change() -> Answer:
-            data = parse({"message": form.get("message", "")}, UpdateEdit)
-            await performer.perform(operations.edit_update, incident_id, update_id, message=data.message)
+            # One field per language: a language left empty is dropped from the update (no stale translation).
+            data = parse({"messages": per_language(form, "message")}, UpdateEdit)
+            await performer.perform(operations.edit_update, incident_id, update_id, message=data.message,
+                                    messages=data.messages)
             return Redirect(f"/console/incidents/{incident_id}")
 
         return await console.attempt(change, _incident_page_again(console, pages, incident_id))
@@ -240,15 +242,22 @@ class IncidentConsole(Controller):
 
 
 def in_two_languages(settings: Settings, form: dict[str, str], field: str) -> tuple[str, dict[str, str]]:
-    """A form's text in the language it says it is written in (`language`), and optionally in the other
-    (`<field>_other`): ("Bookings paused", {"en": "Bookings paused", "nl": "Boekingen gepauzeerd"})."""
+    """A form's text as `in_languages` takes it: `<field>` is written in the language the form names
+    (`language`, else the page's) and `<field>_other`, optional, in the other. Returns the text in the page's
+    language as the plain value (so a refusal names the form's field) and the rest per language:
+    ("Boekingen gepauzeerd", {"en": "Bookings paused"}) on a Dutch page."""
     text = required(form, field)
     language = form.get("language") or settings.page.language
     if language not in LANGUAGES:
         raise Refused(f"language must be one of {', '.join(LANGUAGES)}")
     other = next(code for code in LANGUAGES if code != language)
     texts = {language: text} | ({other: form[f"{field}_other"]} if form.get(f"{field}_other") else {})
-    return text, texts
+    return texts.pop(settings.page.language, ""), texts
+
+
+def per_language(form: dict[str, str], field: str) -> dict[str, str]:
+    """A form's text per language from one field per language (`<field>.nl`, `<field>.en`), empty ones left out."""
+    return {code: form[f"{field}.{code}"] for code in LANGUAGES if form.get(f"{field}.{code}", "").strip()}
 
 
 async def _subscribers_page(

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from statuspage.core.limits import MaybeMessage, Message, Name, Reason
+from statuspage.core.limits import MaybeMessage, MaybeName, Message, Name, Reason
 
 ComponentState = Literal["operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"]
 Moment = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -18,11 +18,12 @@ Url = Annotated[str, msgspec.Meta(min_length=8, max_length=2000)]
 
 
 class IncidentCreate(msgspec.Struct, forbid_unknown_fields=True):
-    """`name` and `message` in one language, or `names` / `messages` per language ({"nl": ..., "en": ...});
-    visitors read theirs when it is there, else the other, marked with its language."""
+    """`name` and `message` in the page's language, and/or `names` / `messages` per language ({"nl": ...,
+    "en": ...}; `operations.in_languages`); visitors read theirs when it is there, else the other, marked
+    with its language."""
 
-    name: Name
-    message: MaybeMessage
+    name: MaybeName = ""
+    message: MaybeMessage = ""
     status: Literal["investigating", "identified", "monitoring", "resolved"] = "investigating"
     impact: Literal["none", "minor", "major", "critical"] = "minor"
     components: dict[str, ComponentState] = {}
@@ -31,7 +32,7 @@ class IncidentCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class UpdateCreate(msgspec.Struct, forbid_unknown_fields=True):
-    """`message` in one language, or `messages` per language ({"nl": ..., "en": ...}; `message` then "")."""
+    """`message` in the page's language, and/or `messages` per language ({"nl": ..., "en": ...})."""
 
     status: str
     message: MaybeMessage = ""
@@ -40,15 +41,23 @@ class UpdateCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class UpdateEdit(msgspec.Struct, forbid_unknown_fields=True):
-    message: Message
+    """A correction: the update's texts from now on (`operations.edit_update`), `message` in the page's
+    language and/or `messages` per language; a language given in neither is dropped from the update."""
+
+    message: MaybeMessage = ""
+    messages: dict[str, Message] | None = None
 
 
 class MaintenanceCreate(msgspec.Struct, forbid_unknown_fields=True):
-    name: Name
-    message: Message
+    """`name` and `message` in the page's language, and/or `names` / `messages` per language."""
+
     starts: Moment
     ends: Moment
+    name: MaybeName = ""
+    message: MaybeMessage = ""
     components: list[str] = []
+    names: dict[str, Name] | None = None
+    messages: dict[str, Message] | None = None
 
 
 class OverrideSet(msgspec.Struct, forbid_unknown_fields=True):

@@ -51,25 +51,38 @@ def _finish(db: Database, settings: Settings, now: datetime) -> None:
     record_statuses_now(db, settings, now)
 
 
+def written_text(text: str) -> str:
+    """A text as stored: line breaks as "\\n" (a browser's textarea sends "\\r\\n"), no blank margins."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
 def in_languages(
     settings: Settings, field: str, single: str, texts: Mapping[str, str] | None
 ) -> tuple[str, dict[str, str]]:
-    """A text written in one language, or in several: `single` as given, or `texts` per language code.
+    """A text written in one language, or in several: `single` is the text in the page's language
+    (`page.language`), `texts` ("<field>s" in the API) the text per language code, beside or instead of it.
 
     Returns the text shown where no language is chosen (the v2 JSON, e-mail: the page's language when it
-    was written in it, else the other) and the texts per language (empty when only `single` was given).
-    Shape: ("Boekingen gepauzeerd", {"nl": "Boekingen gepauzeerd", "en": "Bookings paused"}).
+    was written in it, else the other) and the texts per language, `single` under the page's language.
+    Shape, on a Dutch page: ("Boekingen gepauzeerd", {"nl": "Boekingen gepauzeerd", "en": "Bookings paused"}).
+    Raises Refused for a language other than nl and en, for no text at all, and for `single` and the page
+    language's entry of `texts` saying different things.
     """
-    written = {language: text.strip() for language, text in (texts or {}).items() if text and text.strip()}
+    written = {language: written_text(text) for language, text in (texts or {}).items() if text and text.strip()}
     unknown = sorted(set(written) - set(LANGUAGES))
     if unknown:
-        raise Refused(f"{field}: languages are {', '.join(LANGUAGES)}; got {', '.join(map(repr, unknown))}")
-    if single.strip():
-        return single.strip(), written
+        raise Refused(f"{field}s: languages are {', '.join(LANGUAGES)}; got {', '.join(map(repr, unknown))}")
+    page_language = settings.page.language
+    single = written_text(single)
+    if single:
+        if written.get(page_language, single) != single:
+            raise Refused(f"{field} is the text in the page's language ({page_language}) and {field}s.{page_language} "
+                          f"says something else; give it once")
+        written[page_language] = single
     if not written:
-        raise Refused(f"{field} is required, in at least one language")
-    default = written.get(settings.page.language) or next(written[lang] for lang in LANGUAGES if lang in written)
-    return default, written
+        raise Refused(f"{field} is required, in at least one language ({field}, or {field}s per language)")
+    default = written.get(page_language) or next(written[lang] for lang in LANGUAGES if lang in written)
+    return default, {language: written[language] for language in LANGUAGES if language in written}
 
 
 def open_incident(
@@ -102,6 +115,7 @@ class IncidentDraft:
     status: str
     impact: str
     components: dict[str, str]
+    language: str  # the one `name` and `message` are written in
 
 
 def draft_from_template(
@@ -113,6 +127,11 @@ def draft_from_template(
         known = ", ".join(t.key for t in settings.incident_templates) or "none are configured"
         raise Refused(f"no incident template {key!r}; known: {known}", not_found=True)
     language = language or settings.page.language
+    if isinstance(template.message, dict) and language not in template.message:
+        # Not written in the language asked for: the draft is in the page's language, else the template's first.
+        language = settings.page.language if settings.page.language in template.message else next(iter(template.message))
+    elif isinstance(template.message, str):
+        language = settings.page.language  # a template of one text is written in the page's language
     filled = dict(values)
     components: dict[str, str] = {}
     if component is not None:
@@ -127,7 +146,7 @@ def draft_from_template(
         raise Refused(f"template {key!r} needs a value for {', '.join(missing)}"
                       + (" (pick a component)" if "component" in missing else ""))
     return IncidentDraft(texts["title"].format_map(filled), texts["message"].format_map(filled),
-                         template.status, template.impact, components)
+                         template.status, template.impact, components, language)
 
 
 @dataclass(frozen=True)
@@ -202,11 +221,16 @@ def _update_of(db: Database, incident_id: str, update_id: str) -> dict:
 
 
 def edit_update(
-    db: Database, settings: Settings, actor: Actor, now: datetime, incident_id: str, update_id: str, *, message: str
+    db: Database, settings: Settings, actor: Actor, now: datetime, incident_id: str, update_id: str, *,
+    message: str, messages: Mapping[str, str] | None = None,
 ) -> None:
-    """Change an update's text (its status and components stay): 404 unless it belongs to `incident_id`."""
+    """Correct an update's text (its status and components stay): `message` in the page's language and/or
+    `messages` per language, as `in_languages` reads them, become the update's texts. A language given in
+    neither is dropped from the update, so no translation of the text being corrected stays beside the
+    correction: its readers see the corrected text, marked with its language. 404 unless it is `incident_id`'s."""
     before = _update_of(db, incident_id, update_id)
-    storage.edit_incident_update(db, update_id, body=message, now=now)
+    body, bodies = in_languages(settings, "message", message, messages)
+    storage.edit_incident_update(db, update_id, body=body, bodies=bodies, now=now)
     storage.append_audit(
         db, at=now, actor=actor.name, action="update.edit", subject_type="incident_update", subject_id=update_id,
         before=before, after=storage.update_row(db, update_id),

@@ -35,13 +35,15 @@ from statuspage.core.auth import SESSION_COOKIE, SESSION_LIFETIME, Role, digest,
 from statuspage.core.clock import Clock, NoSuchLocalTime, from_wall_clock
 from statuspage.core.i18n import format_relative, format_stamp, word, zone_named
 from statuspage.core.operation import Refused
-from statuspage.core.settings import Settings, text_in
+from statuspage.core.settings import LANGUAGES, Settings, text_in
 from statuspage.core.vocabulary import ComponentStatus
 from statuspage.web.dependencies import ClockDep, SettingsDep, SignInLimiterDep, StoreDep
 from statuspage.web.security import ConsoleSessionAuthentication, client_of, requires
 
 S = TypeVar("S", bound=msgspec.Struct)
 COMPONENT_STATES = [status.value for status in ComponentStatus]
+# The page's languages as the console (in English) names them, in the page's order of languages.
+LANGUAGE_NAMES = [(code, {"nl": "Dutch", "en": "English"}[code]) for code in LANGUAGES]
 
 
 def _secure(request: Request, settings: Settings) -> bool:
@@ -115,6 +117,7 @@ class Console:
                 "stamp": lambda moment, relative=True: stamp_of(moment, zone, now, relative),
                 "names": {c.key: text_in(c.name, language, language) for c in settings.components},
                 "component_states": COMPONENT_STATES,
+                "languages": LANGUAGE_NAMES,
                 "zone_choices": sorted({settings.zone.key, zone.key, *ZONE_CHOICES}),
                 "here": request.url.path,
                 "error": None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from sqlite_utils import Database
@@ -33,8 +34,10 @@ def update_count(db: Database, incident_id: str) -> int:
     return int(db.execute("SELECT count(*) FROM incident_updates WHERE incident_id = ?", [incident_id]).fetchone()[0])
 
 
-def edit_incident_update(db: Database, update_id: str, *, body: str, now: datetime) -> None:
-    db.execute("UPDATE incident_updates SET body = ?, updated_at = ? WHERE id = ?", [body, iso(now), update_id])
+def edit_incident_update(db: Database, update_id: str, *, body: str, bodies: dict[str, str], now: datetime) -> None:
+    """Replace an update's texts: `body` the one shown where no language is chosen, `bodies` per language."""
+    db.execute("UPDATE incident_updates SET body = ?, bodies = ?, updated_at = ? WHERE id = ?",
+               [body, json.dumps(bodies, ensure_ascii=False) if bodies else None, iso(now), update_id])
     db.execute(
         "UPDATE incidents SET updated_at = ? WHERE id = (SELECT incident_id FROM incident_updates WHERE id = ?)",
         [iso(now), update_id],

@@ -1,0 +1,113 @@
+"""Incidents, updates, corrections and maintenance written in Dutch, English or both: what each visitor reads.
+
+The test page's language is Dutch (`conftest.TEST_CONFIG`): a plain `name` or `message` is the Dutch text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from conftest import TOKENS
+from test_console import csrf_of, sign_in
+
+BOTH = {
+    "names": {"nl": "Boekingen gepauzeerd", "en": "Bookings paused"},
+    "messages": {"nl": "We hebben de koppeling uitgezet.", "en": "We switched the integration off."},
+    "status": "identified", "impact": "major", "components": {"exact-online": "major_outage"},
+}
+
+
+def update_texts(html: str) -> list[str]:
+    """The text of each update on a public page, newest first, its language mark included."""
+    return [" ".join(re.sub(r"<[^>]+>", " ", body).split())
+            for body in re.findall(r'<div class="update-body".*?</div>', html, flags=re.S)]
+
+
+def test_names_and_messages_stand_instead_of_name_and_message(client, tokens) -> None:
+    opened = client.post("/api/v1/incidents", headers=tokens["operator"], json=BOTH)
+    assert opened.status_code == 201, opened.text
+    incident = opened.json()
+    # Where no language is chosen (the v2 JSON), the page's language.
+    assert incident["name"] == "Boekingen gepauzeerd"
+    assert incident["incident_updates"][0]["body"] == "We hebben de koppeling uitgezet."
+    english = client.get(f"/incidents/{incident['id']}?lang=en").text
+    assert "Bookings paused" in english and update_texts(english) == ["We switched the integration off."]
+    dutch = client.get(f"/incidents/{incident['id']}?lang=nl").text
+    assert "Boekingen gepauzeerd" in dutch and update_texts(dutch) == ["We hebben de koppeling uitgezet."]
+
+
+def test_a_plain_name_and_message_are_the_page_languages_beside_the_other_ones(client, tokens) -> None:
+    opened = client.post("/api/v1/incidents", headers=tokens["operator"], json={
+        "name": "Twinfield traag", "names": {"en": "Twinfield slow"}, "message": "We kijken ernaar.",
+        "messages": {"en": "We are looking."}, "status": "investigating", "impact": "minor", "components": {}})
+    assert opened.status_code == 201, opened.text
+    incident_id = opened.json()["id"]
+    assert opened.json()["name"] == "Twinfield traag"
+    dutch = client.get("/nl/").text
+    assert "Twinfield traag" in dutch and "Twinfield slow" not in dutch
+    # The Dutch given, not the English marked "In het Engels" (active, and under today's past incidents).
+    assert update_texts(dutch) == ["We kijken ernaar."] * 2
+    english = client.get("/en/").text
+    assert "Twinfield slow" in english and update_texts(english) == ["We are looking."] * 2
+
+    # A plain message alone is Dutch too: English visitors read it marked as such.
+    client.post(f"/api/v1/incidents/{incident_id}/updates", headers=tokens["operator"],
+                json={"status": "identified", "message": "Oorzaak gevonden."})
+    assert update_texts(client.get(f"/incidents/{incident_id}?lang=en").text)[0] == "In Dutch Oorzaak gevonden."
+    assert update_texts(client.get(f"/incidents/{incident_id}?lang=nl").text)[0] == "Oorzaak gevonden."
+
+
+def test_a_plain_text_and_the_page_languages_entry_may_not_disagree(client, tokens) -> None:
+    refused = client.post("/api/v1/incidents", headers=tokens["operator"], json={
+        **BOTH, "name": "Iets anders"})
+    assert refused.status_code == 400
+    assert refused.json()["detail"] == ("name is the text in the page's language (nl) and names.nl says something "
+                                        "else; give it once")
+    nothing = client.post("/api/v1/incidents", headers=tokens["operator"], json={"status": "investigating"})
+    assert nothing.status_code == 400 and "name is required, in at least one language" in nothing.json()["detail"]
+    assert client.get("/api/v2/incidents.json").json()["incidents"] == []
+
+
+def test_a_correction_in_one_text_replaces_the_page_languages_and_drops_the_stale_translation(client, tokens) -> None:
+    incident = client.post("/api/v1/incidents", headers=tokens["operator"], json=BOTH).json()
+    first = incident["incident_updates"][0]["id"]
+    corrected = client.patch(f"/api/v1/incidents/{incident['id']}/updates/{first}", headers=tokens["operator"],
+                             json={"message": "GECORRIGEERD: tekst aangepast"})
+    assert corrected.status_code == 200, corrected.text
+    assert corrected.json()["incident_updates"][0]["body"] == "GECORRIGEERD: tekst aangepast"
+    assert update_texts(client.get(f"/incidents/{incident['id']}?lang=nl").text) == ["GECORRIGEERD: tekst aangepast"]
+    english = client.get(f"/incidents/{incident['id']}?lang=en").text
+    assert update_texts(english) == ["In Dutch GECORRIGEERD: tekst aangepast"]
+    assert "We switched the integration off." not in english
+
+
+def test_a_correction_may_be_given_per_language(client, tokens) -> None:
+    incident = client.post("/api/v1/incidents", headers=tokens["operator"], json=BOTH).json()
+    first = incident["incident_updates"][0]["id"]
+    corrected = client.patch(f"/api/v1/incidents/{incident['id']}/updates/{first}", headers=tokens["operator"],
+                             json={"messages": {"nl": "Koppeling uit.", "en": "Integration off."}})
+    assert corrected.status_code == 200, corrected.text
+    assert update_texts(client.get(f"/incidents/{incident['id']}?lang=nl").text) == ["Koppeling uit."]
+    assert update_texts(client.get(f"/incidents/{incident['id']}?lang=en").text) == ["Integration off."]
+    empty = client.patch(f"/api/v1/incidents/{incident['id']}/updates/{first}", headers=tokens["operator"],
+                         json={"messages": {"en": "  "}})
+    assert empty.status_code == 400 and "message is required" in empty.json()["detail"]
+
+
+def test_the_consoles_correction_form_has_a_field_per_language_and_leaves_nothing_stale(client, tokens) -> None:
+    incident = client.post("/api/v1/incidents", headers=tokens["operator"], json=BOTH).json()
+    first = incident["incident_updates"][0]["id"]
+    sign_in(client, TOKENS["operator"])
+    page = client.get(f"/console/incidents/{incident['id']}").text
+    assert 'name="message.nl" lang="nl">We hebben de koppeling uitgezet.</textarea>' in page
+    assert 'name="message.en" lang="en">We switched the integration off.</textarea>' in page
+    # A browser's textarea sends CRLF line breaks; they are stored as LF.
+    client.post(f"/console/incidents/{incident['id']}/updates/{first}/edit", data={
+        "_csrf_token": csrf_of(page), "message.nl": "Regel een.\r\nRegel twee.", "message.en": ""})
+    page = client.get(f"/console/incidents/{incident['id']}").text
+    assert "We switched the integration off." not in page and "We hebben de koppeling uitgezet." not in page
+    assert page.count("In Dutch:") == 1 and "In English:" not in page
+    [update] = client.get(f"/api/v1/incidents/{incident['id']}", headers=tokens["viewer"]).json()["incident_updates"]
+    assert update["body"] == "Regel een.\nRegel twee."
+    english = client.get(f"/incidents/{incident['id']}?lang=en").text
+    assert "We switched the integration off." not in english and "In Dutch" in english
