@@ -239,7 +239,8 @@ def test_maintenance_moves_by_the_clock_and_says_so(client, tokens, clock) -> No
     active = client.get("/api/v2/scheduled-maintenances/active.json").json()["scheduled_maintenances"]
     assert [m["id"] for m in active] == [maintenance["id"]]
     assert active[0]["incident_updates"][0]["status"] == "in_progress"
-    assert active[0]["incident_updates"][0]["body"].startswith("Scheduled maintenance is currently in progress")
+    # The v2 JSON carries the page's language (Dutch).
+    assert active[0]["incident_updates"][0]["body"].startswith("Het geplande onderhoud is begonnen")
     components = {c["id"]: c["status"] for c in client.get("/api/v2/components.json").json()["components"]}
     assert components["exact-online"] == "under_maintenance"
     assert client.get("/api/v2/status.json").json()["status"]["indicator"] == "maintenance"

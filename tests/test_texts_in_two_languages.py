@@ -111,3 +111,59 @@ def test_the_consoles_correction_form_has_a_field_per_language_and_leaves_nothin
     assert update["body"] == "Regel een.\nRegel twee."
     english = client.get(f"/incidents/{incident['id']}?lang=en").text
     assert "We switched the integration off." not in english and "In Dutch" in english
+
+
+def tick(client) -> None:
+    """Let the app move maintenance windows along by its (fake) clock now."""
+    from statuspage.background import keep_up_with_the_clock
+
+    state = client.app.state
+    client.blocking_portal.call(keep_up_with_the_clock, state.store, state.settings, state.clock)
+
+
+def test_a_maintenance_is_written_in_both_languages_and_the_clocks_updates_come_in_each(client, tokens, clock) -> None:
+    # The test clock stands at 10:30 in Amsterdam: the window opens in a minute.
+    scheduled = client.post("/api/v1/maintenances", headers=tokens["operator"], json={
+        "names": {"nl": "Database-upgrade", "en": "Database upgrade"},
+        "messages": {"nl": "Boeken pauzeert een uur.", "en": "Booking pauses for an hour."},
+        "starts": "2026-11-23T10:31:00+01:00", "ends": "2026-11-23T11:31:00+01:00", "components": ["exact-online"]})
+    assert scheduled.status_code == 201, scheduled.text
+    maintenance_id = scheduled.json()["id"]
+    assert scheduled.json()["name"] == "Database-upgrade"
+
+    clock.advance(minutes=2)
+    tick(client)
+    dutch = client.get(f"/incidents/{maintenance_id}?lang=nl").text
+    english = client.get(f"/incidents/{maintenance_id}?lang=en").text
+    assert "Database-upgrade" in dutch and "Database upgrade" in english
+    assert update_texts(dutch) == ["Het geplande onderhoud is begonnen. We melden het hier als er iets verandert.",
+                                   "Boeken pauzeert een uur."]
+    assert update_texts(english) == ["Scheduled maintenance is currently in progress. We will provide updates as "
+                                     "necessary.", "Booking pauses for an hour."]
+
+    clock.advance(hours=1)
+    tick(client)
+    assert update_texts(client.get(f"/incidents/{maintenance_id}?lang=nl").text)[0] == "Het geplande onderhoud is afgerond."
+    assert update_texts(client.get(f"/incidents/{maintenance_id}?lang=en").text)[0] == (
+        "The scheduled maintenance has been completed.")
+    # The v2 JSON carries the page's language.
+    [done] = client.get("/api/v2/scheduled-maintenances.json").json()["scheduled_maintenances"]
+    assert [update["body"] for update in done["incident_updates"]] == [
+        "Het geplande onderhoud is afgerond.",
+        "Het geplande onderhoud is begonnen. We melden het hier als er iets verandert.", "Boeken pauzeert een uur."]
+
+
+def test_the_consoles_maintenance_form_takes_the_other_language_too(client, tokens) -> None:
+    sign_in(client, TOKENS["operator"])
+    form = client.get("/console/maintenances/new").text
+    assert 'name="name_other"' in form and 'name="message_other"' in form and 'name="language"' in form
+    scheduled = client.post("/console/maintenances", follow_redirects=False, data={
+        "_csrf_token": csrf_of(form), "language": "en", "name": "Login upgrade", "message": "Sign-in pauses.",
+        "name_other": "Upgrade van het inloggen", "message_other": "Inloggen pauzeert.",
+        "starts": "2026-11-24T10:00", "ends": "2026-11-24T11:00", "component.login": "on"})
+    assert scheduled.status_code == 302, scheduled.text
+    maintenance_id = scheduled.headers["location"].rsplit("/", 1)[1]
+    dutch = client.get(f"/incidents/{maintenance_id}?lang=nl").text
+    assert "Upgrade van het inloggen" in dutch and update_texts(dutch) == ["Inloggen pauzeert."]
+    english = client.get(f"/incidents/{maintenance_id}?lang=en").text
+    assert "Login upgrade" in english and update_texts(english) == ["Sign-in pauses."]

@@ -95,6 +95,9 @@ WORDS: dict[str, dict[str, str]] = {
         "notice.replaying": "We have switched {component} back on. The delayed invoice actions are being booked "
                             "now, in the right administration and in the order they arrived.",
         "notice.resolved": "All delayed invoice actions for {component} have been handled. Bookings run as usual.",
+        # What a maintenance window says when the clock, not an operator, moves it along.
+        "maintenance.in_progress": "Scheduled maintenance is currently in progress. We will provide updates as necessary.",
+        "maintenance.completed": "The scheduled maintenance has been completed.",
         "written_in.nl": "In Dutch",
         "written_in.en": "In English",
         "feed_title": "{page} - Incident History",
@@ -188,6 +191,8 @@ WORDS: dict[str, dict[str, str]] = {
                             "in de juiste administratie en in de volgorde waarin ze binnenkwamen.",
         "notice.resolved": "Alle vertraagde factuuracties voor {component} zijn verwerkt. Boeken werkt weer "
                            "zoals gewoonlijk.",
+        "maintenance.in_progress": "Het geplande onderhoud is begonnen. We melden het hier als er iets verandert.",
+        "maintenance.completed": "Het geplande onderhoud is afgerond.",
         "written_in.nl": "In het Nederlands",
         "written_in.en": "In het Engels",
         "feed_title": "{page} - Geschiedenis van verstoringen",

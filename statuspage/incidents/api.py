@@ -246,8 +246,8 @@ class MaintenanceController(Controller):
         self, performer: PerformerDep, pages: PagesDep, data: JSONBody[MaintenanceCreate]
     ) -> api_v2.ScheduledMaintenance:
         maintenance_id = await performer.run(
-            operations.schedule_maintenance, name=data.name, message=data.message,
-            starts=data.starts, ends=data.ends, components=data.components,
+            operations.schedule_maintenance, name=data.name, message=data.message, names=data.names,
+            messages=data.messages, starts=data.starts, ends=data.ends, components=data.components,
         )
         return await _scheduled(pages, maintenance_id)
 

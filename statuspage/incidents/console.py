@@ -163,19 +163,21 @@ class IncidentConsole(Controller):
 
     @post("/maintenances", guards=[requires(Role.OPERATOR)])
     async def schedule_maintenance(
-        self, request: Request, console: ConsoleDep, performer: PerformerDep
+        self, request: Request, console: ConsoleDep, performer: PerformerDep, settings: SettingsDep
     ) -> Response | Template:
         form = await form_of(request)
 
         async def change() -> Answer:
-            data = parse({"name": form.get("name", ""), "message": form.get("message", ""),
+            name, names = in_two_languages(settings, form, "name")
+            message, messages = in_two_languages(settings, form, "message")
+            data = parse({"name": name, "message": message, "names": names, "messages": messages,
                           "starts": console.local_moment(form.get("starts", ""), "starts", form.get("starts_fold")),
                           "ends": console.local_moment(form.get("ends", ""), "ends", form.get("ends_fold")),
                           "components": [key for key, value in components_from(form).items() if value == "on"]},
                          MaintenanceCreate)
             maintenance_id = await performer.perform(
-                operations.schedule_maintenance, name=data.name, message=data.message, starts=data.starts,
-                ends=data.ends, components=data.components,
+                operations.schedule_maintenance, name=data.name, message=data.message, names=data.names,
+                messages=data.messages, starts=data.starts, ends=data.ends, components=data.components,
             )
             return Redirect(f"/console/incidents/{maintenance_id}")
 

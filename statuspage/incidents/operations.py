@@ -15,6 +15,7 @@ from sqlite_utils import Database
 from statuspage.core import addresses, storage
 from statuspage.core.auth import Role, digest
 from statuspage.core.clock import out_of_range, to_utc
+from statuspage.core.i18n import word
 from statuspage.core.operation import Actor, Refused
 from statuspage.core.settings import LANGUAGES, Settings, placeholders, text_in
 from statuspage.core.vocabulary import ComponentStatus, IncidentStatus, MaintenanceStatus
@@ -286,15 +287,19 @@ def delete_update(
 def schedule_maintenance(
     db: Database, settings: Settings, actor: Actor, now: datetime, *,
     name: str, message: str, starts: datetime, ends: datetime, components: list[str],
+    names: Mapping[str, str] | None = None, messages: Mapping[str, str] | None = None,
 ) -> str:
+    """Schedule a maintenance window, its title and text in one language or per language (`in_languages`)."""
     _check_components(settings, dict.fromkeys(components, ""))
+    name, names_by_language = in_languages(settings, "name", name, names)
+    message, messages_by_language = in_languages(settings, "message", message, messages)
     _check_moments(starts=starts, ends=ends)
     if to_utc(ends) <= to_utc(starts):  # as instants: two wall times in one zone compare without their offsets
         raise Refused("a maintenance window must end after it starts")
     maintenance_id = storage.create_incident(
         db, kind="maintenance", name=name, status=MaintenanceStatus.SCHEDULED.value, impact="maintenance",
         body=message, now=now, components=dict.fromkeys(components, ComponentStatus.UNDER_MAINTENANCE.value),
-        scheduled_for=starts, scheduled_until=ends,
+        scheduled_for=starts, scheduled_until=ends, names=names_by_language, bodies=messages_by_language,
     )
     storage.append_audit(
         db, at=now, actor=actor.name, action="maintenance.schedule", subject_type="maintenance",
@@ -306,11 +311,10 @@ def schedule_maintenance(
     return maintenance_id
 
 
-# What the page says when the clock, not an operator, moves a window along.
-AUTOMATIC_MESSAGES = {
-    MaintenanceStatus.IN_PROGRESS: "Scheduled maintenance is currently in progress. We will provide updates as necessary.",
-    MaintenanceStatus.COMPLETED: "The scheduled maintenance has been completed.",
-}
+def automatic_messages(phase: MaintenanceStatus) -> dict[str, str]:
+    """What the page says, in each language, when the clock, not an operator, moves a window into `phase`
+    (`in_progress` or `completed`): the i18n catalogue's `maintenance.<phase>`."""
+    return {language: word(language, f"maintenance.{phase.value}") for language in LANGUAGES}
 
 
 def advance_maintenances(db: Database, settings: Settings, now: datetime) -> list[str]:
@@ -327,11 +331,11 @@ def advance_maintenances(db: Database, settings: Settings, now: datetime) -> lis
         if recorded is MaintenanceStatus.SCHEDULED and phase is MaintenanceStatus.COMPLETED:
             # A window that passed while the service was down: say it began, then that it ended.
             post_update(db, settings, Actor(SCHEDULER), max(starts, _last_change(db, row["id"])), row["id"],
-                        status=MaintenanceStatus.IN_PROGRESS.value,
-                        message=AUTOMATIC_MESSAGES[MaintenanceStatus.IN_PROGRESS], components={})
+                        status=MaintenanceStatus.IN_PROGRESS.value, message="",
+                        messages=automatic_messages(MaintenanceStatus.IN_PROGRESS), components={})
         took_effect = ends if phase is MaintenanceStatus.COMPLETED else starts
         post_update(db, settings, Actor(SCHEDULER), min(now, max(took_effect, _last_change(db, row["id"]))), row["id"],
-                    status=phase.value, message=AUTOMATIC_MESSAGES[phase], components={})
+                    status=phase.value, message="", messages=automatic_messages(phase), components={})
         moved.append(row["id"])
     return moved
 
