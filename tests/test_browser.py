@@ -123,10 +123,13 @@ def test_a_visitor_sees_the_outage_and_can_switch_to_english(server, browser) ->
     assert "Bookings to Exact Online are paused" in page.locator("#active-incidents + article").inner_text()
 
     page.get_by_role("link", name="English").click()
-    page.wait_for_url("**lang=en**")
+    page.wait_for_url(f"{server}/en/")
     assert page.get_by_role("status").inner_text() == "Partial System Outage"
     assert page.locator("#past-incidents").inner_text().startswith("Past incidents")
     assert page.get_by_text("Times in Europe/Amsterdam").is_visible()
+    page.get_by_role("link", name="Nederlands").click()  # from /en/ back to Dutch, whatever the browser asks
+    page.wait_for_url(f"{server}/nl/")
+    assert page.get_by_role("status").inner_text() == "Gedeeltelijke storing"
 
 
 def test_on_a_phone_the_bar_shows_thirty_days_and_nothing_overflows(server, browser) -> None:

@@ -26,14 +26,14 @@ def path_of(relative: str) -> str:
     """The URL path whose answer the exported file `relative` holds (file_for, backwards)."""
     if relative.endswith("index.html"):
         return "/" + relative.removesuffix("index.html")
-    if relative.startswith("incidents/"):
+    if relative.startswith(("incidents/", "nl/incidents/", "en/incidents/")):
         return "/" + relative.removesuffix(".html")
     return "/" + relative
 
 
 def test_file_for_and_path_of_agree() -> None:
-    for path in ["/", "/nl/", "/en/", "/incidents/abc123", "/history.atom", "/api/v2/summary.json",
-                 "/api/v2/incidents/unresolved.json"]:
+    for path in ["/", "/nl/", "/en/", "/incidents/abc123", "/nl/incidents/abc123", "/en/incidents/abc123",
+                 "/history.atom", "/api/v2/summary.json", "/api/v2/incidents/unresolved.json"]:
         assert path_of(file_for(path)) == path
 
 
@@ -106,6 +106,12 @@ def test_export_and_the_kept_copy_match_the_server_before_and_after_a_change(tmp
         export_once(tmp_path / "after")
         files = assert_same_as_server(base, tmp_path / "after")
         assert f"incidents/{incident_id}.html" in files
+        # Each language's incident page, linked from that language's index and its language switch.
+        for language, other in (("nl", "en"), ("en", "nl")):
+            page = files[f"{language}/incidents/{incident_id}.html"].decode()
+            assert f'<html lang="{language}">' in page
+            assert f'href="/{other}/incidents/{incident_id}" hreflang="{other}"' in page
+            assert f'<a href="/{language}/incidents/{incident_id}">' in files[f"{language}/index.html"].decode()
         assert assert_same_as_server(base, kept) == files
         assert not [name for name in exported(kept) if name.endswith(".tmp")]
     finally:

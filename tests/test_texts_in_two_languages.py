@@ -167,3 +167,31 @@ def test_the_consoles_maintenance_form_takes_the_other_language_too(client, toke
     assert "Upgrade van het inloggen" in dutch and update_texts(dutch) == ["Inloggen pauzeert."]
     english = client.get(f"/incidents/{maintenance_id}?lang=en").text
     assert "Login upgrade" in english and update_texts(english) == ["Sign-in pauses."]
+
+
+def language_links(html: str) -> dict[str, str]:
+    """The language switch's links: {"nl": href, "en": href}."""
+    nav = html.split('<nav aria-label="')[1].split("</nav>")[0]
+    return dict((code, href.replace("&amp;", "&")) for href, code in re.findall(r'<a href="([^"]*)" hreflang="(\w+)"', nav))
+
+
+def test_the_language_switch_leads_to_the_other_languages_own_address(client, tokens) -> None:
+    incident_id = client.post("/api/v1/incidents", headers=tokens["operator"], json=BOTH).json()["id"]
+    assert language_links(client.get("/nl/").text) == {"nl": "/nl/", "en": "/en/"}
+    english = client.get(language_links(client.get("/nl/").text)["en"])
+    assert '<html lang="en">' in english.text and "Bookings paused" in english.text
+    assert f'<a href="/en/incidents/{incident_id}">' in english.text
+    assert language_links(client.get("/", headers={"Accept-Language": "en"}).text) == {"nl": "/nl/", "en": "/en/"}
+
+    page = client.get(f"/en/incidents/{incident_id}")
+    assert page.status_code == 200 and '<html lang="en">' in page.text and "Bookings paused" in page.text
+    assert language_links(page.text) == {"nl": f"/nl/incidents/{incident_id}", "en": f"/en/incidents/{incident_id}"}
+    dutch = client.get(language_links(page.text)["nl"]).text
+    assert '<html lang="nl">' in dutch and "Boekingen gepauzeerd" in dutch and '<a href="/nl/">' in dutch
+    assert client.get("/en/incidents/nope").status_code == 404
+
+    # A zone other than the page's travels along; the page's own is left out, as in the static copy.
+    tokyo = client.get(f"/nl/incidents/{incident_id}?tz=Asia/Tokyo").text
+    assert language_links(tokyo)["en"] == f"/en/incidents/{incident_id}?tz=Asia%2FTokyo"
+    assert '<a href="/nl/?tz=Asia%2FTokyo">' in tokyo and "JST" in tokyo
+    assert language_links(client.get("/en/?tz=Asia/Tokyo").text)["nl"] == "/nl/?tz=Asia%2FTokyo"

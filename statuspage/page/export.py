@@ -4,7 +4,10 @@ Paths and their files in the export directory (README, "A static copy of the pub
 
     /                           index.html           (the page's language, as `/` answers without Accept-Language)
     /nl/, /en/                  nl/index.html, en/index.html
-    /incidents/<id>             incidents/<id>.html   (every incident and maintenance the page lists)
+    /incidents/<id>             incidents/<id>.html   (every incident and maintenance the page lists, in the
+                                                      page's language, as `/incidents/<id>` answers without Accept-Language)
+    /nl/incidents/<id>, /en/... nl/incidents/<id>.html, en/incidents/<id>.html  (each in that language; the pages
+                                                      link these, so a visitor stays in the language they chose)
     /history.atom, .rss         history.atom, history.rss
     /api/v2/<name>.json         api/v2/<name>.json    (every document of page/api_v2.py)
 
@@ -12,7 +15,7 @@ Bodies come from the same PublicPages the routes answer from, so a file and the 
 its path are the same bytes. Files are written atomically (a temporary file beside it, then rename):
 a visitor never reads half a file. A file is rewritten only when its bytes change, and incident pages
 that the page no longer lists are removed. What a static copy cannot do: `?tz=` and `?lang=` (the page
-shows the page's zone; its times carry their zone, so nothing reads wrong).
+shows the page's zone; its times carry their zone, so nothing reads wrong; each language has its own paths).
 """
 
 from __future__ import annotations
@@ -34,11 +37,15 @@ log = logging.getLogger("statuspage.page.export")
 EXPORT_EVERY_SECONDS = 0.25
 
 
+# The folders of incident pages: the page language's, and each language's own.
+INCIDENT_FOLDERS = ("incidents", *(f"{language}/incidents" for language in LANGUAGES))
+
+
 def file_for(path: str) -> str:
     """The file (relative to the export directory) that holds the answer for URL `path`."""
     if path.endswith("/"):
         return path.lstrip("/") + "index.html"
-    if path.startswith("/incidents/"):
+    if path.lstrip("/").rpartition("/")[0] in INCIDENT_FOLDERS:
         return path.lstrip("/") + ".html"
     return path.lstrip("/")
 
@@ -52,9 +59,12 @@ async def site(pages: PublicPages) -> dict[str, Rendered]:
     for language in LANGUAGES:
         answers[f"/{language}/"] = await pages.page(language, zone)
     for item in snapshot.incidents + snapshot.maintenances:
-        page = await pages.incident_page(item.id, settings.page.language, zone)
-        if page is not None:
-            answers[f"/incidents/{item.id}"] = page
+        for language in LANGUAGES:
+            page = await pages.incident_page(item.id, language, zone)
+            if page is not None:
+                answers[f"/{language}/incidents/{item.id}"] = page
+                if language == settings.page.language:
+                    answers[f"/incidents/{item.id}"] = page
     for kind in ("atom", "rss"):
         answers[f"/history.{kind}"] = await pages.feed(kind)
     for name in api_v2.DOCUMENTS:
@@ -87,12 +97,13 @@ def write_site(directory: Path, answers: dict[str, Rendered]) -> int:
     for path, rendered in answers.items():
         changed += write_atomically(directory / file_for(path), rendered.body)
     wanted = {directory / file_for(path) for path in answers}
-    incidents = directory / "incidents"
-    if incidents.is_dir():
-        for stale in incidents.glob("*.html"):
-            if stale not in wanted:
-                stale.unlink()
-                changed += 1
+    for folder in INCIDENT_FOLDERS:
+        incidents = directory / folder
+        if incidents.is_dir():
+            for stale in incidents.glob("*.html"):
+                if stale not in wanted:
+                    stale.unlink()
+                    changed += 1
     return changed
 
 

@@ -167,13 +167,25 @@ class ComponentRow:
     notice: str | None = None  # what a kill switch means for the visitor, when one holds this component
 
 
-def common_context(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dict:
-    """What every public template needs: the words, the clock face and the page's names."""
-    default = snapshot.settings.page.language
+def language_paths(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dict:
+    """Where the public pages link: each language's pages at their own paths (`/nl/`, `/en/incidents/ID`), so a
+    link works the same on the server and in the static copy (page/export.py), whose files hold one language
+    each. `?tz=` follows only a zone other than the page's: the copy is in the page's zone and takes no query.
+    Returns `home`, `incident_href(id)`, and `tz_query` ("" or "?tz=Asia%2FTokyo")."""
+    tz_query = "" if zone.key == snapshot.settings.zone.key else "?" + urlencode({"tz": zone.key})
     return {
+        "tz_query": tz_query,
+        "home": f"/{language}/{tz_query}",
+        "incident_href": lambda incident_id, to=language: f"/{to}/incidents/{incident_id}{tz_query}",
+    }
+
+
+def common_context(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dict:
+    """What every public template needs: the words, the clock face, the page's names and its links."""
+    default = snapshot.settings.page.language
+    return language_paths(snapshot, language, zone) | {
         "lang": language,
         "zone": zone.key,
-        "query": "?" + urlencode({"lang": language, "tz": zone.key}),
         "page": snapshot.settings.page,
         "component_names": {view.id: text_in(view.name, language, default) or view.id for view in snapshot.components},
         "when": lambda moment: format_time(moment, language, zone),

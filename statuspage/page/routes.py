@@ -126,6 +126,21 @@ async def incident_page(
     return cached_answer(request, rendered, PAGE_CACHE_CONTROL, "Accept-Language")
 
 
+@route([f"/{language}/incidents/{{incident_id:str}}" for language in LANGUAGES], http_method=READ_METHODS,
+       name="incident_page_in_language", include_in_schema=False)
+async def incident_page_in_language(
+    request: Request, incident_id: FromPath[str], tz: FromQuery[str | None] = None
+) -> ASGIResponse:
+    """`/nl/incidents/ID`, `/en/incidents/ID`: an incident's page in that language, at an address of its own like
+    `/nl/` and `/en/` (the static export writes a file for each)."""
+    language = request.url.path.split("/")[1]
+    _, zone, zone_unknown = visitor_preferences(request, language, tz)
+    rendered = await public_pages(request).incident_page(incident_id, language, zone, zone_unknown)
+    if rendered is None:
+        raise NotFoundException(word(language, "incident_not_found"))
+    return cached_answer(request, rendered, PAGE_CACHE_CONTROL)
+
+
 def _feed_handler(kind: str) -> HTTPRouteHandler:
     async def serve_feed(request: Request, lang: FromQuery[str | None] = None) -> ASGIResponse:
         # A feed reader sends no Accept-Language worth following: ?lang= or the page's language.
@@ -154,5 +169,5 @@ def _document_handler(name: str, document_type: type) -> HTTPRouteHandler:
 
 
 API_V2_HANDLERS = [_document_handler(name, document_type) for name, (_, document_type) in api_v2.DOCUMENTS.items()]
-PUBLIC_HANDLERS = [status_page, status_page_in_language, incident_page, _feed_handler("atom"), _feed_handler("rss"),
-                   *API_V2_HANDLERS]
+PUBLIC_HANDLERS = [status_page, status_page_in_language, incident_page, incident_page_in_language,
+                   _feed_handler("atom"), _feed_handler("rss"), *API_V2_HANDLERS]
