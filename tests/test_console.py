@@ -311,6 +311,7 @@ def test_the_console_shows_each_probe_with_a_chart_and_why_it_failed(tmp_path, c
             assert "✕ [STATUS] (500) == 200" in detail
             # The chart's axis: a date no reader can take for another, with the zone.
             assert re.search(r'class="label"[^>]*>2026-11-23 10:\d\d:\d\d CET</text>', detail)
+            assert "<th>When (Europe/Amsterdam)</th>" in detail and "(UTC)" not in detail  # the zone shown
             listing = client.get("/console/probes").text
             assert 'data-probe="twinfield-api"' in listing and "FAILED at" in listing
     finally:

@@ -50,11 +50,13 @@ def test_an_operator_picks_the_zone_the_console_speaks(client, tokens) -> None:
     client.post("/api/v1/incidents", headers=tokens["operator"], json={"name": "Slow", "message": "m", "components": {}})
     audit = client.get("/console/audit").text
     assert "2026-11-23 10:30 CET" in audit  # the page's zone first
+    assert "<th>When (Europe/Amsterdam)</th>" in audit and "(UTC)" not in audit
     moved = client.post("/console/zone", data={"_csrf_token": csrf_of(audit), "tz": "America/New_York",
                                                "back": "/console/audit"}, follow_redirects=False)
     assert moved.status_code in (302, 303) and moved.headers["location"] == "/console/audit"
     audit = client.get("/console/audit").text
     assert "2026-11-23 04:30 EST" in audit and "10:30 CET" not in audit
+    assert "<th>When (America/New_York)</th>" in audit
     assert '<option selected>America/New_York</option>' in audit
     refused = client.post("/console/zone", data={"_csrf_token": csrf_of(audit), "tz": "Mars/Olympus"})
     assert "That is not a time zone" in refused.text
