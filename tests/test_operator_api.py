@@ -369,3 +369,34 @@ def test_an_incident_from_a_template_names_the_chosen_component(client, tokens, 
         unknown = sample.post("/api/v1/incidents/from-template", headers=tokens["operator"], json={"template": "x"})
         assert unknown.status_code == 404
         assert unknown.json()["detail"] == "no incident template 'x'; known: bookings-paused, integration-slow"
+
+
+def test_a_draft_is_read_by_its_id_published_once_and_an_only_update_is_corrected_not_deleted(
+    client, tokens, seed
+) -> None:
+    from statuspage.core import storage
+
+    draft_id = seed(lambda db: storage.create_incident(
+        db, kind="incident", name="Boekingen gepauzeerd", status="identified", impact="major", body="Koppeling uit.",
+        now=seed.clock(), components={"exact-online": "major_outage"}, draft=True))
+    notice_writes(client)
+    draft = client.get(f"/api/v1/incidents/{draft_id}", headers=tokens["viewer"])
+    assert draft.status_code == 200, draft.text
+    assert (draft.json()["name"], draft.json()["incident_updates"][0]["body"]) == ("Boekingen gepauzeerd", "Koppeling uit.")
+    assert client.get("/api/v2/incidents.json").json()["incidents"] == []  # not public yet
+    missing = client.get("/api/v1/incidents/nope", headers=tokens["viewer"])
+    assert missing.status_code == 404 and missing.json()["detail"] == "no incident or maintenance with id 'nope'"
+
+    assert client.post(f"/api/v1/incidents/{draft_id}/publish", headers=tokens["operator"]).status_code == 200
+    again = client.post(f"/api/v1/incidents/{draft_id}/publish", headers=tokens["operator"])
+    assert again.status_code == 409 and again.json()["detail"] == f"incident {draft_id!r} is published already"
+    assert client.post("/api/v1/incidents/nope/publish", headers=tokens["operator"]).status_code == 404
+
+    only = draft.json()["incident_updates"][0]["id"]
+    refused = client.delete(f"/api/v1/incidents/{draft_id}/updates/{only}", headers=tokens["operator"])
+    assert refused.status_code == 400
+    assert refused.json()["detail"] == ("this is the incident's only update, and an incident keeps at least one: "
+                                        "correct its text instead")
+    wrong = client.post(f"/api/v1/incidents/{draft_id}/updates", headers=tokens["operator"],
+                        json={"status": "completed", "message": "Klaar."})
+    assert wrong.status_code == 400 and wrong.json()["detail"].startswith("an incident update needs a status among")

@@ -48,6 +48,11 @@ def _incident_state(db: Database, incident_id: str) -> dict:
     return {**row, "components": storage.incident_components(db, incident_id)}
 
 
+def _a(kind: str) -> str:
+    """ "an incident", "a maintenance": the kind of an incident row with its article."""
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
 def _finish(db: Database, settings: Settings, now: datetime) -> None:
     record_statuses_now(db, settings, now)
 
@@ -177,8 +182,11 @@ def bilingual_draft(settings: Settings, key: str, component: str | None, values:
 
 def publish_draft(db: Database, settings: Settings, actor: Actor, now: datetime, incident_id: str) -> None:
     """Make an incident the service drafted public, as of now."""
-    if not any(row["id"] == incident_id for row in storage.draft_incidents(db)):
-        raise Refused(f"no draft incident {incident_id!r}", not_found=True)
+    row = storage.incident_row(db, incident_id)
+    if row is None:
+        raise Refused(f"no incident with id {incident_id!r}", not_found=True)
+    if not row["draft"]:
+        raise Refused(f"incident {incident_id!r} is published already", conflict=True)
     storage.publish_incident(db, incident_id, now)
     storage.append_audit(db, at=now, actor=actor.name, action="incident.publish", subject_type="incident",
                          subject_id=incident_id, after=_incident_state(db, incident_id))
@@ -196,7 +204,7 @@ def post_update(
     before = _incident_state(db, incident_id)
     allowed = MaintenanceStatus if before["kind"] == "maintenance" else IncidentStatus
     if status not in {member.value for member in allowed}:
-        raise Refused(f"a {before['kind']} update needs a status among {', '.join(m.value for m in allowed)}; got {status!r}")
+        raise Refused(f"{_a(before['kind'])} update needs a status among {', '.join(m.value for m in allowed)}; got {status!r}")
     if before["kind"] == "incident" and not IncidentStatus(before["status"]).is_open and IncidentStatus(status).is_open:
         raise Refused(f"incident {incident_id} is resolved; open a new incident instead of reopening it")
     if status in (IncidentStatus.RESOLVED, MaintenanceStatus.COMPLETED):
@@ -271,7 +279,8 @@ def delete_update(
     left them in (`state_after`), the status history and subscribers follow. 404 unless it is `incident_id`'s."""
     before = _update_of(db, incident_id, update_id)
     if storage.update_count(db, incident_id) == 1:
-        raise Refused("this is the incident's only update; delete the incident or post a correction instead")
+        kind = _incident_state(db, incident_id)["kind"]
+        raise Refused(f"this is the {kind}'s only update, and {_a(kind)} keeps at least one: correct its text instead")
     storage.delete_incident_update(db, update_id, now)
     state = state_after(storage.updates_oldest_first(db, incident_id))
     storage.set_incident_state(db, incident_id, status=state.status, components=state.components,

@@ -304,11 +304,12 @@ DOCUMENTS = {
 
 def find(snapshot: PageSnapshot, incident_id: str) -> Incident | ScheduledMaintenance | None:
     """One incident or maintenance of the snapshot, in its API shape."""
+    view = next((view for view in snapshot.incidents + snapshot.maintenances if view.id == incident_id), None)
+    return None if view is None else document_of(snapshot, view)
+
+
+def document_of(snapshot: PageSnapshot, view: IncidentView) -> Incident | ScheduledMaintenance:
+    """An incident or maintenance in its API shape, its components named as in `snapshot`; `view` need not be
+    one the page lists (a draft, an old one: `snapshot.incident_views`)."""
     writer = DocumentWriter(snapshot)
-    for view in snapshot.incidents:
-        if view.id == incident_id:
-            return writer.incident(view)
-    for view in snapshot.maintenances:
-        if view.id == incident_id:
-            return writer.maintenance(view)
-    return None
+    return writer.maintenance(view) if view.kind == "maintenance" else writer.incident(view)

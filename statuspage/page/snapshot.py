@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from statuspage.core.settings import ComponentSettings, GroupSettings, Settings, Text
-from statuspage.core.storage import PageRows, moment
+from statuspage.core.storage import IncidentRows, PageRows, moment
 from statuspage.core.vocabulary import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
 from statuspage.page.status import (
     Override,
@@ -217,7 +217,7 @@ def build_snapshot(settings: Settings, rows: PageRows, now: datetime) -> PageSna
                 paused=None if is_group else paused_by(entry.key, rows.switched_off),
             )
         )
-    incidents = _incidents(rows, now)
+    incidents = incident_views(rows, now)
     open_impacts = [item.impact for item in incidents if item.kind == "incident" and item.is_open]
     leaf_statuses = [component.status for component in components if not component.is_group]
     updated_at = max(
@@ -292,7 +292,8 @@ def _latest(stored: datetime, history: list[StatusChange]) -> datetime:
     return max([stored] + [change.at for change in history[-1:]])
 
 
-def _incidents(rows: PageRows, now: datetime) -> list[IncidentView]:
+def incident_views(rows: PageRows | IncidentRows, now: datetime) -> list[IncidentView]:
+    """The incidents and maintenance windows of `rows` as the page shows them at `now` (a window's phase by the clock)."""
     affected: dict[str, list[AffectedComponent]] = defaultdict(list)
     for row in rows.update_components:
         affected[row["update_id"]].append(

@@ -189,6 +189,47 @@ class PageRows:
     probe_verdicts: list[Row]  # component and verdict of each probe that complains
 
 
+@dataclass(frozen=True)
+class IncidentRows:
+    """Incidents with what hangs off them, as in PageRows: what `page.snapshot.incident_views` reads."""
+
+    incidents: list[Row]
+    incident_components: list[Row]
+    updates: list[Row]  # newest first
+    update_components: list[Row]
+
+
+def _incident_rows(db: Database, incidents: list[Row]) -> IncidentRows:
+    ids = [incident["id"] for incident in incidents]
+    marks = ", ".join("?" * len(ids))
+    return IncidentRows(
+        incidents=incidents,
+        incident_components=list(db.query(f"SELECT * FROM incident_components WHERE incident_id IN ({marks})", ids)),
+        updates=list(
+            db.query(
+                f"SELECT * FROM incident_updates WHERE incident_id IN ({marks}) ORDER BY display_at DESC, rowid DESC",
+                ids,
+            )
+        ),
+        update_components=list(
+            db.query(
+                f"""
+                SELECT uc.* FROM incident_update_components uc
+                JOIN incident_updates u ON u.id = uc.update_id
+                WHERE u.incident_id IN ({marks})
+                """,
+                ids,
+            )
+        ),
+    )
+
+
+def read_incident_rows(db: Database, incident_id: str) -> IncidentRows:
+    """One incident or maintenance with its updates, drafts and those too old for the page included (for
+    operators); `incidents` is empty when there is no such id."""
+    return _incident_rows(db, list(db.query("SELECT * FROM incidents WHERE id = ?", [incident_id])))
+
+
 RECENT_LIMIT = 50
 
 
@@ -212,29 +253,14 @@ def read_page_rows(db: Database, history_since: datetime) -> PageRows:
             {"since": iso(history_since), "limit": RECENT_LIMIT},
         )
     )
-    ids = [incident["id"] for incident in incidents]
-    marks = ", ".join("?" * len(ids))
+    details = _incident_rows(db, incidents)
     return PageRows(
         components=list(db.query("SELECT * FROM components ORDER BY rowid")),
         overrides=list(db.query("SELECT * FROM component_overrides")),
         incidents=incidents,
-        incident_components=list(db.query(f"SELECT * FROM incident_components WHERE incident_id IN ({marks})", ids)),
-        updates=list(
-            db.query(
-                f"SELECT * FROM incident_updates WHERE incident_id IN ({marks}) ORDER BY display_at DESC, rowid DESC",
-                ids,
-            )
-        ),
-        update_components=list(
-            db.query(
-                f"""
-                SELECT uc.* FROM incident_update_components uc
-                JOIN incident_updates u ON u.id = uc.update_id
-                WHERE u.incident_id IN ({marks})
-                """,
-                ids,
-            )
-        ),
+        incident_components=details.incident_components,
+        updates=details.updates,
+        update_components=details.update_components,
         switched_off=[row["scope"] for row in db.query("SELECT scope FROM switches WHERE enabled = 0")],
         probe_verdicts=list(db.query(
             "SELECT component, verdict FROM probe_states WHERE verdict IS NOT NULL AND paused = 0 AND component IS NOT NULL")),
