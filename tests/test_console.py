@@ -2,6 +2,7 @@
 
 import html
 import re
+from datetime import UTC, datetime
 
 import pytest
 from conftest import TOKENS
@@ -190,6 +191,8 @@ def test_console_updates_overrides_and_webhooks_share_the_api_limits(client, tok
 
 # Local times that do not exist, or exist twice (issue 11, fault 6). Europe/Amsterdam moves its clocks on
 # 2026-03-29 (02:00 CET becomes 03:00 CEST) and on 2026-10-25 (03:00 CEST becomes 02:00 CET).
+# Those windows lie ahead of this moment (a window that has ended is refused).
+BEFORE_THE_CLOCK_CHANGES = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def _schedule(client, **times: str):
@@ -200,7 +203,8 @@ def _schedule(client, **times: str):
 
 @pytest.mark.parametrize(("starts", "ends"), [("2026-03-29T02:45", "2026-03-29T03:10"),
                                               ("2026-03-29T02:30", "2026-03-29T03:30")])
-def test_a_maintenance_time_the_clocks_skip_is_refused_saying_so(client, tokens, starts, ends) -> None:
+def test_a_maintenance_time_the_clocks_skip_is_refused_saying_so(client, tokens, clock, starts, ends) -> None:
+    clock.now = BEFORE_THE_CLOCK_CHANGES
     sign_in(client, TOKENS["operator"])
     response = _schedule(client, starts=starts, ends=ends)
     assert response.status_code == 400
@@ -209,7 +213,8 @@ def test_a_maintenance_time_the_clocks_skip_is_refused_saying_so(client, tokens,
     assert client.get("/api/v2/scheduled-maintenances.json").json()["scheduled_maintenances"] == []
 
 
-def test_a_maintenance_time_the_clocks_pass_twice_asks_which_one_and_takes_the_answer(client, tokens) -> None:
+def test_a_maintenance_time_the_clocks_pass_twice_asks_which_one_and_takes_the_answer(client, tokens, clock) -> None:
+    clock.now = BEFORE_THE_CLOCK_CHANGES
     sign_in(client, TOKENS["operator"])
     asked = _schedule(client, starts="2026-10-25T02:30", ends="2026-10-25T04:00")
     assert asked.status_code == 400
@@ -223,7 +228,8 @@ def test_a_maintenance_time_the_clocks_pass_twice_asks_which_one_and_takes_the_a
                                                            "2026-10-25T02:30:00.000+02:00"]
 
 
-def test_a_window_across_the_spring_change_is_compared_and_stored_as_instants(client, tokens) -> None:
+def test_a_window_across_the_spring_change_is_compared_and_stored_as_instants(client, tokens, clock) -> None:
+    clock.now = BEFORE_THE_CLOCK_CHANGES
     sign_in(client, TOKENS["operator"])
     assert _schedule(client, starts="2026-03-29T01:30", ends="2026-03-29T03:30").status_code == 302
     [window] = client.get("/api/v2/scheduled-maintenances.json").json()["scheduled_maintenances"]

@@ -140,3 +140,15 @@ def test_the_feeds_stay_well_formed_whatever_text_was_stored(client, seed, clock
         feed = feedparser.parse(body)
         assert not feed.bozo, feed.bozo_exception
         assert feed.entries[0].title == "AB ab"
+
+
+def test_a_time_in_another_year_than_the_visitors_current_one_shows_its_year(client, tokens) -> None:
+    # The test clock says 2026-11-23; this window runs across New Year's Eve in UTC.
+    maintenance = client.post("/api/v1/maintenances", headers=tokens["operator"], json={
+        "name": "Jaarafsluiting", "message": "m", "starts": "2026-12-31T23:30:00Z", "ends": "2027-01-01T00:30:00Z",
+        "components": ["login"]}).json()
+    london = text_of(client.get(f"/incidents/{maintenance['id']}?lang=en&tz=Europe/London").text)
+    assert "From Dec 31, 23:30 GMT until Jan 1, 2027, 00:30 GMT" in london
+    tokyo = text_of(client.get(f"/incidents/{maintenance['id']}?lang=nl&tz=Asia/Tokyo").text)
+    assert "Van 1 jan 2027, 08:30 JST tot 1 jan 2027, 09:30 JST" in tokyo
+    assert "From Jan 1, 2027, 00:30 CET until Jan 1, 2027, 01:30 CET" in text_of(client.get("/?lang=en").text)

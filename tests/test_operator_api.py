@@ -400,3 +400,16 @@ def test_a_draft_is_read_by_its_id_published_once_and_an_only_update_is_correcte
     wrong = client.post(f"/api/v1/incidents/{draft_id}/updates", headers=tokens["operator"],
                         json={"status": "completed", "message": "Klaar."})
     assert wrong.status_code == 400 and wrong.json()["detail"].startswith("an incident update needs a status among")
+
+
+def test_a_window_that_has_ended_already_is_refused(client, tokens) -> None:
+    past = client.post("/api/v1/maintenances", headers=tokens["operator"], json={
+        "name": "m", "message": "m", "starts": "2020-01-01T11:00:00+01:00", "ends": "2020-01-01T12:00:00+01:00"})
+    assert past.status_code == 400
+    assert past.json()["detail"].startswith("ends (2020-01-01T12:00:00+01:00) lies in the past: a window that has "
+                                            "ended already cannot be scheduled")
+    assert client.get("/api/v2/scheduled-maintenances.json").json()["scheduled_maintenances"] == []
+    # Work under way (begun, not ended) may still be put on the page: the test clock says 10:30 in Amsterdam.
+    under_way = client.post("/api/v1/maintenances", headers=tokens["operator"], json={
+        "name": "m", "message": "m", "starts": "2026-11-23T10:00:00+01:00", "ends": "2026-11-23T11:00:00+01:00"})
+    assert under_way.status_code == 201 and under_way.json()["status"] == "in_progress"

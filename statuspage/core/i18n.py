@@ -266,10 +266,12 @@ def format_day(moment: datetime, language: str, zone: ZoneInfo, with_year: bool 
     return text
 
 
-def format_time(moment: datetime, language: str, zone: ZoneInfo) -> str:
-    """A moment the way the page shows it: "Oct 11, 19:59 CEST" / "11 okt, 19:59 CEST"."""
+def format_time(moment: datetime, language: str, zone: ZoneInfo, now: datetime | None = None) -> str:
+    """A moment the way the page shows it: "Oct 11, 19:59 CEST" / "11 okt, 19:59 CEST"; with the year when it
+    is not `now`'s year in `zone` (given a `now`): "Jan 1, 2020, 11:00 CET" / "1 jan 2020, 11:00 CET"."""
     local = clock.local(moment, zone)
-    return f"{format_day(local, language, zone, with_year=False)}, {local:%H:%M} {local.tzname()}"
+    with_year = now is not None and local.year != clock.local(now, zone).year
+    return f"{format_day(local, language, zone, with_year=with_year)}, {local:%H:%M} {local.tzname()}"
 
 
 def pick_text(texts: dict[str, str], fallback: str, language: str) -> tuple[str, str | None]:

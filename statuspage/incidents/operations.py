@@ -305,6 +305,10 @@ def schedule_maintenance(
     _check_moments(starts=starts, ends=ends)
     if to_utc(ends) <= to_utc(starts):  # as instants: two wall times in one zone compare without their offsets
         raise Refused("a maintenance window must end after it starts")
+    if to_utc(ends) <= to_utc(now):
+        # It would be recorded as completed at once, telling subscribers of work that is over.
+        raise Refused(f"ends ({ends.isoformat()}) lies in the past: a window that has ended already cannot be "
+                      "scheduled; give times still to come, or a start in the past and an end to come for work under way")
     maintenance_id = storage.create_incident(
         db, kind="maintenance", name=name, status=MaintenanceStatus.SCHEDULED.value, impact="maintenance",
         body=message, now=now, components=dict.fromkeys(components, ComponentStatus.UNDER_MAINTENANCE.value),

@@ -48,7 +48,7 @@ def entry_html(snapshot: PageSnapshot, item: IncidentView, language: str | None 
     for update in item.updates:
         body, written_in = pick_text(update.bodies, update.body, language)
         mark = f"<em>{word(language, 'written_in.' + written_in)}</em> " if written_in else ""
-        parts.append(f"<p><small>{format_time(update.display_at, language, zone)}</small><br>"
+        parts.append(f"<p><small>{format_time(update.display_at, language, zone, snapshot.now)}</small><br>"
                      f"<strong>{word(language, update.status)}</strong> - {mark}{markdown.render(body)}</p>")
     return "".join(parts)
 

@@ -188,7 +188,7 @@ def common_context(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dic
         "zone": zone.key,
         "page": snapshot.settings.page,
         "component_names": {view.id: text_in(view.name, language, default) or view.id for view in snapshot.components},
-        "when": lambda moment: format_time(moment, language, zone),
+        "when": lambda moment: format_time(moment, language, zone, snapshot.now),
         "t": lambda key, **values: word(language, key, **values),
         "feeds": True,  # the head links the feeds for readers to discover
         # An incident's title and an update's text in the visitor's language when written in it, else
