@@ -195,3 +195,24 @@ def test_the_language_switch_leads_to_the_other_languages_own_address(client, to
     assert language_links(tokyo)["en"] == f"/en/incidents/{incident_id}?tz=Asia%2FTokyo"
     assert '<a href="/nl/?tz=Asia%2FTokyo">' in tokyo and "JST" in tokyo
     assert language_links(client.get("/en/?tz=Asia/Tokyo").text)["nl"] == "/nl/?tz=Asia%2FTokyo"
+
+
+def past_incidents(html: str) -> str:
+    return html.split('id="past-incidents"')[1].split("</section>")[0]
+
+
+def test_a_completed_maintenance_is_listed_under_past_incidents_on_the_day_it_ran(client, tokens, clock) -> None:
+    scheduled = client.post("/api/v1/maintenances", headers=tokens["operator"], json={
+        "names": {"nl": "Database-upgrade", "en": "Database upgrade"}, "message": "Boeken pauzeert.",
+        "starts": "2026-11-23T10:31:00+01:00", "ends": "2026-11-23T11:31:00+01:00", "components": ["exact-online"]})
+    maintenance_id = scheduled.json()["id"]
+    incident_id = client.post("/api/v1/incidents", headers=tokens["operator"], json=BOTH).json()["id"]
+    clock.advance(minutes=2)
+    tick(client)
+    assert maintenance_id not in past_incidents(client.get("/en/").text)  # under way: not history yet
+    clock.advance(hours=1)
+    tick(client)
+    history = past_incidents(client.get("/en/").text)
+    assert f'<a href="/en/incidents/{maintenance_id}">Database upgrade</a>' in history
+    # Latest start first: the maintenance began at 10:31, the incident at 10:30.
+    assert history.index(maintenance_id) < history.index(incident_id)

@@ -129,7 +129,15 @@ class PageSnapshot:
         return [item for item in self.maintenances if maintenance_is_active(MaintenanceStatus(item.status))]
 
     def incidents_on(self, day_start: datetime, day_end: datetime) -> list[IncidentView]:
-        return [incident for incident in self.incidents if day_start <= incident.started_at < day_end]
+        """What the page's history lists for one day, latest first: the incidents that began in it and, as hosted
+        status pages list them, the completed maintenance windows that began in it (those to come or under way
+        stand under "Scheduled maintenance")."""
+        def began(item: IncidentView) -> datetime:
+            return item.scheduled_for or item.started_at if item.kind == "maintenance" else item.started_at
+
+        done = [item for item in self.maintenances if item.status == MaintenanceStatus.COMPLETED]
+        return sorted((item for item in [*self.incidents, *done] if day_start <= began(item) < day_end),
+                      key=began, reverse=True)
 
 
 def page_order(settings: Settings) -> list[GroupSettings | ComponentSettings]:
