@@ -383,3 +383,30 @@ def test_an_operator_starts_a_manual_sync_from_the_console_and_watches_it_reach_
     assert cells.nth(3).inner_text() == "done"
     assert cells.nth(5).inner_text() == "25", "the sandbox's 25 accounts inserted"
     assert cells.nth(8).inner_text() == "1", "one call"
+
+
+LONG_WORD = "Exactonlineboekingen" * 9 + "gepauzeerd"  # 190 characters, no space nor hyphen to break at
+
+
+def seed_long_words(seeder, now) -> None:
+    seeder(lambda db: operations.open_incident(
+        db, seeder.settings, Actor("test"), now(), name=LONG_WORD, status="identified", impact="major",
+        message=f"Zie https://status.example.test/{LONG_WORD}", components={}))
+
+
+@pytest.fixture
+def long_words_server(settings, config_file) -> Iterator[str]:
+    """The served page with an incident whose title and text hold a word longer than any screen is wide."""
+    yield from serve(settings, config_file, seed_long_words)
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_a_title_without_spaces_wraps_inside_its_card(long_words_server, browser, width) -> None:
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    incident_id = httpx.get(f"{long_words_server}/api/v2/incidents.json").json()["incidents"][0]["id"]
+    for path in ["/en/", f"/en/incidents/{incident_id}"]:
+        page.goto(long_words_server + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, path
+        overflowing = page.locator("article, h1, h3:not(.visually-hidden), h4, .update-body").evaluate_all(
+            "boxes => boxes.filter(box => box.scrollWidth > box.clientWidth + 1).map(box => box.outerHTML.slice(0, 80))")
+        assert overflowing == [], path
