@@ -195,6 +195,24 @@ def test_an_unknown_time_zone_falls_back_to_the_pages_zone_with_a_notice(client,
     assert "not one we know" not in client.get("/", params={"lang": "en", "tz": "UTC"}).text
 
 
+@pytest.mark.parametrize("name", ["localtime", "posixrules", "Factory", "US/Eastern", "CET", "EST5EDT", "Etc/GMT+5",
+                                  "europe/amsterdam", "Europe/Amsterdam/"])
+def test_only_iana_area_location_names_and_utc_are_taken_as_zones(client, name) -> None:
+    """Files a zoneinfo directory holds beside the zones, and the database's backward-compatible aliases
+    (whose abbreviations and inverted Etc signs mislead), are not zones a visitor can mean."""
+    page = client.get("/", params={"lang": "en", "tz": name}).text
+    assert "not one we know; times are shown in Europe/Amsterdam" in page and "Times in Europe/Amsterdam" in page
+
+
+@pytest.mark.parametrize(("name", "shown"), [("UTC", "UTC"), ("Asia/Tokyo", "Asia/Tokyo"),
+                                             ("America/Argentina/Buenos_Aires", "America/Argentina/Buenos_Aires"),
+                                             ("", "Europe/Amsterdam")])
+def test_a_zones_name_or_an_empty_tz_shows_times_without_a_notice(client, name, shown) -> None:
+    for path in ["/", "/en/"]:
+        page = client.get(path, params={"lang": "en", "tz": name}).text
+        assert f"Times in {shown}" in page and "not one we know" not in page, (path, name)
+
+
 def test_an_unknown_page_gets_a_friendly_404_in_the_visitors_language(client) -> None:
     response = client.get("/no-such-page", headers={"Accept-Language": "en"})
     assert response.status_code == 404

@@ -6,6 +6,7 @@ languages, written out here, are simpler and faster than a gettext catalogue.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -242,9 +243,18 @@ def _accepted(header: str) -> list[str]:
     return [language for _, _, language in sorted(ranked)]
 
 
+# The IANA time zone database's areas (its zone1970.tab): a zone is "Area/Location" or "Area/Location/Place".
+ZONE_AREAS = ("Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
+_ZONE_NAME = re.compile(rf"(?:{'|'.join(ZONE_AREAS)})(?:/[A-Za-z0-9_+-]+){{1,2}}")
+
+
 def zone_named(name: str) -> ZoneInfo | None:
-    """The time zone a visitor asked for, or None when the name is not an IANA zone."""
-    if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
+    """The time zone a visitor asked for: an IANA area/location name (Europe/Amsterdam) or UTC; None otherwise.
+
+    Not the backward-compatible aliases (US/Eastern, CET, EST5EDT: abbreviations that mislead, Etc/GMT+5 whose
+    sign is inverted) nor the files a zoneinfo directory keeps beside the zones (localtime, posixrules, Factory).
+    """
+    if name != "UTC" and not _ZONE_NAME.fullmatch(name):
         return None
     try:
         return ZoneInfo(name)

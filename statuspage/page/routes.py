@@ -87,11 +87,11 @@ def visitor_preferences(request: Request, lang: str | None, tz: str | None) -> t
     """The language and time zone to show: asked for in the query, else the browser's, else the page's.
 
     An unknown `tz` falls back to the page's zone, and the third value says so: the page then tells the
-    visitor, rather than answering with an error page (issue 12)."""
+    visitor, rather than answering with an error page (issue 12). An empty `tz` is no choice: the page's zone."""
     settings = public_pages(request).settings
     if lang is not None and lang not in LANGUAGES:
         raise HTTPException(status_code=400, detail=f"lang={lang!r} is not offered; use lang=nl or lang=en")
-    zone = settings.zone if tz is None else zone_named(tz)
+    zone = zone_named(tz) if tz else settings.zone
     language = choose_language(lang, request.headers.get("accept-language"), settings.page.language)
     return language, zone or settings.zone, zone is None
 
