@@ -61,7 +61,7 @@ from statuspage.probes.runner import Prober
 from statuspage.sync.api import SYNC_HANDLERS
 from statuspage.sync.console import SyncConsole
 from statuspage.web.api_support import provide_performer
-from statuspage.web.console import console_router, provide_console
+from statuspage.web.console import Console, console_router, provide_console
 from statuspage.web.dependencies import provided, started_in_lifespan
 from statuspage.web.security import BearerTokenAuthentication
 from statuspage.web.templating import make_environment
@@ -82,6 +82,7 @@ def create_app(settings: Settings, clock: Clock = system_clock, registry: Regist
     sign_in_limiter = SignInLimiter()
     subscribe_limiter = SignInLimiter(attempts=SUBSCRIBE_LIMIT, window=timedelta(hours=1))
     oauth_state_secret = _service_secret(settings, "oauth-state")
+    console_secret = _service_secret(settings, "console-messages")
 
     @contextlib.asynccontextmanager
     async def run_storage(app: Litestar) -> AsyncIterator[None]:
@@ -115,6 +116,7 @@ def create_app(settings: Settings, clock: Clock = system_clock, registry: Regist
             "sign_in_limiter": provided(sign_in_limiter),
             "subscribe_limiter": provided(subscribe_limiter),
             "oauth_state_secret": provided(oauth_state_secret),
+            "console_secret": provided(console_secret),
             "links": started_in_lifespan("links"),
             "dispatcher": started_in_lifespan("dispatcher"),
             "prober": started_in_lifespan("prober"),
@@ -140,7 +142,8 @@ def create_app(settings: Settings, clock: Clock = system_clock, registry: Regist
     # The same services in the app's state, for what gets no injection: the authentication middleware, the
     # exception handlers, the public routes' hot path (`page.routes`), the CLI and the tests.
     app.state.update(settings=settings, store=store, clock=clock, pages=pages, sign_in_limiter=sign_in_limiter,
-                     subscribe_limiter=subscribe_limiter, oauth_state_secret=oauth_state_secret)
+                     subscribe_limiter=subscribe_limiter, oauth_state_secret=oauth_state_secret,
+                     console_secret=console_secret)
     return app
 
 
@@ -270,12 +273,23 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
+def _in_console(request: Request) -> bool:
+    return request.url.path == "/console" or request.url.path.startswith("/console/")
+
+
 def _error_response(
     request: Request, status_code: int, detail: str, title_key: str, headers: dict | None = None, extra: object = None
 ) -> Response:
     if _wants_json(request):
         body = {"status_code": status_code, "detail": detail} | ({"extra": extra} if extra else {})
         return Response(body, status_code=status_code, headers=headers)
+    if _in_console(request):
+        # The console's own layout and language (English), with its menu: an operator is not a visitor.
+        state = request.app.state
+        console = Console(request, state.settings, state.clock, state.console_secret)
+        title = {404: "Not found", 405: "Not allowed here"}.get(status_code, "Something went wrong")
+        return console.render("web/console_error.html", status_code=status_code, headers=headers, menu=True,
+                              title=title, detail=detail)
     pages: PublicPages = request.app.state.pages
     language = choose_language(
         request.query_params.get("lang"), request.headers.get("accept-language"), pages.settings.page.language
@@ -296,6 +310,9 @@ def not_found(request: Request, error: NotFoundException) -> Response:
     if _wants_json(request):
         detail = error.detail if routed else (
             f"No such endpoint: {request.url.path}. The public API is described at /api/schema.")
+        return _error_response(request, 404, detail, "")
+    if _in_console(request):
+        detail = error.detail if routed else f"The console has no page at {request.url.path}; the menu lists its pages."
         return _error_response(request, 404, detail, "")
     pages: PublicPages = request.app.state.pages
     language = choose_language(

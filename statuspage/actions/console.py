@@ -35,6 +35,8 @@ from statuspage.web.console import Answer, ConsoleDep, form_of, required
 from statuspage.web.dependencies import ClockDep, SecretDep, SettingsDep, StoreDep
 from statuspage.web.security import requires
 
+CONNECTIONS = "/console/connections"
+
 
 def _link(links: Links, integration: str, environment: str | None = None) -> IntegrationLink:
     """The integration's link, and (when named) an environment that connects to it; 404 otherwise."""
@@ -54,7 +56,7 @@ class ActionConsole(Controller):
 
     @get("/connections")
     async def connections(self, console: ConsoleDep, store: StoreDep, settings: SettingsDep, links: LinksDep,
-                          error: FromQuery[str | None] = None, connected: FromQuery[str | None] = None) -> Template:
+                          connected: FromQuery[str | None] = None) -> Template:
         """The connections; `connected`: the environment just connected, confirmed at the top of the page."""
         rows = {(row["environment"], row["integration"]): row for row in await store.read(storage.connections)}
         environments = []
@@ -68,12 +70,11 @@ class ActionConsole(Controller):
                 "reach": reach(environment, (connection or {}).get("accessible")),
             })
         just = next((item for item in environments if item["settings"].key == connected and item["connection"]), None)
-        return console.render("actions/connections.html", environments=environments, error=error,
-                              just_connected=just)
+        return console.render("actions/connections.html", environments=environments, just_connected=just)
 
     @post("/connections/{environment:str}/{integration:str}", guards=[requires(Role.OPERATOR)])
     async def connect(
-        self, request: Request, links: LinksDep, clock: ClockDep, oauth_state_secret: SecretDep,
+        self, request: Request, console: ConsoleDep, links: LinksDep, clock: ClockDep, oauth_state_secret: SecretDep,
         environment: FromPath[str], integration: FromPath[str],
     ) -> Response:
         """Start connecting: to the accounting system's sign-in page (OAuth), or, for an integration that takes
@@ -84,14 +85,14 @@ class ActionConsole(Controller):
             try:
                 await link.connect(environment, required(form, "credentials"), request.user.name)
             except (ConnectorError, Refused) as failure:
-                return _back_to_connections(f"Connecting {environment} failed: {failure}")
+                return console.redirect(CONNECTIONS, error=f"Connecting {environment} failed: {failure}")
             return Redirect(f"/console/connections?connected={quote(environment)}")
         oauth_state = make_state(oauth_state_secret, environment, digest(request.auth), clock() + STATE_LIFETIME)
         return Redirect(link.authorization_url(oauth_state))
 
     @get("/connections/{integration:str}/callback", guards=[requires(Role.OPERATOR)])
     async def connected(
-        self, request: Request, links: LinksDep, clock: ClockDep, oauth_state_secret: SecretDep,
+        self, request: Request, console: ConsoleDep, links: LinksDep, clock: ClockDep, oauth_state_secret: SecretDep,
         integration: FromPath[str], code: FromQuery[str] = "", error: FromQuery[str] = "",
         # `state` is a name Litestar keeps for itself; OAuth's parameter is read under another.
         oauth_state: Annotated[str, QueryParameter(name="state")] = "",
@@ -102,30 +103,30 @@ class ActionConsole(Controller):
         name = link.integration.name
         environment = read_state(oauth_state_secret, oauth_state, digest(request.auth), clock())
         if environment is None or link.environment(environment) is None:
-            return _back_to_connections(f"The sign-in at {name} expired or did not start here; please try again.")
+            return console.redirect(CONNECTIONS,
+                                    error=f"The sign-in at {name} expired or did not start here; please try again.")
         if error or not code:
-            return _back_to_connections(f"{name} did not authorize the connection ({error or 'no code'}).")
+            return console.redirect(CONNECTIONS, error=f"{name} did not authorize the connection ({error or 'no code'}).")
         try:
             await link.connect(environment, code, request.user.name)
         except ConnectorError as failure:
-            return _back_to_connections(f"Connecting {environment} failed: {failure}")
+            return console.redirect(CONNECTIONS, error=f"Connecting {environment} failed: {failure}")
         return Redirect(f"/console/connections?connected={quote(environment)}")
 
     @post("/connections/{environment:str}/{integration:str}/check", guards=[requires(Role.OPERATOR)])
-    async def check_connection(self, links: LinksDep, environment: FromPath[str],
+    async def check_connection(self, console: ConsoleDep, links: LinksDep, environment: FromPath[str],
                                integration: FromPath[str]) -> Response:
         try:
             await _link(links, integration, environment).check(environment)
         except NotFoundException as missing:
-            return _back_to_connections(f"Checking {environment} failed: {missing.detail}")
+            return console.redirect(CONNECTIONS, error=f"Checking {environment} failed: {missing.detail}")
         except ConnectorError as failure:
-            return _back_to_connections(f"Checking {environment} failed: {failure}")
+            return console.redirect(CONNECTIONS, error=f"Checking {environment} failed: {failure}")
         return Redirect("/console/connections")
 
     @get("/switches")
     async def switches(
         self, console: ConsoleDep, store: StoreDep, settings: SettingsDep, clock: ClockDep, links: LinksDep,
-        error: FromQuery[str | None] = None,
     ) -> Template:
 
         def read(db):
@@ -148,7 +149,7 @@ class ActionConsole(Controller):
         return console.render("actions/switches.html", switches={row["scope"]: row for row in switch_rows},
                               connections=connections, backlog=backlog, integrations=integrations,
                               misroutes=misroutes, per_connection=per_connection, languages=LANGUAGES,
-                              refresh=running, error=error, connection_scope=switches.connection_scope)
+                              refresh=running, connection_scope=switches.connection_scope)
 
     @post("/switches/{integration:str}", guards=[requires(Role.OPERATOR)])
     async def flip(
@@ -202,6 +203,3 @@ class ActionConsole(Controller):
 
 PAGE_SIZE = 200
 
-
-def _back_to_connections(error: str) -> Response:
-    return Redirect(f"/console/connections?error={quote(error)}")

@@ -45,12 +45,12 @@ class IncidentConsole(Controller):
 
     @get("/")
     async def dashboard(
-        self, console: ConsoleDep, store: StoreDep, pages: PagesDep, error: FromQuery[str | None] = None
+        self, console: ConsoleDep, store: StoreDep, pages: PagesDep
     ) -> Template:
         snapshot = await pages.snapshot()
         overrides = {row["component_id"]: row for row in await store.read(storage.override_rows)}
         drafts = await store.read(storage.draft_incidents)
-        return console.render("incidents/dashboard.html", snapshot=snapshot, overrides=overrides, error=error,
+        return console.render("incidents/dashboard.html", snapshot=snapshot, overrides=overrides,
                               drafts=drafts, leaves=[c for c in snapshot.components if not c.is_group])
 
     @get("/incidents/new")
@@ -206,9 +206,9 @@ class IncidentConsole(Controller):
 
     @get("/subscribers")
     async def subscribers(
-        self, request: Request, console: ConsoleDep, store: StoreDep, error: FromQuery[str | None] = None
+        self, request: Request, console: ConsoleDep, store: StoreDep
     ) -> Template:
-        return await _subscribers_page(request, console, store, error=error)
+        return await _subscribers_page(request, console, store)
 
     @post("/subscribers", guards=[requires(Role.OPERATOR)])
     async def add_webhook(
@@ -263,7 +263,7 @@ def per_language(form: dict[str, str], field: str) -> dict[str, str]:
 
 
 async def _subscribers_page(
-    request: Request, console: Console, store: Store, *, error: str | None = None, new_secret: str | None = None
+    request: Request, console: Console, store: Store, *, new_secret: str | None = None
 ) -> Template:
     def read(db) -> tuple[list, dict]:
         subscribers = storage.list_subscribers(db)
@@ -272,7 +272,7 @@ async def _subscribers_page(
         return subscribers, {row["id"]: storage.deliveries_of(db, row["id"], 20) for row in subscribers}
 
     subscribers, deliveries = await store.read(read)
-    return console.render("incidents/subscribers.html", subscribers=subscribers, deliveries=deliveries, error=error,
+    return console.render("incidents/subscribers.html", subscribers=subscribers, deliveries=deliveries,
                           new_secret=new_secret)
 
 

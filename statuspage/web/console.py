@@ -15,7 +15,7 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -30,14 +30,14 @@ from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from markupsafe import Markup
 
-from statuspage.core import limits, storage
+from statuspage.core import limits, signed, storage
 from statuspage.core.auth import SESSION_COOKIE, SESSION_LIFETIME, Role, digest, new_session_id
 from statuspage.core.clock import Clock, NoSuchLocalTime, from_wall_clock
 from statuspage.core.i18n import format_relative, format_stamp, word, zone_named
 from statuspage.core.operation import Refused
 from statuspage.core.settings import LANGUAGES, Settings, text_in
 from statuspage.core.vocabulary import ComponentStatus
-from statuspage.web.dependencies import ClockDep, SettingsDep, SignInLimiterDep, StoreDep
+from statuspage.web.dependencies import ClockDep, SecretDep, SettingsDep, SignInLimiterDep, StoreDep
 from statuspage.web.security import ConsoleSessionAuthentication, client_of, requires
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -81,13 +81,35 @@ Answer = Response | Template
 """What a console route answers: a page, or a redirect."""
 
 
+# What a redirect may carry to the page it leads to (`Console.redirect`): `?error=` and `?notice=`.
+CARRIED = ("error", "notice")
+
+
 class Console:
     """What every console page uses: rendering with the page's names and the operator's zone, reading moments
     in forms, and the one place where a refused change becomes the error message on its form. Injected per
-    request as `console` (`ConsoleDep`)."""
+    request as `console` (`ConsoleDep`); `secret` signs the messages a redirect carries."""
 
-    def __init__(self, request: Request, settings: Settings, clock: Clock) -> None:
-        self.request, self.settings, self.clock = request, settings, clock
+    def __init__(self, request: Request, settings: Settings, clock: Clock, secret: str) -> None:
+        self.request, self.settings, self.clock, self.secret = request, settings, clock, secret
+
+    def _purpose(self) -> str:
+        # Bound to the browser's session: a message made for one operator never shows in another's console.
+        return f"console-message:{digest(self.request.cookies.get(SESSION_COOKIE, ''))}"
+
+    def redirect(self, path: str, *, error: str | None = None, notice: str | None = None) -> Response:
+        """A redirect to the console page `path` that shows `error` (in the error banner) or `notice` there. The
+        text travels in the query signed for this session (`core.signed.sign_text`), so a link someone else wrote
+        with `?error=` shows nothing."""
+        carried = {name: signed.sign_text(self.secret, self._purpose(), text)
+                   for name, text in (("error", error), ("notice", notice)) if text}
+        return Redirect(f"{path}{'&' if '?' in path else '?'}{urlencode(carried, quote_via=quote)}" if carried else path)
+
+    def carried(self, name: str) -> str | None:
+        """The message `name` ("error" or "notice") a `redirect` carried to this page, or None: also when the query
+        holds text this service did not sign for this session."""
+        token = self.request.query_params.get(name)
+        return signed.unsign_text(self.secret, self._purpose(), token) if token else None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -102,6 +124,8 @@ class Console:
         # The console's own words are English; mixing in the page's language would read badly.
         language, zone = "en", self.zone
         now = self.clock()
+        # None on a page no console route answered (an error page): the middleware that names the user never ran.
+        me = request.scope.get("user")
         return Template(
             template_name=template,
             status_code=status_code,
@@ -110,8 +134,9 @@ class Console:
                 "page": settings.page,
                 "lang": language,
                 "zone": zone.key,
-                "me": request.user,
-                "can_change": request.user is not None and request.user.role.allows(Role.OPERATOR),
+                "me": me,
+                "menu": me is not None,
+                "can_change": me is not None and me.role.allows(Role.OPERATOR),
                 "t": lambda key, **values: word(language, key, **values),
                 "when": lambda moment: stamp_of(moment, zone, now),
                 "stamp": lambda moment, relative=True: stamp_of(moment, zone, now, relative),
@@ -120,8 +145,9 @@ class Console:
                 "languages": LANGUAGE_NAMES,
                 "zone_choices": sorted({settings.zone.key, zone.key, *ZONE_CHOICES}),
                 "here": request.url.path,
-                "error": None,
                 **context,
+                # A message the page was given wins; else the one its redirect carried.
+                **{name: context.get(name) or self.carried(name) for name in CARRIED},
             },
         )
 
@@ -156,15 +182,14 @@ class Console:
         """For `attempt`: the form's page again, with the error and (as `context`) what was filled in."""
         return lambda error: self.render(template, status_code=status_code, error=error, **context)
 
-    @staticmethod
-    def back_to(path: str) -> Callable[[str], Response]:
-        """For `attempt`: a redirect to `path`, whose page shows the error (its `error` query parameter)."""
-        return lambda error: Redirect(f"{path}?error={quote(error)}")
+    def back_to(self, path: str) -> Callable[[str], Response]:
+        """For `attempt`: a redirect to `path`, whose page shows the error (`redirect`)."""
+        return lambda error: self.redirect(path, error=error)
 
 
-def provide_console(request: Request, settings: SettingsDep, clock: ClockDep) -> Console:
+def provide_console(request: Request, settings: SettingsDep, clock: ClockDep, console_secret: SecretDep) -> Console:
     """The console for this request (registered app-wide, resolved per request)."""
-    return Console(request, settings, clock)
+    return Console(request, settings, clock, console_secret)
 
 
 ConsoleDep = NamedDependency[SkipValidation[Console]]
@@ -230,14 +255,14 @@ class SignInController(Controller):
         )
 
     @post("/zone", guards=[requires(Role.VIEWER)])
-    async def choose_zone(self, request: Request, settings: SettingsDep) -> Response:
+    async def choose_zone(self, request: Request, console: ConsoleDep, settings: SettingsDep) -> Response:
         """Show the console's times in another zone (a cookie for this browser); back to where it was asked."""
         form = await form_of(request)
         back = form.get("back", "/console")
         back = back if back.startswith("/console") and "//" not in back else "/console"
         zone = zone_named(form.get("tz", ""))
         if zone is None:
-            return Redirect(f"/console?error={quote('That is not a time zone; use an IANA name like Europe/Amsterdam.')}")
+            return console.redirect("/console", error="That is not a time zone; use an IANA name like Europe/Amsterdam.")
         return Redirect(back, cookies=[Cookie(key=ZONE_COOKIE, value=zone.key, path="/console", httponly=True,
                                               samesite="lax", secure=_secure(request, settings), max_age=365 * 86400)])
 

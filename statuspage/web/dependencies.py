@@ -28,7 +28,8 @@ ClockDep = NamedDependency[SkipValidation[Clock]]
 SignInLimiterDep = NamedDependency[SkipValidation[SignInLimiter]]
 """Both limiters have this type: `sign_in_limiter` (console sign-ins) and `subscribe_limiter` (subscriptions)."""
 SecretDep = NamedDependency[SkipValidation[str]]
-"""`oauth_state_secret`: signs the state an OAuth sign-in carries through the accounting system."""
+"""`oauth_state_secret`: signs the state an OAuth sign-in carries through the accounting system; `console_secret`:
+signs the messages a console redirect carries to the next page."""
 
 
 def provided(value: Any) -> Provide:
