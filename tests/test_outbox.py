@@ -431,7 +431,9 @@ def test_one_connection_is_switched_off_and_replayed_on_its_own(connected, token
     progress = client.get(f"/api/v1/connections/{jansen}/replay", headers=tokens["viewer"]).json()["progress"]
     assert (progress["total"], progress["done"], progress["left"]) == (1, 1, 0)
     assert sorted(entry["your_ref"] for entry in ledger(sandbox)) == ["J-1", "V-1"]
-    assert client.get("/api/v1/integrations/exact-online/replay", headers=tokens["viewer"]).json()["progress"] is None
+    # The integration's view follows its connections' replays too, naming whose it is.
+    whole = client.get("/api/v1/integrations/exact-online/replay", headers=tokens["viewer"]).json()["progress"]
+    assert (whole["id"], whole["scope"]) == (progress["id"], "connection:jansen-groep:exact-online")
     assert client.get("/api/v1/connections/999/replay", headers=tokens["viewer"]).status_code == 404
 
 

@@ -93,11 +93,19 @@ class SwitchSet(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Switch(msgspec.Struct):
+    """The switch after the request. `changed` false: it already stood as asked, nothing moved, and `reason`,
+    `changed_by` and `changed_at` are those of the flip in force (the first reason is kept); `detail` says so."""
+
     scope: str
     enabled: bool
     actions_moved: int
     replay_id: int | None
     incident_id: str | None = None  # the incident opened or updated with the flip
+    changed: bool = True
+    detail: str = ""
+    reason: str | None = None
+    changed_by: str | None = None
+    changed_at: str | None = None
 
 
 class Connection(msgspec.Struct):
@@ -297,7 +305,8 @@ async def _switch(
                                  enabled=data.enabled, reason=data.reason, notice=notice)
     if change.enabled:
         dispatcher.wake()
-    return Switch(change.scope, change.enabled, change.moved, change.replay_id, change.incident_id)
+    return Switch(change.scope, change.enabled, change.moved, change.replay_id, change.incident_id, change.changed,
+                  change.describe(), change.reason, change.changed_by, change.changed_at)
 
 
 async def replay_state(

@@ -163,11 +163,12 @@ class ActionConsole(Controller):
                                          for field in ("title", "message", "resolved"))) if form.get("incident") else None
 
         async def change() -> Answer:
-            await performer.perform(switches.switch, integration=integration, environment=environment,
-                                    enabled=form.get("enabled") == "on", reason=required(form, "reason"),
-                                    notice=notice)
+            flipped = await performer.perform(switches.switch, integration=integration, environment=environment,
+                                              enabled=form.get("enabled") == "on", reason=required(form, "reason"),
+                                              notice=notice)
             dispatcher.wake()
-            return Redirect("/console/switches")
+            # A page older than someone else's flip asked for what already is: say so rather than nothing.
+            return console.redirect("/console/switches", notice=None if flipped.changed else flipped.describe())
 
         return await console.attempt(change, console.back_to("/console/switches"))
 

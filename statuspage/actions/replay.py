@@ -51,6 +51,7 @@ class ReplayProgress(msgspec.Struct):
     finished_at: str | None = None
     duration_seconds: float | None = None
     average_per_minute: float | None = None
+    scope: str | None = None  # whose switch this replay followed: the integration's, or one connection's
 
 
 class Replay(msgspec.Struct):
@@ -93,6 +94,7 @@ def progress(replay: storage.Row, counts: dict[str, int], done_last_minute: int,
         round(left / per_minute, 1) if per_minute else (0.0 if left == 0 else None),
         share_done=round(handled / total, 3) if total else 1.0, finished_at=finished_at,
         duration_seconds=None if duration is None else round(duration, 1), average_per_minute=average,
+        scope=replay["scope"],
     )
 
 
@@ -104,7 +106,8 @@ def replay_state(db: Database, integration: str, environment: str | None, now: d
     """
     scope = scope_of(integration, environment)
     delayed = storage.delayed_by_administration(db, integration, environment)
-    replay = storage.latest_replay(db, scope)
+    # An integration's view follows its connections' replays too: its backlog above counts theirs.
+    replay = storage.latest_replay(db, scope) if environment else storage.latest_replay_of_integration(db, integration)
     shown = None
     if replay is not None:
         shown = progress(replay, storage.replay_counts(db, replay["id"]),

@@ -10,6 +10,7 @@ switch and the actions it holds move together or not at all.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,7 @@ from statuspage.incidents import operations
 from statuspage.incidents.status_history import record_statuses_now
 
 SYSTEM = Actor("kill switch")
+log = logging.getLogger("statuspage.actions.switches")
 
 
 def installed(settings: Settings) -> list[str]:
@@ -59,11 +61,28 @@ def may_send(closed: list[str], integration: str, environment: str) -> bool:
 
 @dataclass(frozen=True)
 class SwitchChange:
+    """What a flip did. `changed` is False when the switch already stood as asked: nothing moved, and
+    `reason`, `changed_by`, `changed_at` (ISO 8601 UTC) are those of the flip still in force."""
+
     scope: str
     enabled: bool
     moved: int  # actions delayed (off) or released for replay (on)
     replay_id: int | None
     incident_id: str | None = None  # the incident opened, or updated, with this flip
+    changed: bool = True
+    reason: str | None = None
+    changed_by: str | None = None
+    changed_at: str | None = None
+
+    def describe(self) -> str:
+        """One line for the operator: what the flip did, or that the switch already stood as asked."""
+        position = "on" if self.enabled else "off"
+        if self.changed:
+            moved = "released for replay" if self.enabled else "delayed"
+            return f"{self.scope} switched {position}: {self.moved} action(s) {moved}"
+        since = f" since {self.changed_at} by {self.changed_by}" if self.changed_at else ""
+        why = f" ({self.reason})" if self.reason and not self.enabled else ""
+        return f"{self.scope} is already {position}{since}{why}; nothing changed"
 
 
 # The template the public notice of a switch going off is written from (sample-config.toml).
@@ -144,6 +163,8 @@ def switch(
         raise Refused("say why: a reason is required, it goes into the audit log")
     scope = scope_of(integration, environment)
     before = next((row for row in storage.switch_rows(db) if row["scope"] == scope), None)
+    if (before is None or bool(before["enabled"])) == enabled:
+        return _unchanged(db, actor, now, scope, enabled, reason, before)
     storage.set_switch(db, scope, enabled=enabled, reason=reason, changed_by=actor.name, now=now)
     replay_id = None
     if not enabled:
@@ -179,7 +200,26 @@ def switch(
         storage.set_switch_incident(db, scope, None)
     record_statuses_now(db, settings, now)
     finish_replays(db, settings, now)
-    return SwitchChange(scope, enabled, moved, replay_id, incident_id)
+    log.log(logging.INFO if enabled else logging.WARNING, "kill switch %s switched %s by %s: %s (%d action(s) %s)",
+            scope, "on" if enabled else "off", "the service itself" if actor == SYSTEM else actor.name, reason, moved,
+            "released for replay" if enabled else "delayed")
+    return SwitchChange(scope, enabled, moved, replay_id, incident_id, reason=reason, changed_by=actor.name,
+                        changed_at=storage.iso(now))
+
+
+def _unchanged(db: Database, actor: Actor, now: datetime, scope: str, enabled: bool, reason: str,
+               before: storage.Row | None) -> SwitchChange:
+    """A flip to where the switch already stands: the first reason stays (the console shows why it went off),
+    no replay starts (the last real one keeps its progress), and the repeated request is kept in the audit log."""
+    storage.append_audit(db, at=now, actor=actor.name, action="switch.unchanged", subject_type="switch",
+                         subject_id=scope, after={"enabled": enabled, "reason": reason})
+    change = SwitchChange(scope, enabled, 0, None, before["incident_id"] if before else None, changed=False,
+                          reason=before["reason"] if before else None,
+                          changed_by=before["changed_by"] if before else None,
+                          changed_at=before["changed_at"] if before else None)
+    log.info("kill switch: %s asked to switch %s %s (%s): %s", actor.name, "on" if enabled else "off", scope, reason,
+             change.describe())
+    return change
 
 
 def _open_incident_of(db: Database, before: storage.Row | None) -> str | None:

@@ -244,6 +244,14 @@ def latest_replay(db: Database, scope: str) -> Row | None:
     return rows[0] if rows else None
 
 
+def latest_replay_of_integration(db: Database, integration: str) -> Row | None:
+    """The latest replay of the integration's own switch or of any of its connections' switches."""
+    rows = list(db.query(
+        "SELECT * FROM replays WHERE scope = :whole OR (scope LIKE 'connection:%' AND substr(scope, -length(:tail)) = :tail) "
+        "ORDER BY id DESC LIMIT 1", {"whole": f"integration:{integration}", "tail": f":{integration}"}))
+    return rows[0] if rows else None
+
+
 def replay_counts(db: Database, replay_id: int) -> dict[str, int]:
     return {row["state"]: row["n"] for row in db.query(
         "SELECT state, count(*) AS n FROM actions WHERE replay_id = ? GROUP BY state", [replay_id])}
