@@ -183,12 +183,22 @@ class Dispatcher:
         except NoAccess as refused:
             return Outcome(ActionState.UNDONE, "refused before sending", error=f"{refused}")
         except Misroute as misroute:
-            return Outcome(ActionState.FAILED, "misrouted", misroute=misroute,
+            # Where it landed is the action's result: support repairs the books from it (and the misroute report).
+            landed = ActionResult(administration=misroute.booked, reference=action.idempotency_key,
+                                  entry_number=misroute.entry_number, entry_id=misroute.entry_id)
+            return Outcome(ActionState.FAILED, "misrouted", result=landed, misroute=misroute,
                            error=f"booked into administration {misroute.booked} instead of {misroute.asked} "
                                  f"(entry {misroute.entry_number}); it is on the misroute report")
         except RateLimited as limited:
             return Outcome(ActionState.QUEUED, RATE_LIMITED, wait_until=limited.retry_at)
-        except (TransientError, OutcomeUnknown, AuthorizationError) as trouble:
+        except AuthorizationError as refused:
+            # The connection itself is unusable (invalid_grant: its refresh token was spent or revoked): only an
+            # operator's reconnect helps, so say it where operators look. The accounting system's words, no token.
+            log.warning("action %s of %s (environment %s, administration %s): the connection cannot sign in (%s); "
+                        "it is tried again, reconnect the environment in the console", row["id"], row["integration"],
+                        row["environment"], row["administration"], refused)
+            return Outcome(ActionState.QUEUED, "will be tried again", error=str(refused), retry=True)
+        except (TransientError, OutcomeUnknown) as trouble:
             return Outcome(ActionState.QUEUED, "will be tried again", error=str(trouble), retry=True)
         except InvalidAction as invalid:
             return Outcome(ActionState.FAILED, "the action cannot be carried out as given", error=str(invalid))

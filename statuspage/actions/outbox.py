@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -36,6 +37,8 @@ from statuspage.core.settings import Settings
 from statuspage.core.vocabulary import ActionState
 from statuspage.incidents import notifications
 from statuspage.incidents.operations import in_languages
+
+log = logging.getLogger("statuspage.actions.outbox")
 
 # An action that failed is tried again after 15 s, 30 s, ... up to 30 min; after 8 tries an operator must look.
 RETRIES = Backoff(first=timedelta(seconds=15), longest=timedelta(minutes=30), max_attempts=8)
@@ -153,6 +156,9 @@ def record_misroute(
         "administration_asked": row["administration"], "administration_booked": booked,
         "entry_number": entry_number, "entry_id": entry_id, "amount": amount, "at": storage.iso(now),
     })
+    log.error("misroute: action %s of %s (environment %s) asked for administration %s and was booked into %s "
+              "as entry %s; it is on the misroute report", row["id"], row["integration"], row["environment"],
+              row["administration"], booked, entry_number)
     if may_send(closed_scopes(db), row["integration"], row["environment"]):
         reason = (f"misroute: action {row['id']} for administration {row['administration']} was booked into "
                   f"{booked} as entry {entry_number}")
