@@ -15,6 +15,7 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from sqlite_utils import Database
 
 from integrations.budget import CallClass, reserve
 from statuspage.actions import outbox, replay
@@ -23,6 +24,7 @@ from statuspage.actions.dispatcher import Dispatcher, DispatcherDep
 from statuspage.actions.replay import Replay
 from statuspage.actions.switches import PublicNotice, closed_scopes, connection_scope, switch
 from statuspage.core import storage
+from statuspage.core.addresses import masked
 from statuspage.core.auth import Identity, Role
 from statuspage.core.clock import Clock
 from statuspage.core.operation import Refused
@@ -69,6 +71,19 @@ class CallbackSet(msgspec.Struct, forbid_unknown_fields=True):
 class CallbackCreated(msgspec.Struct):
     url: str
     secret: str  # signs every callback, as webhooks are signed; shown once
+
+
+class ActionCallback(msgspec.Struct):
+    """Where a client hears of its own actions' final states (`PUT /api/v1/actions/callback`): not a subscriber of
+    the page. `url` masked for all but admins; deliveries waiting and given up, listed at
+    `GET /api/v1/subscribers/{id}/deliveries`."""
+
+    id: int
+    client: str
+    url: str
+    created_at: str
+    pending: int
+    failed: int
 
 
 Texts = dict[str, Annotated[str, msgspec.Meta(max_length=10_000)]]
@@ -212,6 +227,14 @@ class ActionController(Controller):
         assert row is not None, f"action {action_id} was just cancelled"
         return _document(row)
 
+    @get("/callbacks", guards=[requires(Role.VIEWER)])
+    async def callbacks(self, request: Request, store: StoreDep) -> list[ActionCallback]:
+        """Every client's action callback in force."""
+        admin = request.user.role.allows(Role.ADMIN)
+        return [ActionCallback(row["id"], row["client"], row["address"] if admin else masked(row["address"]),
+                               row["created_at"], row["pending"], row["failed"])
+                for row in await store.read(active_callbacks)]
+
     @put("/callback", guards=[requires(Role.CLIENT)])
     async def set_callback(
         self, request: Request, store: StoreDep, settings: SettingsDep, clock: ClockDep, data: JSONBody[CallbackSet]
@@ -286,6 +309,11 @@ def misroute_csv(rows: list[dict[str, Any]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
+
+
+def active_callbacks(db: Database) -> list[storage.Row]:
+    """The clients' action callbacks in force (a replaced one is kept, unsubscribed, for its deliveries)."""
+    return [row for row in storage.list_subscribers(db, callbacks=True) if row["unsubscribed_at"] is None]
 
 
 async def _connection(store: Store, connection_id: int) -> dict[str, Any]:

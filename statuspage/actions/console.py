@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 from integrations.base import ConnectorError
 from integrations.registry import ConnectMethod
 from statuspage.actions import outbox, switches
-from statuspage.actions.api import budgets_now, misroute_csv, replay_state
+from statuspage.actions.api import active_callbacks, budgets_now, misroute_csv, replay_state
 from statuspage.actions.connections import (
     STATE_LIFETIME,
     IntegrationLink,
@@ -26,6 +26,7 @@ from statuspage.actions.connections import (
 )
 from statuspage.actions.dispatcher import DispatcherDep
 from statuspage.core import storage
+from statuspage.core.addresses import masked
 from statuspage.core.auth import Role, digest
 from statuspage.core.operation import Refused
 from statuspage.core.settings import LANGUAGES
@@ -58,7 +59,8 @@ class ActionConsole(Controller):
     async def connections(self, console: ConsoleDep, store: StoreDep, settings: SettingsDep, links: LinksDep,
                           connected: FromQuery[str | None] = None) -> Template:
         """The connections; `connected`: the environment just connected, confirmed at the top of the page."""
-        rows = {(row["environment"], row["integration"]): row for row in await store.read(storage.connections)}
+        connections, callbacks = await store.read(lambda db: (storage.connections(db), active_callbacks(db)))
+        rows = {(row["environment"], row["integration"]): row for row in connections}
         environments = []
         for environment in settings.environments:
             link: IntegrationLink = links[environment.integration]
@@ -70,7 +72,10 @@ class ActionConsole(Controller):
                 "reach": reach(environment, (connection or {}).get("accessible")),
             })
         just = next((item for item in environments if item["settings"].key == connected and item["connection"]), None)
-        return console.render("actions/connections.html", environments=environments, just_connected=just)
+        if not console.request.user.role.allows(Role.ADMIN):  # credentials in URLs are for admins' eyes only
+            callbacks = [{**row, "address": masked(row["address"])} for row in callbacks]
+        return console.render("actions/connections.html", environments=environments, just_connected=just,
+                              callbacks=callbacks)
 
     @post("/connections/{environment:str}/{integration:str}", guards=[requires(Role.OPERATOR)])
     async def connect(

@@ -446,6 +446,11 @@ def remove_subscriber(db: Database, settings: Settings, actor: Actor, now: datet
     before = storage.subscriber(db, subscriber_id)
     if before is None or before["unsubscribed_at"] is not None:
         raise Refused(f"no active subscriber with id {subscriber_id}", not_found=True)
+    if before["client"] is not None:
+        # Removing it would silently stop the client hearing of its actions' outcomes.
+        raise Refused(f"{subscriber_id} is the action callback of the client {before['client']!r}, not a subscriber; "
+                      "the client changes it with PUT /api/v1/actions/callback (see the console's Connections page)",
+                      conflict=True)
     storage.unsubscribe(db, subscriber_id, now)
     storage.append_audit(db, at=now, actor=actor.name, action="subscriber.remove", subject_type="subscriber",
                          subject_id=str(subscriber_id),

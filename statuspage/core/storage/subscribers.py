@@ -62,14 +62,16 @@ def subscribers_to_notify(db: Database, event: str) -> list[Row]:
     return wanted
 
 
-def list_subscribers(db: Database) -> list[Row]:
+def list_subscribers(db: Database, *, callbacks: bool = False) -> list[Row]:
+    """The page's subscribers, with their deliveries waiting and given up; `callbacks`: instead the machine clients'
+    action callbacks (rows with a `client`), which hear of their own actions only and are no subscribers."""
     rows = db.query(
-        """
-        SELECT s.id, s.kind, s.address, s.components, s.created_at, s.confirmed_at, s.unsubscribed_at,
+        f"""
+        SELECT s.id, s.kind, s.address, s.components, s.created_at, s.confirmed_at, s.unsubscribed_at, s.client,
                (SELECT count(*) FROM deliveries d WHERE d.subscriber_id = s.id AND d.state = 'pending') AS pending,
                (SELECT count(*) FROM deliveries d WHERE d.subscriber_id = s.id AND d.state = 'failed'
                 AND d.last_error IS NOT :superseded) AS failed
-        FROM subscribers s ORDER BY s.id
+        FROM subscribers s WHERE s.client IS {'NOT NULL' if callbacks else 'NULL'} ORDER BY s.id
         """,
         {"superseded": SUPERSEDED},
     )
