@@ -4,11 +4,15 @@ of one of its connections."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from conftest import TEST_CONFIG, TOKENS
 from test_console import csrf_of, sign_in
 
+from statuspage.actions import replay
 from statuspage.config import load_settings
+from statuspage.core import storage
 
 ENVIRONMENT = """
 [[environments]]
@@ -91,3 +95,26 @@ def test_a_console_page_older_than_anothers_flip_hears_that_the_switch_is_alread
     assert answer.status_code == 200  # followed to the switches page
     assert "integration:exact-online is already off" in answer.text and "wrong bookings" in answer.text
     assert "I see wrong bookings too" not in answer.text
+
+
+def test_a_replays_pace_and_its_average_are_both_per_minute_over_the_time_they_say() -> None:
+    start = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    row = {"id": 1, "started_by": "op", "started_at": storage.iso(start), "total": 120, "finished_at": None,
+           "scope": "integration:exact-online"}
+    # Under way for two minutes: 60 handled, 9 of them in the last minute.
+    running = replay.progress(row, {"done": 60, "queued": 60}, 9, start + timedelta(minutes=2))
+    assert (running.handled_last_minute, running.minutes_to_go) == (9, round(60 / 9, 1))
+    assert (running.duration_seconds, running.average_per_minute) == (120.0, 30.0)
+    # Finished: its last action was handled at 10:04; asked at 10:30, the average is still over those four minutes.
+    finished = replay.progress({**row, "finished_at": storage.iso(start + timedelta(minutes=4))}, {"done": 120}, 0,
+                               start + timedelta(minutes=30), storage.iso(start + timedelta(minutes=4)))
+    assert (finished.duration_seconds, finished.average_per_minute, finished.minutes_to_go) == (240.0, 30.0, 0.0)
+
+
+def test_a_connection_under_an_integration_that_is_off_is_said_to_be_held(client, tokens) -> None:
+    client.put("/api/v1/integrations/exact-online/switch", headers=tokens["operator"],
+               json={"enabled": False, "reason": "wrong bookings"})
+    sign_in(client, TOKENS["operator"])
+    page = client.get("/console/switches").text
+    row = page.split('<tr data-connection="jansen-groep">')[1].split("</tr>")[0]
+    assert "on, but held: the integration's switch is off" in row

@@ -32,10 +32,11 @@ class AdministrationBacklog(msgspec.Struct):
 
 
 class ReplayProgress(msgspec.Struct):
-    """The latest replay of a scope: counts of actions, the rate over the last minute (actions a minute),
-    and the minutes to go at that rate (None while nothing has finished yet). Once finished: when
-    (`finished_at`, ISO 8601 UTC), how long it took (`duration_seconds`) and its real average rate
-    (`average_per_minute`: actions handled over that duration); `share_done` is handled / total (0..1)."""
+    """The latest replay of a scope: counts of actions; `handled_last_minute`, how many reached a final state in
+    the last minute (the pace now), and `minutes_to_go` at that pace (None while nothing was handled lately);
+    `average_per_minute`, the actions handled a minute over the replay's whole time so far (`duration_seconds`:
+    from its start to now, or, once finished, to its last action handled; None while no time has passed).
+    Once finished, `finished_at` (ISO 8601 UTC). `share_done` is handled / total (0..1)."""
 
     id: int
     started_by: str
@@ -45,7 +46,7 @@ class ReplayProgress(msgspec.Struct):
     undone: int
     failed: int
     left: int
-    per_minute: float
+    handled_last_minute: int
     minutes_to_go: float | None
     share_done: float = 0.0
     finished_at: str | None = None
@@ -73,27 +74,26 @@ def replay_estimate(backlog: list[tuple[int, int | None]]) -> timedelta:
                default=timedelta(0))
 
 
-def progress(replay: storage.Row, counts: dict[str, int], done_last_minute: int,
+def progress(replay: storage.Row, counts: dict[str, int], handled_last_minute: int, now: datetime,
              last_handled: str | None = None) -> ReplayProgress:
-    """A replay's progress from its row, its actions counted by state, how many finished in the last minute,
-    and when its last action was handled (ISO 8601; the end of a finished replay's real work)."""
+    """A replay's progress at `now` from its row, its actions counted by state, how many reached a final state in
+    the last minute, and when its last action was handled (ISO 8601; the end of a finished replay's real work)."""
     left = sum(counts.get(state, 0) for state in (ActionState.QUEUED, ActionState.RUNNING, ActionState.DELAYED))
-    per_minute = float(done_last_minute)
     total = replay["total"]
     handled = sum(counts.get(state, 0) for state in (ActionState.DONE, ActionState.UNDONE, ActionState.FAILED))
     finished_at = replay.get("finished_at")
-    duration = average = None
-    if finished_at is not None:
-        # The work ended with the last action handled; a replay of nothing took no time.
-        end = storage.moment(last_handled) if last_handled else storage.moment(replay["started_at"])
-        duration = max((end - storage.moment(replay["started_at"])).total_seconds(), 0.0)
-        average = round(handled / (duration / 60), 1) if duration > 0 else None
+    started = storage.moment(replay["started_at"])
+    # A finished replay's work ended with its last action handled (a replay of nothing took no time); one
+    # under way has taken until now.
+    end = now if finished_at is None else (storage.moment(last_handled) if last_handled else started)
+    duration = max((end - started).total_seconds(), 0.0)
     return ReplayProgress(
         replay["id"], replay["started_by"], replay["started_at"], total, counts.get(ActionState.DONE, 0),
-        counts.get(ActionState.UNDONE, 0), counts.get(ActionState.FAILED, 0), left, per_minute,
-        round(left / per_minute, 1) if per_minute else (0.0 if left == 0 else None),
+        counts.get(ActionState.UNDONE, 0), counts.get(ActionState.FAILED, 0), left, handled_last_minute,
+        round(left / handled_last_minute, 1) if handled_last_minute else (0.0 if left == 0 else None),
         share_done=round(handled / total, 3) if total else 1.0, finished_at=finished_at,
-        duration_seconds=None if duration is None else round(duration, 1), average_per_minute=average,
+        duration_seconds=round(duration, 1),
+        average_per_minute=round(handled / (duration / 60), 1) if duration > 0 else None,
         scope=replay["scope"],
     )
 
@@ -111,7 +111,7 @@ def replay_state(db: Database, integration: str, environment: str | None, now: d
     shown = None
     if replay is not None:
         shown = progress(replay, storage.replay_counts(db, replay["id"]),
-                         storage.replay_done_since(db, replay["id"], now - timedelta(minutes=1)),
+                         storage.replay_done_since(db, replay["id"], now - timedelta(minutes=1)), now,
                          storage.replay_last_handled(db, replay["id"]))
     estimate = replay_estimate([(row["actions"], minutely_limit(row["administration"])) for row in delayed])
     return Replay(integration, scope not in closed_scopes(db),

@@ -58,6 +58,10 @@ class IncidentConsole(Controller):
         self, console: ConsoleDep, settings: SettingsDep, template: FromQuery[str | None] = None,
         component: FromQuery[str | None] = None,
     ) -> Response | Template:
+        # The templates speak of an integration ("Bookings to {component} are paused"): unless the link names a
+        # component (or none, `component=`), the first integration's, not the page's first (Website availability).
+        if component is None:
+            component = next((c.key for c in settings.components if c.key in settings.integrations), None)
         form = functools.partial(console.render, "incidents/incident_form.html", states=INCIDENT_STATES,
                                  impacts=IMPACTS, incident_templates=settings.incident_templates,
                                  chosen=(template, component))
