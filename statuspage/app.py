@@ -339,12 +339,25 @@ def invalid_request(request: Request, error: ValidationException) -> Response:
     body_type = data_field.annotation if data_field is not None else None
     extra = error.extra if isinstance(error.extra, list) else []
     for item in extra:
-        if isinstance(item, dict):
-            item["message"] = readable(str(item.get("message", "")))
-        if isinstance(item, dict) and str(item.get("message", "")).startswith("Invalid enum value") and body_type:
+        if not isinstance(item, dict):
+            continue
+        item["message"] = readable(str(item.get("message", "")))
+        allowed = None
+        if item.get("source") == "body" and item.get("key") == "data" and item["message"] == "'data'":
+            # Litestar's KeyError for a body that is not there at all.
+            item["message"] = "the request body is missing: send a JSON object with Content-Type: application/json"
+        elif item.get("source") == "query":
+            # Litestar names the handler's parameter (`action_state`); the caller knows it by its query name.
+            parameter = handler.parsed_fn_signature.parameters.get(str(item.get("key")))
+            if parameter is not None:
+                kwarg = parameter.kwarg_definition
+                alias = getattr(kwarg, "name", None) or getattr(kwarg, "query", None)
+                item["key"] = alias or item["key"]
+                allowed = allowed_values(parameter.annotation, "")
+        elif body_type is not None:
             allowed = allowed_values(body_type, str(item.get("key", "")))
-            if allowed:
-                item["message"] += f"; {item['key']} must be one of {', '.join(map(repr, allowed))}"
+        if allowed and item["message"].startswith("Invalid enum value"):
+            item["message"] += f"; {item['key']} must be one of {', '.join(map(repr, allowed))}"
     return _error_response(request, error.status_code, error.detail, "error_title", error.headers, extra or error.extra)
 
 

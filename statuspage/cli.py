@@ -110,6 +110,10 @@ def _overrides(args: argparse.Namespace) -> dict[tuple[str, str], object]:
 
 def run_check_config(settings: Settings, args: argparse.Namespace) -> int:
     print(f"{settings.source}: {len(settings.groups)} groups, {len(settings.components)} components; configuration is valid")
+    if not settings.components:
+        # Valid, but the status page would show nothing: most likely the wrong file, or an empty one.
+        print(f"statuspage: warning: {settings.source} defines no [[components]]: the status page will be empty",
+              file=sys.stderr)
     return 0
 
 

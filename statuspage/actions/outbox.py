@@ -30,7 +30,7 @@ from statuspage.actions.switches import (
     switch,
 )
 from statuspage.core import addresses, storage
-from statuspage.core.limits import LINE_PATTERN
+from statuspage.core.limits import LINE_PATTERN, VISIBLE_ASCII_PATTERN
 from statuspage.core.operation import Actor, Refused
 from statuspage.core.retry import Backoff
 from statuspage.core.settings import Settings
@@ -52,7 +52,7 @@ RETRIES = Backoff(first=timedelta(seconds=15), longest=timedelta(minutes=30), ma
 # by which a retry looks the booking up: visible ASCII without spaces, 1 to 64 characters.
 KEY_LENGTH = 64
 IdempotencyKey = Annotated[str, msgspec.Meta(
-    min_length=1, max_length=KEY_LENGTH, pattern=r"\A[\x21-\x7e]+\Z",
+    min_length=1, max_length=KEY_LENGTH, pattern=VISIBLE_ASCII_PATTERN,
     description="1-64 visible ASCII characters (no spaces); unique per client and not used by another client")]
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=LINE_PATTERN)]
 

@@ -23,10 +23,13 @@ NOT_ON_ONE_LINE = r"\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff"
 
 TEXT_PATTERN = rf"\A[^{XML_ILLEGAL}]*\Z"
 LINE_PATTERN = rf"\A[^{NOT_ON_ONE_LINE}]*\Z"
-# What a refusal by either pattern says instead of the regex itself.
+# Visible ASCII without spaces: a key that travels as a reference into the accounting systems.
+VISIBLE_ASCII_PATTERN = r"\A[\x21-\x7e]+\Z"
+# What a refusal by one of these patterns says instead of the regex itself.
 PATTERN_MESSAGES = {
     TEXT_PATTERN: "must not contain control characters other than tab and line breaks (nor U+FFFE, U+FFFF)",
     LINE_PATTERN: "must be one line without control characters",
+    VISIBLE_ASCII_PATTERN: "must be visible ASCII characters only (letters, digits, punctuation; no spaces or accents)",
 }
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -96,7 +99,9 @@ def allowed_values(annotation: object, key: str) -> tuple | None:
             annotation = fields[part]
         else:
             return None
-    annotation = next((arg for arg in get_args(annotation) if get_origin(arg) is Literal), annotation)
+    # An optional one (`ActionState | None`) takes the same values, or none.
+    annotation = next((arg for arg in get_args(annotation) if get_origin(arg) is Literal
+                       or (isinstance(arg, type) and issubclass(arg, enum.Enum))), annotation)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return tuple(member.value for member in annotation)
     return get_args(annotation) if get_origin(annotation) is Literal else None

@@ -347,6 +347,9 @@ def _convert(raw: dict[str, Any], path: Path, origins: dict[tuple[str, ...], str
         key = _dotted(location.rstrip("`"))
         section_key = tuple(key.split(".", 1))
         source = origins.get(section_key, str(path)) if len(section_key) == 2 else str(path)
+        if problem == "Expected `bool`, got `str`":
+            # TOML has booleans; an environment variable has only text, and "maybe" reads as neither.
+            problem += "; use true or false"
         raise ConfigError(source, key, _lower_first(problem)) from None
 
 
@@ -472,9 +475,10 @@ def _check_probes(settings: Settings, path: Path) -> None:
         if probe.kind == "http" and not (probe.url or "").startswith(("http://", "https://", "{")):
             fail("url", "an http probe needs a url starting with http://, https://, {page} or an integration's "
                         "address such as {exact_online}")
-        if probe.interval < 1 or probe.timeout <= 0 or probe.timeout > probe.interval:
-            fail("timeout", f"needs 0 < timeout <= interval and interval >= 1 second; got timeout {probe.timeout}, "
-                            f"interval {probe.interval}")
+        if probe.interval < 1:
+            fail("interval", f"must be at least 1 second; got {probe.interval}")
+        if probe.timeout <= 0 or probe.timeout > probe.interval:
+            fail("timeout", f"needs 0 < timeout <= interval; got timeout {probe.timeout}, interval {probe.interval}")
         if probe.failure_threshold < 1 or probe.success_threshold < 1:
             fail("failure_threshold", "thresholds must be at least 1")
         if probe.failing_status not in _COMPONENT_STATUSES or probe.failing_status == "operational":

@@ -45,7 +45,9 @@ def _incident_state(db: Database, incident_id: str) -> dict:
     row = storage.incident_row(db, incident_id)
     if row is None:
         raise Refused(f"no incident or maintenance with id {incident_id!r}", not_found=True)
-    return {**row, "components": storage.incident_components(db, incident_id)}
+    # `names` is stored as JSON text; the audit entry keeps it as the object it is, not a string within its JSON.
+    return {**row, "names": storage.json_loads_or_none(row["names"]),
+            "components": storage.incident_components(db, incident_id)}
 
 
 def _a(kind: str) -> str:

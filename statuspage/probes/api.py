@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, get, post, put
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from statuspage.core import storage
@@ -89,6 +89,10 @@ async def probe_list(store: Store, settings: Settings) -> list[Probe]:
     return listed
 
 
+# The most results one answer lists.
+RESULTS_KEPT = 200
+
+
 def _known(settings: Settings, key: str) -> None:
     if not any(probe.key == key for probe in settings.probes):
         raise NotFoundException(f"no probe {key!r}; GET /api/v1/probes lists them")
@@ -103,9 +107,13 @@ class ProbeController(Controller):
         return await probe_list(store, settings)
 
     @get("/{key:str}/results", guards=[requires(Role.VIEWER)])
-    async def results(self, store: StoreDep, settings: SettingsDep, key: FromPath[str]) -> list[Result]:
+    async def results(
+        self, store: StoreDep, settings: SettingsDep, key: FromPath[str],
+        limit: Annotated[int, QueryParameter(ge=1, le=RESULTS_KEPT, description="how many, newest first")] = RESULTS_KEPT,
+    ) -> list[Result]:
+        """The probe's latest runs, newest first: `limit` of them (1–200, default 200)."""
         _known(settings, key)
-        return [_result(row) for row in await store.read(storage.probe_results, key, 200)]
+        return [_result(row) for row in await store.read(storage.probe_results, key, limit)]
 
     @post("/{key:str}/run", guards=[requires(Role.OPERATOR)])
     async def run_now(self, settings: SettingsDep, prober: ProberDep, key: FromPath[str]) -> Result:

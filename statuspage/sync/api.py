@@ -33,8 +33,9 @@ class SyncTaskRequest(msgspec.Struct, forbid_unknown_fields=True):
     kind: SyncKind
     administration: str | None = None
     """None: every administration of the environment."""
-    entities: list[str] | None = None
-    """None: every entity the environment's profile syncs."""
+    entities: Annotated[list[str], msgspec.Meta(min_length=1)] | None = None
+    """Left out (or null): every entity the environment's profile syncs. An empty list is refused (400): it would
+    sync nothing, and reading it as "all" would start the costliest sync by mistake."""
 
 
 class FeedRow(msgspec.Struct):
@@ -53,6 +54,11 @@ class Feed(msgspec.Struct):
     """Ask `?after=` this next time; equal to `after` when nothing changed."""
     more: bool
     """More rows wait beyond this page: ask again at once."""
+    synced_at: datetime | None = None
+    """When this entity of the administration last synced well; null: never, so an empty page says nothing is known
+    yet (for example the connection user cannot open the administration: `last_error`), not that it is empty."""
+    last_error: str | None = None
+    """Why the latest sync of this entity failed, if it did."""
 
 
 def provide_engine(state: State) -> SyncEngine:
@@ -130,11 +136,14 @@ class SyncFeedController(Controller):
         known = engine.entities_of(settings)
         if entity not in known:
             raise HTTPException(status_code=400, detail=f"unknown entity {entity!r}; known: {', '.join(known)}")
-        rows = await store.read(storage.feed_rows, environment, administration, entity, after, limit + 1)
+        rows, (synced, error) = await store.read(lambda db: (
+            storage.feed_rows(db, environment, administration, entity, after, limit + 1),
+            storage.sync_standing(db, environment, administration, entity)))
         page = rows[:limit]
         return Feed(rows=[FeedRow(row["key"], row["seq"], row["deleted_at"] is not None,
                                   storage.moment(row["deleted_at"]), json.loads(row["content"])) for row in page],
-                    next_after=page[-1]["seq"] if page else after, more=len(rows) > limit)
+                    next_after=page[-1]["seq"] if page else after, more=len(rows) > limit,
+                    synced_at=storage.moment(synced), last_error=error)
 
 
 SYNC_HANDLERS = [SyncTaskController, SyncFeedController]

@@ -237,6 +237,18 @@ def latest_sync_runs(db: Database) -> list[Row]:
         """))
 
 
+def sync_standing(db: Database, environment: str, administration: str, entity: str) -> tuple[str | None, str | None]:
+    """When an entity of an administration last synced well (ISO 8601, None: never), and its latest run's error."""
+    row = next(iter(db.query(
+        """
+        SELECT (SELECT max(finished_at) FROM sync_runs WHERE environment = :e AND administration = :a AND entity = :n
+                AND state = 'done') AS success,
+               (SELECT error FROM sync_runs WHERE environment = :e AND administration = :a AND entity = :n
+                ORDER BY id DESC LIMIT 1) AS error
+        """, {"e": environment, "a": administration, "n": entity})))
+    return row["success"], row["error"]
+
+
 def last_complete_syncs(db: Database) -> dict[str, datetime]:
     """Per environment, when its last sync of everything (every administration, every entity) finished well:
     what the sync-freshness probe judges beside the invoice product's own reports."""
