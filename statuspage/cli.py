@@ -4,8 +4,10 @@ STATUSPAGE_CONFIG); mistakes end in one line on stderr and exit status 2, never 
 from __future__ import annotations
 
 import argparse
+import errno
 import getpass
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -260,6 +262,9 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         return fail("--workers must be at least 1")
+    refused = listen_refusal(settings.server.host, settings.server.port)
+    if refused is not None:
+        return fail(refused)
     # Migrate once, before any worker serves (the workers find nothing left to do).
     open_database(settings.database.path).close()
     # The server process builds the app from the environment: pass on what the flags chose.
@@ -286,6 +291,27 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
         factory=True,
     ).serve()
     return 0
+
+
+def listen_refusal(host: str, port: int) -> str | None:
+    """Why `serve` cannot listen on host:port, or None when it can.
+
+    granian binds with SO_REUSEPORT (always, in 2.8), so a second `serve` on a port another one holds would
+    start beside it and the kernel would split visitors between the two. A socket bound here without
+    SO_REUSEPORT is refused while anything listens there; SO_REUSEADDR lets a restart bind over the last run's
+    connections in TIME_WAIT. What starts between this check and granian's bind is not caught (a moment).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return (f"address already in use: something listens on {host}:{port} (another statuspage serve?); "
+                        f"stop it, or choose another --port")
+            return f"cannot listen on {host}:{port}: {error.strerror or error}"
+    return None
 
 
 def run_export(settings: Settings, args: argparse.Namespace) -> int:

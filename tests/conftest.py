@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -120,6 +124,22 @@ def notice_writes(client: TestClient) -> None:
     """Have the running app look for writes made by others now, instead of within a second."""
     store: Store = client.app.state.pages.store
     client.blocking_portal.call(store.notice_external_changes)
+
+
+def run_statuspage(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the `statuspage` command to its end, in a session of its own; one that runs on past `timeout` (it
+    serves, say, where it should have refused) is killed with every process it started, and fails the test."""
+    process = subprocess.Popen([sys.executable, "-m", "statuspage", *args], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"statuspage {' '.join(args)} did not end within {timeout} s") from None
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def free_port() -> int:

@@ -50,6 +50,7 @@ def test_the_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
         ("[page]\ncolour = 'blue'\n", "page", "unknown field `colour`"),
         ("[server]\nport = 'eighty'\n", "server.port", "expected `int`, got `str`"),
         ("[server]\nport = 70000\n", "server.port", "70000 is not a TCP port"),
+        ("[server]\nhost = 'localhost'\n", "server.host", "'localhost' is not an IP address"),
         ("[[components]]\nname = 'No key'\n", "components[0]", "missing required field `key`"),
         ("[[components]]\nkey = 'Exact Online'\nname = 'x'\n", "components[0].key", "lower-case letters"),
         (

@@ -377,6 +377,12 @@ def _check(settings: Settings, path: Path, origins: dict[tuple[str, ...], str]) 
         fail("page", "url", f"{settings.page.url!r} must start with http:// or https://")
     if not 0 < settings.server.port < 65536:
         fail("server", "port", f"{settings.server.port} is not a TCP port (1-65535)")
+    try:
+        # granian binds an address, never a name: "localhost" would fail only once the workers start.
+        ipaddress.ip_address(settings.server.host)
+    except ValueError:
+        fail("server", "host", f"{settings.server.host!r} is not an IP address; use one like 127.0.0.1, "
+                               f"0.0.0.0 (every IPv4 address of this machine) or ::")
     if not settings.database.path:
         fail("database", "path", "must not be empty")
     if settings.notifications.send_every_seconds <= 0:
