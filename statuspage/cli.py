@@ -18,7 +18,7 @@ from statuspage.core.auth import Role, new_token
 from statuspage.core.clock import system_clock
 from statuspage.core.operation import Actor, Refused
 from statuspage.core.settings import ConfigError, Settings
-from statuspage.core.storage import open_database, write_transaction
+from statuspage.core.storage import DatabaseUnavailable, open_database, write_transaction
 from statuspage.incidents import operations
 
 
@@ -30,7 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"statuspage: configuration error: {error}", file=sys.stderr)
         return 2
-    return args.run(settings, args)
+    try:
+        return args.run(settings, args)
+    except DatabaseUnavailable as unavailable:
+        return fail(str(unavailable))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,6 +245,8 @@ def run_sandbox(settings: Settings, args: argparse.Namespace) -> int:
     with_sandbox = [integration.key for integration in INSTALLED if integration.sandbox is not None]
     if args.integration not in with_sandbox:
         return fail(f"no sandbox for {args.integration!r}; integrations with one: {', '.join(with_sandbox)}")
+    if not 0 <= args.port < 65536:
+        return fail(f"--port {args.port} is not a TCP port (1-65535, or 0 for a free one)")
     sandbox = INSTALLED.get(args.integration).sandbox
     assert sandbox is not None
     return sandbox.main(["--host", args.host, "--port", str(args.port), "--seed", str(args.seed)])
@@ -265,6 +270,8 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     refused = listen_refusal(settings.server.host, settings.server.port)
     if refused is not None:
         return fail(refused)
+    if args.export_dir and (unwritable := directory_refusal(args.export_dir)) is not None:
+        return fail(unwritable)
     # Migrate once, before any worker serves (the workers find nothing left to do).
     open_database(settings.database.path).close()
     # The server process builds the app from the environment: pass on what the flags chose.
@@ -314,8 +321,24 @@ def listen_refusal(host: str, port: int) -> str | None:
     return None
 
 
+def directory_refusal(directory: str) -> str | None:
+    """Why the static copy cannot be written into `directory` (made when missing), or None when it can."""
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        return f"cannot export to {directory}: it is a file, not a directory"
+    except OSError as error:
+        return f"cannot export to {directory}: cannot make the directory ({error.strerror or error})"
+    if not os.access(path, os.W_OK | os.X_OK):
+        return f"cannot export to {directory}: no permission to write there"
+    return None
+
+
 def run_export(settings: Settings, args: argparse.Namespace) -> int:
     """Write the public site into DIR once (page/export.py): the same bytes the server answers."""
+    if (unwritable := directory_refusal(args.directory)) is not None:
+        return fail(unwritable)
     import asyncio
 
     from statuspage.page.export import export
@@ -346,6 +369,7 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     async def work() -> None:
         store = storage.Store(settings.database.path)
         await asyncio.to_thread(store.open)
+        print(f"statuspage: background worker on {settings.database.path}", file=sys.stderr, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -359,6 +383,5 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(f"statuspage: background worker on {settings.database.path}", file=sys.stderr, flush=True)
     asyncio.run(work())
     return 0

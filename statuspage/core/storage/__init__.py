@@ -58,6 +58,7 @@ from statuspage.core.storage.connections import (
 from statuspage.core.storage.engine import (
     BUSY_TIMEOUT_MS,
     READER_THREADS,
+    DatabaseUnavailable,
     Row,
     Store,
     connect,
@@ -181,6 +182,7 @@ __all__ = [
     "READER_THREADS",
     "connect",
     "open_database",
+    "DatabaseUnavailable",
     "write_transaction",
     "read_transaction",
     "Store",

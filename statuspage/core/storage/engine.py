@@ -56,25 +56,57 @@ def connect(path: str | Path, *, read_only: bool = False) -> Database:
     return db
 
 
+class DatabaseUnavailable(Exception):
+    """The database file cannot be opened or made: its directory is missing or not writable, or the file is no
+    SQLite database. The message names the file and why, for one line on the command line."""
+
+
 def open_database(path: str | Path) -> Database:
     """Connect, switch to WAL and bring the schema up to date. Run once at start-up.
 
     Several processes may start on the same file at once (`serve --workers N`, a `worker` beside it):
     the migrations run under an exclusive lock on `<path>.lock`, so they are applied exactly once and
-    no process reads the schema half-way.
+    no process reads the schema half-way. Raises `DatabaseUnavailable` when the file cannot be opened.
     """
     with migration_lock(path):
-        db = connect(path)
-        db.enable_wal()
+        try:
+            db = connect(path)
+        except sqlite3.DatabaseError as error:
+            raise DatabaseUnavailable(_unavailable(path, error)) from None
+        try:
+            db.enable_wal()
+        except sqlite3.DatabaseError as error:
+            db.close()
+            raise DatabaseUnavailable(_unavailable(path, error)) from None
         db.execute("PRAGMA synchronous = NORMAL")
         migrations.apply(db)
     return db
 
 
+def _unavailable(path: str | Path, error: Exception) -> str:
+    directory = Path(path).parent
+    if isinstance(error, FileNotFoundError) or not directory.is_dir():
+        why = f"its directory {directory} does not exist"
+    elif isinstance(error, PermissionError):
+        why = f"no permission to write in {directory}"
+    elif isinstance(error, OSError):
+        why = error.strerror or str(error)
+    elif "not a database" in str(error):
+        why = "it is not an SQLite database"
+    else:
+        why = str(error)
+    return f"cannot open the database {path}: {why}"
+
+
 @contextlib.contextmanager
 def migration_lock(path: str | Path) -> Iterator[None]:
-    """An exclusive advisory lock (flock) on `<path>.lock`, held while the block runs; blocks until free."""
-    with open(f"{path}.lock", "a") as lock:
+    """An exclusive advisory lock (flock) on `<path>.lock`, held while the block runs; blocks until free.
+    `DatabaseUnavailable` when the lock file cannot be made (the database's directory is missing, say)."""
+    try:
+        lock = open(f"{path}.lock", "a")  # noqa: SIM115 (closed by the with below, after the error is told apart)
+    except OSError as error:
+        raise DatabaseUnavailable(_unavailable(path, error)) from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
