@@ -98,8 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(run=run_token_create)
     listing = tokens.add_parser("list", parents=[common], help="list tokens (never the tokens themselves)")
     listing.set_defaults(run=run_token_list)
-    revoke = tokens.add_parser("revoke", parents=[common], help="revoke a token by id or name")
-    revoke.add_argument("token", help="the token's id or name")
+    revoke = tokens.add_parser("revoke", parents=[common], help="revoke a token by its name, or by --id")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("name", nargs="?", help="the token's name ('statuspage token list' shows them)")
+    which.add_argument("--id", type=int, help="the token's id instead of its name")
     revoke.set_defaults(run=run_token_revoke)
     return parser
 
@@ -149,21 +151,36 @@ def run_token_list(settings: Settings, args: argparse.Namespace) -> int:
         rows = storage.list_tokens(db)
     finally:
         db.close()
-    print(f"{'id':>4}  {'name':<24} {'role':<9} {'created':<26} revoked")
-    for row in rows:
-        print(f"{row['id']:>4}  {row['name']:<24} {row['role']:<9} {row['created_at']:<26} {row['revoked_at'] or '-'}")
+    print(columns(["id", "name", "role", "created", "revoked"],
+                  [[str(row["id"]), row["name"], row["role"], row["created_at"], row["revoked_at"] or "-"]
+                   for row in rows]))
     return 0
 
 
+def columns(header: list[str], rows: list[list[str]]) -> str:
+    """A plain table: each column as wide as its widest cell, two spaces apart; the first (an id) right-aligned."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=False)]
+    lines = []
+    for cells in [header, *rows]:
+        line = [cells[0].rjust(widths[0])] + [cell.ljust(width) for cell, width in zip(cells[1:], widths[1:],
+                                                                                          strict=True)]
+        lines.append("  ".join(line).rstrip())
+    return "\n".join(lines)
+
+
 def run_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
-    db = open_database(settings.database.path)
-    try:
-        row = storage.token_by_name(db, args.token)
-    finally:
-        db.close()
-    if row is None and not args.token.isdigit():
-        return fail(f"no token named {args.token!r}; 'statuspage token list' shows them")
-    token_id = row["id"] if row is not None else int(args.token)
+    """By name, or by `--id`: a name made of digits is a name, never an id."""
+    token_id: int = args.id
+    if token_id is None:
+        db = open_database(settings.database.path)
+        try:
+            row = storage.token_by_name(db, args.name)
+        finally:
+            db.close()
+        if row is None:
+            hint = f" (to revoke the token with id {args.name}: --id {args.name})" if args.name.isdigit() else ""
+            return fail(f"no token named {args.name!r}; 'statuspage token list' shows them{hint}")
+        token_id = row["id"]
     try:
         _operate(settings, operations.revoke_token, token_id)
     except Refused as refused:

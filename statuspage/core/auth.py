@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 import secrets
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -19,6 +20,20 @@ from datetime import datetime, timedelta
 TOKEN_PREFIX = "sp_"
 SESSION_COOKIE = "statuspage_session"
 SESSION_LIFETIME = timedelta(hours=12)
+
+
+_TOKEN_NAME = re.compile(r"[\w.@-]+")  # whole: a pattern's `$` would let a final newline through
+TOKEN_NAME_MAX = 100
+TOKEN_NAME_RULE = f"1-{TOKEN_NAME_MAX} letters, digits and _ . @ - (no spaces), like alice or invoice-product"
+
+
+def token_name_problem(name: str) -> str | None:
+    """What is wrong with `name` as a token's name, or None when it is fine: who or what uses it (alice,
+    invoice-product, a.jansen@example.com), 1-100 letters, digits and `_ . @ -`. The one rule for the API
+    (`TokenCreate`) and the command line (`operations.create_token`)."""
+    if not 1 <= len(name) <= TOKEN_NAME_MAX or _TOKEN_NAME.fullmatch(name) is None:
+        return f"a token's name is {TOKEN_NAME_RULE}; got {name!r}"
+    return None
 
 
 class Role(enum.StrEnum):

@@ -19,7 +19,7 @@ from litestar.types import ControllerRouterHandler
 
 from statuspage.core import storage
 from statuspage.core.addresses import masked, masked_in
-from statuspage.core.auth import Identity, Role, new_token
+from statuspage.core.auth import TOKEN_NAME_MAX, TOKEN_NAME_RULE, Identity, Role, new_token
 from statuspage.core.limits import Value
 from statuspage.core.operation import Refused
 from statuspage.incidents import operations
@@ -72,7 +72,7 @@ class Override(msgspec.Struct):
 
 
 class TokenCreate(msgspec.Struct, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[\w.@-]+$")]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=TOKEN_NAME_MAX, description=TOKEN_NAME_RULE)]
     role: Literal["viewer", "operator", "admin", "client"]
 
 

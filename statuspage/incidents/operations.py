@@ -13,7 +13,7 @@ import msgspec
 from sqlite_utils import Database
 
 from statuspage.core import addresses, storage
-from statuspage.core.auth import Role, digest
+from statuspage.core.auth import Role, digest, token_name_problem
 from statuspage.core.clock import out_of_range, to_utc
 from statuspage.core.i18n import word
 from statuspage.core.operation import Actor, Refused
@@ -402,6 +402,8 @@ def create_token(db: Database, settings: Settings, actor: Actor, now: datetime, 
     """Record a new API token by its digest; the caller shows the token itself once."""
     if role not in {known.value for known in Role}:
         raise Refused(f"role must be one of {', '.join(r.value for r in Role)}; got {role!r}")
+    if (problem := token_name_problem(name)) is not None:
+        raise Refused(problem)
     if storage.token_by_name(db, name) is not None:
         raise Refused(f"a token named {name!r} exists already; names must be unique")
     token_id = storage.insert_token(db, name, role, digest(token), now)
