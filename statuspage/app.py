@@ -15,6 +15,7 @@ from litestar import Litestar, Request, Response, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException, ValidationException
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
@@ -34,6 +35,7 @@ from statuspage.background import (
     watch_for_changes,
 )
 from statuspage.config import load_settings
+from statuspage.core import logs
 from statuspage.core.auth import SignInLimiter
 from statuspage.core.clock import Clock, system_clock
 from statuspage.core.i18n import choose_language, word
@@ -132,6 +134,7 @@ def create_app(settings: Settings, clock: Clock = system_clock, registry: Regist
             Exception: unexpected_error,
         },
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(templates)),
+        logging_config=LoggingConfig(formatters={"standard": logs.formatter_config()}),
         openapi_config=OpenAPIConfig(
             title=settings.page.name,
             version="2",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from statuspage.config import load_settings
-from statuspage.core import storage
+from statuspage.core import logs, storage
 from statuspage.core.auth import Role, new_token
 from statuspage.core.clock import system_clock
 from statuspage.core.operation import Actor, Refused
@@ -313,6 +313,9 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
         # the background work moves to another worker through the lease.
         respawn_failed_workers=args.workers > 1,
         factory=True,
+        # granian's own lines ("Listening at") carry no time; give them the service's UTC stamp.
+        log_dictconfig={"formatters": {"generic": logs.formatter_config("%(asctime)s %(levelname)s granian: %(message)s"),
+                                       "access": logs.formatter_config("%(message)s")}},
     ).serve()
     return 0
 
@@ -397,8 +400,6 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await asyncio.to_thread(store.close)
 
-    import logging
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure()
     asyncio.run(work())
     return 0
