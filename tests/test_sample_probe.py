@@ -91,3 +91,11 @@ def test_no_sample_http_condition_passes_on_an_error_status() -> None:
                                                               "status": {"indicator": "none"}}}
         results = [conditions.evaluate(conditions.parse(text), observed) for text in probe["conditions"]]
         assert not all(result.success for result in results), probe["key"]
+
+
+def test_the_readme_counts_the_sample_probes_right() -> None:
+    readme = (SAMPLE_CONFIG.parents[1] / "README.md").read_text()
+    said = re.search(r"the sample ships (\w+)", readme)
+    assert said is not None
+    words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
+    assert words.index(said.group(1)) + 1 == len(tomllib.loads(SAMPLE_CONFIG.read_text())["probes"])
