@@ -22,6 +22,7 @@ from litestar.response import Redirect
 from litestar.template import TemplateConfig
 
 from integrations.registry import Registry
+from statuspage import sandboxes
 from statuspage.actions.api import ActionController, BudgetController, SwitchController
 from statuspage.actions.connections import Links
 from statuspage.actions.console import ActionConsole
@@ -151,25 +152,17 @@ def create_app(settings: Settings, clock: Clock = system_clock, registry: Regist
 
 
 @contextlib.asynccontextmanager
-async def integration_addresses(registry: Registry, settings: Settings) -> AsyncIterator[dict[str, str]]:
-    """Each integration's address: the configured one, or that of its sandbox, started for the demo when the
-    configuration names none (and the integration ships one)."""
-    addresses: dict[str, str] = {}
-    started = []
+async def integration_addresses(registry: Registry, settings: Settings, store: Store,
+                                clock: Clock) -> AsyncIterator[dict[str, str]]:
+    """Each integration's address: the configured one, or that of its sandbox when the configuration names none
+    (the demo): the one `statuspage serve` started and recorded, else one started here (`statuspage.sandboxes`)."""
+    found = await store.write(sandboxes.find_or_start, registry, settings, clock())
     try:
-        for integration in registry:
-            options = settings.integration(integration.key)
-            if not options.uses_sandbox or integration.sandbox is None:
-                addresses[integration.key] = options.base_url
-                continue
-            sandbox = await asyncio.to_thread(integration.sandbox.start, "127.0.0.1", options.sandbox_port)
-            started.append(sandbox)
-            addresses[integration.key] = sandbox.url
-            log.info("%s sandbox (demo scenario) listening on %s", integration.name, sandbox.url)
-        yield addresses
+        yield sandboxes.addresses(registry, settings, found.addresses)
     finally:
-        for sandbox in started:
-            await asyncio.to_thread(sandbox.stop)
+        await asyncio.to_thread(found.stop)
+        with contextlib.suppress(Exception):  # a locked file at the end: the record dies with this process anyway
+            await store.write(found.forget)
 
 
 class ErrorBody(msgspec.Struct):
@@ -240,7 +233,7 @@ async def run_services(
     await store.write(sync_components, component_definitions(settings), clock())
     await store.write(ensure_connections, [(environment.key, environment.integration)
                                            for environment in settings.environments])
-    async with httpx.AsyncClient() as http, integration_addresses(registry, settings) as addresses:
+    async with httpx.AsyncClient() as http, integration_addresses(registry, settings, store, clock) as addresses:
         links = Links(registry, settings, store, clock, addresses)
         dispatcher = Dispatcher(store, settings, clock, links)
         services = Services(settings=settings, store=store, clock=clock, links=links, dispatcher=dispatcher,

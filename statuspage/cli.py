@@ -4,22 +4,25 @@ STATUSPAGE_CONFIG); mistakes end in one line on stderr and exit status 2, never 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import getpass
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from statuspage import sandboxes
 from statuspage.config import load_settings
-from statuspage.core import logs, storage
+from statuspage.core import lease, logs, storage
 from statuspage.core.auth import Role, new_token
 from statuspage.core.clock import system_clock
 from statuspage.core.operation import Actor, Refused
 from statuspage.core.settings import ConfigError, Settings
 from statuspage.core.storage import DatabaseUnavailable, open_database, write_transaction
 from statuspage.incidents import operations
+from statuspage.sandboxes import Sandboxes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     probe_run = probe_commands.add_parser("run", parents=[common],
                                           help="run one probe now and print what it found (exit 1 when it fails)")
     probe_run.add_argument("key")
+    probe_run.add_argument("--host", help="where 'statuspage serve' listens, for {page} (default: where the serve "
+                                          "running on this database listens, else the configuration's)")
+    probe_run.add_argument("--port", type=int, help="the port 'statuspage serve' listens on, for {page}")
     probe_run.set_defaults(run=run_probe_once)
 
     token = commands.add_parser("token", help="manage API tokens of operators and clients")
@@ -107,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _overrides(args: argparse.Namespace) -> dict[tuple[str, str], object]:
-    serving = args.run is run_serve
+    serving = args.run in (run_serve, run_probe_once)  # probe run: where serve listens, for {page}
     return {
         ("database", "path"): args.db,
         ("server", "host"): args.host if serving else None,
@@ -208,29 +214,46 @@ def run_probe_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_probe_once(settings: Settings, args: argparse.Namespace) -> int:
+    """Run one probe in this process and print what it found: against the sandboxes a running `serve` on the same
+    database started (recorded in it, `statuspage.sandboxes`), and for `{page}` against where that serve listens,
+    unless --host/--port or the configuration's page.url say otherwise. Exit 1 when the probe fails, 2 when it
+    cannot run here (a sandbox it needs is not running)."""
     import asyncio
 
     import httpx
 
     from statuspage.actions.connections import Links
     from statuspage.core.installed import INSTALLED
-    from statuspage.probes.runner import Prober
+    from statuspage.probes.runner import Prober, integrations_called
 
-    if not any(probe.key == args.key for probe in settings.probes):
+    probe = next((probe for probe in settings.probes if probe.key == args.key), None)
+    if probe is None:
         known = ", ".join(probe.key for probe in settings.probes) or "none are configured"
         return fail(f"no probe {args.key!r}; known: {known}")
+    db = open_database(settings.database.path)
+    try:
+        alive = sandboxes.alive(db)
+    finally:
+        db.close()
+    on_sandbox = {integration.key: alive[sandboxes.sandbox_name(integration.key)]
+                  for integration in INSTALLED if sandboxes.sandbox_name(integration.key) in alive}
+    called = integrations_called(probe, settings.integrations)
+    lacking = sandboxes.missing(INSTALLED, settings, on_sandbox, called)
+    if lacking:
+        return fail(f"probe {probe.key} calls {' and '.join(lacking)}, which runs against the demo's sandbox, and no "
+                    f"'statuspage serve' runs one on {settings.database.path} now; start serve first, or set "
+                    f"base_url under [integrations.<key>] to reach the real system")
+    derived = f"http://{settings.server.host}:{settings.server.port}"
+    if settings.page.url == derived and args.host is None and args.port is None and sandboxes.SERVE in alive:
+        settings.page.url = alive[sandboxes.SERVE]  # no address of its own: the running serve's
 
     async def once():
         store = storage.Store(settings.database.path)
         store.open()
         try:
             async with httpx.AsyncClient() as http:
-                # Against a sandbox the service started, this process has no address to reach it; the service has.
-                probe = next(probe for probe in settings.probes if probe.key == args.key)
-                options = settings.integrations.get(probe.integration)
-                links = None if probe.kind != "http" and (options is None or options.uses_sandbox) else Links(
-                    INSTALLED, settings, store, system_clock,
-                    {key: value.base_url for key, value in settings.integrations.items()})
+                links = Links(INSTALLED, settings, store, system_clock,
+                              sandboxes.addresses(INSTALLED, settings, on_sandbox)) if called else None
                 try:
                     return await Prober(settings, store, system_clock, http, links).run(args.key, record=False)
                 finally:
@@ -303,21 +326,53 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     print(f"statuspage: serving {settings.page.name} on http://{settings.server.host}:{settings.server.port}/ "
           f"(database {settings.database.path}, {args.workers} worker{'s' if args.workers > 1 else ''}"
           f"{', web only' if args.web_only else ''})", file=sys.stderr, flush=True)
-    Server(
-        "statuspage.app:app_from_environment",
-        address=settings.server.host,
-        port=settings.server.port,
-        interface=Interfaces.ASGI,
-        workers=args.workers,
-        # A web worker that dies (killed mid-request, out of memory) is replaced; the others serve on, and
-        # the background work moves to another worker through the lease.
-        respawn_failed_workers=args.workers > 1,
-        factory=True,
-        # granian's own lines ("Listening at") carry no time; give them the service's UTC stamp.
-        log_dictconfig={"formatters": {"generic": logs.formatter_config("%(asctime)s %(levelname)s granian: %(message)s"),
-                                       "access": logs.formatter_config("%(message)s")}},
-    ).serve()
+    logs.configure()
+    # The demo's sandboxes run here, once, however many workers serve: they find them in the database.
+    with started_here(settings):
+        Server(
+            "statuspage.app:app_from_environment",
+            address=settings.server.host,
+            port=settings.server.port,
+            interface=Interfaces.ASGI,
+            workers=args.workers,
+            # A web worker that dies (killed mid-request, out of memory) is replaced; the others serve on, and
+            # the background work moves to another worker through the lease.
+            respawn_failed_workers=args.workers > 1,
+            factory=True,
+            # granian's own lines ("Listening at") carry no time; give them the service's UTC stamp.
+            log_dictconfig={"formatters": {
+                "generic": logs.formatter_config("%(asctime)s %(levelname)s granian: %(message)s"),
+                "access": logs.formatter_config("%(message)s")}},
+        ).serve()
     return 0
+
+
+@contextlib.contextmanager
+def started_here(settings: Settings) -> Iterator[Sandboxes]:
+    """For `serve`'s main process: the sandboxes the configuration runs against, started (or found alive), and
+    this service's address, recorded in the database for the workers and every other process
+    (`statuspage.sandboxes`); stopped and forgotten when serving ends."""
+    from statuspage.core.installed import INSTALLED
+
+    url = sandboxes.reachable_url(settings.server.host, settings.server.port)
+    db = open_database(settings.database.path)
+    try:
+        with write_transaction(db):
+            found = sandboxes.find_or_start(db, INSTALLED, settings, system_clock())
+            storage.record_listener(db, sandboxes.SERVE, url, lease.process_name(), system_clock())
+    finally:
+        db.close()
+    try:
+        yield found
+    finally:
+        found.stop()
+        db = open_database(settings.database.path)
+        try:
+            with write_transaction(db):
+                found.forget(db)
+                storage.forget_listener(db, sandboxes.SERVE, url)
+        finally:
+            db.close()
 
 
 def listen_refusal(host: str, port: int) -> str | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time as stopwatch
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -41,6 +41,17 @@ from statuspage.probes.rules import Standing, advance, claim_for, sync_freshness
 log = logging.getLogger("statuspage.probes")
 TOKEN_PLACEHOLDER = "{{{}_token}}"
 """`{exact_online_token}`: an integration's key with underscores, then `_token`."""
+
+
+def integrations_called(probe: ProbeSettings, keys: Iterable[str]) -> set[str]:
+    """The integrations (of `keys`) a probe calls: a rights probe its own; an http probe those whose address or
+    token its URL or headers name (`{exact_online}`, `{exact_online_token}`); backlog and sync probes none."""
+    if probe.kind == "rights":
+        return {probe.integration}
+    if probe.kind != "http":
+        return set()
+    text = " ".join([probe.url or "", *probe.headers.values()])
+    return {key for key in keys if "{" + key.replace("-", "_") in text}
 
 
 @dataclass

@@ -84,6 +84,7 @@ from statuspage.core.storage.incidents import (
     updates_oldest_first,
 )
 from statuspage.core.storage.leases import give_up_lease, lease, take_lease
+from statuspage.core.storage.listeners import forget_listener, listeners, record_listener
 from statuspage.core.storage.migrations import (
     migrations,
 )
@@ -195,6 +196,9 @@ __all__ = [
     "lease",
     "take_lease",
     "give_up_lease",
+    "listeners",
+    "record_listener",
+    "forget_listener",
     "renew_action_claims",
     "claim_deliveries",
     "sync_components",

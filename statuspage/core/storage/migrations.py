@@ -561,3 +561,19 @@ def m014_spent_credits(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m015_listeners(db: Database) -> None:
+    """Where the parts a `statuspage serve` started listen (its own address, the demo's sandboxes), so that every
+    other process on the database reaches the same ones instead of starting its own (statuspage/sandboxes.py)."""
+    db.executescript(
+        """
+        CREATE TABLE listeners (
+            name TEXT PRIMARY KEY,      -- 'serve', or 'sandbox:<integration>'
+            url TEXT NOT NULL,
+            holder TEXT NOT NULL,       -- host:pid of the process that listens there
+            started_at TEXT NOT NULL
+        );
+        """
+    )

@@ -1,0 +1,103 @@
+"""The README's demo as real processes: `statuspage serve` with the sample configuration starts each sandbox once,
+however many workers serve, and records where they (and serve itself) listen, so that `statuspage probe run`
+beside it reaches the same sandboxes and the same page. Each serve runs in its own session on a free 127.0.0.1
+port and is killed afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+from conftest import free_port, run_statuspage
+
+SANDBOX_STARTED = "sandbox (demo scenario) listening on"
+
+
+class Serve:
+    """`statuspage serve` with the sample configuration (the demo on), its output collected as it comes."""
+
+    def __init__(self, tmp_path, *args: str) -> None:
+        self.port = free_port()
+        self.db = str(tmp_path / "statuspage.db")
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "statuspage", "serve", "--port", str(self.port), "--db", self.db, *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, check, what: str, seconds: float = 90) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if check():
+                return
+            assert self.process.poll() is None, f"serve ended: {self.lines[-20:]}"
+            time.sleep(0.1)
+        raise AssertionError(f"gave up waiting for {what}: {self.lines[-20:]}")
+
+    def query(self, sql: str) -> list[tuple]:
+        db = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        try:
+            return db.execute(sql).fetchall()
+        finally:
+            db.close()
+
+    def connected(self) -> int:
+        try:
+            return self.query("SELECT count(*) FROM connections WHERE user_name IS NOT NULL")[0][0]
+        except sqlite3.OperationalError:  # not made (or migrated) yet
+            return 0
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)  # Ctrl-C, as the newcomer stops it
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def test_probe_run_beside_the_running_demo_reaches_its_sandboxes_and_its_page(tmp_path) -> None:
+    serve = Serve(tmp_path)
+    try:
+        serve.wait_for(lambda: serve.connected() == 4, "the demo's four connections")
+        # No --port: the probe finds where this database's serve listens.
+        for probe in ("exact-online-api", "twinfield-api", "exact-online-rights", "twinfield-rights", "public-api"):
+            result = run_statuspage("probe", "run", probe, "--db", serve.db)
+            assert result.returncode == 0, (probe, result.stdout, result.stderr)
+            assert result.stdout.startswith(f"{probe}: passed in ")
+    finally:
+        serve.stop()
+
+    # With serve stopped, a probe that needs its sandbox cannot run: one line says why and what to do.
+    result = run_statuspage("probe", "run", "exact-online-api", "--db", serve.db)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"statuspage: error: probe exact-online-api calls Exact Online, which runs against the demo's sandbox, and no "
+        f"'statuspage serve' runs one on {serve.db} now; start serve first, or set base_url under "
+        f"[integrations.<key>] to reach the real system\n")
+    assert serve.query("SELECT count(*) FROM listeners") == [(0,)]  # stopped with Ctrl-C, it forgot them
+
+
+def test_serve_with_two_workers_starts_each_demo_sandbox_once(tmp_path) -> None:
+    serve = Serve(tmp_path, "--workers", "2")
+    try:
+        serve.wait_for(lambda: sum("Started worker-" in line for line in serve.lines) == 2 and serve.connected() == 4,
+                       "both workers and the demo's connections")
+        started = [line for line in serve.lines if SANDBOX_STARTED in line]
+        assert [line.split(" INFO ")[1].split(" sandbox")[0] for line in started] == [
+            "statuspage.sandboxes: Exact Online", "statuspage.sandboxes: Twinfield"]
+        names = sorted(name for (name,) in serve.query("SELECT name FROM listeners"))
+        assert names == ["sandbox:exact-online", "sandbox:twinfield", "serve"]
+    finally:
+        serve.stop()
