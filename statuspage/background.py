@@ -33,7 +33,7 @@ from statuspage.core import lease, storage
 from statuspage.core.clock import Clock
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
-from statuspage.demo import start_demo
+from statuspage.demo import prepare_demo, start_demo
 from statuspage.incidents import operations
 from statuspage.incidents.delivery import Deliverer, deliver_forever
 from statuspage.incidents.status_history import record_statuses
@@ -122,6 +122,11 @@ async def background_work(services: Services):
     """Start every piece of background work; stop them all when the block ends."""
     settings, store, clock = services.settings, services.store, services.clock
     await keep_up_with_the_clock(store, settings, clock)
+    if settings.demo.enabled:
+        try:
+            await prepare_demo(settings, store, clock, services.links)
+        except Exception:  # the sandbox refusing the demo must not keep the service's own work from starting
+            log.exception("the demo could not connect its environments")
     scheduler = services.scheduler = make_scheduler(settings, store, clock, services.prober)
     scheduler.start()
     tasks = [

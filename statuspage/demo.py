@@ -17,7 +17,7 @@ import asyncio
 import logging
 import random
 import sys
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import msgspec
@@ -33,6 +33,7 @@ from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
 from statuspage.core.vocabulary import SyncKind, SyncTrigger
 from statuspage.incidents import operations
+from statuspage.sandboxes import sandbox_name
 from statuspage.sync.engine import SyncEngine
 
 log = logging.getLogger("statuspage.demo")
@@ -43,11 +44,18 @@ ACTOR = Actor("demo")
 CHANGE_EVERY_SECONDS = 30.0
 
 
-async def start_demo(settings: Settings, store: Store, clock: Clock, links: Links, dispatcher: Dispatcher,
-                     sync: SyncEngine | None = None) -> None:
+async def prepare_demo(settings: Settings, store: Store, clock: Clock, links: Links) -> None:
+    """Before the background work starts (so that no action or probe meets credentials a fresh sandbox does not
+    know): print a fresh operator token, and connect the demo environments that need it."""
     token = await store.write(_fresh_operator_token, settings, clock())
     announce(token_banner(f"{settings.page.url}/console", token))
     await connect_sandbox_environments(settings, store, links)
+
+
+async def start_demo(settings: Settings, store: Store, clock: Clock, links: Links, dispatcher: Dispatcher,
+                     sync: SyncEngine | None = None) -> None:
+    """The demo's running part, after `prepare_demo`: a full sync of what is connected, master data changing now
+    and then, and an invoice action every `seconds_between_actions`."""
     if sync is not None:
         await full_sync_on_start(store, sync)
         changing = asyncio.create_task(change_master_data(store, links, sync, CHANGE_EVERY_SECONDS))
@@ -87,20 +95,34 @@ def _fresh_operator_token(db, settings: Settings, now) -> str:
     return token
 
 
+def needs_connecting(connection: storage.Row | None, sandbox_started_at: datetime | None) -> bool:
+    """Whether the demo must (re)connect an environment: it never was, or it was before its sandbox started.
+
+    A sandbox keeps its tokens in memory, so one started afresh (the demo run again on the same database)
+    knows no credentials issued before it: every refresh would be refused with invalid_grant. A sandbox whose
+    start is unknown is taken as fresh."""
+    if connection is None or not connection["user_name"] or not connection["connected_at"]:
+        return True
+    return sandbox_started_at is None or storage.moment(connection["connected_at"]) < sandbox_started_at
+
+
 async def connect_sandbox_environments(settings: Settings, store: Store, links: Links) -> None:
-    """Click "Connect" for each demo environment not connected yet, as its sandbox user."""
-    connected = {(row["environment"], row["integration"]) for row in await store.read(storage.connections)
-                 if row["user_name"]}
+    """Click "Connect" for each demo environment that its sandbox cannot know (`needs_connecting`), as its sandbox
+    user."""
+    connections = await _connected(store)
+    started = {name: storage.moment(row["started_at"]) for name, row in (await store.read(storage.listeners)).items()}
     for environment in demo_environments(settings, links):
         link = links[environment.integration]
         sandbox = link.integration.sandbox
         assert sandbox is not None
         username = sandbox.demo_users().get(environment.name)
-        if username is None or (environment.key, environment.integration) in connected:
+        connection = connections.get((environment.key, environment.integration))
+        if username is None or not needs_connecting(connection, started.get(sandbox_name(environment.integration))):
             continue
         grant = await sandbox.demo_grant(link.base_url, link.options, link.redirect_uri, username)
         user = await link.connect(environment.key, grant, ACTOR.name)
-        log.info("demo: %s connected to %s under %s", environment.name, link.integration.name, user.full_name)
+        log.info("demo: %s %s to %s under %s", environment.name, "reconnected" if connection else "connected",
+                 link.integration.name, user.full_name)
 
 
 async def _connected(store: Store) -> dict[tuple[str, str], storage.Row]:

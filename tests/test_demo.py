@@ -80,3 +80,17 @@ def test_the_demo_syncs_master_data_on_start_and_a_change_in_the_sandbox_reaches
         assert changed, "a renamed relation arrived through an incremental sync"
         live, _ = client.blocking_portal.call(store.read, storage.mirror_counts, "bakkerij-de-vries", "101", "accounts")
         assert live == 25
+
+
+def test_the_demo_connects_what_its_sandbox_cannot_know() -> None:
+    from datetime import UTC, datetime
+
+    from statuspage.demo import needs_connecting
+
+    started = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    before, after = "2026-11-23T08:59:59.000000+00:00", "2026-11-23T09:00:01.000000+00:00"
+    assert needs_connecting(None, started)  # never connected
+    assert needs_connecting({"user_name": None, "connected_at": None}, started)
+    assert needs_connecting({"user_name": "p.jansen", "connected_at": before}, started)  # the sandbox is younger
+    assert not needs_connecting({"user_name": "p.jansen", "connected_at": after}, started)
+    assert needs_connecting({"user_name": "p.jansen", "connected_at": after}, None)  # no start known: fresh

@@ -12,10 +12,23 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from conftest import free_port, run_statuspage
 
+import statuspage
+
 SANDBOX_STARTED = "sandbox (demo scenario) listening on"
+
+
+def quick_demo(tmp_path) -> Path:
+    """The sample configuration, its demo handing in an action every 0.2 s instead of every 5 s."""
+    path = tmp_path / "quick-demo.toml"
+    if not path.exists():
+        sample = (Path(statuspage.__file__).parent / "sample-config.toml").read_text()
+        assert "seconds_between_actions = 5\n" in sample
+        path.write_text(sample.replace("seconds_between_actions = 5\n", "seconds_between_actions = 0.2\n"))
+    return path
 
 
 class Serve:
@@ -26,7 +39,8 @@ class Serve:
         self.db = str(tmp_path / "statuspage.db")
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "statuspage", "serve", "--port", str(self.port), "--db", self.db, *args],
+            [sys.executable, "-m", "statuspage", "serve", "--port", str(self.port), "--db", self.db, *args,
+             "--config", str(quick_demo(tmp_path))],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         threading.Thread(target=self._collect, daemon=True).start()
 
@@ -101,3 +115,32 @@ def test_serve_with_two_workers_starts_each_demo_sandbox_once(tmp_path) -> None:
         assert names == ["sandbox:exact-online", "sandbox:twinfield", "serve"]
     finally:
         serve.stop()
+
+
+def test_the_demo_run_again_on_its_database_reconnects_to_its_fresh_sandboxes_and_books_on(tmp_path) -> None:
+    """The README's command a second time: the sandboxes are new and know none of the stored tokens."""
+    first = Serve(tmp_path)
+    try:
+        first.wait_for(lambda: first.connected() == 4, "the first run's connections")
+    finally:
+        first.stop()
+    before = first.query("SELECT environment, integration, connected_at FROM connections ORDER BY id")
+    last_action = first.query("SELECT coalesce(max(id), 0) FROM actions")[0][0]
+
+    second = Serve(tmp_path)
+
+    def booked_since() -> set[str]:
+        rows = second.query(f"SELECT DISTINCT integration FROM actions WHERE id > {last_action} AND state = 'done'")
+        return {integration for (integration,) in rows}
+
+    try:
+        second.wait_for(lambda: booked_since() == {"exact-online", "twinfield"},
+                        "actions booked into both systems after the restart")
+    finally:
+        second.stop()
+    after = second.query("SELECT environment, integration, connected_at FROM connections ORDER BY id")
+    assert [row[:2] for row in after] == [row[:2] for row in before]
+    assert all(new[2] > old[2] for old, new in zip(before, after, strict=True))  # every one connected again
+    refused = second.query(f"SELECT count(*) FROM actions WHERE id > {last_action} AND error LIKE '%invalid_grant%'")
+    assert refused == [(0,)]
+    assert sum("reconnected to" in line for line in second.lines) == 4
