@@ -131,6 +131,10 @@ class Connection(msgspec.Struct):
     full_name: str | None
     connected_at: str | None
     enabled: bool
+    # When the accounting system refused its credentials, and its words: a person must connect it again; its
+    # actions wait, queued, until then.
+    refused_at: str | None = None
+    refused_reason: str | None = None
 
 
 class Limits(msgspec.Struct):
@@ -272,7 +276,8 @@ class SwitchController(Controller):
 
         rows, closed = await store.read(read)
         return [Connection(row["id"], row["environment"], row["integration"], row["user_name"], row["full_name"],
-                           row["connected_at"], connection_scope(row["environment"], row["integration"]) not in closed)
+                           row["connected_at"], connection_scope(row["environment"], row["integration"]) not in closed,
+                           row["refused_at"], row["refused_reason"])
                 for row in rows]
 
     @get("/integrations/{integration:str}/replay", guards=[requires(Role.VIEWER)])

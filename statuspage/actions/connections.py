@@ -20,7 +20,7 @@ import httpx
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
 
-from integrations.base import ConnectionUser, ConnectorError, Sleep
+from integrations.base import AuthorizationError, ConnectionUser, ConnectorError, Sleep
 from integrations.budget import Window
 from integrations.call_budget import BudgetReport, CallBudget, CallClass, calling_as
 from integrations.master_data import MasterDataReader, ReadOptions
@@ -248,24 +248,47 @@ class IntegrationLink:
         return user
 
     async def check(self, environment: str, cls: CallClass = CallClass.RIGHTS) -> list[dict]:
-        """Ask the accounting system which administrations the connection user can open now, and keep it."""
+        """Ask the accounting system which administrations the connection user can open now, and keep it.
+        Raises the connector's errors; an `AuthorizationError` also marks the connection refused (`refused`)."""
         connector = await self.connector(environment)
-        with calling_as(cls):
-            administrations = await connector.accessible_administrations()
-        accessible = [{"code": item.code, "name": item.name} for item in administrations]
         connection = await self._connection(environment)
+        generation = await self.store.read(storage.connection_generation, connection)
+        try:
+            with calling_as(cls):
+                administrations = await connector.accessible_administrations()
+        except AuthorizationError as refusal:
+            await self.refused(environment, refusal, generation)
+            raise
+        accessible = [{"code": item.code, "name": item.name} for item in administrations]
         await self.store.write(storage.record_accessible, connection, accessible, self.clock())
         return accessible
+
+    async def refused(self, environment: str, refusal: AuthorizationError, generation: int | None = None) -> None:
+        """The accounting system refused the connection's credentials (a refresh token it does not know, a user
+        blocked): nothing more can be done with it until a person connects it again. Marked in the database, for
+        every process: its actions wait, queued (`storage.lane_heads`), the console says so, and it is logged once
+        (the refusal's words, never a secret). `generation`: of the credentials refused (default: the one this
+        process last used for actions), so that a refusal that crossed a reconnect marks nothing."""
+        connection = await self._connection(environment)
+        if generation is None:
+            generation = self._generations.get(environment)
+        if generation is None:
+            generation = await self.store.read(storage.connection_generation, connection)
+        if await self.store.write(storage.mark_connection_refused, connection, generation, str(refusal), self.clock()):
+            log.warning("%s refused the credentials of %s's connection (%s): it needs a person to connect it again "
+                        "in the console; its actions wait until then", self.integration.name, environment, refusal)
 
     async def any_access_token(self) -> str:
         """An access token of the first connected environment, for the API probe (`{exact_online_token}`: the
         integration's key with underscores, then `_token`). Raises ConnectorError when no environment is connected
         (there is nothing to sign in with) or the integration signs in without tokens."""
         rows = await self.store.read(storage.connections, self.key)
-        connected = [row["environment"] for row in rows if row["user_name"] and self.environment(row["environment"])]
+        # A connection whose credentials were refused signs in nowhere: the API is not down for it.
+        connected = [row["environment"] for row in rows
+                     if row["user_name"] and not row["refused_at"] and self.environment(row["environment"])]
         if not connected:
-            raise ConnectorError(f"no environment is connected to {self.integration.name}, so there is no token "
-                                 f"to sign in with")
+            raise ConnectorError(f"no environment is connected to {self.integration.name} with credentials it "
+                                 f"accepts, so there is no token to sign in with")
         connector = await self.connector(connected[0])
         if not hasattr(connector, "access_token"):
             raise ConnectorError(f"{self.integration.name} signs in without an access token")

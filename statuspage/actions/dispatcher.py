@@ -51,6 +51,8 @@ LANES_AT_ONCE = 16
 IDLE_WAIT_SECONDS = 0.5
 RATE_LIMITED = "waiting for the rate limit"
 """The cause of a try that ended waiting for the accounting system's limits: not a failure (`_failed_tries`)."""
+WAITING_FOR_RECONNECT = "waiting for a person to connect it again: the accounting system refused its credentials"
+"""The cause of a try that ended on refused credentials: not a failure of the action either (`_failed_tries`)."""
 
 
 @dataclass(frozen=True)
@@ -191,13 +193,15 @@ class Dispatcher:
                                  f"(entry {misroute.entry_number}); it is on the misroute report")
         except RateLimited as limited:
             return Outcome(ActionState.QUEUED, RATE_LIMITED, wait_until=limited.retry_at)
-        except AuthorizationError as refused:
-            # The connection itself is unusable (invalid_grant: its refresh token was spent or revoked): only an
-            # operator's reconnect helps, so say it where operators look. The accounting system's words, no token.
+        except AuthorizationError as refusal:
+            # The connection itself is refused (invalid_grant: its refresh token was spent or revoked): no later try
+            # can do better until a person connects it again. It waits, queued, with every other action of the
+            # connection (`IntegrationLink.refused`), due at once after the reconnect. The system's words, no token.
             log.warning("action %s of %s (environment %s, administration %s): the connection cannot sign in (%s); "
-                        "it is tried again, reconnect the environment in the console", row["id"], row["integration"],
-                        row["environment"], row["administration"], refused)
-            return Outcome(ActionState.QUEUED, "will be tried again", error=str(refused), retry=True)
+                        "it waits until the environment is reconnected in the console", row["id"], row["integration"],
+                        row["environment"], row["administration"], refusal)
+            await self.links[row["integration"]].refused(row["environment"], refusal)
+            return Outcome(ActionState.QUEUED, WAITING_FOR_RECONNECT, error=str(refusal), wait_until=self.clock())
         except (TransientError, OutcomeUnknown) as trouble:
             return Outcome(ActionState.QUEUED, "will be tried again", error=str(trouble), retry=True)
         except InvalidAction as invalid:
@@ -240,9 +244,11 @@ class Dispatcher:
 
 def _failed_tries(db, action_id: int, attempts: int) -> int:
     """Of an action's `attempts` tries, those that failed: a try that ended waiting for the rate limit (a spent day,
-    a `Retry-After` longer than a call may wait) only waited, so it neither lengthens the retry backoff nor brings
-    the action nearer to being given up. (It still counts as a try for the look-up before the next send.)"""
-    waited = sum(1 for t in storage.transitions_of(db, action_id) if t["cause"].startswith(RATE_LIMITED))
+    a `Retry-After` longer than a call may wait) or for a reconnect only waited, so it neither lengthens the retry
+    backoff nor brings the action nearer to being given up. (It still counts as a try for the look-up before the
+    next send.)"""
+    waited = sum(1 for t in storage.transitions_of(db, action_id)
+                 if t["cause"].startswith((RATE_LIMITED, WAITING_FOR_RECONNECT)))
     return attempts - waited
 
 

@@ -196,6 +196,11 @@ class Prober:
             if environment.integration != probe.integration or not (rows.get(environment.key) or {}).get("user_name"):
                 continue  # not connected: nothing to check, and nothing can be booked there either
             checked += 1
+            refused = rows[environment.key]["refused_at"]
+            if refused:  # asking again would only spend a token call on the same refusal
+                errors.append({"environment": environment.key, "error": f"credentials refused since {refused} "
+                               f"({rows[environment.key]['refused_reason']}); a person must connect it again"})
+                continue
             try:
                 accessible = {item["code"] for item in await link.check(environment.key, CallClass.PROBE)}
             except ConnectorError as failure:

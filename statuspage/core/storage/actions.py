@@ -102,7 +102,8 @@ def move_actions_in_scope(
 
 
 def lane_heads(db: Database, now: datetime, closed_scopes: list[str], limit: int) -> list[Row]:
-    """The first unfinished action of each administration, when it is queued and due.
+    """The first unfinished action of each administration, when it is queued and due, and its connection's
+    credentials were not refused (it waits, queued, for a person to connect it again).
 
     An administration's actions go strictly in arrival order: a later action never overtakes an earlier
     one that waits, runs or is held, so a booking is always done before its release for payment.
@@ -121,6 +122,8 @@ def lane_heads(db: Database, now: datetime, closed_scopes: list[str], limit: int
         )
         SELECT a.* FROM actions a JOIN heads ON a.id = heads.head
         WHERE a.state = 'queued' AND (a.not_before IS NULL OR a.not_before <= ?)
+          AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.environment = a.environment
+                            AND c.integration = a.integration AND c.refused_at IS NOT NULL)
         ORDER BY a.id LIMIT ?
         """,
         [iso(now), limit],

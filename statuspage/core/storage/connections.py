@@ -14,7 +14,7 @@ from statuspage.core.storage.engine import Row, iso, json_loads_or_none
 # Connections to accounting systems
 
 _CONNECTION_FIELDS = ("id, environment, integration, user_id, user_name, full_name, current_administration, "
-                      "connected_at, connected_by, accessible, checked_at")
+                      "connected_at, connected_by, accessible, checked_at, refused_at, refused_reason")
 
 
 def connection_id(db: Database, environment: str, integration: str) -> int:
@@ -52,9 +52,19 @@ def connection_generation(db: Database, connection: int) -> int:
 
 
 def save_connection_tokens(db: Database, connection: int, tokens: str, guard: str | None = None) -> None:
-    """A new connection's tokens, unconditionally; a new generation of the connection begins."""
-    db.execute("UPDATE connections SET tokens = ?, token_guard = ?, generation = generation + 1 WHERE id = ?",
-               [tokens, guard, connection])
+    """A new connection's tokens, unconditionally; a new generation of the connection begins, with credentials
+    nobody has refused yet."""
+    db.execute("""UPDATE connections SET tokens = ?, token_guard = ?, generation = generation + 1, refused_at = NULL,
+                  refused_reason = NULL WHERE id = ?""", [tokens, guard, connection])
+
+
+def mark_connection_refused(db: Database, connection: int, generation: int, reason: str, now: datetime) -> bool:
+    """The accounting system refused the credentials of `generation` of the connection: it needs a person to connect
+    it again. True when this marked it (it was not marked yet, and no reconnect made a newer generation since)."""
+    cursor = db.execute(
+        "UPDATE connections SET refused_at = ?, refused_reason = ? WHERE id = ? AND generation = ? AND refused_at IS NULL",
+        [iso(now), reason, connection, generation])
+    return cursor.rowcount == 1
 
 
 def replace_connection_tokens(db: Database, connection: int, expected_guard: str, tokens: str, guard: str) -> bool:

@@ -577,3 +577,15 @@ def m015_listeners(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m016_refused_connections(db: Database) -> None:
+    """A connection whose credentials the accounting system refused (invalid_grant: its refresh token is unknown or
+    revoked) needs a person to connect it again; until then its actions wait and nothing calls with it."""
+    db.executescript(
+        """
+        ALTER TABLE connections ADD COLUMN refused_at TEXT;
+        ALTER TABLE connections ADD COLUMN refused_reason TEXT;  -- the system's word for it, never a secret
+        """
+    )
