@@ -22,7 +22,7 @@ from statuspage.core.operation import Actor, Refused
 from statuspage.core.settings import ConfigError, Settings
 from statuspage.core.storage import DatabaseUnavailable, open_database, write_transaction
 from statuspage.incidents import operations
-from statuspage.sandboxes import Sandboxes
+from statuspage.sandboxes import Sandboxes, SandboxUnavailable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return args.run(settings, args)
-    except DatabaseUnavailable as unavailable:
+    except (DatabaseUnavailable, SandboxUnavailable) as unavailable:
         return fail(str(unavailable))
 
 
@@ -323,12 +323,12 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
         os.environ["STATUSPAGE_BACKGROUND"] = "false"
     if args.export_dir:
         os.environ["STATUSPAGE_EXPORT_DIR"] = str(Path(args.export_dir).resolve())
-    print(f"statuspage: serving {settings.page.name} on http://{settings.server.host}:{settings.server.port}/ "
-          f"(database {settings.database.path}, {args.workers} worker{'s' if args.workers > 1 else ''}"
-          f"{', web only' if args.web_only else ''})", file=sys.stderr, flush=True)
     logs.configure()
     # The demo's sandboxes run here, once, however many workers serve: they find them in the database.
     with started_here(settings):
+        print(f"statuspage: serving {settings.page.name} on http://{settings.server.host}:{settings.server.port}/ "
+              f"(database {settings.database.path}, {args.workers} worker{'s' if args.workers > 1 else ''}"
+              f"{', web only' if args.web_only else ''})", file=sys.stderr, flush=True)
         Server(
             "statuspage.app:app_from_environment",
             address=settings.server.host,

@@ -34,6 +34,10 @@ ANSWER_SECONDS = 1.0
 """How long a recorded address may take to accept a connection before it counts as gone."""
 
 
+class SandboxUnavailable(Exception):
+    """A sandbox could not start (its configured port is taken); the message says which and what to change."""
+
+
 def sandbox_name(integration: str) -> str:
     """The listener name of an integration's sandbox: `sandbox:exact-online`."""
     return f"sandbox:{integration}"
@@ -95,8 +99,8 @@ def find_or_start(db: Database, registry: Registry, settings: Settings, now: dat
                   holder: str | None = None) -> Sandboxes:
     """Each sandbox the configuration runs against: the one recorded alive in the database, else one started here
     (on `sandbox_port`, on 127.0.0.1) and recorded under `holder` (this process by default). Run in one write
-    transaction, so that processes starting together start each sandbox once. Raises what a sandbox's start
-    raises (its port taken), after stopping the ones this call started."""
+    transaction, so that processes starting together start each sandbox once. Raises `SandboxUnavailable` when
+    one cannot start (its port taken), after stopping the ones this call started."""
     holder = holder or lease.process_name()
     recorded = storage.listeners(db)
     found = Sandboxes()
@@ -107,7 +111,13 @@ def find_or_start(db: Database, registry: Registry, settings: Settings, now: dat
                 found.addresses[integration.key] = row["url"]
                 continue
             assert integration.sandbox is not None
-            running = integration.sandbox.start("127.0.0.1", settings.integration(integration.key).sandbox_port)
+            port = settings.integration(integration.key).sandbox_port
+            try:
+                running = integration.sandbox.start("127.0.0.1", port)
+            except OSError as error:
+                raise SandboxUnavailable(f"the {integration.name} sandbox cannot listen on 127.0.0.1:{port} "
+                                         f"({error.strerror or error}); change or remove "
+                                         f"[integrations.{integration.key}] sandbox_port") from None
             found.started.append((integration.key, running.url, running))
             found.addresses[integration.key] = running.url
             storage.record_listener(db, sandbox_name(integration.key), running.url, holder, now)

@@ -3,6 +3,8 @@ traceback. Each case runs the real `statuspage` command as a subprocess."""
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -72,3 +74,18 @@ def test_serve_with_an_export_directory_it_cannot_write_says_so_before_it_serves
 def test_a_sandbox_port_out_of_range_says_so(tmp_path: Path) -> None:
     result = run_statuspage("sandbox", "exact-online", "--port", "99999")
     assert_one_line(result, "statuspage: error: --port 99999 is not a TCP port (1-65535, or 0 for a free one)")
+
+
+def test_a_sandbox_port_that_is_taken_says_so_before_serving(tmp_path: Path) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        result = run_statuspage("serve", "--port", str(free_port()), "--db", str(tmp_path / "x.db"),
+                                env=os.environ | {"STATUSPAGE_TWINFIELD_SANDBOX_PORT": str(taken)})
+    # (Exact Online's sandbox, started first, says so in the log, and is stopped again.)
+    assert result.stderr.splitlines()[-1] == (
+        f"statuspage: error: the Twinfield sandbox cannot listen on 127.0.0.1:{taken} (Address already in use); "
+        f"change or remove [integrations.twinfield] sandbox_port")
+    assert "Traceback" not in result.stderr and "serving" not in result.stderr
+    assert result.returncode == 2
