@@ -31,6 +31,22 @@ class ActionKind(StrEnum):
     UNBLOCK = "unblock"
     CREATE_SUPPLIER = "create_supplier"
     CREATE_CUSTOMER = "create_customer"
+    MIRROR_INSERT = "mirror_insert"
+    """A row a mirror rule inserts into another accounting system (seed 001): written by the service, never handed in."""
+    MIRROR_UPDATE = "mirror_update"
+    """A row a mirror rule in insert-and-update mode changes in the target: written by the service, never handed in."""
+
+    @property
+    def handed_in(self) -> bool:
+        """Whether the invoice product may hand an action of this kind in (mirror writes are the service's own)."""
+        return self not in MIRROR_KINDS
+
+
+INVOICE_KINDS = frozenset({ActionKind.BOOK, ActionKind.BOOK_AND_BLOCK, ActionKind.UNBLOCK, ActionKind.CREATE_SUPPLIER,
+                           ActionKind.CREATE_CUSTOMER})
+"""What the invoice product hands in: the actions a booking integration (Exact Online, Twinfield) carries out."""
+MIRROR_KINDS = frozenset({ActionKind.MIRROR_INSERT, ActionKind.MIRROR_UPDATE})
+"""What mirror rules write into their target integration (Visma.net)."""
 
 
 class InvoiceAction(msgspec.Struct, frozen=True, kw_only=True):

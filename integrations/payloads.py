@@ -67,12 +67,26 @@ class PaymentRelease(msgspec.Struct, frozen=True, kw_only=True):
     booking_key: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
+class MirrorWrite(msgspec.Struct, frozen=True, kw_only=True):
+    """A row a mirror rule writes into its target (`mirror_insert`, `mirror_update`), in the target's own field
+    names: `entity` (Visma.net: `customers`), `key` the value of the entity's key field that identifies the row
+    (seed 001: the reference `EOL-<code>`), `fields` the mapped values to write (None clears nothing: the field is
+    left out), and for an update `row`, the target's own id of the row (Visma.net: the customer number)."""
+
+    entity: Code
+    key: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=_ONE_LINE)]
+    fields: dict[Code, Text | None]
+    row: Code | None = None
+
+
 PAYLOAD_TYPES: dict[ActionKind, type[msgspec.Struct]] = {
     ActionKind.BOOK: Invoice,
     ActionKind.BOOK_AND_BLOCK: Invoice,
     ActionKind.UNBLOCK: PaymentRelease,
     ActionKind.CREATE_SUPPLIER: Relation,
     ActionKind.CREATE_CUSTOMER: Relation,
+    ActionKind.MIRROR_INSERT: MirrorWrite,
+    ActionKind.MIRROR_UPDATE: MirrorWrite,
 }
 
 P = TypeVar("P", bound=msgspec.Struct)

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import httpx
 import msgspec
 
-from integrations.base import Clock, ConnectionUser, Connector, Sleep
+from integrations.base import INVOICE_KINDS, ActionKind, Clock, ConnectionUser, Connector, Sleep
 from integrations.call_budget import CallBudget
 from integrations.master_data import MasterDataReader, ReadOptions, SyncEntity, entity_table
 from integrations.rate_limits import LocalSpent, SpentStore
@@ -177,6 +177,23 @@ class MasterData:
 
 
 @dataclass(frozen=True)
+class MirrorTarget:
+    """An entity of the accounting system that mirror rules (`[[mirrors]]`, seed 001) may write into.
+
+    Rows are identified by `key_field`, which the rule's key mapping fills (Visma.net customers: `reference`, the
+    customer's `accountReference`); target rows whose key field is empty (made by hand) are never matched or
+    written. Field names are the plain ones of the integration's rows as the mirror keeps them."""
+
+    key_field: str
+    insert_fields: tuple[str, ...]
+    """What an insert may set besides the key field."""
+    update_fields: tuple[str, ...]
+    """What an update (mode insert-and-update) may change."""
+    required: tuple[str, ...] = ()
+    """Fields an insert must set (the rule's field mapping must name them)."""
+
+
+@dataclass(frozen=True)
 class Integration:
     key: str
     """Lower-case with dashes, as in the API's paths and the configuration: `exact-online`."""
@@ -197,6 +214,10 @@ class Integration:
     """What it can sync into the mirror, and how; None: its master data is not mirrored."""
     names: Mapping[str, str] = field(default_factory=dict)
     """The name per language, where it differs from `name`."""
+    action_kinds: frozenset[ActionKind] = INVOICE_KINDS
+    """The actions its connector carries out: the invoice product's (bookings, relations), or mirror writes."""
+    mirror_targets: Mapping[str, MirrorTarget] = field(default_factory=dict)
+    """Entity name -> what mirror rules may write into it; empty: it is no mirror target."""
 
     def settings_from(self, table: Mapping[str, Any]) -> IntegrationSettings:
         """Its settings from `[integrations.<key>]`; raises msgspec.ValidationError naming the wrong key."""

@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from integrations.base import ActionKind
 from statuspage.actions import outbox
 from statuspage.actions.connections import Links
 from statuspage.actions.dispatcher import Dispatcher
@@ -178,10 +179,12 @@ def demo_invoice(rng: random.Random, number: int, day: date) -> dict[str, Any]:
 
 
 async def trickle(settings: Settings, store: Store, clock: Clock, dispatcher: Dispatcher, interval: float) -> None:
-    """Hand in an invoice action every `interval` seconds, as the invoice product would."""
+    """Hand in an invoice action every `interval` seconds, as the invoice product would, into the integrations
+    that book (Visma.net is a mirror target only)."""
     rng = random.Random()
     number = await store.read(storage.action_count)
-    environments = demo_environments(settings, dispatcher.links)
+    environments = [environment for environment in demo_environments(settings, dispatcher.links)
+                    if ActionKind.BOOK in dispatcher.links[environment.integration].integration.action_kinds]
     while environments:
         number += 1
         environment = rng.choice(environments)

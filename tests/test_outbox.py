@@ -139,6 +139,8 @@ def test_the_same_key_is_the_same_action_and_a_different_request_under_it_is_a_c
         ({"integration": "unit4"}, "unknown integration 'unit4'"),
         ({"payload": {"journal": "60"}}, "book payload of 'BAD'"),
         ({"kind": "pay"}, "kind must be one of 'book', 'book_and_block', 'unblock'"),
+        ({"kind": "mirror_insert"}, "mirror_insert actions are written by the service's mirror rules"),
+        ({"integration": "visma-net"}, "visma-net does not carry out book actions; only the service's mirror rules"),
     ],
 )
 def test_a_malformed_action_is_refused_with_what_to_fix(client, tokens, change, message) -> None:

@@ -206,8 +206,9 @@ def test_the_integrations_settings_are_validated_by_its_own_type(tmp_path) -> No
 
 
 def test_the_registry_names_what_is_installed() -> None:
-    assert REGISTRY.keys() == ["exact-online", "twinfield", KEY]
-    with pytest.raises(UnknownIntegration, match="unknown integration 'unit4'; known: exact-online, twinfield, fake-books"):
+    assert REGISTRY.keys() == ["exact-online", "twinfield", "visma-net", KEY]
+    with pytest.raises(UnknownIntegration,
+                       match="unknown integration 'unit4'; known: exact-online, twinfield, visma-net, fake-books"):
         REGISTRY.get("unit4")
     with pytest.raises(ValueError, match="registered twice"):
         REGISTRY.with_(FAKE)

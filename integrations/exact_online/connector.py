@@ -121,7 +121,7 @@ class ExactOnlineConnector(HttpConnection):
         return DivisionReader(self._client, self._clock, overlap=overlap, page_size=page_size)
 
     def rights_needed(self, kind: ActionKind) -> tuple[Right, ...]:
-        return RIGHTS[kind]
+        return RIGHTS.get(kind, ())
 
     async def check_health(self) -> Health:
         async def probe() -> str:
@@ -170,6 +170,8 @@ class ExactOnlineConnector(HttpConnection):
                 return booked
             case ActionKind.CREATE_SUPPLIER | ActionKind.CREATE_CUSTOMER:
                 return await self._create_relation(division, action)
+            case _:
+                raise InvalidAction(f"Exact Online does not carry out {action.kind} actions")
 
     async def find_result(self, action: InvoiceAction) -> ActionResult | None:
         division = _division(action.administration)
@@ -190,6 +192,8 @@ class ExactOnlineConnector(HttpConnection):
                 return booking if lines and not any(line[PAYMENT_BLOCKED] for line in lines) else None
             case ActionKind.CREATE_SUPPLIER | ActionKind.CREATE_CUSTOMER:
                 return await self._find_relation(division, payload_of(action, Relation).code)
+            case _:
+                raise InvalidAction(f"Exact Online does not carry out {action.kind} actions")
 
     async def _book(self, division: str, action: InvoiceAction) -> ActionResult:
         invoice = payload_of(action, Invoice)

@@ -140,7 +140,7 @@ as Twinfield's credits feed it (`rate_limits.TwinfieldLimits`), shared the same 
         return (await self._client.session()).access_token
 
     def rights_needed(self, kind: ActionKind) -> tuple[Right, ...]:
-        return RIGHTS[kind]
+        return RIGHTS.get(kind, ())
 
     async def check_health(self) -> Health:
         async def probe() -> str:
@@ -214,6 +214,8 @@ as Twinfield's credits feed it (`rate_limits.TwinfieldLimits`), shared the same 
                 return result
             case ActionKind.CREATE_SUPPLIER | ActionKind.CREATE_CUSTOMER:
                 return await self._create_relation(office, action)
+            case _:
+                raise InvalidAction(f"Twinfield does not carry out {action.kind} actions")
 
     async def find_result(self, action: InvoiceAction) -> ActionResult | None:
         office = _office(action.administration)
@@ -232,6 +234,8 @@ as Twinfield's credits feed it (`rate_limits.TwinfieldLimits`), shared the same 
                 return None
             case ActionKind.CREATE_SUPPLIER | ActionKind.CREATE_CUSTOMER:
                 return await self._find_relation(office, _dimension_type(action), payload_of(action, Relation).code)
+            case _:
+                raise InvalidAction(f"Twinfield does not carry out {action.kind} actions")
 
     async def _book(self, office: str, action: InvoiceAction, *, blocked: bool) -> ActionResult:
         invoice = payload_of(action, Invoice)

@@ -34,6 +34,7 @@ from integrations.base import (
     TransientError,
     utc_now,
 )
+from integrations.call_budget import CallBudget
 from integrations.http_connection import NOT_SENT, HttpConnection, full_jitter
 from integrations.visma_net.customers import (
     Customer,
@@ -79,7 +80,9 @@ class VismaNetClient(HttpConnection):
         clock: Clock = utc_now,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        budget: CallBudget | None = None,
     ) -> None:
+        """`budget`: the service's call budget, which every call then passes (see `rate_limits`)."""
         self.settings = settings or VismaNetSettings()
         self._timeout = httpx.Timeout(connect=self.settings.connect_timeout, read=self.settings.read_timeout,
                                       write=self.settings.read_timeout, pool=self.settings.read_timeout)
@@ -88,7 +91,7 @@ class VismaNetClient(HttpConnection):
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._api_url = self.settings.api_url.rstrip("/")
-        self.limits = HourlyLimits(clock=clock, sleep=sleep, max_wait=self.settings.max_wait)
+        self.limits = HourlyLimits(clock=clock, sleep=sleep, max_wait=self.settings.max_wait, budget=budget)
         self.tokens = TokenKeeper(app, scopes=self.settings.scopes, connect_url=self.settings.connect_url,
                                   refresh_margin=self.settings.refresh_margin, http=self._http, clock=clock)
 
@@ -104,11 +107,13 @@ class VismaNetClient(HttpConnection):
         return customers
 
     async def customer_pages(
-        self, company: Company, *, modified: datetime | None = None, condition: Condition = ">="
+        self, company: Company, *, modified: datetime | None = None, condition: Condition = ">=",
+        page_size: int | None = None,
     ) -> AsyncIterator[list[Customer]]:
-        """One page (`settings.page_size` customers at most) per call; a caller that stops iterating calls no more.
-        Paging is mandatory on Visma's list endpoints (`pageNumber` from 1, `pageSize`)."""
-        params: dict[str, str] = {"pageSize": str(self.settings.page_size)}
+        """One page (`page_size` customers at most, default `settings.page_size`) per call; a caller that stops
+        iterating calls no more. Paging is mandatory on Visma's list endpoints (`pageNumber` from 1, `pageSize`)."""
+        size = page_size or self.settings.page_size
+        params: dict[str, str] = {"pageSize": str(size)}
         if modified is not None:
             params |= {"lastModifiedDateTime": filter_value(modified), "lastModifiedDateTimeCondition": condition}
         number, seen = 1, 0
@@ -122,7 +127,7 @@ class VismaNetClient(HttpConnection):
             if page:
                 yield page
             total = _total_count(rows)
-            if len(page) < self.settings.page_size or (total is not None and seen >= total):
+            if len(page) < size or (total is not None and seen >= total):
                 return
             number += 1
 
@@ -131,9 +136,12 @@ class VismaNetClient(HttpConnection):
         response = await self._request("GET", company, f"{CUSTOMERS}/{quote(number, safe='')}", missing_ok=True)
         return None if response.status_code == 404 else read_customer(msgspec.json.decode(response.content))
 
-    async def find_by_reference(self, company: Company, reference: str, *, modified_since: datetime) -> Customer | None:
-        """The customer whose `accountReference` is `reference` among those changed since `modified_since`
-        (Visma's list has no filter on the reference); the oldest when several share it."""
+    async def find_by_reference(
+        self, company: Company, reference: str, *, modified_since: datetime | None
+    ) -> Customer | None:
+        """The customer whose `accountReference` is `reference` among those changed since `modified_since` (every
+        customer when None: a page of `page_size` a call), since Visma's list has no filter on the reference; the
+        oldest when several share it."""
         matches = [c for c in await self.list_customers(company, modified=modified_since, condition=">=")
                    if c.reference == reference]
         return min(matches, key=lambda c: (c.internal_id or 0, c.number), default=None)

@@ -183,11 +183,12 @@ class ActionController(Controller):
     @post("/", guards=[requires(Role.CLIENT)])
     async def hand_in(
         self, request: Request, store: StoreDep, settings: SettingsDep, clock: ClockDep, dispatcher: DispatcherDep,
-        data: JSONBody[outbox.ActionRequest],
+        links: LinksDep, data: JSONBody[outbox.ActionRequest],
     ) -> Response[Action]:
+        kinds = links[data.integration].integration.action_kinds if data.integration in links.registry else None
         try:
             action_id, new = await store.write(
-                lambda db: outbox.accept(db, settings, request.user.name, clock(), data))
+                lambda db: outbox.accept(db, settings, request.user.name, clock(), data, kinds=kinds))
         except Refused as refused:
             raise as_http_error(refused) from None
         if new:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -76,11 +76,14 @@ def invoice_action(row: Mapping[str, Any]) -> InvoiceAction:
                          administration=row["administration"], payload=json.loads(row["payload"]))
 
 
-def accept(db: Database, settings: Settings, client: str, now: datetime, request: ActionRequest) -> tuple[int, bool]:
+def accept(db: Database, settings: Settings, client: str, now: datetime, request: ActionRequest, *,
+           kinds: Collection[ActionKind] | None = None, internal: bool = False) -> tuple[int, bool]:
     """Store an action, or find the one stored under its key. Returns its id and whether it is new.
 
     The same key with the same request is the same action (a client retrying after a lost answer);
-    the same key with another request is a mistake the client must hear of.
+    the same key with another request is a mistake the client must hear of. `kinds`: what the integration
+    carries out (its registry description's `action_kinds`; None leaves that to its connector). `internal`: written
+    by the service itself (a mirror rule), the only writer of mirror kinds.
     """
     existing = storage.action_by_key(db, client, request.idempotency_key)
     if existing is not None:
@@ -94,7 +97,7 @@ def accept(db: Database, settings: Settings, client: str, now: datetime, request
         raise Refused(f"idempotency key {request.idempotency_key!r} is used by another client; the accounting "
                       "system finds bookings by this reference, so choose keys of your own (a prefix will do)",
                       conflict=True)
-    _check(settings, request)
+    _check(settings, request, kinds, internal)
     state = ActionState.QUEUED if may_send(closed_scopes(db), request.integration, request.environment) else ActionState.DELAYED
     action_id = storage.insert_action(db, {
         "client": client, "idempotency_key": request.idempotency_key, "fingerprint": fingerprint(request),
@@ -105,9 +108,16 @@ def accept(db: Database, settings: Settings, client: str, now: datetime, request
     return action_id, True
 
 
-def _check(settings: Settings, request: ActionRequest) -> None:
+def _check(settings: Settings, request: ActionRequest, kinds: Collection[ActionKind] | None, internal: bool) -> None:
     if request.integration not in settings.integrations:
         raise Refused(f"unknown integration {request.integration!r}; known: {', '.join(installed(settings))}")
+    if not internal and not request.kind.handed_in:
+        raise Refused(f"{request.kind} actions are written by the service's mirror rules ([[mirrors]]), "
+                      f"never handed in")
+    if kinds is not None and request.kind not in kinds:
+        taken = sorted(kind for kind in kinds if kind.handed_in or internal)
+        raise Refused(f"{request.integration} does not carry out {request.kind} actions; " + (
+            f"it takes {', '.join(taken)}" if taken else "only the service's mirror rules write into it"))
     environment = next((e for e in settings.environments if e.key == request.environment), None)
     if environment is None:
         known = ", ".join(e.key for e in settings.environments) or "none are configured"

@@ -9,8 +9,9 @@ from __future__ import annotations
 from integrations.exact_online.integration import EXACT_ONLINE
 from integrations.registry import Registry
 from integrations.twinfield.integration import TWINFIELD
+from integrations.visma_net.integration import VISMA_NET
 
 DEFAULT_INTEGRATION = EXACT_ONLINE.key
 """What an `[[environments]]` entry without `integration` connects to, so that older configurations keep working."""
 
-INSTALLED = Registry([EXACT_ONLINE, TWINFIELD])
+INSTALLED = Registry([EXACT_ONLINE, TWINFIELD, VISMA_NET])

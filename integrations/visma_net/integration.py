@@ -1,0 +1,141 @@
+"""Visma.net Financials as the service sees it: one `Integration` for the registry, and the settings it reads.
+
+Settings come from `[integrations.visma-net]` (`VismaNetIntegrationSettings`); the client secret only from
+`$STATUSPAGE_VISMA_NET_CLIENT_SECRET`, never from a file. `base_url` is the ERP API (`https://api.finance.visma.net`)
+and `connect_url` Visma Connect (`https://connect.visma.com`); left without `base_url`, `statuspage serve` starts
+the sandbox, which answers both. The sandbox is imported only when started.
+
+What the registry's words mean for Visma.net: an administration is a **company**; a call budget is kept per
+company, fed by Visma's hourly `X-RateLimit-*` window (`rate_limits`); Visma.net is a mirror target only (seed 001:
+Exact Online relations kept as its customers), so its actions are mirror writes, never invoice actions.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from integrations.base import MIRROR_KINDS
+from integrations.call_budget import CallBudget
+from integrations.registry import (
+    ConnectMethod,
+    ConnectorContext,
+    Integration,
+    IntegrationSettings,
+    ProbeKind,
+    RunningSandbox,
+    SandboxDescription,
+)
+from integrations.visma_net.client import VismaNetClient
+from integrations.visma_net.connector import MIRROR_TARGETS, VismaNetConnector
+from integrations.visma_net.oauth import ServiceApp
+from integrations.visma_net.rate_limits import KEY
+from integrations.visma_net.settings import DEFAULT_CONNECT_URL, VismaNetSettings
+
+SECRET_VARIABLE = "STATUSPAGE_VISMA_NET_CLIENT_SECRET"
+SANDBOX_CLIENT_ID = "isv_statuspage_sandbox"
+SANDBOX_CLIENT_SECRET = "sandbox-secret-not-for-production"  # the one app the sandbox knows (sandbox/scenario.py)
+
+
+class VismaNetIntegrationSettings(IntegrationSettings, kw_only=True, forbid_unknown_fields=True):
+    """`[integrations.visma-net]`. Times are seconds. `base_url` is the ERP API, `connect_url` Visma Connect."""
+
+    client_id: str = SANDBOX_CLIENT_ID
+    """The service integration's client id (Visma Developer Portal)."""
+    connect_url: str = DEFAULT_CONNECT_URL
+    attempts: int = 5
+    """Tries of one call on 5xx and transport errors, `base_delay` doubling up to `max_delay` (full jitter) between."""
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_wait: float = 120.0
+    """The longest wait inside one call (a 429's Retry-After, a spent hour); longer ones reschedule the write."""
+    page_size: int = 500
+    """Customers a call when the target is read into the mirror (Visma allows up to 1,000)."""
+
+    def __post_init__(self) -> None:
+        if not self.connect_url.startswith(("https://", "http://")):
+            raise ValueError(f"connect_url {self.connect_url!r} must start with https://")
+        self.client_settings(self.base_url)  # its own checks (attempts, timeouts, page size)
+
+    def client_settings(self, base_url: str) -> VismaNetSettings:
+        """The client's settings; against the sandbox (`uses_sandbox`) both addresses are the sandbox's."""
+        return VismaNetSettings(
+            connect_url=base_url if self.uses_sandbox else self.connect_url, api_url=base_url,
+            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout, attempts=self.attempts,
+            base_delay=self.base_delay, max_delay=self.max_delay, max_wait=self.max_wait, page_size=self.page_size,
+        )
+
+
+def service_app(settings: VismaNetIntegrationSettings) -> ServiceApp:
+    sandbox = settings.uses_sandbox
+    return ServiceApp(client_id=SANDBOX_CLIENT_ID if sandbox else settings.client_id,
+                      client_secret=SANDBOX_CLIENT_SECRET if sandbox else os.environ.get(SECRET_VARIABLE, ""))
+
+
+_shared: weakref.WeakKeyDictionary[CallBudget, VismaNetClient] = weakref.WeakKeyDictionary()
+
+
+def shared_client(context: ConnectorContext) -> VismaNetClient:
+    """One client per call budget (that is, per service process): the hourly limit is per company and client id,
+    and two environments may write into one company."""
+    found = _shared.get(context.budget)
+    if found is None:
+        settings: VismaNetIntegrationSettings = context.settings
+        found = _shared[context.budget] = VismaNetClient(
+            service_app(settings), settings=settings.client_settings(context.base_url), http=context.http,
+            clock=context.clock, sleep=context.sleep, budget=context.budget)
+    return found
+
+
+def make_connector(context: ConnectorContext) -> VismaNetConnector:
+    return VismaNetConnector(shared_client(context), context.credentials,
+                             client_id=service_app(context.settings).client_id)
+
+
+def _start_sandbox(host: str, port: int) -> RunningSandbox:
+    from integrations.visma_net.sandbox import VismaNetSandbox, demo_scenario
+
+    return VismaNetSandbox(demo_scenario(), host=host, port=port).start()
+
+
+def _demo_users() -> Mapping[str, str]:
+    """The demo's environment -> the company whose tenant it connects with: Jansen Groep's one Visma.net company
+    (seed 001's 1896329), whose customers mirror its Exact Online relations."""
+    from integrations.visma_net.sandbox import demo_scenario
+
+    return {"Jansen Groep": demo_scenario().companies[0].company_id}
+
+
+async def _demo_grant(url: str, settings: Any, redirect_uri: str, company: str) -> str:
+    """What an operator types to connect: the company and the tenant id its administrator granted the app, as the
+    Visma App Store shows them (here: the sandbox's scenario)."""
+    async with httpx.AsyncClient(timeout=settings.timeouts()) as http:
+        scenario = (await http.get(f"{url}/_sandbox/scenario")).json()
+    tenant = next(item["tenant_id"] for item in scenario["companies"] if item["company_id"] == company)
+    return f"{company}={tenant}"
+
+
+def _sandbox_main(argv: list[str]) -> int:
+    from integrations.visma_net.sandbox import main
+
+    return main(argv)
+
+
+VISMA_NET = Integration(
+    key=KEY,
+    name="Visma.net Financials",
+    administration_term="company",
+    connect_method=ConnectMethod.CREDENTIALS,
+    settings_type=VismaNetIntegrationSettings,
+    make_connector=make_connector,
+    client_id=lambda settings: SANDBOX_CLIENT_ID if settings.uses_sandbox else settings.client_id,
+    sandbox=SandboxDescription(start=_start_sandbox, demo_users=_demo_users, demo_grant=_demo_grant,
+                               main=_sandbox_main),
+    probe_kinds=(ProbeKind.RIGHTS, ProbeKind.BACKLOG),
+    action_kinds=MIRROR_KINDS,
+    mirror_targets=MIRROR_TARGETS,
+)
