@@ -1,6 +1,6 @@
 """The layout is a rule, not a habit: imports run downwards only, and SQL lives in storage alone.
 
-Areas, lowest first: core, web, page, incidents, actions, sync, probes; app, cli and demo stand on top.
+Areas, lowest first: core, web, page, incidents, actions, sync, mirrors, probes; app, cli and demo stand on top.
 An area may import core and the areas below it, never one above, and never another area's
 controllers (its `api` or `console` module). `integrations` never imports `statuspage`.
 """
@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ["core", "web", "page", "incidents", "actions", "sync", "probes"]
+LAYERS = ["core", "web", "page", "incidents", "actions", "sync", "mirrors", "probes"]
 CONTROLLERS = {"api", "console", "routes", "subscriptions"}
 
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from statuspage.core.vocabulary import SyncProfile
+from statuspage.core.vocabulary import MirrorMode, SyncProfile
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CONFIG = PACKAGE_ROOT / "sample-config.toml"
@@ -184,6 +184,32 @@ class SyncSettings(_Section):
     page_size: int = 0
 
 
+class MirrorEndSettings(_Section):
+    """One side of a mirror rule: an environment's administration (for Visma.net its company) and an entity."""
+
+    environment: str
+    administration: str
+    entity: str
+
+
+class MirrorSettings(_Section):
+    """A mirror rule (seed 001): keep the source's rows as rows of the target, identified by a key mapping.
+
+    Checked against the registry when the configuration is loaded (`statuspage.mirrors.rules.check_mirrors`)."""
+
+    key: str
+    source: MirrorEndSettings
+    target: MirrorEndSettings
+    # TARGET_FIELD = EXPRESSION: the target's key field and how a source row gives it ('reference = "EOL-" + trim(code)').
+    identified_by: str
+    # Target field = expression over the source row's fields; seed 001 takes the name over unchanged.
+    fields: dict[str, str] = msgspec.field(default_factory=lambda: {"name": "name"})
+    mode: MirrorMode = MirrorMode.INSERT_ONLY
+    name: str = ""
+    # A component on the public page that shows the rule's trouble (a mirror is usually internal: none).
+    component: str | None = None
+
+
 class GroupSettings(_Section):
     key: str
     name: Text
@@ -213,6 +239,7 @@ class Settings(_Section):
     probing: ProbingSettings = msgspec.field(default_factory=ProbingSettings)
     environments: list[EnvironmentSettings] = msgspec.field(default_factory=list)
     sync: SyncSettings = msgspec.field(default_factory=SyncSettings)
+    mirrors: list[MirrorSettings] = msgspec.field(default_factory=list)
     groups: list[GroupSettings] = msgspec.field(default_factory=list)
     components: list[ComponentSettings] = msgspec.field(default_factory=list)
     incident_templates: list[IncidentTemplateSettings] = msgspec.field(default_factory=list)

@@ -119,3 +119,11 @@ class SyncProfile(enum.StrEnum):
 
     APPROVAL = "approval"
     SCAN_BOOK_ARCHIVE = "scan-book-archive"
+
+
+class MirrorMode(enum.StrEnum):
+    """What a mirror rule writes into its target (seed 001: insert only, "voeg gewoon 'of update' toe")."""
+
+    INSERT_ONLY = "insert-only"  # rows missing in the target are inserted; existing ones are never touched
+    INSERT_AND_UPDATE = "insert-and-update"  # and rows whose mapped fields differ are changed
+

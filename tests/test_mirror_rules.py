@@ -1,0 +1,214 @@
+"""Mirror rules as plain Python: the mapping language, the configuration's check of `[[mirrors]]` (each mistake named
+by its key), and the reconciliation's keyed full outer join of source and target (seed 001)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from integrations.registry import MirrorTarget
+from statuspage.config import load_settings
+from statuspage.core.settings import ConfigError, MirrorEndSettings, MirrorSettings
+from statuspage.core.vocabulary import MirrorMode
+from statuspage.mirrors.mapping import MappingError, parse, parse_assignment
+from statuspage.mirrors.reconcile import Write, plan
+from statuspage.mirrors.rules import compile_rule
+
+CUSTOMERS = MirrorTarget(key_field="reference", insert_fields=("name", "number"), update_fields=("name", "status"),
+                         required=("name",))
+SEED_001 = 'reference = "EOL-" + trim(code)'
+
+
+def rule(mode: MirrorMode = MirrorMode.INSERT_ONLY, fields: dict[str, str] | None = None,
+         identified_by: str = SEED_001):
+    settings = MirrorSettings(
+        key="relations", source=MirrorEndSettings(environment="eol", administration="201", entity="accounts"),
+        target=MirrorEndSettings(environment="visma", administration="1896329", entity="customers"),
+        identified_by=identified_by, fields=fields or {"name": "name"}, mode=mode)
+    return compile_rule(settings, CUSTOMERS)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The mapping language
+
+
+@pytest.mark.parametrize(("text", "row", "value"), [
+    ('"EOL-" + trim(code)', {"code": "  102  "}, "EOL-102"),
+    ('"EOL-" + trim(code)', {"code": None}, None),
+    ('"EOL-" + trim(code)', {"code": "   "}, None),
+    ('"EOL-" + trim(code)', {}, None),
+    ("'EOL-' + code", {"code": 102}, "EOL-102"),
+    ("upper(name) + ' (' + lower(city) + ')'", {"name": "Noord", "city": "ZWOLLE"}, "NOORD (zwolle)"),
+    ("name", {"name": "Bakkerij De Korenschoof"}, "Bakkerij De Korenschoof"),
+])
+def test_an_expression_gives_text_or_null(text, row, value) -> None:
+    assert parse(text).evaluate(row) == value
+
+
+def test_an_expression_names_the_fields_it_reads() -> None:
+    assert parse('"EOL-" + trim(code) + name').fields == {"code", "name"}
+    field, expression = parse_assignment(SEED_001)
+    assert field == "reference" and expression.fields == {"code"}
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ('"EOL-" + ', "ends too soon"),
+    ('"EOL-" code', "join terms with +"),
+    ("trim(code", "ends too soon"),
+    ("strip(code)", "unknown function 'strip'"),
+    ('"EOL-" || code', "cannot read '|| code'"),
+])
+def test_an_expression_that_does_not_parse_says_what_to_write(text, problem) -> None:
+    with pytest.raises(MappingError, match=problem):
+        parse(text)
+
+
+def test_an_assignment_needs_a_target_field() -> None:
+    with pytest.raises(MappingError, match="must read TARGET_FIELD = EXPRESSION"):
+        parse_assignment('"EOL-" + code')
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The configuration
+
+
+ENVIRONMENTS = """
+[[environments]]
+key = "jansen-groep"
+name = "Jansen Groep"
+administrations = [{ code = "201", name = "Jansen Installatietechniek B.V." }]
+
+[[environments]]
+key = "jansen-visma"
+name = "Jansen Groep"
+integration = "visma-net"
+administrations = [{ code = "1896329", name = "Jansen Installatietechniek B.V." }]
+
+[[components]]
+key = "visma-net"
+name = "Visma.net"
+"""
+GOOD = """
+[[mirrors]]
+key = "relations"
+source = { environment = "jansen-groep", administration = "201", entity = "accounts" }
+target = { environment = "jansen-visma", administration = "1896329", entity = "customers" }
+identified_by = 'reference = "EOL-" + trim(code)'
+"""
+
+
+def load(tmp_path: Path, mirrors: str):
+    path = tmp_path / "mirrors.toml"
+    path.write_text(ENVIRONMENTS + mirrors)
+    return load_settings(path, environ={})
+
+
+def test_a_rule_of_seed_001_loads_with_its_defaults(tmp_path: Path) -> None:
+    [loaded] = load(tmp_path, GOOD).mirrors
+    assert (loaded.mode, loaded.fields, loaded.component) == (MirrorMode.INSERT_ONLY, {"name": "name"}, None)
+
+
+@pytest.mark.parametrize(("change", "key", "problem"), [
+    (("identified_by = 'reference = \"EOL-\" + trim(code)'", "identified_by = 'number = code'"),
+     "mirrors[0].identified_by", "the target is identified by 'reference', not 'number'"),
+    (("identified_by = 'reference = \"EOL-\" + trim(code)'", "identified_by = 'reference = \"EOL-\" || code'"),
+     "mirrors[0].identified_by", "cannot read"),
+    (("entity = \"customers\"", "entity = \"suppliers\""), "mirrors[0].target.entity",
+     "Visma.net Financials takes no mirror rows into 'suppliers'; it takes customers"),
+    (("environment = \"jansen-groep\"", "environment = \"jansen\""), "mirrors[0].source.environment",
+     "'jansen' is not the key of any [[environments]] entry"),
+    (("administration = \"1896329\"", "administration = \"999\""), "mirrors[0].target.administration",
+     "'999' is not linked to environment 'jansen-visma'; linked: 1896329"),
+    (("target = { environment = \"jansen-visma\"", "target = { environment = \"jansen-groep\""),
+     "mirrors[0].target.administration", "'1896329' is not linked to environment 'jansen-groep'"),
+    (("key = \"relations\"", "key = \"relations\"\nfields = { name = \"name\", city = \"city\" }"),
+     "mirrors[0].fields.city", "the target cannot set 'city' in mode insert-only; it sets corporate_id, name, number, vat_"),
+    (("key = \"relations\"", "key = \"relations\"\nfields = { number = \"code\" }"),
+     "mirrors[0].fields", "an insert must set name"),
+    (("key = \"relations\"", "key = \"relations\"\nmode = \"upsert\""),
+     "mirrors[0].mode", "invalid enum value 'upsert'"),
+    (("key = \"relations\"", "key = \"relations\"\ncomponent = \"visma\""),
+     "mirrors[0].component", "'visma' is not the key of any [[components]] entry"),
+    (("key = \"relations\"", "key = \"Relations To Visma\""), "mirrors[0].key", "lower-case letters"),
+    (("key = \"relations\"", "key = \"relations\"\nidentified-by = 'x'"), "mirrors[0]", "unknown field `identified-by`"),
+])
+def test_a_wrong_rule_is_refused_naming_its_key(tmp_path: Path, change, key, problem) -> None:
+    old, new = change
+    with pytest.raises(ConfigError) as refused:
+        load(tmp_path, GOOD.replace(old, new, 1))
+    assert refused.value.key == key
+    assert problem in refused.value.problem
+
+
+def test_status_is_settable_only_when_the_rule_also_updates(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot set 'status' in mode insert-only"):
+        load(tmp_path, GOOD + 'fields = { name = "name", status = "status" }\n')
+    [loaded] = load(tmp_path, GOOD + 'fields = { name = "name", status = "status" }\nmode = "insert-and-update"\n'
+                    ).mirrors
+    assert loaded.mode is MirrorMode.INSERT_AND_UPDATE
+
+
+def test_two_rules_with_one_key_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'relations' must be unique") as refused:
+        load(tmp_path, GOOD + GOOD)
+    assert refused.value.key == "mirrors[1].key"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The reconciliation
+
+
+def source(*rows: dict) -> list[tuple[str, dict]]:
+    return [(f"id-{n:05d}", row) for n, row in enumerate(rows)]
+
+
+def target(*rows: dict) -> list[tuple[str, dict]]:
+    return [(str(10000 + n), row) for n, row in enumerate(rows)]
+
+
+def test_missing_relations_are_inserted_and_hand_made_customers_left_alone() -> None:
+    found = plan(rule(), source({"code": "101", "name": "Korenschoof"}, {"code": "    102", "name": "Noord"},
+                                {"code": None, "name": "No code"}),
+                 target({"reference": "EOL-102", "name": "Noord (renamed by hand)"},
+                        {"reference": None, "name": "Gemeente Noorderveld"},
+                        {"reference": "", "name": "Made by hand"}, {"reference": "EOL-999", "name": "Gone from Exact"}))
+    assert found.inserts == [Write("EOL-101", {"name": "Korenschoof"})]
+    assert found.changes == []  # insert-only: a different name is not a change
+    assert (found.unchanged, found.only_in_target, found.source_without_key, found.target_without_key) == (1, 1, 1, 2)
+    assert (found.source_rows, found.target_rows) == (3, 4)
+
+
+def test_in_update_mode_a_different_name_is_changed_on_the_matched_customer() -> None:
+    found = plan(rule(MirrorMode.INSERT_AND_UPDATE),
+                 source({"code": "102", "name": "Noord Installaties"}, {"code": "103", "name": "Same"},
+                        {"code": "104", "name": None}),
+                 target({"reference": "EOL-102", "name": "Noord"}, {"reference": "EOL-103", "name": "Same"},
+                        {"reference": "EOL-104", "name": "Kept: the source has none"}))
+    assert found.changes == [Write("EOL-102", {"name": "Noord Installaties"}, "10000", {"name": "Noord"})]
+    assert found.inserts == [] and found.unchanged == 2
+
+
+def test_keys_twice_on_either_side_are_reported_not_written_twice() -> None:
+    found = plan(rule(MirrorMode.INSERT_AND_UPDATE),
+                 source({"code": "7", "name": "First"}, {"code": " 7 ", "name": "Second"}, {"code": "8", "name": "New"}),
+                 target({"reference": "EOL-8", "name": "Old"}, {"reference": "EOL-8", "name": "Copy"}))
+    assert found.inserts == [Write("EOL-7", {"name": "First"})]
+    assert found.changes == []  # which of the two customers would be meant?
+    assert (found.duplicate_source_keys, found.duplicate_target_keys) == (["EOL-7"], ["EOL-8"])
+
+
+codes = st.lists(st.integers(min_value=1, max_value=400), unique=True, max_size=60)
+
+
+@given(codes, codes, st.sets(st.integers(min_value=1, max_value=400), max_size=20))
+def test_the_join_inserts_exactly_the_keys_the_target_lacks(in_source, in_target, hand_made) -> None:
+    found = plan(rule(), source(*({"code": f" {c} ", "name": f"R{c}"} for c in in_source)),
+                 target(*({"reference": f"EOL-{c}", "name": f"R{c}"} for c in in_target),
+                        *({"reference": None, "name": f"Hand {c}"} for c in hand_made)))
+    assert [write.key for write in found.inserts] == [f"EOL-{c}" for c in in_source if c not in in_target]
+    assert found.unchanged == len(set(in_source) & set(in_target))
+    assert found.only_in_target == len(set(in_target) - set(in_source))
+    assert found.target_without_key == len(hand_made)
