@@ -25,10 +25,12 @@ from visma_net_helpers import (  # noqa: F401 (fixtures)
 from integrations.base import ActionKind, AuthorizationError, InvalidAction, InvoiceAction, RateLimited
 from integrations.budget import CallClass
 from integrations.call_budget import CallBudget, calling_as
+from integrations.master_data import ReadOptions
 from integrations.rate_limits import Window
 from integrations.registry import ConnectorContext
 from integrations.visma_net.connector import VismaNetConnector
 from integrations.visma_net.integration import SECRET_VARIABLE, VISMA_NET, VismaNetIntegrationSettings
+from integrations.visma_net.master_data import VismaNetMasterData
 from integrations.visma_net.sandbox import SANDBOX_CLIENT_SECRET, VismaNetSandbox
 from statuspage.core.installed import INSTALLED
 
@@ -164,3 +166,26 @@ async def test_the_call_budget_is_fed_by_the_hour_and_keeps_its_last_share_for_w
     assert refused.value.retry_at == TEN_O_CLOCK
     await connector.execute(insert("EOL-7", "Relation 7"))  # a write (the default class) still goes
     assert [c["accountReference"] for c in held(sandbox)] == ["EOL-7"]
+
+
+async def test_customers_are_read_for_the_mirror_all_at_first_then_what_changed_since(
+    sandbox: VismaNetSandbox, connector: VismaNetConnector, fake_time: FakeTime, budget: CallBudget
+) -> None:
+    await connector.connect(GRANT)
+    seed(sandbox, {"name": "Gemeente Noorderveld"})
+    fake_time.advance(600)
+    seed(sandbox, {"name": "Noord", "reference": "EOL-102"})
+    reader = VismaNetMasterData(connector, ReadOptions(page_size=1))
+    with calling_as(CallClass.SYNC):
+        first = [page async for page in reader.changes(JANSEN.company_id, "customers", None)]
+        assert [[row["name"] for row in page.rows] for page in first] == [["Gemeente Noorderveld"], ["Noord"]]
+        assert [(page.last, page.cursor) for page in first] == [(False, None), (True, "2026-11-23T09:40:10+00:00")]
+        assert (first[1].rows[0]["reference"], first[1].rows[0]["number"]) == ("EOL-102", "10001")
+        fake_time.advance(3600)
+        seed(sandbox, {"name": "Nieuw", "reference": "EOL-103"})
+        later = [row["name"] async for page in reader.changes(JANSEN.company_id, "customers", first[-1].cursor)
+                 for row in page.rows]
+    # From 5 minutes before the newest change read: the customer at that moment again (unchanged in the mirror),
+    # the new one, and not the one of ten minutes before.
+    assert later == ["Noord", "Nieuw"]
+    assert budget.budget("visma-net", JANSEN.company_id).used_today[CallClass.SYNC] == 4

@@ -112,6 +112,17 @@ class VismaNetClient(HttpConnection):
     ) -> AsyncIterator[list[Customer]]:
         """One page (`page_size` customers at most, default `settings.page_size`) per call; a caller that stops
         iterating calls no more. Paging is mandatory on Visma's list endpoints (`pageNumber` from 1, `pageSize`)."""
+        async for page, _ in self.paged_customers(company, modified=modified, condition=condition,
+                                                  page_size=page_size):
+            if page:
+                yield page
+
+    async def paged_customers(
+        self, company: Company, *, modified: datetime | None = None, condition: Condition = ">=",
+        page_size: int | None = None,
+    ) -> AsyncIterator[tuple[list[Customer], bool]]:
+        """`customer_pages` with each page's word on whether it is the last (a short page, or `totalCount`
+        reached), so a caller knows before it asks again; the first page comes even when it is empty."""
         size = page_size or self.settings.page_size
         params: dict[str, str] = {"pageSize": str(size)}
         if modified is not None:
@@ -124,10 +135,10 @@ class VismaNetClient(HttpConnection):
                 raise RemoteError(response.status_code, "", "a customer list that is not a list")
             page = [read_customer(row) for row in rows]
             seen += len(page)
-            if page:
-                yield page
             total = _total_count(rows)
-            if len(page) < size or (total is not None and seen >= total):
+            last = len(page) < size or (total is not None and seen >= total)
+            yield page, last
+            if last:
                 return
             number += 1
 

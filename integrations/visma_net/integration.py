@@ -7,7 +7,8 @@ the sandbox, which answers both. The sandbox is imported only when started.
 
 What the registry's words mean for Visma.net: an administration is a **company**; a call budget is kept per
 company, fed by Visma's hourly `X-RateLimit-*` window (`rate_limits`); Visma.net is a mirror target only (seed 001:
-Exact Online relations kept as its customers), so its actions are mirror writes, never invoice actions.
+Exact Online relations kept as its customers), so its actions are mirror writes, never invoice actions, and its
+master data is its customers, read into the mirror for the rules to reconcile against (`master_data`).
 """
 
 from __future__ import annotations
@@ -21,17 +22,20 @@ import httpx
 
 from integrations.base import MIRROR_KINDS
 from integrations.call_budget import CallBudget
+from integrations.master_data import ReadOptions
 from integrations.registry import (
     ConnectMethod,
     ConnectorContext,
     Integration,
     IntegrationSettings,
+    MasterData,
     ProbeKind,
     RunningSandbox,
     SandboxDescription,
 )
 from integrations.visma_net.client import VismaNetClient
 from integrations.visma_net.connector import MIRROR_TARGETS, VismaNetConnector
+from integrations.visma_net.master_data import SYNC_ENTITIES, VismaNetMasterData
 from integrations.visma_net.oauth import ServiceApp
 from integrations.visma_net.rate_limits import KEY
 from integrations.visma_net.settings import DEFAULT_CONNECT_URL, VismaNetSettings
@@ -96,6 +100,11 @@ def make_connector(context: ConnectorContext) -> VismaNetConnector:
                              client_id=service_app(context.settings).client_id)
 
 
+def make_master_data_reader(context: ConnectorContext, options: ReadOptions) -> VismaNetMasterData:
+    """A reader of the connection's customers (the mirror's target side), over the same shared client."""
+    return VismaNetMasterData(make_connector(context), options)
+
+
 def _start_sandbox(host: str, port: int) -> RunningSandbox:
     from integrations.visma_net.sandbox import VismaNetSandbox, demo_scenario
 
@@ -136,6 +145,7 @@ VISMA_NET = Integration(
     sandbox=SandboxDescription(start=_start_sandbox, demo_users=_demo_users, demo_grant=_demo_grant,
                                main=_sandbox_main),
     probe_kinds=(ProbeKind.RIGHTS, ProbeKind.BACKLOG),
+    master_data=MasterData(entities=SYNC_ENTITIES, make_reader=make_master_data_reader),
     action_kinds=MIRROR_KINDS,
     mirror_targets=MIRROR_TARGETS,
 )
