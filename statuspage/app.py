@@ -31,6 +31,7 @@ from statuspage.background import (
     LeasedBackground,
     Services,
     keep_up_with_the_clock,
+    make_mirror_engine,
     make_sync_engine,
     stop_tasks,
     watch_for_changes,
@@ -55,6 +56,8 @@ from statuspage.incidents.api import INCIDENT_HANDLERS
 from statuspage.incidents.console import IncidentConsole
 from statuspage.incidents.delivery import Deliverer
 from statuspage.incidents.subscriptions import SUBSCRIBE_LIMIT, SUBSCRIPTION_HANDLERS
+from statuspage.mirrors.api import MirrorController
+from statuspage.mirrors.console import MirrorConsole
 from statuspage.page.public import PublicPages
 from statuspage.page.routes import PUBLIC_HANDLERS
 from statuspage.page.snapshot import component_definitions
@@ -92,7 +95,8 @@ def create_app(settings: Settings, clock: Clock = system_clock, registry: Regist
         await asyncio.to_thread(store.open)
         async with run_services(settings, store, clock, registry, background=settings.server.background) as services:
             app.state.update(deliverer=services.deliverer, links=services.links, dispatcher=services.dispatcher,
-                             prober=services.prober, sync=services.sync, services=services)
+                             prober=services.prober, sync=services.sync, mirrors=services.mirrors,
+                             services=services)
             yield
         await asyncio.to_thread(store.close)
 
@@ -102,12 +106,12 @@ def create_app(settings: Settings, clock: Clock = system_clock, registry: Regist
             *SUBSCRIPTION_HANDLERS,
             Router(path="/api/v1", middleware=[BearerTokenAuthentication],
                    route_handlers=[*INCIDENT_HANDLERS, ActionController, SwitchController, BudgetController,
-                                   ProbeController, SyncController, *SYNC_HANDLERS]),
+                                   ProbeController, SyncController, *SYNC_HANDLERS, MirrorController]),
             # Forms exist only in the console, so CSRF protection sits on its routes alone: the JSON API
             # takes bearer tokens, which CSRF cannot reach, and the public routes stay as lean as they can.
             console_router(CSRFConfig(secret=csrf_secret, cookie_path="/console", cookie_httponly=True,
                                       cookie_secure=settings.page.url.startswith("https://")),
-                           [IncidentConsole, ActionConsole, ProbeConsole, SyncConsole]),
+                           [IncidentConsole, ActionConsole, ProbeConsole, SyncConsole, MirrorConsole]),
         ],
         lifespan=[run_storage],
         # Handlers name the services they use (`web.dependencies`); registered here, once, for every route.
@@ -123,6 +127,7 @@ def create_app(settings: Settings, clock: Clock = system_clock, registry: Regist
             "links": started_in_lifespan("links"),
             "dispatcher": started_in_lifespan("dispatcher"),
             "prober": started_in_lifespan("prober"),
+            "mirrors": started_in_lifespan("mirrors"),
             # Per request: they carry the caller (and the console, the request's zone cookie).
             "performer": Provide(provide_performer, sync_to_thread=False),
             "console": Provide(provide_console, sync_to_thread=False),
@@ -236,10 +241,11 @@ async def run_services(
     async with httpx.AsyncClient() as http, integration_addresses(registry, settings, store, clock) as addresses:
         links = Links(registry, settings, store, clock, addresses)
         dispatcher = Dispatcher(store, settings, clock, links)
+        sync = make_sync_engine(settings, store, clock, links)
         services = Services(settings=settings, store=store, clock=clock, links=links, dispatcher=dispatcher,
                             prober=Prober(settings, store, clock, http, links),
-                            deliverer=Deliverer(store, settings, clock, http),
-                            sync=make_sync_engine(settings, store, clock, links))
+                            deliverer=Deliverer(store, settings, clock, http), sync=sync,
+                            mirrors=make_mirror_engine(settings, store, clock, links, sync, dispatcher))
         leased = LeasedBackground(services)
         tasks = [asyncio.create_task(watch_for_changes(store, settings, clock, services), name="statuspage-watcher"),
                  asyncio.create_task(links.keep_budgets_forever(), name="statuspage-budgets")]

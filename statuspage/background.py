@@ -1,8 +1,9 @@
 """The background work and the lease that lets exactly one process run it.
 
 Background work: the dispatcher of invoice actions, the probe scheduler, the deliverer of notices,
-maintenance steps and status recording (and the demo's hand-ins). Any process may run it — a web
-worker of `statuspage serve` or a `statuspage worker` — but only while it holds the "background" lease
+maintenance steps and status recording, the master-data sync and the mirror rules (and the demo's
+hand-ins). Any process may run it — a web worker of `statuspage serve` or a `statuspage worker` — but
+only while it holds the "background" lease
 in the database (core/lease.py has the rules): it renews the lease every RENEW_EVERY_SECONDS (3 s), and
 when a renewal fails (another process took over after this one stalled) it stops its work at once.
 A contender tries every RENEW_EVERY_SECONDS, so a dead holder's work moves on within LEASE_SECONDS +
@@ -37,6 +38,9 @@ from statuspage.demo import prepare_demo, start_demo
 from statuspage.incidents import operations
 from statuspage.incidents.delivery import Deliverer, deliver_forever
 from statuspage.incidents.status_history import record_statuses
+from statuspage.mirrors.engine import MirrorEngine
+from statuspage.mirrors.rules import compiled_rules
+from statuspage.mirrors.target import SyncTargetReader
 from statuspage.page.export import keep_exported
 from statuspage.page.public import PublicPages
 from statuspage.probes.runner import Prober
@@ -68,6 +72,7 @@ class Services:
     prober: Prober
     deliverer: Deliverer
     sync: SyncEngine | None = None
+    mirrors: MirrorEngine | None = None
     scheduler: AsyncIOScheduler | None = None
     holding: asyncio.Event = field(default_factory=asyncio.Event)  # set while this process holds the lease
 
@@ -82,6 +87,16 @@ def make_sync_engine(settings: Settings, store: Store, clock: Clock, links: Link
         return await links.for_environment(environment).master_data(environment, options)
 
     return SyncEngine(store, settings, clock, readers, CallBudgetShare(links.budget, clock), registry=links.registry)
+
+
+def make_mirror_engine(settings: Settings, store: Store, clock: Clock, links: Links, sync: SyncEngine,
+                       dispatcher: Dispatcher) -> MirrorEngine:
+    """The mirror rules of the configuration: their targets read through the sync engine, their writes handed to
+    the outbox (and the dispatcher woken)."""
+    reader = SyncTargetReader(store, settings, sync, wait_seconds=settings.mirroring.target_wait_seconds,
+                              poll_seconds=settings.sync.poll_seconds)
+    return MirrorEngine(store, settings, clock, compiled_rules(settings, links.registry), reader,
+                        wake=dispatcher.wake)
 
 
 async def keep_up_with_the_clock(store: Store, settings: Settings, clock: Clock) -> None:
@@ -139,6 +154,9 @@ async def background_work(services: Services):
         tasks.append(asyncio.create_task(keep_exported(pages, Path(settings.server.export_dir)), name="statuspage-export"))
     if services.sync is not None and settings.sync.enabled:
         tasks.append(asyncio.create_task(services.sync.run_forever(), name="statuspage-sync"))
+    if services.mirrors is not None and settings.mirroring.enabled and settings.mirrors:
+        tasks.append(asyncio.create_task(services.mirrors.run_forever(settings.mirroring.poll_seconds),
+                                         name="statuspage-mirrors"))
     if settings.demo.enabled:
         tasks.append(asyncio.create_task(start_demo(settings, store, clock, services.links, services.dispatcher,
                                                     services.sync), name="statuspage-demo"))

@@ -187,8 +187,16 @@ def test_in_update_mode_a_different_name_is_changed_on_the_matched_customer() ->
                         {"code": "104", "name": None}),
                  target({"reference": "EOL-102", "name": "Noord"}, {"reference": "EOL-103", "name": "Same"},
                         {"reference": "EOL-104", "name": "Kept: the source has none"}))
-    assert found.changes == [Write("EOL-102", {"name": "Noord Installaties"}, "10000", {"name": "Noord"})]
+    [change] = found.changes
+    assert (change.key, change.fields, change.row, change.before) == ("EOL-102", {"name": "Noord Installaties"},
+                                                                      "10000", {"name": "Noord"})
     assert found.inserts == [] and found.unchanged == 2
+    # The same target row read again gives the same version; a row edited by hand since, another.
+    again = plan(rule(MirrorMode.INSERT_AND_UPDATE), source({"code": "102", "name": "Noord Installaties"}),
+                 target({"reference": "EOL-102", "name": "Noord"}))
+    edited = plan(rule(MirrorMode.INSERT_AND_UPDATE), source({"code": "102", "name": "Noord Installaties"}),
+                  target({"reference": "EOL-102", "name": "Noord", "status": "OnHold"}))
+    assert again.changes[0].version == change.version != edited.changes[0].version
 
 
 def test_keys_twice_on_either_side_are_reported_not_written_twice() -> None:

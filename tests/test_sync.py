@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import waiting
 from conftest import TEST_CONFIG, TOKENS
 from litestar.testing import TestClient
 
@@ -150,14 +151,7 @@ def wait_for(client: TestClient, task_id: int, *states: str) -> dict[str, Any]:
 
 
 def wait_until(check, what: str) -> Any:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        tick()
-        time.sleep(0.02)
-    raise AssertionError(f"never: {what}")
+    return waiting.wait_until(check, what, tick, WAIT_SECONDS)
 
 
 def feed(client: TestClient, environment: str, administration: str, entity: str, after: int = 0) -> list[dict]:

@@ -184,6 +184,16 @@ class SyncSettings(_Section):
     page_size: int = 0
 
 
+class MirroringSettings(_Section):
+    """The mirror engine (issue 16)."""
+
+    enabled: bool = True
+    # How often the engine looks for rules whose source finished a sync since their last run (seconds).
+    poll_seconds: float = 2.0
+    # How long a run waits for its target to be read again before it reconciles with the target as last read.
+    target_wait_seconds: float = 120.0
+
+
 class MirrorEndSettings(_Section):
     """One side of a mirror rule: an environment's administration (for Visma.net its company) and an entity."""
 
@@ -240,6 +250,7 @@ class Settings(_Section):
     environments: list[EnvironmentSettings] = msgspec.field(default_factory=list)
     sync: SyncSettings = msgspec.field(default_factory=SyncSettings)
     mirrors: list[MirrorSettings] = msgspec.field(default_factory=list)
+    mirroring: MirroringSettings = msgspec.field(default_factory=MirroringSettings)
     groups: list[GroupSettings] = msgspec.field(default_factory=list)
     components: list[ComponentSettings] = msgspec.field(default_factory=list)
     incident_templates: list[IncidentTemplateSettings] = msgspec.field(default_factory=list)
@@ -456,6 +467,9 @@ def _check(settings: Settings, path: Path, origins: dict[tuple[str, ...], str]) 
                               f"{environment.nightly_window!r} must be a window like 01:00-06:00")
     if settings.sync.poll_seconds <= 0:
         fail("sync", "poll_seconds", "must be more than 0")
+    for key in ("poll_seconds", "target_wait_seconds"):
+        if getattr(settings.mirroring, key) <= 0:
+            fail("mirroring", key, "must be more than 0")
     group_keys = {group.key for group in settings.groups}
     for index, component in enumerate(settings.components):
         if component.group is not None and component.group not in group_keys:

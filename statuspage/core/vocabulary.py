@@ -111,6 +111,7 @@ class SyncTrigger(enum.StrEnum):
     NIGHTLY = "nightly"  # the nightly incremental, inside the environment's window
     MONTHLY = "monthly"  # the nightly that turns into a full sync on the month's drawn day
     MANUAL = "manual"  # "Sync now" in the console, or POST /api/v1/sync-tasks
+    MIRROR = "mirror"  # a mirror rule reads its target again before it reconciles (issue 16)
 
 
 class SyncProfile(enum.StrEnum):
@@ -127,3 +128,21 @@ class MirrorMode(enum.StrEnum):
     INSERT_ONLY = "insert-only"  # rows missing in the target are inserted; existing ones are never touched
     INSERT_AND_UPDATE = "insert-and-update"  # and rows whose mapped fields differ are changed
 
+
+class MirrorTrigger(enum.StrEnum):
+    """Why a mirror run happened."""
+
+    AFTER_SYNC = "after_sync"  # an incremental (or full) sync of its source finished
+    MANUAL = "manual"  # "Run now" in the console, or POST /api/v1/mirrors/{key}/runs
+
+
+class MirrorRunState(enum.StrEnum):
+    """Where a mirror run stands: it reads the target, reconciles, and hands its writes to the outbox."""
+
+    RUNNING = "running"
+    DONE = "done"  # reconciled; its writes are in the outbox (queued, or delayed by a kill switch)
+    FAILED = "failed"  # it could not reconcile (the source or target could not be read); nothing was written
+
+    @property
+    def is_final(self) -> bool:
+        return self is not MirrorRunState.RUNNING

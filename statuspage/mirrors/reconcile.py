@@ -19,6 +19,7 @@ Seed 001 took ~17 s to reconcile ~5,000 customers in SQL; bench/mirrors.py measu
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -29,17 +30,20 @@ from statuspage.mirrors.rules import MirrorRule
 from statuspage.sync.reconcile import reconcile
 
 _encode = msgspec.json.Encoder().encode
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
 
 
 @dataclass(frozen=True)
 class Write:
-    """One row to write: the target `key`, the `fields` to set, and for a change the target's row id (`row`) and
-    what those fields hold there now (`before`)."""
+    """One row to write: the target `key`, the `fields` to set, and for a change the target's row id (`row`), what
+    those fields hold there now (`before`) and a digest of the whole target row as last read (`version`: a row
+    changed by hand since is another starting point, even when the compared fields read the same again)."""
 
     key: str
     fields: dict[str, Value]
     row: str | None = None
     before: dict[str, Value] | None = None
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ def plan(rule: MirrorRule, source: Iterable[tuple[str, Row]], target: Iterable[t
         wanted[key] = _digest(rule, values)
 
     present: dict[str, str | None] = {}
-    current: dict[str, tuple[str, dict[str, Value]]] = {}
+    current: dict[str, tuple[str, dict[str, Value], Row]] = {}
     duplicates_in_target: set[str] = set()
     target_rows = target_without_key = 0
     for row_id, row in target:
@@ -97,7 +101,7 @@ def plan(rule: MirrorRule, source: Iterable[tuple[str, Row]], target: Iterable[t
             duplicates_in_target.add(key)
             continue
         values = {name: as_text(row.get(name)) for name in rule.compared}
-        current[key] = (row_id, values)
+        current[key] = (row_id, values, row)
         present[key] = _digest(rule, values)
 
     joined = reconcile(wanted, present)
@@ -106,12 +110,13 @@ def plan(rule: MirrorRule, source: Iterable[tuple[str, Row]], target: Iterable[t
     for key in joined.changes:
         if key in duplicates_in_target:
             continue
-        row_id, before = current[key]
+        row_id, before, whole = current[key]
         # A field the source leaves empty is not cleared in the target: a write only sets values.
         differing: dict[str, Value] = {name: value for name in rule.compared
                      if (value := desired[key][name]) is not None and value != before[name]}
         if differing:
-            changes.append(Write(key, differing, row_id, {name: before[name] for name in differing}))
+            version = hashlib.blake2b(_encode_sorted(whole), digest_size=16).hexdigest()
+            changes.append(Write(key, differing, row_id, {name: before[name] for name in differing}, version))
     return Plan(inserts=inserts, changes=changes, unchanged=len(joined.unchanged) + len(joined.changes) - len(changes),
                 only_in_target=len(joined.deletes), source_without_key=without_key,
                 target_without_key=target_without_key, source_rows=source_rows, target_rows=target_rows,

@@ -89,6 +89,19 @@ from statuspage.core.storage.listeners import forget_listener, listeners, record
 from statuspage.core.storage.migrations import (
     migrations,
 )
+from statuspage.core.storage.mirrors import (
+    RUN_COUNTS,
+    as_counts,
+    finish_mirror_run,
+    insert_mirror_run,
+    last_mirror_error,
+    latest_done_sync_run,
+    latest_mirror_runs,
+    live_rows,
+    mirror_runs_of,
+    mirror_write_counts,
+    mirror_writes,
+)
 from statuspage.core.storage.operators import (
     append_audit,
     audit_entries,
@@ -339,4 +352,15 @@ __all__ = [
     "touch_rows",
     "update_sync_run",
     "write_rows",
+    "RUN_COUNTS",
+    "as_counts",
+    "finish_mirror_run",
+    "insert_mirror_run",
+    "last_mirror_error",
+    "latest_done_sync_run",
+    "latest_mirror_runs",
+    "live_rows",
+    "mirror_runs_of",
+    "mirror_write_counts",
+    "mirror_writes",
 ]

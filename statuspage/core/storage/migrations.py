@@ -589,3 +589,35 @@ def m016_refused_connections(db: Database) -> None:
         ALTER TABLE connections ADD COLUMN refused_reason TEXT;  -- the system's word for it, never a secret
         """
     )
+
+
+@migrations()
+def m017_mirror_rules(db: Database) -> None:
+    """Mirror rules (issue 16): each run's reconciliation. Its writes are actions in the outbox, client
+    'mirror:<rule>', so their states, retries and replay are the outbox's."""
+    db.executescript(
+        """
+        CREATE TABLE mirror_runs (
+            id INTEGER PRIMARY KEY,
+            rule TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            state TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            source_sync_run INTEGER,        -- the source's latest finished sync run when this run began
+            target_note TEXT,               -- why the target was not read again before this run, if it was not
+            source_rows INTEGER NOT NULL DEFAULT 0,
+            target_rows INTEGER NOT NULL DEFAULT 0,
+            inserts INTEGER NOT NULL DEFAULT 0,     -- writes handed to the outbox by this run
+            changes INTEGER NOT NULL DEFAULT 0,
+            waiting INTEGER NOT NULL DEFAULT 0,     -- rows to write that an earlier run's write is still on
+            unchanged INTEGER NOT NULL DEFAULT 0,
+            only_in_target INTEGER NOT NULL DEFAULT 0,
+            source_without_key INTEGER NOT NULL DEFAULT 0,
+            target_without_key INTEGER NOT NULL DEFAULT 0,
+            duplicate_keys INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+        );
+        CREATE INDEX mirror_runs_by_rule ON mirror_runs (rule, id);
+        """
+    )

@@ -1,0 +1,88 @@
+"""Mirror rules (issue 16): their runs, the rows they reconcile (read from the master-data mirror) and the writes
+they handed to the outbox (actions of client `mirror:<rule>`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from statuspage.core.storage.engine import Row, iso
+
+RUN_COUNTS = ("source_rows", "target_rows", "inserts", "changes", "waiting", "unchanged", "only_in_target",
+              "source_without_key", "target_without_key", "duplicate_keys")
+
+
+def live_rows(db: Database, environment: str, administration: str, entity: str) -> list[tuple[str, str]]:
+    """(key, content JSON) of every live mirrored row of one entity, in key order."""
+    return db.execute(
+        "SELECT key, content FROM mirror_rows WHERE environment = ? AND administration = ? AND entity = ? "
+        "AND deleted_at IS NULL ORDER BY key", [environment, administration, entity]).fetchall()
+
+
+def latest_done_sync_run(db: Database, environment: str, administration: str, entity: str) -> Row | None:
+    """The newest finished (done) sync run of one entity: what a mirror run follows ("after each sync")."""
+    rows = list(db.query(
+        "SELECT * FROM sync_runs WHERE environment = ? AND administration = ? AND entity = ? AND state = 'done' "
+        "ORDER BY id DESC LIMIT 1", [environment, administration, entity]))
+    return rows[0] if rows else None
+
+
+def insert_mirror_run(db: Database, *, rule: str, trigger: str, state: str, now: datetime,
+                      source_sync_run: int | None) -> int:
+    cursor = db.execute(
+        "INSERT INTO mirror_runs (rule, trigger, state, started_at, source_sync_run) VALUES (?, ?, ?, ?, ?)",
+        [rule, trigger, state, iso(now), source_sync_run])
+    return int(cursor.lastrowid or 0)
+
+
+def finish_mirror_run(db: Database, run_id: int, *, state: str, now: datetime, counts: Mapping[str, int],
+                      target_note: str | None = None, error: str | None = None) -> None:
+    """A run's outcome: `counts` by the names of `RUN_COUNTS`."""
+    unknown = set(counts) - set(RUN_COUNTS)
+    if unknown:
+        raise ValueError(f"mirror runs count no {sorted(unknown)}")
+    sets = ", ".join(f"{name} = :{name}" for name in counts)
+    db.execute(f"UPDATE mirror_runs SET state = :state, finished_at = :now, target_note = :note, error = :error"
+               f"{', ' + sets if sets else ''} WHERE id = :id",
+               {**counts, "state": state, "now": iso(now), "note": target_note, "error": error, "id": run_id})
+
+
+def latest_mirror_runs(db: Database) -> dict[str, Row]:
+    """Each rule's newest run, by rule."""
+    return {row["rule"]: row for row in db.query(
+        "SELECT * FROM mirror_runs WHERE id IN (SELECT max(id) FROM mirror_runs GROUP BY rule)")}
+
+
+def mirror_runs_of(db: Database, rule: str, limit: int) -> list[Row]:
+    """A rule's runs, newest first."""
+    return list(db.query("SELECT * FROM mirror_runs WHERE rule = ? ORDER BY id DESC LIMIT ?", [rule, limit]))
+
+
+def mirror_writes(db: Database, client: str) -> list[Row]:
+    """Every write a rule handed to the outbox (its client's actions), oldest first, with the target key it wrote
+    (`target_key`, from the payload)."""
+    return list(db.query(
+        "SELECT id, idempotency_key, kind, state, error, attempts, created_at, updated_at, "
+        "json_extract(payload, '$.key') AS target_key FROM actions WHERE client = ? ORDER BY id", [client]))
+
+
+def mirror_write_counts(db: Database, client: str) -> dict[tuple[str, str], int]:
+    """(kind, state) -> how many of a rule's writes are there."""
+    return {(kind, state): n for kind, state, n in db.execute(
+        "SELECT kind, state, count(*) FROM actions WHERE client = ? GROUP BY kind, state", [client]).fetchall()}
+
+
+def last_mirror_error(db: Database, client: str) -> Row | None:
+    """A rule's newest write that failed or was undone, with its error."""
+    rows = list(db.query("SELECT id, kind, state, error, updated_at, json_extract(payload, '$.key') AS target_key "
+                         "FROM actions WHERE client = ? AND state IN ('failed', 'undone') ORDER BY id DESC LIMIT 1",
+                         [client]))
+    return rows[0] if rows else None
+
+
+def as_counts(row: Mapping[str, Any]) -> dict[str, int]:
+    """A run row's counts, by name."""
+    return {name: int(row[name]) for name in RUN_COUNTS}

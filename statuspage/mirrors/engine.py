@@ -1,0 +1,232 @@
+"""The mirror engine: runs each rule after every sync of its source and on demand, and previews it.
+
+A run (seed 001's `synchronize`, done locally):
+
+1. reads the target's rows into the mirror (`TargetReader`, the master-data sync's incremental read of the target
+   entity), unless the target is switched off or cannot be read now: then it reconciles with the target as last
+   read, which is safe (every write it made is in the outbox and counted), provided the target was read once;
+2. reconciles the source's mirrored rows with the target's by key (`reconcile.plan`), on a reader thread;
+3. hands the writes the outbox does not hold yet to it, in one transaction (`writes.hand_over`), as actions of the
+   rule's client: sent exactly once by the dispatcher, delayed while the target's kill switch is off and replayed
+   after, paced by the target's call budget.
+
+Runs of one rule go one at a time in a process; two processes planning the same write find one action (its
+idempotency key is derived from what it writes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import msgspec
+from litestar.di import NamedDependency
+from litestar.params import SkipValidation
+
+from integrations.base import ActionKind
+from statuspage.actions import outbox
+from statuspage.core import storage
+from statuspage.core.clock import Clock
+from statuspage.core.operation import Refused
+from statuspage.core.settings import Settings
+from statuspage.core.storage import Store
+from statuspage.core.vocabulary import MirrorRunState, MirrorTrigger
+from statuspage.mirrors.reconcile import Plan, plan
+from statuspage.mirrors.rules import MirrorRule
+from statuspage.mirrors.writes import Handover, Outgoing, hand_over
+
+log = logging.getLogger("statuspage.mirrors")
+
+_decode = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+class TargetReader(Protocol):
+    async def refresh(self, rule: MirrorRule) -> str | None:
+        """Read the rule's target rows into the mirror now. None once read; otherwise why they were not (in words
+        for the run's monitoring): the run then goes on with the target as last read."""
+        ...
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A rule's reconciliation as it stands, and what a run would hand to the outbox: nothing is written."""
+
+    rule: MirrorRule
+    plan: Plan
+    handover: Handover
+    source_read_at: str | None
+    """When the source's latest sync finished (None: never synced)."""
+    target_read_at: str | None
+    """When the target was last read into the mirror (None: never)."""
+
+
+class MirrorEngine:
+    """Runs and previews the configured rules. `run_forever` in the background work; `run`, `start`, `preview`,
+    `run_due` and `settle` for the API, the console and the tests."""
+
+    def __init__(self, store: Store, settings: Settings, clock: Clock, rules: Mapping[str, MirrorRule],
+                 target: TargetReader, *, wake: Callable[[], None] = lambda: None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.store, self.settings, self.clock, self.rules = store, settings, clock, rules
+        self.target, self.wake, self.sleep = target, wake, sleep
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._started: set[asyncio.Task[None]] = set()
+
+    def rule(self, key: str) -> MirrorRule:
+        found = self.rules.get(key)
+        if found is None:
+            raise Refused(f"no mirror rule {key!r}; configured: {', '.join(self.rules) or 'none'}", not_found=True)
+        return found
+
+    # -----------------------------------------------------------------------------------------
+    # Looking
+
+    async def preview(self, key: str) -> Preview:
+        """The rule's reconciliation against the mirror as it is: no remote call, nothing written."""
+        rule = self.rule(key)
+        return await self.store.read(self._reconcile, rule, False)
+
+    def _reconcile(self, db: Any, rule: MirrorRule, target_fresh: bool) -> Preview:
+        source, target = rule.settings.source, rule.settings.target
+        source_rows = ((key, _decode(content)) for key, content in
+                       storage.live_rows(db, source.environment, source.administration, source.entity))
+        target_rows = ((key, _decode(content)) for key, content in
+                       storage.live_rows(db, target.environment, target.administration, target.entity))
+        found = plan(rule, source_rows, target_rows)
+        existing = {row["idempotency_key"]: row["state"] for row in storage.mirror_writes(db, rule.client)}
+        source_run = storage.latest_done_sync_run(db, source.environment, source.administration, source.entity)
+        target_run = storage.latest_done_sync_run(db, target.environment, target.administration, target.entity)
+        return Preview(rule, found, hand_over(rule, found, existing, target_fresh=target_fresh),
+                       None if source_run is None else source_run["finished_at"],
+                       None if target_run is None else target_run["finished_at"])
+
+    # -----------------------------------------------------------------------------------------
+    # Running
+
+    async def run(self, key: str, trigger: MirrorTrigger) -> int:
+        """Run the rule to its end; its run's id."""
+        rule = self.rule(key)
+        run_id = await self._open(rule, trigger)
+        await self._perform(rule, run_id)
+        return run_id
+
+    async def start(self, key: str, trigger: MirrorTrigger) -> int:
+        """Open a run and carry it out in the background (`settle` awaits it); its id at once."""
+        rule = self.rule(key)
+        run_id = await self._open(rule, trigger)
+        task = asyncio.create_task(self._perform(rule, run_id), name=f"mirror-{key}-{run_id}")
+        self._started.add(task)
+        task.add_done_callback(self._started.discard)
+        return run_id
+
+    async def settle(self) -> None:
+        """Wait for the runs `start` began (tests, benchmarks)."""
+        while self._started:
+            await asyncio.gather(*list(self._started), return_exceptions=True)
+
+    async def run_due(self) -> list[int]:
+        """Run every rule whose source finished a sync since the rule's last run ("after each sync")."""
+        ran: list[int] = []
+        for key, rule in self.rules.items():
+            if self._locks.get(key) is not None and self._locks[key].locked():
+                continue
+            if await self.store.read(_due, rule):
+                ran.append(await self.run(key, MirrorTrigger.AFTER_SYNC))
+        return ran
+
+    async def run_forever(self, every: float) -> None:
+        """Look for rules due every `every` seconds (the sync engine's poll)."""
+        while True:
+            try:
+                await self.run_due()
+            except Exception:
+                log.exception("mirror runs failed; trying again")
+            await self.sleep(every)
+
+    async def _open(self, rule: MirrorRule, trigger: MirrorTrigger) -> int:
+        source = rule.settings.source
+
+        def work(db: Any) -> int:
+            latest = storage.latest_done_sync_run(db, source.environment, source.administration, source.entity)
+            return storage.insert_mirror_run(db, rule=rule.key, trigger=trigger, state=MirrorRunState.RUNNING,
+                                             now=self.clock(), source_sync_run=None if latest is None else latest["id"])
+
+        return await self.store.write(work)
+
+    async def _perform(self, rule: MirrorRule, run_id: int) -> None:
+        async with self._locks.setdefault(rule.key, asyncio.Lock()):
+            try:
+                note = await self.target.refresh(rule)
+                preview = await self.store.read(self._reconcile, rule, note is None)
+                if preview.target_read_at is None:
+                    raise Refused(f"the target has never been read into the mirror, so nothing can be matched yet"
+                                  f"{': ' + note if note else ''}")
+                await self.store.write(self._hand_in, rule, run_id, preview, note)
+            except Exception as failure:
+                if not isinstance(failure, Refused):
+                    log.exception("mirror run %s of %s failed", run_id, rule.key)
+                error = _plain(failure)
+                await self.store.write(lambda db: storage.finish_mirror_run(
+                    db, run_id, state=MirrorRunState.FAILED, now=self.clock(), counts={}, error=error))
+                return
+        self.wake()
+
+    def _hand_in(self, db: Any, rule: MirrorRule, run_id: int, preview: Preview, note: str | None) -> None:
+        """Every outgoing write into the outbox, and the run's outcome, in one transaction."""
+        refused: list[str] = []
+        handed = {"inserts": 0, "changes": 0}
+        for item in preview.handover.outgoing:
+            try:
+                outbox.accept(db, self.settings, rule.client, self.clock(), _request(self.settings, rule, item),
+                              internal=True)
+            except (Refused, msgspec.ValidationError) as refusal:
+                refused.append(f"{item.write.key}: {refusal}")
+                continue
+            handed["inserts" if item.kind is ActionKind.MIRROR_INSERT else "changes"] += 1
+        found, handover = preview.plan, preview.handover
+        counts = {**handed, "source_rows": found.source_rows, "target_rows": found.target_rows,
+                  "waiting": len(handover.waiting) + len(handover.held), "unchanged": found.unchanged,
+                  "only_in_target": found.only_in_target, "source_without_key": found.source_without_key,
+                  "target_without_key": found.target_without_key,
+                  "duplicate_keys": len(found.duplicate_source_keys) + len(found.duplicate_target_keys)}
+        error = None
+        if refused:
+            error = f"{len(refused)} rows could not be handed to the outbox; the first: {refused[0]}"
+        storage.finish_mirror_run(db, run_id, state=MirrorRunState.DONE, now=self.clock(), counts=counts,
+                                  target_note=note, error=error)
+
+
+def _due(db: Any, rule: MirrorRule) -> bool:
+    source = rule.settings.source
+    latest = storage.latest_done_sync_run(db, source.environment, source.administration, source.entity)
+    if latest is None:
+        return False
+    last = storage.latest_mirror_runs(db).get(rule.key)
+    return last is None or (last["source_sync_run"] or 0) < latest["id"]
+
+
+def _request(settings: Settings, rule: MirrorRule, item: Outgoing) -> outbox.ActionRequest:
+    target = rule.settings.target
+    environment = settings.environment(target.environment)
+    assert environment is not None, "the configuration check names every rule's environments"
+    write = item.write
+    payload: dict[str, Any] = {"entity": target.entity, "key": write.key,
+                               "fields": {name: value for name, value in write.fields.items() if value is not None}}
+    if write.row is not None:
+        payload["row"] = write.row
+    return msgspec.convert({"idempotency_key": item.idempotency_key, "integration": environment.integration,
+                            "environment": target.environment, "administration": target.administration,
+                            "kind": item.kind, "payload": payload}, outbox.ActionRequest)
+
+
+def _plain(failure: Exception) -> str:
+    if isinstance(failure, Refused):
+        return str(failure)
+    return f"an unexpected fault of ours ({type(failure).__name__}: {failure}); see the service's log"
+
+
+MirrorsDep = NamedDependency[SkipValidation[MirrorEngine]]
+"""`mirrors`: the process's mirror engine; injected into handlers (`web.dependencies`)."""

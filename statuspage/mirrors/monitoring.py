@@ -1,0 +1,171 @@
+"""What monitoring shows of each mirror rule (the API and the console alike): its last run, the rows it inserted
+and changed, what waits in the outbox (delayed by a kill switch among it), its errors; and a preview as documents.
+
+The counts of writes are the outbox's: a rule's writes are actions of client `mirror:<rule>`, so "inserted" is its
+`mirror_insert` actions that are done, "waiting" those queued, running or delayed, "errors" those failed or undone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from integrations.base import ActionKind
+from statuspage.core import storage
+from statuspage.core.storage import Store
+from statuspage.core.vocabulary import ActionState, MirrorMode, MirrorRunState, MirrorTrigger
+from statuspage.mirrors.engine import Preview
+from statuspage.mirrors.reconcile import Write
+from statuspage.mirrors.rules import MirrorRule
+
+WAITING = (ActionState.QUEUED, ActionState.RUNNING, ActionState.DELAYED)
+ERRORS = (ActionState.FAILED, ActionState.UNDONE)
+
+
+class End(msgspec.Struct):
+    environment: str
+    administration: str
+    entity: str
+
+
+class Run(msgspec.Struct):
+    """One run: what it found and what it handed to the outbox."""
+
+    id: int
+    trigger: MirrorTrigger
+    state: MirrorRunState
+    started_at: str
+    finished_at: str | None
+    source_rows: int
+    target_rows: int
+    inserts: int
+    """Inserts this run handed to the outbox."""
+    changes: int
+    """Changes this run handed to the outbox."""
+    waiting: int
+    """Rows to write whose earlier write is not done yet."""
+    unchanged: int
+    only_in_target: int
+    source_without_key: int
+    target_without_key: int
+    """Target rows without a key (made by hand): never matched, never written."""
+    duplicate_keys: int
+    target_note: str | None
+    """Why the target was not read again before this run, if it was not."""
+    error: str | None
+
+
+class RuleState(msgspec.Struct):
+    """A rule, its last run, and its writes as the outbox holds them."""
+
+    key: str
+    name: str
+    mode: MirrorMode
+    source: End
+    target: End
+    identified_by: str
+    fields: dict[str, str]
+    last_run: Run | None
+    inserted: int
+    """Rows it inserted (inserts done)."""
+    changed: int
+    """Rows it changed (changes done)."""
+    waiting: int
+    """Writes queued, running or delayed."""
+    delayed: int
+    """Of those, held by a kill switch."""
+    errors: int
+    """Writes that failed or were undone: an operator must look."""
+    last_error: str | None
+    runs: list[Run] = []
+
+
+class PlannedWrite(msgspec.Struct):
+    key: str
+    fields: dict[str, str | None]
+    row: str | None = None
+    """The target's id of the row a change is for (Visma.net: the customer number)."""
+    before: dict[str, str | None] | None = None
+
+
+class PreviewDocument(msgspec.Struct):
+    """`GET /api/v1/mirrors/{key}/preview`: a run's reconciliation as it would be now, nothing written."""
+
+    rule: str
+    mode: MirrorMode
+    source_read_at: str | None
+    target_read_at: str | None
+    """A run reads the target again first; the preview shows it as last read."""
+    source_rows: int
+    target_rows: int
+    to_insert: int
+    to_change: int
+    unchanged: int
+    waiting: int
+    """Rows whose write an earlier run handed in and is not done yet."""
+    sent: int
+    """Rows written before that the target, as last read, does not show yet."""
+    held: int
+    """Rows whose earlier write failed: planned again once the target has been read again."""
+    only_in_target: int
+    source_without_key: int
+    target_without_key: int
+    duplicate_source_keys: list[str]
+    duplicate_target_keys: list[str]
+    inserts: list[PlannedWrite]
+    """The first `limit` rows to insert, in source order."""
+    changes: list[PlannedWrite]
+
+
+def run_of(row: dict[str, Any]) -> Run:
+    return msgspec.convert({name: row[name] for name in Run.__struct_fields__}, Run)
+
+
+def _end(end: Any) -> End:
+    return End(end.environment, end.administration, end.entity)
+
+
+async def rule_state(store: Store, rule: MirrorRule, *, runs: int = 0) -> RuleState:
+    """`rule`'s monitoring, with its `runs` latest runs."""
+    def read(db: Any) -> tuple[Any, ...]:
+        return (storage.latest_mirror_runs(db).get(rule.key), storage.mirror_write_counts(db, rule.client),
+                storage.last_mirror_error(db, rule.client), storage.mirror_runs_of(db, rule.key, runs) if runs else [])
+
+    last, counts, error, recent = await store.read(read)
+    settings = rule.settings
+
+    def count(kinds: tuple[ActionKind, ...], states: tuple[ActionState, ...]) -> int:
+        return sum(counts.get((kind.value, state.value), 0) for kind in kinds for state in states)
+
+    both = (ActionKind.MIRROR_INSERT, ActionKind.MIRROR_UPDATE)
+    return RuleState(
+        key=rule.key, name=settings.name or rule.key, mode=settings.mode, source=_end(settings.source),
+        target=_end(settings.target), identified_by=settings.identified_by, fields=dict(settings.fields),
+        last_run=None if last is None else run_of(last),
+        inserted=count((ActionKind.MIRROR_INSERT,), (ActionState.DONE,)),
+        changed=count((ActionKind.MIRROR_UPDATE,), (ActionState.DONE,)),
+        waiting=count(both, WAITING), delayed=count(both, (ActionState.DELAYED,)), errors=count(both, ERRORS),
+        last_error=None if error is None else f"{error['target_key']}: {error['error'] or error['state']}",
+        runs=[run_of(row) for row in recent],
+    )
+
+
+def _planned(write: Write) -> PlannedWrite:
+    return PlannedWrite(write.key, dict(write.fields), write.row, write.before)
+
+
+def preview_document(preview: Preview, limit: int) -> PreviewDocument:
+    """The preview, its lists cut at `limit` rows each (the counts are whole)."""
+    found, handover = preview.plan, preview.handover
+    inserts = [item.write for item in handover.outgoing if item.kind is ActionKind.MIRROR_INSERT]
+    changes = [item.write for item in handover.outgoing if item.kind is ActionKind.MIRROR_UPDATE]
+    return PreviewDocument(
+        rule=preview.rule.key, mode=preview.rule.settings.mode, source_read_at=preview.source_read_at,
+        target_read_at=preview.target_read_at, source_rows=found.source_rows, target_rows=found.target_rows,
+        to_insert=len(inserts), to_change=len(changes), unchanged=found.unchanged, waiting=len(handover.waiting),
+        sent=len(handover.sent), held=len(handover.held), only_in_target=found.only_in_target,
+        source_without_key=found.source_without_key, target_without_key=found.target_without_key,
+        duplicate_source_keys=found.duplicate_source_keys[:limit], duplicate_target_keys=found.duplicate_target_keys[:limit],
+        inserts=[_planned(write) for write in inserts[:limit]], changes=[_planned(write) for write in changes[:limit]],
+    )

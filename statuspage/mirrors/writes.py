@@ -1,0 +1,96 @@
+"""Which of a plan's writes go to the outbox, under which idempotency key, as plain Python.
+
+Every write is an outbox action of the rule's client (`mirror:<rule>`), so it is sent exactly once, held as delayed
+while the target's kill switch is off and replayed after, paced by the target's call budget. Its idempotency key is
+derived from what it writes, so planning the same write again (the next run, before the target was read again) finds
+the action already there instead of making a second one:
+
+- an insert: from the rule, the target administration and the key. A key is inserted once: while its insert waits
+  in the outbox, later runs count it as waiting (its payload stays as first planned: insert-only means the row as it
+  was when it was inserted); once done, as sent.
+- a change: from the key, the target row as last read (its `version`) and the fields as the source wants them, so
+  a change planned again before the target was read again is the same action, and a change from any other state
+  of the row (a change back, a hand edit) is a new one.
+
+An insert or change that ended failed, undone or cancelled is planned again under the next key (`<key>-2`, ...), but
+only when the target was read again before this run: an insert whose fate is unknown may have landed, and only a
+fresh read of the target tells.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import msgspec
+
+from integrations.base import ActionKind
+from statuspage.core.vocabulary import ActionState
+from statuspage.mirrors.reconcile import Plan, Write
+from statuspage.mirrors.rules import MirrorRule
+
+SETTLED_WITHOUT_EFFECT = frozenset({ActionState.FAILED, ActionState.UNDONE, ActionState.CANCELLED})
+"""Final states of a write that left nothing behind (or nothing known): planned again after a fresh read."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A write to hand to the outbox now."""
+
+    kind: ActionKind
+    idempotency_key: str
+    write: Write
+
+
+@dataclass(frozen=True)
+class Handover:
+    """A plan split by what the outbox already holds."""
+
+    outgoing: list[Outgoing] = field(default_factory=list)
+    waiting: list[Write] = field(default_factory=list)
+    """Writes an earlier run handed in that are not done yet (queued, running, or delayed by a kill switch)."""
+    sent: list[Write] = field(default_factory=list)
+    """Writes done before, which the target (as last read) does not show yet."""
+    held: list[Write] = field(default_factory=list)
+    """Writes whose earlier try failed, planned again only after the target is read again."""
+
+
+def base_key(rule: MirrorRule, kind: ActionKind, write: Write) -> str:
+    """The idempotency key of a write's first try: 1-64 visible characters, as the outbox requires."""
+    parts = [rule.key, rule.settings.target.administration, kind.value, write.key]
+    if kind is ActionKind.MIRROR_UPDATE:
+        parts += [write.version or "", msgspec.json.encode(write.fields, order="sorted").decode()]
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+    return f"{'mi' if kind is ActionKind.MIRROR_INSERT else 'mu'}-{digest}"
+
+
+def _tries(base: str) -> Iterator[str]:
+    yield base
+    n = 2
+    while True:
+        yield f"{base}-{n}"
+        n += 1
+
+
+def hand_over(rule: MirrorRule, plan: Plan, existing: Mapping[str, str], *, target_fresh: bool) -> Handover:
+    """Split `plan` by `existing` (idempotency key -> state of the rule's actions in the outbox). `target_fresh`:
+    the target was read again before this plan was made."""
+    handover = Handover()
+    for kind, writes in ((ActionKind.MIRROR_INSERT, plan.inserts), (ActionKind.MIRROR_UPDATE, plan.changes)):
+        for write in writes:
+            for key in _tries(base_key(rule, kind, write)):
+                state = existing.get(key)
+                if state is None:
+                    handover.outgoing.append(Outgoing(kind, key, write))
+                    break
+                if state in SETTLED_WITHOUT_EFFECT:
+                    if target_fresh:
+                        continue
+                    handover.held.append(write)
+                elif state == ActionState.DONE:
+                    handover.sent.append(write)
+                else:
+                    handover.waiting.append(write)
+                break
+    return handover

@@ -1,0 +1,388 @@
+"""Mirror rules end to end (issue 16, seed 001): Exact Online's relations kept as Visma.net customers, the service
+between both sandboxes over HTTP. The source is synced into the mirror, the target's customers are read into it,
+the rule reconciles them by `EOL-<code>` and its inserts go out through the outbox.
+
+Exact's demo division 201 holds 25 relations, codes 100000-100024 (padded to 18 characters, as Exact sends them).
+The service's clock stands still except where a test moves it; real time only bounds how long a test waits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from conftest import TEST_CONFIG, TOKENS
+from test_console import csrf_of, sign_in
+from waiting import wait_until
+
+from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID as EXACT_CLIENT_ID
+from integrations.exact_online.sandbox import SANDBOX_CLIENT_SECRET as EXACT_SECRET
+from integrations.exact_online.sandbox import ExactOnlineSandbox
+from integrations.exact_online.sandbox import Faults as ExactFaults
+from integrations.exact_online.sandbox import demo_scenario as exact_demo
+from integrations.visma_net.sandbox import SANDBOX_CLIENT_SECRET as VISMA_SECRET
+from integrations.visma_net.sandbox import Faults as VismaFaults
+from integrations.visma_net.sandbox import VismaNetSandbox, empty_scenario
+from statuspage.config import load_settings
+
+RULE = "relations"
+COMPANY = "1896329"
+TENANT = "5f0c1e2a-7d3b-4c59-9a61-0b8e4f2d7c31"
+RELATIONS = 25
+
+ENVIRONMENTS = """
+[sync]
+poll_seconds = 0.05
+page_size = 100
+
+[mirroring]
+enabled = {mirroring}
+poll_seconds = 0.05
+target_wait_seconds = 30
+
+[[environments]]
+key = "jansen-groep"
+name = "Jansen Groep"
+administrations = [{{ code = "201", name = "Jansen Installatietechniek B.V." }}]
+
+[[environments]]
+key = "jansen-visma"
+name = "Jansen Groep"
+integration = "visma-net"
+administrations = [{{ code = "1896329", name = "Jansen Installatietechniek B.V." }}]
+
+[[mirrors]]
+key = "relations"
+source = {{ environment = "jansen-groep", administration = "201", entity = "accounts" }}
+target = {{ environment = "jansen-visma", administration = "1896329", entity = "customers" }}
+identified_by = 'reference = "EOL-" + trim(code)'
+fields = {{ name = "name" }}
+mode = "{mode}"
+
+[integrations.visma-net]
+base_url = "{visma}"
+connect_url = "{visma}"
+read_timeout = 0.5
+connect_timeout = 0.5
+base_delay = 0.01
+max_delay = 0.05
+"""
+
+
+@pytest.fixture
+def exact(clock) -> Iterator[ExactOnlineSandbox]:
+    # Exact's limits are out of the way: the mirror's pacing is Visma's.
+    sandbox = ExactOnlineSandbox(exact_demo(), clock=clock, seed=5,
+                                 faults=ExactFaults(minutely_limit=1_000_000, daily_limit=100_000_000)).start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def visma(clock) -> Iterator[VismaNetSandbox]:
+    sandbox = VismaNetSandbox(empty_scenario(), clock=clock, seed=3).start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def mirroring() -> bool:
+    return True
+
+
+@pytest.fixture
+def mode() -> str:
+    return "insert-only"
+
+
+@pytest.fixture
+def settings(tmp_path, exact, visma, monkeypatch, mirroring, mode):
+    path = tmp_path / "statuspage.toml"
+    path.write_text(TEST_CONFIG + ENVIRONMENTS.format(mirroring=str(mirroring).lower(), mode=mode, visma=visma.url))
+    monkeypatch.setenv("STATUSPAGE_EXACT_CLIENT_SECRET", EXACT_SECRET)
+    monkeypatch.setenv("STATUSPAGE_VISMA_NET_CLIENT_SECRET", VISMA_SECRET)
+    return load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "mirrors.db"),
+                                        "STATUSPAGE_EXACT_BASE_URL": exact.url,
+                                        "STATUSPAGE_EXACT_CLIENT_ID": EXACT_CLIENT_ID})
+
+
+@pytest.fixture
+def connected(client, exact, tokens):
+    """Both environments connected: Exact Online as Petra Jansen signs in, Visma.net with the company's tenant."""
+    link = client.app.state.links["exact-online"]
+    answer = httpx.post(f"{exact.url}/api/oauth2/auth", data={
+        "client_id": EXACT_CLIENT_ID, "redirect_uri": link.redirect_uri, "state": "s", "username": "p.jansen"})
+    code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+    client.blocking_portal.call(link.connect, "jansen-groep", code, "test")
+    client.blocking_portal.call(client.app.state.links["visma-net"].connect, "jansen-visma", f"{COMPANY}={TENANT}",
+                                "test")
+    return client
+
+
+def header(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS[role]}"}
+
+
+def control(sandbox: Any, name: str, change: Any = None) -> Any:
+    url = f"{sandbox.url}/_sandbox/{name}"
+    answer = httpx.get(url) if change is None else httpx.post(url, json=change)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def customers(visma: VismaNetSandbox) -> list[dict[str, Any]]:
+    return control(visma, f"companies/{COMPANY}/customers")
+
+
+def mirrored(visma: VismaNetSandbox) -> dict[str, str]:
+    """Reference -> name of every customer with a reference; a reference twice fails the test."""
+    found: dict[str, str] = {}
+    for customer in customers(visma):
+        if customer["accountReference"]:
+            assert customer["accountReference"] not in found, f"duplicate {customer['accountReference']}"
+            found[customer["accountReference"]] = customer["name"]
+    return found
+
+
+def relations(exact: ExactOnlineSandbox, *created: str) -> dict[str, str]:
+    """Reference the rule should give -> name, for the generated relations of division 201 and those `created`
+    (their IDs), as the sandbox holds them."""
+    generated = [str(index) for index in range(control(exact, "data/201")["rows"]["accounts"])]
+    rows = [control(exact, f"data/201/accounts/{key}") for key in (*generated, *created)]
+    return {f"EOL-{row['Code'].strip()}": row["Name"] for row in rows}
+
+
+def rule_state(client) -> dict[str, Any]:
+    answer = client.get(f"/api/v1/mirrors/{RULE}", headers=header("viewer"))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def settled(client, after: int = 0, tick: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """The rule once a run newer than `after` is finished and none of its writes waits any more."""
+    def check() -> dict[str, Any] | None:
+        state = rule_state(client)
+        run = state["last_run"]
+        done = run is not None and run["id"] > after and run["state"] != "running" and state["waiting"] == 0
+        return state if done else None
+
+    return wait_until(check, f"a run after {after} settled", tick)
+
+
+def sync(client, kind: str = "incremental", environment: str = "jansen-groep", administration: str = "201",
+         entity: str = "accounts") -> dict[str, Any]:
+    answer = client.post("/api/v1/sync-tasks", headers=header("operator"), json={
+        "environment": environment, "administration": administration, "kind": kind, "entities": [entity]})
+    assert answer.status_code == 202, answer.text
+    task_id = answer.json()["id"]
+
+    def finished() -> dict[str, Any] | None:
+        task = client.get(f"/api/v1/sync-tasks/{task_id}", headers=header("viewer")).json()
+        return task if task["state"] in ("done", "failed") else None
+
+    task = wait_until(finished, f"sync task {task_id} finished")
+    assert task["state"] == "done", task
+    return task
+
+
+def run_now(client) -> int:
+    answer = client.post(f"/api/v1/mirrors/{RULE}/runs", headers=header("operator"))
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["state"] == "running"
+    return int(answer.json()["id"])
+
+
+def last_run_id(client) -> int:
+    run = rule_state(client)["last_run"]
+    return 0 if run is None else int(run["id"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_a_first_run_inserts_every_relation_once_with_its_reference_and_name(connected, exact, visma) -> None:
+    client = connected
+    sync(client, kind="full")  # the rule runs after each sync of its source
+    state = settled(client)
+    assert mirrored(visma) == relations(exact)
+    assert len(relations(exact)) == RELATIONS
+    run = state["last_run"]
+    assert (run["trigger"], run["state"], run["inserts"], run["source_rows"], run["error"]) == (
+        "after_sync", "done", RELATIONS, RELATIONS, None)
+    assert (state["inserted"], state["changed"], state["waiting"], state["errors"]) == (RELATIONS, 0, 0, 0)
+    assert all(customer["madeBy"] == "api" for customer in customers(visma))
+
+
+def test_a_second_run_inserts_nothing(connected, exact, visma) -> None:
+    client = connected
+    sync(client, kind="full")
+    first = settled(client)["last_run"]["id"]
+    posts = len([x for x in control(visma, "traffic")["exchanges"] if x["method"] == "POST" and x["path"] == "/v1/customer"])
+    second = run_now(client)
+    state = settled(client, after=first)
+    assert state["last_run"]["id"] == second
+    assert (state["last_run"]["inserts"], state["last_run"]["unchanged"], state["last_run"]["target_rows"]) == (
+        0, RELATIONS, RELATIONS)
+    assert len([x for x in control(visma, "traffic")["exchanges"]
+                if x["method"] == "POST" and x["path"] == "/v1/customer"]) == posts
+    assert len(customers(visma)) == RELATIONS
+
+
+def test_a_relation_added_in_exact_appears_after_the_next_sync_with_its_padded_code_trimmed(connected, exact,
+                                                                                           visma) -> None:
+    client = connected
+    sync(client, kind="full")
+    first = settled(client)["last_run"]["id"]
+    created = control(exact, "data/201/accounts", {"set": {"Code": "  A-17 ", "Name": "Nieuwe Relatie B.V."}})
+    assert created["Code"] == "A-17".rjust(18)  # as Exact keeps codes: padded to 18 characters
+    sync(client)  # incremental, as the nightly run or "Sync now" would
+    state = settled(client, after=first)
+    assert state["last_run"]["trigger"] == "after_sync" and state["last_run"]["inserts"] == 1
+    assert mirrored(visma)["EOL-A-17"] == "Nieuwe Relatie B.V."
+    assert len(mirrored(visma)) == RELATIONS + 1
+
+
+def test_a_customer_made_by_hand_in_visma_is_left_alone(connected, exact, visma) -> None:
+    client = connected
+    names = relations(exact)
+    same_name = next(iter(names.values()))
+    hand_made = control(visma, f"companies/{COMPANY}/customers",
+                        [{"name": "Gemeente Noorderveld"}, {"name": same_name}])
+    before = {c["number"]: c for c in hand_made}
+    sync(client, kind="full")
+    state = settled(client)
+    after = {c["number"]: c for c in customers(visma)}
+    for number, customer in before.items():
+        assert after[number] == customer, "a hand-made customer is never matched, changed or given a reference"
+    assert mirrored(visma) == names  # the relation named like a hand-made customer is inserted all the same
+    assert state["last_run"]["target_without_key"] == 2
+
+
+@pytest.mark.parametrize("mirroring", [False])
+def test_the_preview_shows_what_a_run_would_write_before_anything_is_written(connected, exact, visma) -> None:
+    client = connected
+    control(visma, f"companies/{COMPANY}/customers", [{"name": "Made by hand"},
+                                                      {"name": "Mirrored before", "reference": "EOL-100003"}])
+    sync(client, kind="full")
+    sync(client, kind="full", environment="jansen-visma", administration=COMPANY, entity="customers")
+    answer = client.get(f"/api/v1/mirrors/{RULE}/preview?limit=5", headers=header("viewer"))
+    assert answer.status_code == 200, answer.text
+    preview = answer.json()
+    assert (preview["to_insert"], preview["unchanged"], preview["target_without_key"], preview["target_rows"]) == (
+        RELATIONS - 1, 1, 1, 2)
+    names = relations(exact)
+    assert len(preview["inserts"]) == 5  # of 24: `limit` cuts the list, not the counts
+    for write in preview["inserts"]:
+        assert write["key"] != "EOL-100003" and write["fields"] == {"name": names[write["key"]]}
+    assert len(customers(visma)) == 2, "a preview writes nothing"
+    assert client.get("/api/v1/actions?integration=visma-net", headers=header("viewer")).json()["actions"] == []
+    assert client.get(f"/api/v1/mirrors/{RULE}/preview?limit=0", headers=header("viewer")).status_code == 400
+    assert client.get("/api/v1/mirrors/nothing/preview", headers=header("viewer")).status_code == 404
+    assert client.post(f"/api/v1/mirrors/{RULE}/runs", headers=header("viewer")).status_code == 403
+
+    run_now(client)
+    client.blocking_portal.call(client.app.state.mirrors.settle)
+    client.blocking_portal.call(client.app.state.dispatcher.settle)
+    assert len(mirrored(visma)) == RELATIONS
+
+
+def test_the_console_shows_the_preview_and_runs_the_rule(connected, exact, visma) -> None:
+    client = connected
+    sync(client, kind="full")
+    first = settled(client)["last_run"]["id"]
+    sign_in(client, TOKENS["operator"])
+    overview = client.get("/console/mirrors")
+    assert overview.status_code == 200
+    assert f'<td data-count="inserted">{RELATIONS}</td>' in overview.text
+    page = client.get(f"/console/mirrors/{RULE}")
+    assert page.status_code == 200
+    # The run read the target before it wrote: its inserts are not read back yet, and are not planned again.
+    assert '<td data-preview="to_insert">0</td>' in page.text
+    assert f'<td data-preview="sent">{RELATIONS}</td>' in page.text
+    answer = client.post(f"/console/mirrors/{RULE}/run", data={"_csrf_token": csrf_of(page.text)},
+                         follow_redirects=False)
+    assert answer.status_code in (302, 303) and answer.headers["location"] == f"/console/mirrors/{RULE}"
+    assert settled(client, after=first)["last_run"]["trigger"] == "manual"
+    page = client.get(f"/console/mirrors/{RULE}")
+    assert f'<td data-preview="unchanged">{RELATIONS}</td>' in page.text
+    assert '<td data-preview="sent">0</td>' in page.text
+
+
+def test_the_visma_kill_switch_holds_the_inserts_as_delayed_and_replays_them_once(connected, exact, visma) -> None:
+    client = connected
+    sync(client, kind="full")
+    first = settled(client)["last_run"]["id"]
+    off = client.put("/api/v1/integrations/visma-net/switch", headers=header("operator"),
+                     json={"enabled": False, "reason": "checking the customer numbers"})
+    assert off.status_code == 200, off.text
+    for n in range(3):
+        control(exact, "data/201/accounts", {"set": {"Code": f"N{n}", "Name": f"Nieuw {n} B.V."}})
+    sync(client)
+
+    def held() -> dict[str, Any] | None:
+        state = rule_state(client)
+        run = state["last_run"]
+        return state if run["id"] > first and run["state"] == "done" else None
+
+    state = wait_until(held, "the run while switched off")
+    assert (state["waiting"], state["delayed"]) == (3, 3)
+    assert "switched off" in state["last_run"]["target_note"]
+    assert len(mirrored(visma)) == RELATIONS, "nothing is sent while the switch is off"
+    delayed = client.get("/api/v1/actions?integration=visma-net&state=delayed", headers=header("viewer")).json()
+    assert sorted(action["kind"] for action in delayed["actions"]) == ["mirror_insert"] * 3
+
+    on = client.put("/api/v1/integrations/visma-net/switch", headers=header("operator"),
+                    json={"enabled": True, "reason": "numbers checked"})
+    assert on.status_code == 200, on.text
+    client.blocking_portal.call(client.app.state.dispatcher.settle)
+    assert {f"EOL-N{n}" for n in range(3)} <= set(mirrored(visma))
+    assert len(mirrored(visma)) == RELATIONS + 3
+    again = run_now(client)
+    state = settled(client, after=again - 1)
+    assert (state["last_run"]["inserts"], state["inserted"], state["delayed"]) == (0, RELATIONS + 3, 0)
+    assert len(mirrored(visma)) == RELATIONS + 3
+
+
+@pytest.mark.parametrize("faults", [
+    {"fail_rate": 0.5, "after_insert": True},      # the insert is stored, its answer lost
+    {"fail_rate": 0.3, "fail_status": 503},        # any call may fail before it does anything
+    {"throttle_next": 7, "throttle_retry_after": 1},
+])
+def test_a_flapping_visma_ends_with_the_same_customers_and_no_duplicate(connected, exact, visma, clock,
+                                                                        faults) -> None:
+    client = connected
+    control(visma, "faults", faults)
+    sync(client, kind="full")
+    state = settled(client, tick=lambda: clock.advance(seconds=5))  # retries come due as the clock moves on
+    assert mirrored(visma) == relations(exact)
+    control(visma, "faults", {"fail_rate": 0.0, "throttle_next": 0})
+    again = run_now(client)
+    state = settled(client, after=again - 1, tick=lambda: clock.advance(seconds=5))
+    assert state["last_run"]["inserts"] == 0 and state["errors"] == 0
+    assert mirrored(visma) == relations(exact)
+
+
+@pytest.mark.parametrize("mode", ["insert-and-update"])
+def test_in_insert_and_update_mode_a_renamed_relation_is_renamed_in_visma(connected, exact, visma) -> None:
+    client = connected
+    sync(client, kind="full")
+    first = settled(client)["last_run"]["id"]
+    control(exact, "data/201/accounts/4", {"set": {"Name": "Hernoemd B.V."}})
+    sync(client)
+    state = settled(client, after=first)
+    assert (state["last_run"]["changes"], state["changed"]) == (1, 1)
+    assert mirrored(visma)["EOL-100004"] == "Hernoemd B.V."
+    assert len(customers(visma)) == RELATIONS
+
+
+def test_visma_budget_shows_the_hour_it_stated(connected, exact, visma) -> None:
+    client = connected
+    sync(client, kind="full")
+    settled(client)
+    budgets = client.get("/api/v1/budgets", headers=header("viewer")).json()
+    [row] = [row for row in budgets if row["integration"] == "visma-net"]
+    assert row["administration"] == COMPANY
+    assert row["daily"]["limit"] == VismaFaults().hourly_limit
+    assert row["calls_today"]["booking"] >= RELATIONS and row["calls_today"]["sync"] >= 1
