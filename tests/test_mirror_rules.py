@@ -86,10 +86,6 @@ key = "jansen-visma"
 name = "Jansen Groep"
 integration = "visma-net"
 administrations = [{ code = "1896329", name = "Jansen Installatietechniek B.V." }]
-
-[[components]]
-key = "visma-net"
-name = "Visma.net"
 """
 GOOD = """
 [[mirrors]]
@@ -108,7 +104,7 @@ def load(tmp_path: Path, mirrors: str):
 
 def test_a_rule_of_seed_001_loads_with_its_defaults(tmp_path: Path) -> None:
     [loaded] = load(tmp_path, GOOD).mirrors
-    assert (loaded.mode, loaded.fields, loaded.component) == (MirrorMode.INSERT_ONLY, {"name": "name"}, None)
+    assert (loaded.mode, loaded.fields, loaded.name) == (MirrorMode.INSERT_ONLY, {"name": "name"}, "")
 
 
 @pytest.mark.parametrize(("change", "key", "problem"), [
@@ -130,8 +126,6 @@ def test_a_rule_of_seed_001_loads_with_its_defaults(tmp_path: Path) -> None:
      "mirrors[0].fields", "an insert must set name"),
     (("key = \"relations\"", "key = \"relations\"\nmode = \"upsert\""),
      "mirrors[0].mode", "invalid enum value 'upsert'"),
-    (("key = \"relations\"", "key = \"relations\"\ncomponent = \"visma\""),
-     "mirrors[0].component", "'visma' is not the key of any [[components]] entry"),
     (("key = \"relations\"", "key = \"Relations To Visma\""), "mirrors[0].key", "lower-case letters"),
     (("key = \"relations\"", "key = \"relations\"\nidentified-by = 'x'"), "mirrors[0]", "unknown field `identified-by`"),
 ])

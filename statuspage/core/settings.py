@@ -216,8 +216,6 @@ class MirrorSettings(_Section):
     fields: dict[str, str] = msgspec.field(default_factory=lambda: {"name": "name"})
     mode: MirrorMode = MirrorMode.INSERT_ONLY
     name: str = ""
-    # A component on the public page that shows the rule's trouble (a mirror is usually internal: none).
-    component: str | None = None
 
 
 class GroupSettings(_Section):

@@ -137,7 +137,6 @@ def compiled_rules(settings: Settings, registry: Registry) -> dict[str, MirrorRu
 def check_mirrors(settings: Settings, path: Path, registry: Registry) -> None:
     """The configuration's `[[mirrors]]`: `ConfigError` naming `mirrors[i].<setting>` and what to fix."""
     seen: set[str] = set()
-    components = {component.key for component in settings.components}
     for index, rule in enumerate(settings.mirrors):
         where = f"mirrors[{index}]"
 
@@ -156,8 +155,6 @@ def check_mirrors(settings: Settings, path: Path, registry: Registry) -> None:
             compile_rule(rule, target_of(registry, settings, rule))
         except RuleError as error:
             fail(error.field, error.problem)
-        if rule.component is not None and rule.component not in components:
-            fail("component", f"{rule.component!r} is not the key of any [[components]] entry")
 
 
 def _check_end(settings: Settings, end: Any, side: str, fail: Any) -> None:
