@@ -46,6 +46,8 @@ class Expression:
 
 def as_text(value: Any) -> Value:
     """A value as the mappings see it: text, or None for a missing, empty or blank one (numbers written as text)."""
+    if type(value) is str:  # the common case first: a run maps every field of every row
+        return value if value and not value.isspace() else None
     if value is None:
         return None
     if isinstance(value, bool):
@@ -100,8 +102,13 @@ class _Parser:
             return parts[0]
 
         def concatenation(row: Row) -> Value:
-            texts = [part(row) for part in parts]
-            return None if any(text is None for text in texts) else "".join(texts)  # type: ignore[arg-type]
+            texts: list[str] = []
+            for part in parts:
+                text = part(row)
+                if text is None:
+                    return None
+                texts.append(text)
+            return "".join(texts)
 
         return concatenation
 

@@ -71,29 +71,33 @@ def _digest(rule: MirrorRule, values: Mapping[str, Value]) -> str:
 def plan(rule: MirrorRule, source: Iterable[tuple[str, Row]], target: Iterable[tuple[str, Row]]) -> Plan:
     """Join `source` ((row key, content) of every live source row, in row-key order) with `target` ((row id, content)
     of every live target row) by the rule's key. Inserts come in source order; changes likewise."""
-    desired: dict[str, dict[str, Value]] = {}
+    rows: dict[str, Row] = {}
     wanted: dict[str, str] = {}
     duplicates_in_source: list[str] = []
     source_rows = without_key = 0
+    compared = [(name, rule.fields[name]) for name in rule.compared]
     for _, row in source:
         source_rows += 1
         key = rule.source_key(row)
         if key is None:
             without_key += 1
             continue
-        if key in desired:
+        if key in rows:
             duplicates_in_source.append(key)
             continue
-        values = desired[key] = rule.desired(row)
-        wanted[key] = _digest(rule, values)
+        rows[key] = row
+        # Only the compared fields are mapped for every row; the others only for the rows written.
+        wanted[key] = _digest(rule, {name: expression.evaluate(row) for name, expression in compared}) \
+            if compared else ""
 
     present: dict[str, str | None] = {}
     current: dict[str, tuple[str, dict[str, Value], Row]] = {}
     duplicates_in_target: set[str] = set()
     target_rows = target_without_key = 0
+    key_field = rule.key_field
     for row_id, row in target:
         target_rows += 1
-        key = as_text(row.get(rule.key_field))
+        key = as_text(row.get(key_field))
         if key is None:
             target_without_key += 1
             continue
@@ -105,15 +109,16 @@ def plan(rule: MirrorRule, source: Iterable[tuple[str, Row]], target: Iterable[t
         present[key] = _digest(rule, values)
 
     joined = reconcile(wanted, present)
-    inserts = [Write(key, desired[key]) for key in joined.inserts]
+    inserts = [Write(key, rule.desired(rows[key])) for key in joined.inserts]
     changes: list[Write] = []
     for key in joined.changes:
         if key in duplicates_in_target:
             continue
         row_id, before, whole = current[key]
+        desired = rule.desired(rows[key])
         # A field the source leaves empty is not cleared in the target: a write only sets values.
         differing: dict[str, Value] = {name: value for name in rule.compared
-                     if (value := desired[key][name]) is not None and value != before[name]}
+                                       if (value := desired[name]) is not None and value != before[name]}
         if differing:
             version = hashlib.blake2b(_encode_sorted(whole), digest_size=16).hexdigest()
             changes.append(Write(key, differing, row_id, {name: before[name] for name in differing}, version))
