@@ -8,7 +8,9 @@ off in the console, watch its actions wait as delayed while the other books on, 
 watch the replay.
 
 Each connected environment also gets a manual full sync of its master data at start-up, so the console's
-Sync tab shows rows arriving (and bookings overtaking the sync) at once.
+Sync tab shows rows arriving (and bookings overtaking the sync) at once. The sample configuration's mirror rule
+then runs after Jansen Groep's sync and inserts its Exact Online relations as customers into the Visma.net
+sandbox (console, Mirrors); relations the demo adds in Exact Online later follow after the next sync.
 """
 
 from __future__ import annotations

@@ -92,11 +92,16 @@ async def _demo_grant(url: str, settings: ExactOnlineSettings, redirect_uri: str
 
 
 async def _demo_change(url: str, division: str, rng: random.Random) -> str | None:
-    """Rename one of the first 20 accounts of the division in the sandbox (its control API); `accounts`."""
-    name = f"Demo relatie {rng.randint(1000, 9999)} B.V."
+    """Rename one of the first 20 accounts of the division in the sandbox (its control API), or, one time in four,
+    add a relation (a mirror rule of the demo then inserts it elsewhere); `accounts`."""
+    number = rng.randint(10_000, 99_999)
     async with httpx.AsyncClient() as http:
-        answer = await http.post(f"{url}/_sandbox/data/{division}/accounts/{rng.randrange(20)}",
-                                 json={"set": {"Name": name}})
+        if rng.random() < 0.25:
+            answer = await http.post(f"{url}/_sandbox/data/{division}/accounts",
+                                     json={"set": {"Code": f"D{number}", "Name": f"Nieuwe relatie {number} B.V."}})
+        else:
+            answer = await http.post(f"{url}/_sandbox/data/{division}/accounts/{rng.randrange(20)}",
+                                     json={"set": {"Name": f"Demo relatie {number} B.V."}})
     return "accounts" if answer.status_code == 200 else None
 
 
