@@ -139,10 +139,11 @@ class MirrorTrigger(enum.StrEnum):
 class MirrorRunState(enum.StrEnum):
     """Where a mirror run stands: it reads the target, reconciles, and hands its writes to the outbox."""
 
+    QUEUED = "queued"  # asked for (run now); the background work picks it up
     RUNNING = "running"
     DONE = "done"  # reconciled; its writes are in the outbox (queued, or delayed by a kill switch)
     FAILED = "failed"  # it could not reconcile (the source or target could not be read); nothing was written
 
     @property
     def is_final(self) -> bool:
-        return self is not MirrorRunState.RUNNING
+        return self in (MirrorRunState.DONE, MirrorRunState.FAILED)

@@ -53,9 +53,9 @@ class MirrorController(Controller):
     @post("/{key:str}/runs", guards=[requires(Role.OPERATOR)], status_code=HTTP_202_ACCEPTED)
     async def run_now(self, mirrors: MirrorsDep, key: FromPath[str]) -> Response[Run]:
         """Run the rule now: it reads the target again, reconciles and hands its writes to the outbox. 202 with the
-        run (running); `GET /api/v1/mirrors/{key}` shows it when done."""
+        run, queued for the background work; `GET /api/v1/mirrors/{key}` shows it running, then done."""
         known(mirrors, key)
-        run_id = await mirrors.start(key, MirrorTrigger.MANUAL)
+        run_id = await mirrors.ask(key, MirrorTrigger.MANUAL)
         state = await rule_state(mirrors.store, mirrors.rule(key), runs=RECENT_RUNS)
         run = next(item for item in state.runs if item.id == run_id)
         return Response(run, status_code=HTTP_202_ACCEPTED, headers={"Location": f"/api/v1/mirrors/{key}"})

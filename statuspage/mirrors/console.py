@@ -7,7 +7,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from statuspage.core.auth import Role
-from statuspage.core.vocabulary import MirrorRunState, MirrorTrigger
+from statuspage.core.vocabulary import MirrorTrigger
 from statuspage.mirrors.api import RECENT_RUNS, known
 from statuspage.mirrors.engine import MirrorsDep
 from statuspage.mirrors.monitoring import preview_document, rule_state
@@ -25,7 +25,7 @@ class MirrorConsole(Controller):
     @get("/")
     async def overview(self, console: ConsoleDep, mirrors: MirrorsDep) -> Template:
         states = [await rule_state(mirrors.store, rule) for rule in mirrors.rules.values()]
-        busy = any(state.last_run is not None and state.last_run.state is MirrorRunState.RUNNING for state in states)
+        busy = any(state.last_run is not None and not state.last_run.state.is_final for state in states)
         return console.render("mirrors/mirrors.html", rules=states, busy=busy)
 
     @get("/{key:str}")
@@ -34,13 +34,13 @@ class MirrorConsole(Controller):
         """One rule: its monitoring, recent runs, and the preview of what a run would write now."""
         state = await rule_state(mirrors.store, known(mirrors, key), runs=RECENT_RUNS)
         preview = preview_document(await mirrors.preview(key), PREVIEW_ROWS)
-        busy = state.last_run is not None and state.last_run.state is MirrorRunState.RUNNING
+        busy = state.last_run is not None and not state.last_run.state.is_final
         return console.render("mirrors/rule.html", rule=state, preview=preview, busy=busy, error=error,
                               shown=PREVIEW_ROWS)
 
     @post("/{key:str}/run", guards=[requires(Role.OPERATOR)])
     async def run_now(self, mirrors: MirrorsDep, key: FromPath[str]) -> Response:
-        """"Run now": the run goes on in the background; the rule's page follows it."""
+        """"Run now": the run is queued for the background work; the rule's page follows it."""
         known(mirrors, key)
-        await mirrors.start(key, MirrorTrigger.MANUAL)
+        await mirrors.ask(key, MirrorTrigger.MANUAL)
         return Redirect(f"/console/mirrors/{key}")

@@ -17,8 +17,9 @@ idempotency key is derived from what it writes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -64,16 +65,16 @@ class Preview:
 
 
 class MirrorEngine:
-    """Runs and previews the configured rules. `run_forever` in the background work; `run`, `start`, `preview`,
-    `run_due` and `settle` for the API, the console and the tests."""
+    """Runs and previews the configured rules. `run_forever` in the background work (the lease holder alone runs
+    rules); `ask` queues a run from any process; `preview`, `run`, `run_due` and `settle` for the API, the console,
+    the tests and the benchmark."""
 
     def __init__(self, store: Store, settings: Settings, clock: Clock, rules: Mapping[str, MirrorRule],
-                 target: TargetReader, *, wake: Callable[[], None] = lambda: None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 target: TargetReader, *, wake: Callable[[], None] = lambda: None) -> None:
         self.store, self.settings, self.clock, self.rules = store, settings, clock, rules
-        self.target, self.wake, self.sleep = target, wake, sleep
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._started: set[asyncio.Task[None]] = set()
+        self.target, self.wake_dispatcher = target, wake
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
 
     def rule(self, key: str) -> MirrorRule:
         found = self.rules.get(key)
@@ -107,57 +108,74 @@ class MirrorEngine:
     # Running
 
     async def run(self, key: str, trigger: MirrorTrigger) -> int:
-        """Run the rule to its end; its run's id."""
+        """Run the rule to its end now; its run's id."""
         rule = self.rule(key)
-        run_id = await self._open(rule, trigger)
+        run_id = await self._open(rule, trigger, MirrorRunState.RUNNING)
         await self._perform(rule, run_id)
         return run_id
 
-    async def start(self, key: str, trigger: MirrorTrigger) -> int:
-        """Open a run and carry it out in the background (`settle` awaits it); its id at once."""
-        rule = self.rule(key)
-        run_id = await self._open(rule, trigger)
-        task = asyncio.create_task(self._perform(rule, run_id), name=f"mirror-{key}-{run_id}")
-        self._started.add(task)
-        task.add_done_callback(self._started.discard)
+    async def ask(self, key: str, trigger: MirrorTrigger) -> int:
+        """Queue a run for the background work to carry out (from any process); its id at once."""
+        run_id = await self._open(self.rule(key), trigger, MirrorRunState.QUEUED)
+        self._wake.set()
         return run_id
 
+    async def recover(self) -> int:
+        """Runs a stopped process left unfinished are marked failed: nothing of them is half written (a run hands its
+        writes to the outbox in one transaction), and the next run does what they did not."""
+        return await self.store.write(lambda db: storage.fail_unfinished_mirror_runs(
+            db, self.clock(), "the service stopped during this run; the next run does what it did not"))
+
+    async def run_queued(self) -> int | None:
+        """Claim the oldest queued run and carry it out; its id, or None when none was queued."""
+        row = await self.store.write(lambda db: storage.claim_queued_mirror_run(db, self.clock()))
+        if row is None:
+            return None
+        rule = self.rules.get(row["rule"])
+        if rule is None:  # a rule taken out of the configuration since it was asked
+            await self._fail(int(row["id"]), Refused(f"no mirror rule {row['rule']!r} is configured any more"))
+            return int(row["id"])
+        await self._perform(rule, int(row["id"]))
+        return int(row["id"])
+
     async def settle(self) -> None:
-        """Wait for the runs `start` began (tests, benchmarks)."""
-        while self._started:
-            await asyncio.gather(*list(self._started), return_exceptions=True)
+        """Run what is queued, then what is due, until nothing is left (tests, benchmarks)."""
+        while await self.run_queued() is not None or await self.run_due():
+            pass
 
     async def run_due(self) -> list[int]:
         """Run every rule whose source finished a sync since the rule's last run ("after each sync")."""
         ran: list[int] = []
         for key, rule in self.rules.items():
-            if self._locks.get(key) is not None and self._locks[key].locked():
-                continue
             if await self.store.read(_due, rule):
                 ran.append(await self.run(key, MirrorTrigger.AFTER_SYNC))
         return ran
 
     async def run_forever(self, every: float) -> None:
-        """Look for rules due every `every` seconds (the sync engine's poll)."""
+        """Queued runs first, then rules due; looks again every `every` seconds, or when a run is asked here."""
+        await self.recover()
         while True:
             try:
-                await self.run_due()
+                await self.settle()
             except Exception:
                 log.exception("mirror runs failed; trying again")
-            await self.sleep(every)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), every)
 
-    async def _open(self, rule: MirrorRule, trigger: MirrorTrigger) -> int:
+    async def _open(self, rule: MirrorRule, trigger: MirrorTrigger, state: MirrorRunState) -> int:
         source = rule.settings.source
 
         def work(db: Any) -> int:
             latest = storage.latest_done_sync_run(db, source.environment, source.administration, source.entity)
-            return storage.insert_mirror_run(db, rule=rule.key, trigger=trigger, state=MirrorRunState.RUNNING,
-                                             now=self.clock(), source_sync_run=None if latest is None else latest["id"])
+            return storage.insert_mirror_run(db, rule=rule.key, trigger=trigger, state=state, now=self.clock(),
+                                             source_sync_run=None if latest is None else latest["id"])
 
         return await self.store.write(work)
 
     async def _perform(self, rule: MirrorRule, run_id: int) -> None:
-        async with self._locks.setdefault(rule.key, asyncio.Lock()):
+        """One run at a time in a process: a run reads the target, and two would only wait for each other."""
+        async with self._lock:
             try:
                 note = await self.target.refresh(rule)
                 preview = await self.store.read(self._reconcile, rule, note is None)
@@ -168,11 +186,14 @@ class MirrorEngine:
             except Exception as failure:
                 if not isinstance(failure, Refused):
                     log.exception("mirror run %s of %s failed", run_id, rule.key)
-                error = _plain(failure)
-                await self.store.write(lambda db: storage.finish_mirror_run(
-                    db, run_id, state=MirrorRunState.FAILED, now=self.clock(), counts={}, error=error))
+                await self._fail(run_id, failure)
                 return
-        self.wake()
+        self.wake_dispatcher()
+
+    async def _fail(self, run_id: int, failure: Exception) -> None:
+        error = _plain(failure)
+        await self.store.write(lambda db: storage.finish_mirror_run(
+            db, run_id, state=MirrorRunState.FAILED, now=self.clock(), counts={}, error=error))
 
     def _hand_in(self, db: Any, rule: MirrorRule, run_id: int, preview: Preview, note: str | None) -> None:
         """Every outgoing write into the outbox, and the run's outcome, in one transaction."""

@@ -92,6 +92,8 @@ from statuspage.core.storage.migrations import (
 from statuspage.core.storage.mirrors import (
     RUN_COUNTS,
     as_counts,
+    claim_queued_mirror_run,
+    fail_unfinished_mirror_runs,
     finish_mirror_run,
     insert_mirror_run,
     last_mirror_error,
@@ -354,6 +356,8 @@ __all__ = [
     "write_rows",
     "RUN_COUNTS",
     "as_counts",
+    "claim_queued_mirror_run",
+    "fail_unfinished_mirror_runs",
     "finish_mirror_run",
     "insert_mirror_run",
     "last_mirror_error",

@@ -38,6 +38,20 @@ def insert_mirror_run(db: Database, *, rule: str, trigger: str, state: str, now:
     return int(cursor.lastrowid or 0)
 
 
+def claim_queued_mirror_run(db: Database, now: datetime) -> Row | None:
+    """The oldest queued run, now running (claimed in this transaction: no other process carries it out)."""
+    rows = list(db.query(
+        "UPDATE mirror_runs SET state = 'running', started_at = ? "
+        "WHERE id = (SELECT min(id) FROM mirror_runs WHERE state = 'queued') RETURNING *", [iso(now)]))
+    return rows[0] if rows else None
+
+
+def fail_unfinished_mirror_runs(db: Database, now: datetime, error: str) -> int:
+    """Runs left running by a stopped process become failed, with `error`; how many there were."""
+    return db.execute("UPDATE mirror_runs SET state = 'failed', finished_at = ?, error = ? WHERE state = 'running'",
+                      [iso(now), error]).rowcount
+
+
 def finish_mirror_run(db: Database, run_id: int, *, state: str, now: datetime, counts: Mapping[str, int],
                       target_note: str | None = None, error: str | None = None) -> None:
     """A run's outcome: `counts` by the names of `RUN_COUNTS`."""
