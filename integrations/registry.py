@@ -216,6 +216,8 @@ class Integration:
     """The name per language, where it differs from `name`."""
     action_kinds: frozenset[ActionKind] = INVOICE_KINDS
     """The actions its connector carries out: the invoice product's (bookings, relations), or mirror writes."""
+    credentials_hint: str = ""
+    """For `ConnectMethod.CREDENTIALS`: what to type to connect, shown beside the console's field."""
     mirror_targets: Mapping[str, MirrorTarget] = field(default_factory=dict)
     """Entity name -> what mirror rules may write into it; empty: it is no mirror target."""
 

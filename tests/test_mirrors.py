@@ -403,3 +403,19 @@ def test_a_run_left_running_by_a_stopped_process_is_failed_and_the_next_run_does
     client.blocking_portal.call(mirrors.settle)  # the source's sync is newer than any finished run: due
     client.blocking_portal.call(client.app.state.dispatcher.settle)
     assert mirrored(visma) == relations(exact)
+
+
+def test_an_operator_connects_visma_from_the_console_with_company_and_tenant(client, tokens, visma) -> None:
+    sign_in(client, TOKENS["operator"])
+    page = client.get("/console/connections")
+    assert 'data-environment="jansen-visma" data-integration="visma-net"' in page.text
+    assert "COMPANY=TENANT for each company" in page.text
+    wrong = client.post("/console/connections/jansen-visma/visma-net", follow_redirects=False,
+                        data={"credentials": TENANT, "_csrf_token": csrf_of(page.text)})
+    assert "is not COMPANY=TENANT" in client.get(wrong.headers["location"]).text
+    answer = client.post("/console/connections/jansen-visma/visma-net", follow_redirects=False,
+                         data={"credentials": f"{COMPANY}={TENANT}", "_csrf_token": csrf_of(page.text)})
+    assert answer.headers["location"] == "/console/connections?connected=jansen-visma"
+    confirmed = client.get(answer.headers["location"]).text
+    assert "Visma.net service integration (client credentials)" in confirmed
+    assert "That user can reach every linked administration." in confirmed

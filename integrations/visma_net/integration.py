@@ -147,5 +147,7 @@ VISMA_NET = Integration(
     probe_kinds=(ProbeKind.RIGHTS, ProbeKind.BACKLOG),
     master_data=MasterData(entities=SYNC_ENTITIES, make_reader=make_master_data_reader),
     action_kinds=MIRROR_KINDS,
+    credentials_hint="COMPANY=TENANT for each company, e.g. 1896329=5f0c1e2a-7d3b-4c59-9a61-0b8e4f2d7c31: the company "
+                     "id and the Visma Connect tenant id its administrator granted the app",
     mirror_targets=MIRROR_TARGETS,
 )
