@@ -19,6 +19,7 @@ from conftest import free_port, run_statuspage
 import statuspage
 
 SANDBOX_STARTED = "sandbox (demo scenario) listening on"
+DEMO_CONNECTIONS = 5  # Exact Online three times, Twinfield and Visma.net once each
 
 
 def quick_demo(tmp_path) -> Path:
@@ -84,7 +85,7 @@ class Serve:
 def test_probe_run_beside_the_running_demo_reaches_its_sandboxes_and_its_page(tmp_path) -> None:
     serve = Serve(tmp_path)
     try:
-        serve.wait_for(lambda: serve.connected() == 4, "the demo's four connections")
+        serve.wait_for(lambda: serve.connected() == DEMO_CONNECTIONS, "the demo's connections")
         # No --port: the probe finds where this database's serve listens.
         for probe in ("exact-online-api", "twinfield-api", "exact-online-rights", "twinfield-rights", "public-api"):
             result = run_statuspage("probe", "run", probe, "--db", serve.db)
@@ -106,13 +107,14 @@ def test_probe_run_beside_the_running_demo_reaches_its_sandboxes_and_its_page(tm
 def test_serve_with_two_workers_starts_each_demo_sandbox_once(tmp_path) -> None:
     serve = Serve(tmp_path, "--workers", "2")
     try:
-        serve.wait_for(lambda: sum("Started worker-" in line for line in serve.lines) == 2 and serve.connected() == 4,
+        serve.wait_for(lambda: sum("Started worker-" in line for line in serve.lines) == 2
+                       and serve.connected() == DEMO_CONNECTIONS,
                        "both workers and the demo's connections")
         started = [line for line in serve.lines if SANDBOX_STARTED in line]
         assert [line.split(" INFO ")[1].split(" sandbox")[0] for line in started] == [
-            "statuspage.sandboxes: Exact Online", "statuspage.sandboxes: Twinfield"]
+            "statuspage.sandboxes: Exact Online", "statuspage.sandboxes: Twinfield", "statuspage.sandboxes: Visma.net Financials"]
         names = sorted(name for (name,) in serve.query("SELECT name FROM listeners"))
-        assert names == ["sandbox:exact-online", "sandbox:twinfield", "serve"]
+        assert names == ["sandbox:exact-online", "sandbox:twinfield", "sandbox:visma-net", "serve"]
     finally:
         serve.stop()
 
@@ -121,7 +123,7 @@ def test_the_demo_run_again_on_its_database_reconnects_to_its_fresh_sandboxes_an
     """The README's command a second time: the sandboxes are new and know none of the stored tokens."""
     first = Serve(tmp_path)
     try:
-        first.wait_for(lambda: first.connected() == 4, "the first run's connections")
+        first.wait_for(lambda: first.connected() == DEMO_CONNECTIONS, "the first run's connections")
     finally:
         first.stop()
     before = first.query("SELECT environment, integration, connected_at FROM connections ORDER BY id")
@@ -143,4 +145,4 @@ def test_the_demo_run_again_on_its_database_reconnects_to_its_fresh_sandboxes_an
     assert all(new[2] > old[2] for old, new in zip(before, after, strict=True))  # every one connected again
     refused = second.query(f"SELECT count(*) FROM actions WHERE id > {last_action} AND error LIKE '%invalid_grant%'")
     assert refused == [(0,)]
-    assert sum("reconnected to" in line for line in second.lines) == 4
+    assert sum("reconnected to" in line for line in second.lines) == DEMO_CONNECTIONS
