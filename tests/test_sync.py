@@ -454,3 +454,12 @@ def test_the_nightly_run_is_queued_once_inside_the_window_and_full_on_the_drawn_
     assert [(t["kind"], t["state"]) for t in monthly] == [("full", "queued")]
     after = client.get("/api/v1/sync/runs", headers=header("viewer")).json()["environments"][1]["full_sync_day"]
     assert after == day, "the month's day is drawn once and kept"
+
+
+def test_an_id_or_cursor_beyond_sqlites_integers_is_a_400_not_a_500(connected) -> None:
+    too_big = 2**63  # SQLite's integers end at 2^63 - 1: passed on, the query would overflow
+    task = connected.get(f"/api/v1/sync-tasks/{too_big}", headers=header("viewer"))
+    rows = connected.get(f"/api/v1/sync/jansen-groep/201/accounts?after={too_big}", headers=header("client"))
+    for answer in (task, rows):
+        assert answer.status_code == 400, answer.text
+        assert "<= 9223372036854775807" in answer.text  # says what to fix

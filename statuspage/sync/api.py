@@ -22,7 +22,7 @@ from statuspage.core.storage import Store
 from statuspage.core.vocabulary import SyncKind, SyncTrigger
 from statuspage.sync.engine import SyncEngine
 from statuspage.sync.monitoring import Overview, TaskView, read_overview, read_task
-from statuspage.web.api_support import as_http_error
+from statuspage.web.api_support import Cursor, RowId, as_http_error
 from statuspage.web.security import requires
 
 FEED_LIMIT = 1000
@@ -103,7 +103,7 @@ class SyncTaskController(Controller):
             raise as_http_error(refused) from None
 
     @get("/{task_id:int}", guards=[requires(Role.VIEWER, Role.CLIENT)])
-    async def task(self, engine: Engine, task_id: FromPath[int]) -> TaskView:
+    async def task(self, engine: Engine, task_id: RowId) -> TaskView:
         view = await read_task(engine.store, engine.clock, task_id)
         if view is None:
             raise NotFoundException(f"no sync task {task_id}")
@@ -123,7 +123,7 @@ class SyncFeedController(Controller):
 
     @get("/{environment:str}/{administration:str}/{entity:str}", guards=[requires(Role.CLIENT)])
     async def feed(self, engine: Engine, store: StoreDependency, environment: FromPath[str],
-                   administration: FromPath[str], entity: FromPath[str], after: Annotated[int, Parameter(ge=0)] = 0,
+                   administration: FromPath[str], entity: FromPath[str], after: Cursor = 0,
                    limit: Annotated[int, Parameter(ge=1, le=FEED_LIMIT)] = 500) -> Feed:
         """Rows of the mirror changed or deleted after sequence number `after`, in order; deletes come as
         tombstones (`deleted: true`). Start with `after=0` and keep `next_after`."""
