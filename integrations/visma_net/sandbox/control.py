@@ -6,6 +6,9 @@
     GET  /_sandbox/companies/<id>/customers      every customer the company holds, with `madeBy` (`api`, `hand`)
     POST /_sandbox/companies/<id>/customers      seed customers: a JSON list of {"name", "reference"?, "number"?};
                                                  without a reference they count as made by hand
+    POST /_sandbox/companies/<id>/customers/<number>
+                                                 change a customer as someone would in Visma.net's screens:
+                                                 `{"set": {"name": ..., "reference": ...}}`, or `{"delete": true}`
     GET  /_sandbox/traffic                       answers by status and the recent exchanges
     GET  /_sandbox/scenario                      the companies, their tenants, and the app's client id
 """
@@ -18,7 +21,12 @@ import msgspec
 
 from integrations.visma_net.sandbox.messages import Reply, Request, json_reply
 from integrations.visma_net.sandbox.scenario import SeedCustomer
-from integrations.visma_net.sandbox.state import SandboxState
+from integrations.visma_net.sandbox.state import SandboxState, to_millis
+
+
+class _HandEdit(msgspec.Struct, forbid_unknown_fields=True):
+    set: dict[str, str | None] = msgspec.field(default_factory=dict)
+    delete: bool = False
 
 
 class _Seed(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,9 +57,31 @@ def handle(state: SandboxState, request: Request) -> Reply:
                              made_by="hand" if seed.reference is None else "api")
             return json_reply(200, [c.report() for c in sorted(book.customers.values(),
                                                                 key=lambda c: c.internal_id)])
+        if len(parts) == 4 and parts[0] == "companies" and parts[2] == "customers" and request.method == "POST":
+            return _hand_edit(state, parts[1], parts[3], msgspec.convert(request.json(), _HandEdit))
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         return json_reply(400, {"error": str(exc)})
     return json_reply(404, {"error": f"No sandbox control {request.method} {request.path}."})
+
+
+def _hand_edit(state: SandboxState, company: str, number: str, edit: _HandEdit) -> Reply:
+    """A change made in Visma.net's own screens: the customer's `lastModifiedDateTime` moves; a deleted customer is
+    gone from every list (Visma.net reports no deletions)."""
+    book = state.companies.get(company)
+    customer = None if book is None else book.customers.get(number)
+    if book is None or customer is None:
+        return json_reply(404, {"error": f"No customer {number!r} in company {company!r}."})
+    if edit.delete:
+        del book.customers[number]
+        return json_reply(200, {"deleted": number})
+    unknown = sorted(set(edit.set) - {"name", "reference"})
+    if unknown:
+        return json_reply(400, {"error": f"Only name and reference change by hand here, not {unknown[0]}."})
+    for field, value in edit.set.items():
+        setattr(customer, field, value)
+    customer.modified = to_millis(state.clock())
+    customer.made_by = "hand" if customer.reference is None else customer.made_by
+    return json_reply(200, customer.report())
 
 
 def _change_faults(state: SandboxState, changes: Any) -> Reply:
