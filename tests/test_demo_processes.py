@@ -136,7 +136,7 @@ def test_the_demo_run_again_on_its_database_reconnects_to_its_fresh_sandboxes_an
         return {integration for (integration,) in rows}
 
     try:
-        second.wait_for(lambda: booked_since() == {"exact-online", "twinfield"},
+        second.wait_for(lambda: booked_since() >= {"exact-online", "twinfield"},  # the mirror writes too
                         "actions booked into both systems after the restart")
     finally:
         second.stop()

@@ -188,6 +188,12 @@ def sync(client, kind: str = "incremental", environment: str = "jansen-groep", a
     return task
 
 
+def first_run(client) -> int:
+    """The source synced in full, and the run that follows it settled; its id."""
+    sync(client, kind="full")
+    return int(settled(client)["last_run"]["id"])
+
+
 def run_now(client) -> int:
     answer = client.post(f"/api/v1/mirrors/{RULE}/runs", headers=header("operator"))
     assert answer.status_code == 202, answer.text
@@ -218,8 +224,7 @@ def test_a_first_run_inserts_every_relation_once_with_its_reference_and_name(con
 
 def test_a_second_run_inserts_nothing(connected, exact, visma) -> None:
     client = connected
-    sync(client, kind="full")
-    first = settled(client)["last_run"]["id"]
+    first = first_run(client)
     posts = len([x for x in control(visma, "traffic")["exchanges"] if x["method"] == "POST" and x["path"] == "/v1/customer"])
     second = run_now(client)
     state = settled(client, after=first)
@@ -234,8 +239,7 @@ def test_a_second_run_inserts_nothing(connected, exact, visma) -> None:
 def test_a_relation_added_in_exact_appears_after_the_next_sync_with_its_padded_code_trimmed(connected, exact,
                                                                                            visma) -> None:
     client = connected
-    sync(client, kind="full")
-    first = settled(client)["last_run"]["id"]
+    first = first_run(client)
     created = control(exact, "data/201/accounts", {"set": {"Code": "  A-17 ", "Name": "Nieuwe Relatie B.V."}})
     assert created["Code"] == "A-17".rjust(18)  # as Exact keeps codes: padded to 18 characters
     sync(client)  # incremental, as the nightly run or "Sync now" would
@@ -291,8 +295,7 @@ def test_the_preview_shows_what_a_run_would_write_before_anything_is_written(con
 
 def test_the_console_shows_the_preview_and_runs_the_rule(connected, exact, visma) -> None:
     client = connected
-    sync(client, kind="full")
-    first = settled(client)["last_run"]["id"]
+    first = first_run(client)
     sign_in(client, TOKENS["operator"])
     overview = client.get("/console/mirrors")
     assert overview.status_code == 200
@@ -313,8 +316,7 @@ def test_the_console_shows_the_preview_and_runs_the_rule(connected, exact, visma
 
 def test_the_visma_kill_switch_holds_the_inserts_as_delayed_and_replays_them_once(connected, exact, visma) -> None:
     client = connected
-    sync(client, kind="full")
-    first = settled(client)["last_run"]["id"]
+    first = first_run(client)
     off = client.put("/api/v1/integrations/visma-net/switch", headers=header("operator"),
                      json={"enabled": False, "reason": "checking the customer numbers"})
     assert off.status_code == 200, off.text
@@ -368,8 +370,7 @@ def test_a_flapping_visma_ends_with_the_same_customers_and_no_duplicate(connecte
 @pytest.mark.parametrize("mode", ["insert-and-update"])
 def test_in_insert_and_update_mode_a_renamed_relation_is_renamed_in_visma(connected, exact, visma) -> None:
     client = connected
-    sync(client, kind="full")
-    first = settled(client)["last_run"]["id"]
+    first = first_run(client)
     control(exact, "data/201/accounts/4", {"set": {"Name": "Hernoemd B.V."}})
     sync(client)
     state = settled(client, after=first)
@@ -419,3 +420,38 @@ def test_an_operator_connects_visma_from_the_console_with_company_and_tenant(cli
     confirmed = client.get(answer.headers["location"]).text
     assert "Visma.net service integration (client credentials)" in confirmed
     assert "That user can reach every linked administration." in confirmed
+
+
+def test_a_mirrored_customer_deleted_by_hand_is_inserted_again_once_a_full_read_misses_it(connected, exact, visma,
+                                                                                          clock) -> None:
+    client = connected
+    first = first_run(client)
+    gone = next(c for c in customers(visma) if c["accountReference"] == "EOL-100007")
+    control(visma, f"companies/{COMPANY}/customers/{gone['number']}", {"delete": True})
+    second = run_now(client)  # an incremental read cannot see a delete: the customer still counts as there
+    state = settled(client, after=first)
+    assert state["last_run"]["id"] == second and state["last_run"]["inserts"] == 0
+    assert "EOL-100007" not in mirrored(visma)
+
+    clock.advance(seconds=1)  # the read below begins after the insert ended, so it must show the customer
+    sync(client, kind="full", environment="jansen-visma", administration=COMPANY, entity="customers")
+    third = run_now(client)
+    state = settled(client, after=second)
+    assert state["last_run"]["id"] == third and state["last_run"]["inserts"] == 1
+    assert mirrored(visma) == relations(exact)  # seed 001: every relation exists as a customer, once
+    assert next(c for c in customers(visma) if c["accountReference"] == "EOL-100007")["number"] != gone["number"]
+
+
+def test_a_reference_cleared_by_hand_is_left_alone_and_the_relation_inserted_again(connected, exact, visma,
+                                                                                   clock) -> None:
+    client = connected
+    first = first_run(client)
+    edited = next(c for c in customers(visma) if c["accountReference"] == "EOL-100003")
+    control(visma, f"companies/{COMPANY}/customers/{edited['number']}", {"set": {"reference": None}})
+    clock.advance(seconds=1)
+    run_now(client)  # its read sees the change: the customer has no key now, so it is someone else's
+    state = settled(client, after=first)
+    assert state["last_run"]["inserts"] == 1 and state["last_run"]["target_without_key"] == 1
+    kept = next(c for c in customers(visma) if c["number"] == edited["number"])
+    assert (kept["accountReference"], kept["name"]) == (None, edited["name"])
+    assert mirrored(visma) == relations(exact)

@@ -97,10 +97,12 @@ class MirrorEngine:
         target_rows = ((key, _decode(content)) for key, content in
                        storage.live_rows(db, target.environment, target.administration, target.entity))
         found = plan(rule, source_rows, target_rows)
-        existing = {row["idempotency_key"]: row["state"] for row in storage.mirror_writes(db, rule.client)}
+        existing = {row["idempotency_key"]: (row["state"], storage.moment(row["updated_at"]))
+                    for row in storage.mirror_writes(db, rule.client)}
         source_run = storage.latest_done_sync_run(db, source.environment, source.administration, source.entity)
         target_run = storage.latest_done_sync_run(db, target.environment, target.administration, target.entity)
-        return Preview(rule, found, hand_over(rule, found, existing, target_fresh=target_fresh),
+        read_since = storage.moment(target_run["started_at"]) if target_fresh and target_run is not None else None
+        return Preview(rule, found, hand_over(rule, found, existing, read_since=read_since),
                        None if source_run is None else source_run["finished_at"],
                        None if target_run is None else target_run["finished_at"])
 

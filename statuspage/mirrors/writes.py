@@ -5,16 +5,18 @@ while the target's kill switch is off and replayed after, paced by the target's 
 derived from what it writes, so planning the same write again (the next run, before the target was read again) finds
 the action already there instead of making a second one:
 
-- an insert: from the rule, the target administration and the key. A key is inserted once: while its insert waits
-  in the outbox, later runs count it as waiting (its payload stays as first planned: insert-only means the row as it
-  was when it was inserted); once done, as sent.
+- an insert: from the rule, the target administration and the key. While its insert waits in the outbox, later runs
+  count it as waiting (its payload stays as first planned: insert-only means the row as it was when it was
+  inserted); once done, as sent until the target has been read again.
 - a change: from the key, the target row as last read (its `version`) and the fields as the source wants them, so
   a change planned again before the target was read again is the same action, and a change from any other state
   of the row (a change back, a hand edit) is a new one.
 
-An insert or change that ended failed, undone or cancelled is planned again under the next key (`<key>-2`, ...), but
-only when the target was read again before this run: an insert whose fate is unknown may have landed, and only a
-fresh read of the target tells.
+A write that ended (done, failed, undone or cancelled) and that the target, read again since it ended, does not show
+is planned again under the next key (`<key>-2`, ...): seed 001's rule is that every relation exists in the target,
+so a customer deleted by hand (noticed by a full read) or a target started afresh is filled in again. Only a read
+that began after the write ended can tell: an insert whose fate was unknown may have landed, and an insert done
+while the read ran may not be in it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import msgspec
 
@@ -31,7 +34,7 @@ from statuspage.mirrors.reconcile import Plan, Write
 from statuspage.mirrors.rules import MirrorRule
 
 SETTLED_WITHOUT_EFFECT = frozenset({ActionState.FAILED, ActionState.UNDONE, ActionState.CANCELLED})
-"""Final states of a write that left nothing behind (or nothing known): planned again after a fresh read."""
+"""Final states of a write that left nothing behind (or nothing known): held until a read tells."""
 
 
 @dataclass(frozen=True)
@@ -73,23 +76,27 @@ def _tries(base: str) -> Iterator[str]:
         n += 1
 
 
-def hand_over(rule: MirrorRule, plan: Plan, existing: Mapping[str, str], *, target_fresh: bool) -> Handover:
-    """Split `plan` by `existing` (idempotency key -> state of the rule's actions in the outbox). `target_fresh`:
-    the target was read again before this plan was made."""
+def hand_over(rule: MirrorRule, plan: Plan, existing: Mapping[str, tuple[str, datetime]], *,
+              read_since: datetime | None) -> Handover:
+    """Split `plan` by `existing` (idempotency key -> (state, when it last changed) of the rule's actions in the
+    outbox). `read_since`: when the read of the target this plan was made against began; None when the target was
+    not read again for it."""
     handover = Handover()
     for kind, writes in ((ActionKind.MIRROR_INSERT, plan.inserts), (ActionKind.MIRROR_UPDATE, plan.changes)):
         for write in writes:
             for key in _tries(base_key(rule, kind, write)):
-                state = existing.get(key)
-                if state is None:
+                found = existing.get(key)
+                if found is None:
                     handover.outgoing.append(Outgoing(kind, key, write))
                     break
-                if state in SETTLED_WITHOUT_EFFECT:
-                    if target_fresh:
-                        continue
-                    handover.held.append(write)
-                elif state == ActionState.DONE:
+                state, changed = found
+                ended = state == ActionState.DONE or state in SETTLED_WITHOUT_EFFECT
+                if ended and read_since is not None and changed < read_since:
+                    continue  # the target, read since, does not show it: write it again
+                if state == ActionState.DONE:
                     handover.sent.append(write)
+                elif state in SETTLED_WITHOUT_EFFECT:
+                    handover.held.append(write)
                 else:
                     handover.waiting.append(write)
                 break
