@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 from conftest import free_port, run_statuspage
 
 import statuspage
@@ -135,9 +136,18 @@ def test_the_demo_run_again_on_its_database_reconnects_to_its_fresh_sandboxes_an
         rows = second.query(f"SELECT DISTINCT integration FROM actions WHERE id > {last_action} AND state = 'done'")
         return {integration for (integration,) in rows}
 
+    def mirrored_again() -> int:
+        [(visma,)] = second.query("SELECT url FROM listeners WHERE name = 'sandbox:visma-net'") or [(None,)]
+        if visma is None:
+            return 0
+        customers = httpx.get(f"{visma}/_sandbox/companies/1896329/customers").json()
+        return len({c["accountReference"] for c in customers if c["accountReference"]})
+
     try:
         second.wait_for(lambda: booked_since() >= {"exact-online", "twinfield"},  # the mirror writes too
                         "actions booked into both systems after the restart")
+        # The fresh Visma.net sandbox knows none of the customers the first run inserted: the mirror fills it again.
+        second.wait_for(lambda: mirrored_again() >= 25, "Jansen's relations in the fresh Visma.net sandbox")
     finally:
         second.stop()
     after = second.query("SELECT environment, integration, connected_at FROM connections ORDER BY id")
