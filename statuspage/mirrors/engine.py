@@ -10,8 +10,9 @@ A run (seed 001's `synchronize`, done locally):
    rule's client: sent exactly once by the dispatcher, delayed while the target's kill switch is off and replayed
    after, paced by the target's call budget.
 
-Runs of one rule go one at a time in a process; two processes planning the same write find one action (its
-idempotency key is derived from what it writes).
+Runs go one at a time, in the process that holds the background lease (runs asked from elsewhere are queued for
+it); should two processes ever plan the same write, they find one action (its idempotency key is derived from what
+it writes).
 """
 
 from __future__ import annotations
