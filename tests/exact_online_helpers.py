@@ -102,16 +102,17 @@ def connector_for(
     )
 
 
-def authorization_code(sandbox: ExactOnlineSandbox, username: str, state: str = "csrf-state-1") -> str:
+def authorization_code(sandbox: ExactOnlineSandbox, username: str, state: str = "csrf-state-1",
+                       redirect_uri: str = REDIRECT_URI) -> str:
     """Sign in on the sandbox's page as `username` and press Authorize, as a person would."""
     page = plain_http.get(f"{sandbox.url}/api/oauth2/auth", params={
-        "client_id": SANDBOX_CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code", "state": state})
+        "client_id": SANDBOX_CLIENT_ID, "redirect_uri": redirect_uri, "response_type": "code", "state": state})
     assert page.status_code == 200 and f'value="{username}"' in page.text
     answer = plain_http.post(f"{sandbox.url}/api/oauth2/auth", data={
-        "client_id": SANDBOX_CLIENT_ID, "redirect_uri": REDIRECT_URI, "state": state, "username": username})
+        "client_id": SANDBOX_CLIENT_ID, "redirect_uri": redirect_uri, "state": state, "username": username})
     assert answer.status_code == 302
     location = urlsplit(answer.headers["Location"])
-    assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT_URI
+    assert f"{location.scheme}://{location.netloc}{location.path}" == redirect_uri
     query = parse_qs(location.query)
     assert query["state"] == [state]
     return query["code"][0]

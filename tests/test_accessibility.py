@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from test_browser import browser, config_file, server, sign_in_to_console  # noqa: F401 (fixtures)
+from browser_helpers import browser_fixture, config_file_fixture, server_fixture, sign_in_to_console  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +37,7 @@ def axe() -> Path:
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_public_and_console_pages_have_no_serious_accessibility_violations(server, browser, axe, scheme) -> None:  # noqa: F811
+def test_public_and_console_pages_have_no_serious_accessibility_violations(server, browser, axe, scheme) -> None:
     import httpx
 
     incidents = httpx.get(f"{server}/api/v2/incidents.json").json()["incidents"]

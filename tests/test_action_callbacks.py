@@ -5,7 +5,7 @@ silently stop the product hearing of its actions). Over the API and the console,
 from __future__ import annotations
 
 from conftest import TOKENS
-from test_console import csrf_of, sign_in
+from page_helpers import csrf_of, sign_in
 
 CALLBACK = "http://127.0.0.1:18099/cb"
 

@@ -2,114 +2,26 @@
 
 import os
 import re
-import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import FakeClock, Seeder, free_port, seed_bad_day
+from browser_helpers import (  # noqa: F401 (fixtures)
+    CLIENT_TOKEN,
+    OPERATOR_TOKEN,
+    browser_fixture,
+    config_file_fixture,
+    quiet_server_fixture,
+    serve,
+    server_fixture,
+    sign_in_to_console,
+)
 
 from statuspage.core.operation import Actor
 from statuspage.incidents import operations
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-quic", "--disable-sync",
-    "--disable-background-networking", "--disable-component-update",
-]
-
-
-OPERATOR_TOKEN = "sp_browser-operator"
-CLIENT_TOKEN = "sp_browser-client"
-
-
-@pytest.fixture
-def config_file(tmp_path):
-    """The test configuration with an environment to connect; the service starts its Exact Online sandbox."""
-    from conftest import TEST_CONFIG
-    from test_connections import ENVIRONMENTS
-    from test_switch_notice import BOOKINGS_PAUSED
-
-    path = tmp_path / "statuspage.toml"
-    # The server runs on the wall clock: no nightly sync may start by itself during a test.
-    environments = re.sub(r'(\nname = "[^"]*"\n)', r'\1nightly_window = "00:00-00:00"\n', ENVIRONMENTS)
-    path.write_text(TEST_CONFIG + environments + BOOKINGS_PAUSED)
-    return path
-
-
-def serve(settings, config_file, seed_work) -> Iterator[str]:
-    """`statuspage serve` on a free loopback port over a database `seed_work(seeder, clock)` prepared."""
-    now = FakeClock(datetime.now(UTC))
-    seeder = Seeder(settings, now)
-    seed_work(seeder, now)
-    seeder(lambda db: operations.create_token(db, settings, Actor("test"), now(), "olga", "operator", OPERATOR_TOKEN))
-    seeder(lambda db: operations.create_token(db, settings, Actor("test"), now(), "invoice-product", "client",
-                                              CLIENT_TOKEN))
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "statuspage", "serve", "--config", str(config_file),
-         "--db", settings.database.path, "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-        # The browser reaches it over plain HTTP on loopback, as a developer would.
-        env=os.environ | {"STATUSPAGE_PAGE_URL": f"http://127.0.0.1:{port}"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(url, process)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-@pytest.fixture
-def server(settings, config_file) -> Iterator[str]:
-    """The served page on the morning of a bad day (conftest.seed_bad_day)."""
-    yield from serve(settings, config_file, seed_bad_day)
-
-
-@pytest.fixture
-def quiet_server(settings, config_file) -> Iterator[str]:
-    """The served page on a quiet day: nothing wrong, nothing switched off."""
-    yield from serve(settings, config_file, lambda seeder, now: None)
-
-
-def wait_until_ready(url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server stopped: {process.stdout.read().decode()}")
-        try:
-            if httpx.get(f"{url}/api/v2/status.json", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("the server did not answer within 30 seconds")
-
-
-@pytest.fixture
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package (scripts/test does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 def test_a_visitor_sees_the_outage_and_can_switch_to_english(server, browser) -> None:
@@ -161,10 +73,7 @@ def test_the_page_works_without_javascript(server, browser) -> None:
 
 def test_an_operator_signs_in_opens_an_incident_with_two_updates_and_visitors_see_it(server, browser) -> None:
     page = browser.new_page()
-    page.goto(f"{server}/console")
-    page.get_by_label("API token").fill(OPERATOR_TOKEN)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{server}/console")
+    sign_in_to_console(page, server)
     assert "olga" in page.get_by_role("button", name=re.compile("Sign out")).inner_text()
 
     page.get_by_role("link", name="New incident").click()
@@ -202,9 +111,7 @@ def test_an_operator_signs_in_opens_an_incident_with_two_updates_and_visitors_se
 
 def test_an_operator_connects_exact_online_and_sees_which_administration_is_out_of_reach(server, browser) -> None:
     page = browser.new_page()
-    page.goto(f"{server}/console")
-    page.get_by_label("API token").fill(OPERATOR_TOKEN)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_to_console(page, server)
     page.get_by_role("link", name="Connections").click()
     jansen = page.locator('article[data-environment="jansen-groep"]')
     assert "Not connected." in jansen.inner_text()
@@ -225,15 +132,8 @@ def test_an_operator_connects_exact_online_and_sees_which_administration_is_out_
     assert jansen.locator('tr[data-administration="201"]').inner_text().endswith("reachable")
 
 
-def sign_in_to_console(page, server: str) -> None:
-    page.goto(f"{server}/console")
-    page.get_by_label("API token").fill(OPERATOR_TOKEN)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{server}/console")
-
-
 def test_an_operator_flips_the_kill_switch_sees_the_preview_and_watches_the_replay_finish(server, browser) -> None:
-    from test_outbox import book
+    from exact_online_service_helpers import book
 
     page = browser.new_page()
     sign_in_to_console(page, server)
@@ -279,7 +179,7 @@ def test_a_switch_off_from_the_console_tells_visitors_in_both_languages_and_the_
 ) -> None:
     """Issue 12, done when: switch Exact Online off with the incident box checked, read the public page as
     a Dutch and an English visitor, switch on, watch the replay finish and the incident resolve."""
-    from test_outbox import book
+    from exact_online_service_helpers import book
 
     server = quiet_server
     SHOTS.mkdir(parents=True, exist_ok=True)

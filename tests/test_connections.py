@@ -7,20 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from conftest import TOKENS
-from test_console import csrf_of, sign_in
+from exact_online_service_helpers import ENVIRONMENTS
+from page_helpers import csrf_of, sign_in
 
 from statuspage.actions.connections import make_state, read_state
-
-ENVIRONMENTS = """
-[[environments]]
-key = "jansen-groep"
-name = "Jansen Groep"
-administrations = [
-    { code = "201", name = "Jansen Installatietechniek B.V." },
-    { code = "202", name = "Jansen Holding B.V." },
-    { code = "203", name = "Jansen Verhuur B.V." },
-]
-"""
 
 
 @pytest.fixture

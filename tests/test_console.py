@@ -6,18 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 from conftest import TOKENS
+from page_helpers import csrf_of, sign_in
 
 from statuspage.core.operation import Actor
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="_csrf_token" value="([^"]+)"', html).group(1)
-
-
-def sign_in(client, token: str):
-    form = client.get("/console/sign-in")
-    return client.post("/console/sign-in", data={"token": token, "_csrf_token": csrf_of(form.text)},
-                       follow_redirects=False)
 
 
 def test_the_console_sends_strangers_to_sign_in(client) -> None:
@@ -293,7 +284,7 @@ def test_operators_remove_a_webhook_in_the_console(client, tokens) -> None:
 
 def test_the_console_shows_each_probe_with_a_chart_and_why_it_failed(tmp_path, clock, seed) -> None:
     from litestar.testing import TestClient
-    from test_probes import Target, probes_config
+    from probe_helpers import Target, probes_config
 
     from statuspage.app import create_app
     from statuspage.config import load_settings
@@ -326,9 +317,8 @@ def test_the_console_shows_each_probe_with_a_chart_and_why_it_failed(tmp_path, c
 
 def test_operators_see_the_invoice_actions_and_filter_them_by_state(tmp_path, clock, seed) -> None:
     from conftest import TEST_CONFIG
+    from exact_online_service_helpers import ENVIRONMENTS, book
     from litestar.testing import TestClient
-    from test_connections import ENVIRONMENTS
-    from test_outbox import book
 
     from statuspage.app import create_app
     from statuspage.config import load_settings
@@ -378,9 +368,8 @@ def test_every_console_page_renders_with_incidents_maintenance_and_overrides_in_
 
 def test_the_switches_page_shows_each_connections_own_backlog_and_replay(tmp_path, clock, seed) -> None:
     from conftest import TEST_CONFIG
+    from exact_online_service_helpers import ENVIRONMENTS, book
     from litestar.testing import TestClient
-    from test_connections import ENVIRONMENTS
-    from test_outbox import book
 
     from statuspage.app import create_app
     from statuspage.config import load_settings

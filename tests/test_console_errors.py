@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from conftest import TOKENS
 from litestar.testing import TestClient
-from test_console import csrf_of, sign_in
+from page_helpers import csrf_of, sign_in
 
 from statuspage.app import create_app
 

@@ -44,7 +44,7 @@ def test_the_console_stamp_takes_stored_text_and_says_how_long_ago() -> None:
 
 def test_an_operator_picks_the_zone_the_console_speaks(client, tokens) -> None:
     from conftest import TOKENS
-    from test_console import csrf_of, sign_in
+    from page_helpers import csrf_of, sign_in
 
     sign_in(client, TOKENS["operator"])
     client.post("/api/v1/incidents", headers=tokens["operator"], json={"name": "Slow", "message": "m", "components": {}})

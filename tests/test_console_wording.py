@@ -7,7 +7,7 @@ import re
 
 import pytest
 from conftest import TEST_CONFIG, TOKENS
-from test_console import sign_in
+from page_helpers import sign_in
 
 from statuspage.config import load_settings
 

@@ -1,18 +1,10 @@
 """A service killed at any moment (SIGKILL, mid-replay) restarts with nothing lost and nothing booked twice."""
 
-import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
-from datetime import UTC, datetime
-
 import httpx
-import msgspec
 import pytest
 from conftest import TEST_CONFIG, free_port
-from test_outbox import DEMO_ENVIRONMENTS, book, sandbox_code
+from exact_online_service_helpers import DEMO_ENVIRONMENTS, book, sandbox_code
+from process_helpers import booked_refs, callback_url, exchanged, seeding, service_environ, start, stop, wait_for
 
 from integrations.exact_online.oauth import OAuthApp, exchange_code
 from integrations.exact_online.sandbox import (
@@ -22,13 +14,6 @@ from integrations.exact_online.sandbox import (
     Faults,
     demo_scenario,
 )
-from statuspage.actions import outbox, switches
-from statuspage.actions.connections import callback_path
-from statuspage.config import load_settings
-from statuspage.core import storage
-from statuspage.core.operation import Actor
-from statuspage.incidents import operations
-from statuspage.page.snapshot import component_definitions
 
 EXACT_ONLINE = "exact-online"
 ACTIONS = 150
@@ -44,59 +29,18 @@ def sandbox():
     sandbox.stop()
 
 
-def seed_service(tmp_path, sandbox, port: int):
+def seed_service(tmp_path, sandbox, port: int) -> dict[str, str]:
     """A database with tokens, a connection made at the sandbox, and a backlog delayed by the switch."""
-    config = tmp_path / "statuspage.toml"
-    config.write_text(TEST_CONFIG + DEMO_ENVIRONMENTS)
-    environ = {"STATUSPAGE_DB": str(tmp_path / "crash.db"), "STATUSPAGE_EXACT_BASE_URL": sandbox.url,
-               "STATUSPAGE_EXACT_CLIENT_ID": SANDBOX_CLIENT_ID, "STATUSPAGE_PAGE_URL": f"http://127.0.0.1:{port}",
-               "STATUSPAGE_PORT": str(port), "STATUSPAGE_CONFIG": str(config)}
-    settings = load_settings(config, environ=environ)
+    environ = service_environ(tmp_path, port, TEST_CONFIG + DEMO_ENVIRONMENTS, "crash.db",
+                              STATUSPAGE_EXACT_BASE_URL=sandbox.url, STATUSPAGE_EXACT_CLIENT_ID=SANDBOX_CLIENT_ID)
     app = OAuthApp(client_id=SANDBOX_CLIENT_ID, client_secret=SANDBOX_CLIENT_SECRET,
-                   redirect_uri=settings.page.url + callback_path(EXACT_ONLINE), base_url=sandbox.url)
-
-    async def tokens():
-        async with httpx.AsyncClient() as http:
-            return await exchange_code(app, sandbox_code(sandbox, app.redirect_uri, "j.devries"), http=http,
-                                       clock=lambda: datetime.now(UTC))
-
-    issued = asyncio.run(tokens())
-    now = datetime.now(UTC)
-    db = storage.open_database(settings.database.path)
-    with storage.write_transaction(db):
-        storage.sync_components(db, component_definitions(settings), now)
-        actor = Actor("test")
-        operations.create_token(db, settings, actor, now, "crash-operator", "operator", "sp_crash-operator")
-        connection = storage.connection_id(db, "bakkerij-de-vries", EXACT_ONLINE)
-        storage.save_connection_tokens(db, connection, msgspec.json.encode(issued).decode())
-        switches.switch(db, settings, actor, now, integration="exact-online", environment=None, enabled=False,
-                      reason="hold the backlog")
-        for n in range(ACTIONS):
-            request = msgspec.convert(book(f"CRASH-{n}", administration=("101", "102")[n % 2]), outbox.ActionRequest)
-            outbox.accept(db, settings, "invoice-product", now, request)
-    db.close()
+                   redirect_uri=callback_url(environ, EXACT_ONLINE), base_url=sandbox.url)
+    issued = exchanged(exchange_code, app, sandbox_code(sandbox, app.redirect_uri, "j.devries"))
+    with seeding(environ) as seed:
+        seed.token("crash-operator", "operator", "sp_crash-operator")
+        seed.connection("bakkerij-de-vries", EXACT_ONLINE, issued)
+        seed.held(EXACT_ONLINE, (book(f"CRASH-{n}", administration=("101", "102")[n % 2]) for n in range(ACTIONS)))
     return environ
-
-
-def start(environ) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "statuspage", "serve"], env=os.environ | environ,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def wait_for(check, what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
-
-
-def booked(sandbox) -> list[str]:
-    return [entry["your_ref"] for entry in httpx.get(f"{sandbox.url}/_sandbox/ledger").json()["entries"]]
 
 
 def test_a_service_killed_mid_replay_restarts_without_loss_or_double_booking(tmp_path, sandbox) -> None:
@@ -109,17 +53,16 @@ def test_a_service_killed_mid_replay_restarts_without_loss_or_double_booking(tmp
         on = httpx.put(f"{base}/api/v1/integrations/exact-online/switch", headers=OPERATOR,
                        json={"enabled": True, "reason": "replay"})
         assert on.json()["actions_moved"] == ACTIONS
-        wait_for(lambda: len(booked(sandbox)) >= ACTIONS // 3, "a third of the replay")
-        os.killpg(service.pid, signal.SIGKILL)
-        service.wait()
-        at_kill = len(booked(sandbox))
+        wait_for(lambda: len(booked_refs(sandbox)) >= ACTIONS // 3, "a third of the replay")
+        stop(service)
+        at_kill = len(booked_refs(sandbox))
         assert at_kill < ACTIONS, "the replay finished before the kill; slow the sandbox down"
 
         service = start(environ)
-        wait_for(lambda: len(booked(sandbox)) == ACTIONS and httpx.get(
+        wait_for(lambda: len(booked_refs(sandbox)) == ACTIONS and httpx.get(
             f"{base}/api/v1/integrations/exact-online/replay", headers=OPERATOR).json()["progress"]["left"] == 0,
             "the rest of the replay")
-        refs = booked(sandbox)
+        refs = booked_refs(sandbox)
         assert sorted(refs) == sorted(f"CRASH-{n}" for n in range(ACTIONS))  # nothing lost, nothing twice
         for division, parity in (("101", 0), ("102", 1)):
             entries = httpx.get(f"{sandbox.url}/_sandbox/ledger").json()["entries"]
@@ -127,5 +70,4 @@ def test_a_service_killed_mid_replay_restarts_without_loss_or_double_booking(tmp
                            if str(entry["division"]) == division]
             assert in_division == [f"CRASH-{n}" for n in range(ACTIONS) if n % 2 == parity]
     finally:
-        os.killpg(service.pid, signal.SIGKILL)
-        service.wait()
+        stop(service)

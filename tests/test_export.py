@@ -6,18 +6,13 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 from conftest import TEST_CONFIG, free_port
+from process_helpers import seeding, service_environ, start, stop, wait_for
 
-from statuspage.config import load_settings
-from statuspage.core import storage
-from statuspage.core.operation import Actor
-from statuspage.incidents import operations
 from statuspage.page.export import file_for
-from statuspage.page.snapshot import component_definitions
 
 OPERATOR = {"Authorization": "Bearer sp_export-operator"}
 
@@ -52,36 +47,14 @@ def assert_same_as_server(base: str, directory: Path) -> dict[str, bytes]:
     return files
 
 
-def wait_for(check, what: str, seconds: float = 30) -> float:
-    began = time.monotonic()
-    while time.monotonic() - began < seconds:
-        try:
-            if check():
-                return time.monotonic() - began
-        except (httpx.TransportError, OSError):
-            pass
-        time.sleep(0.02)
-    raise AssertionError(f"gave up waiting for {what}")
-
-
 def test_export_and_the_kept_copy_match_the_server_before_and_after_a_change(tmp_path) -> None:
     port = free_port()
-    config = tmp_path / "statuspage.toml"
-    config.write_text(TEST_CONFIG + "\n[demo]\nenabled = false\n")
-    environ = {"STATUSPAGE_DB": str(tmp_path / "export.db"), "STATUSPAGE_CONFIG": str(config),
-               "STATUSPAGE_PORT": str(port), "STATUSPAGE_PAGE_URL": f"http://127.0.0.1:{port}"}
-    settings = load_settings(config, environ=environ)
-    now = datetime.now(UTC)
-    db = storage.open_database(settings.database.path)
-    with storage.write_transaction(db):
-        storage.sync_components(db, component_definitions(settings), now)
-        operations.create_token(db, settings, Actor("test"), now, "export-operator", "operator", "sp_export-operator")
-    db.close()
+    environ = service_environ(tmp_path, port, TEST_CONFIG + "\n[demo]\nenabled = false\n", "export.db")
+    with seeding(environ) as seeded:
+        seeded.token("export-operator", "operator", "sp_export-operator")
     kept = tmp_path / "kept"
     base = f"http://127.0.0.1:{port}"
-    service = subprocess.Popen([sys.executable, "-m", "statuspage", "serve", "--workers", "2", "--export-dir", str(kept)],
-                               env=os.environ | environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    service = start(environ, "--workers", "2", "--export-dir", str(kept))
 
     def export_once(directory: Path) -> None:
         subprocess.run([sys.executable, "-m", "statuspage", "export", str(directory)], env=os.environ | environ,
@@ -115,5 +88,4 @@ def test_export_and_the_kept_copy_match_the_server_before_and_after_a_change(tmp
         assert assert_same_as_server(base, kept) == files
         assert not [name for name in exported(kept) if name.endswith(".tmp")]
     finally:
-        os.killpg(service.pid, 9)
-        service.wait()
+        stop(service)

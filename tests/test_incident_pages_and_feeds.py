@@ -3,7 +3,7 @@
 import feedparser
 import pytest
 from conftest import seed_bad_day
-from test_public_page import text_of
+from page_helpers import text_of
 
 
 @pytest.fixture

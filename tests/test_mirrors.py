@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from conftest import TEST_CONFIG, TOKENS
-from test_console import csrf_of, sign_in
+from page_helpers import csrf_of, sign_in
 from waiting import wait_until
 
 from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID as EXACT_CLIENT_ID

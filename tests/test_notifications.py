@@ -3,58 +3,18 @@
 import hashlib
 import hmac
 import json
-import threading
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
 from conftest import free_port
+from webhook_helpers import receiver_fixture  # noqa: F401 (fixtures)
 
 from statuspage.core.operation import Actor
 from statuspage.incidents.notifications import link_token, next_attempt, subscriber_of
 
 INCIDENT = {"name": "Bookings to Exact Online are paused", "message": "Switched off.", "status": "identified",
             "impact": "major", "components": {"exact-online": "major_outage"}}
-
-
-class Receiver:
-    """A webhook receiver on loopback that records what it gets and answers with the codes it is given."""
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        self.answers: list[int] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append({"headers": dict(self.headers), "body": body})
-                self.send_response(receiver.answers.pop(0) if receiver.answers else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def bodies(self) -> list[dict]:
-        return [json.loads(item["body"]) for item in self.received]
-
-
-@pytest.fixture
-def receiver():
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
 
 
 def deliver(client) -> int:
@@ -471,7 +431,7 @@ def test_credentials_in_webhook_urls_are_masked_for_everyone_but_admins(client, 
     assert url in client.get("/api/v1/audit", headers=tokens["admin"]).text
 
     from conftest import TOKENS
-    from test_console import sign_in
+    from page_helpers import sign_in
 
     sign_in(client, TOKENS["viewer"])
     for page in ("/console/subscribers", "/console/audit"):
@@ -481,7 +441,7 @@ def test_credentials_in_webhook_urls_are_masked_for_everyone_but_admins(client, 
 
 def test_a_successful_sign_in_does_not_wipe_the_failed_ones(client, tokens) -> None:
     from conftest import TOKENS
-    from test_console import sign_in
+    from page_helpers import sign_in
 
     for _ in range(4):
         assert sign_in(client, "sp_guess").status_code == 401

@@ -2,98 +2,29 @@
 delayed while off, replayed in order when on, each action booked exactly once, never where it
 does not belong."""
 
-from urllib.parse import parse_qs, urlsplit
-
 import httpx
 import msgspec
 import pytest
-from conftest import TEST_CONFIG
-
-from integrations.exact_online.sandbox import (
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
-    ExactOnlineSandbox,
-    Faults,
-    demo_scenario,
+from exact_online_helpers import ledger
+from exact_online_service_helpers import (  # noqa: F401 (fixtures)
+    DEMO_ENVIRONMENTS,
+    book,
+    connected_fixture,
+    sandbox_code,
+    service_sandbox_fixture,
+    settings_for,
+    settle,
+    states,
 )
+
 from statuspage.actions import outbox, replay, switches
-from statuspage.config import load_settings
 from statuspage.core import storage
 from statuspage.core.operation import Actor
-
-DEMO_ENVIRONMENTS = """
-[[environments]]
-key = "bakkerij-de-vries"
-name = "Bakkerij De Vries"
-administrations = [{ code = "101", name = "Bakkerij De Vries B.V." }, { code = "102", name = "De Vries Vastgoed B.V." }]
-
-[[environments]]
-key = "jansen-groep"
-name = "Jansen Groep"
-administrations = [{ code = "201", name = "Jansen Installatietechniek B.V." },
-                   { code = "202", name = "Jansen Holding B.V." }, { code = "203", name = "Jansen Verhuur B.V." }]
-"""
-CONNECTION_USERS = {"bakkerij-de-vries": "j.devries", "jansen-groep": "p.jansen"}
-
-
-@pytest.fixture
-def sandbox(clock):
-    # Generous limits: pacing has tests of its own; here the outbox is under test.
-    sandbox = ExactOnlineSandbox(demo_scenario(), clock=clock, seed=11,
-                                 faults=Faults(minutely_limit=1_000_000, daily_limit=100_000_000)).start()
-    yield sandbox
-    sandbox.stop()
 
 
 @pytest.fixture
 def settings(tmp_path, sandbox, monkeypatch):
-    path = tmp_path / "statuspage.toml"
-    path.write_text(TEST_CONFIG + DEMO_ENVIRONMENTS)
-    monkeypatch.setenv("STATUSPAGE_EXACT_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
-    return load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "outbox.db"),
-                                        "STATUSPAGE_EXACT_BASE_URL": sandbox.url,
-                                        "STATUSPAGE_EXACT_CLIENT_ID": SANDBOX_CLIENT_ID})
-
-
-def sandbox_code(sandbox: ExactOnlineSandbox, redirect_uri: str, username: str) -> str:
-    answer = httpx.post(f"{sandbox.url}/api/oauth2/auth", data={
-        "client_id": SANDBOX_CLIENT_ID, "redirect_uri": redirect_uri, "state": "s", "username": username})
-    return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
-
-
-@pytest.fixture
-def connected(client, sandbox):
-    link = client.app.state.links["exact-online"]
-    for environment, username in CONNECTION_USERS.items():
-        client.blocking_portal.call(link.connect, environment, sandbox_code(sandbox, link.redirect_uri, username), "test")
-    return client
-
-
-def book(key: str, administration: str = "101", environment: str = "bakkerij-de-vries", amount: float = 121.0) -> dict:
-    return {"idempotency_key": key, "integration": "exact-online", "environment": environment,
-            "administration": administration, "kind": "book",
-            "payload": {"journal": "60", "supplier": "S001", "entry_date": "2026-11-20", "description": f"Invoice {key}",
-                        "lines": [{"gl_account": "4000", "amount": amount, "vat_code": "2"}]}}
-
-
-def settle(client) -> None:
-    client.blocking_portal.call(client.app.state.dispatcher.settle)
-
-
-def ledger(sandbox) -> list[dict]:
-    return httpx.get(f"{sandbox.url}/_sandbox/ledger").json()["entries"]
-
-
-def states(client, tokens) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    after = 0
-    while True:
-        page = client.get(f"/api/v1/actions?after_id={after}&limit=1000", headers=tokens["viewer"]).json()
-        for action in page["actions"]:
-            counts[action["state"]] = counts.get(action["state"], 0) + 1
-        if page["next_after_id"] is None:
-            return counts
-        after = page["next_after_id"]
+    return settings_for(tmp_path, sandbox, monkeypatch, DEMO_ENVIRONMENTS, "outbox.db")
 
 
 def switch(client, tokens, enabled: bool, reason: str = "wrong bookings"):
@@ -327,7 +258,7 @@ def test_the_2019_bug_trips_the_switch_after_the_first_misroute_and_the_report_l
     [draft] = client.get("/api/v1/incidents/drafts", headers=tokens["viewer"]).json()
     assert draft["name"] == "Bookings to Exact Online are paused"
     from conftest import TOKENS
-    from test_console import sign_in
+    from page_helpers import sign_in
 
     sign_in(client, TOKENS["operator"])
     dashboard = client.get("/console").text
@@ -360,7 +291,7 @@ def test_the_client_hears_of_each_final_state_at_its_signed_callback(connected, 
     import hashlib
     import hmac as hmac_module
 
-    from test_notifications import Receiver
+    from webhook_helpers import Receiver
 
     client = connected
     receiver = Receiver()
@@ -440,7 +371,7 @@ def test_one_connection_is_switched_off_and_replayed_on_its_own(connected, token
 
 
 def test_the_budgets_show_the_limits_exact_stated_and_the_calls_each_class_made(connected, tokens, sandbox) -> None:
-    from test_console import sign_in
+    from page_helpers import sign_in
 
     client = connected
     client.post("/api/v1/actions", json=book("INV-B1"), headers=tokens["client"])

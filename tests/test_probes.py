@@ -2,14 +2,13 @@
 up for operators before anyone books."""
 
 import asyncio
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import TEST_CONFIG
 from litestar.testing import TestClient
+from probe_helpers import probes_config, target_fixture  # noqa: F401 (fixtures)
 
 from statuspage.app import create_app
 from statuspage.config import load_settings
@@ -49,75 +48,6 @@ def test_a_probe_claims_a_status_only_after_three_failures_and_gives_it_up_after
 )
 def test_too_slow_is_degraded_performance_and_anything_else_the_probes_failing_status(failed, errored, claim) -> None:
     assert claim_for(failed, errored, C.MAJOR_OUTAGE) is claim
-
-
-class Target:
-    """A local HTTP server whose answers a test sets: status, body, and how long it hangs."""
-
-    def __init__(self) -> None:
-        self.status, self.body, self.hang = 200, b'{"status": {"indicator": "none"}}', 0.0
-        target = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if target.hang:
-                    time.sleep(target.hang)
-                self.send_response(target.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(target.body)))
-                self.end_headers()
-                self.wfile.write(target.body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def target():
-    target = Target()
-    yield target
-    target.close()
-
-
-def probes_config(target_url: str) -> str:
-    from test_connections import ENVIRONMENTS
-
-    return TEST_CONFIG + ENVIRONMENTS + f"""
-[demo]
-enabled = false
-
-[probing]
-first_run_spread = 0  # runs only when a test asks, or after a whole interval
-
-[[probes]]
-key = "twinfield-api"
-kind = "http"
-component = "twinfield"
-url = "{target_url}/api"
-interval = 60
-timeout = 0.5
-conditions = ["[STATUS] == 200", "[BODY].status.indicator == \\"none\\"", "[RESPONSE_TIME] < 400"]
-
-[[probes]]
-key = "backlog"
-kind = "backlog"
-component = "exact-online"
-conditions = ["[DELAYED] < 2", "[OLDEST_AGE] < 600"]
-
-[[probes]]
-key = "sync"
-kind = "sync"
-due_by = "07:00"
-"""
 
 
 @pytest.fixture
@@ -182,7 +112,7 @@ def test_a_probe_that_hangs_times_out_is_recorded_and_blocks_nothing_else(client
 
 
 def test_the_backlog_probe_sees_delayed_actions_and_their_age(client, tokens, clock) -> None:
-    from test_outbox import book
+    from exact_online_service_helpers import book
 
     client.put("/api/v1/integrations/exact-online/switch", headers=tokens["operator"],
                json={"enabled": False, "reason": "test"})
@@ -216,8 +146,7 @@ def test_the_sync_probe_wants_last_nights_sync_finished_before_opening(settings,
 
 
 def test_the_rights_probe_lists_lost_rights_for_operators_but_not_the_public(tmp_path, clock) -> None:
-    from test_connections import ENVIRONMENTS
-    from test_outbox import sandbox_code
+    from exact_online_service_helpers import ENVIRONMENTS, sandbox_code
 
     path = tmp_path / "statuspage.toml"
     path.write_text(TEST_CONFIG + ENVIRONMENTS + """
@@ -246,7 +175,7 @@ conditions = ["[UNREACHABLE] == 0"]
         public = client.get("/api/v2/summary.json").text + client.get("/").text
         assert "Jansen Verhuur" not in public and "203" not in public.replace("2030", "")
 
-        from test_console import sign_in
+        from page_helpers import sign_in
 
         from statuspage.incidents import operations
 

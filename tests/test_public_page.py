@@ -3,21 +3,15 @@
 import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
-from html import unescape
 
 import pytest
 from conftest import FakeClock, seed_bad_day
 from litestar.testing import TestClient
+from page_helpers import text_of
 
 from statuspage.app import create_app
 from statuspage.core.i18n import choose_language
 from statuspage.core.storage import record_status_changes
-
-
-def text_of(html: str) -> str:
-    """The page as a reader sees it: tags removed, entities decoded, white space folded."""
-    without_tags = re.sub(r"<style.*?</style>|<[^>]+>", " ", html, flags=re.S)
-    return re.sub(r"\s+", " ", unescape(without_tags))
 
 
 @pytest.mark.parametrize(

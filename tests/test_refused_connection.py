@@ -14,8 +14,8 @@ import logging
 import httpx
 import pytest
 from conftest import TEST_CONFIG, TOKENS
-from test_console import sign_in
-from test_outbox import CONNECTION_USERS, DEMO_ENVIRONMENTS, book, sandbox_code
+from exact_online_service_helpers import CONNECTION_USERS, DEMO_ENVIRONMENTS, book, sandbox_code
+from page_helpers import sign_in
 
 from integrations.exact_online.sandbox import (
     SANDBOX_CLIENT_ID,

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 from conftest import TEST_CONFIG, TOKENS
 from litestar.testing import TestClient
-from test_console import csrf_of, sign_in
+from page_helpers import csrf_of, sign_in
 
 from integrations.base import (
     ActionKind,

@@ -7,13 +7,15 @@ import tomllib
 
 import httpx
 import pytest
-from conftest import TEST_CONFIG
-from test_outbox import DEMO_ENVIRONMENTS, connected, sandbox  # noqa: F401 (fixtures)
+from exact_online_service_helpers import (  # noqa: F401 (fixtures)
+    DEMO_ENVIRONMENTS,
+    connected_fixture,
+    service_sandbox_fixture,
+    settings_for,
+)
 from twinfield_helpers import JANSEN_ENVIRONMENT, authorization_code, control
 
-from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from integrations.twinfield import sandbox as twinfield_sandbox
-from statuspage.config import load_settings
 from statuspage.core.settings import SAMPLE_CONFIG
 from statuspage.probes import conditions
 
@@ -31,16 +33,11 @@ def twinfield(clock):
 
 
 @pytest.fixture
-def settings(tmp_path, sandbox, twinfield, monkeypatch):  # noqa: F811
-    path = tmp_path / "statuspage.toml"
-    path.write_text(TEST_CONFIG + DEMO_ENVIRONMENTS + JANSEN_ENVIRONMENT
-                    + f'[integrations.twinfield]\nbase_url = "{twinfield.url}"\n'
-                    + sample_probe_block("exact-online-api") + sample_probe_block("twinfield-api"))
-    monkeypatch.setenv("STATUSPAGE_EXACT_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
+def settings(tmp_path, sandbox, twinfield, monkeypatch):
     monkeypatch.setenv("STATUSPAGE_TWINFIELD_CLIENT_SECRET", twinfield_sandbox.SANDBOX_CLIENT_SECRET)
-    return load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "probe.db"),
-                                        "STATUSPAGE_EXACT_BASE_URL": sandbox.url,
-                                        "STATUSPAGE_EXACT_CLIENT_ID": SANDBOX_CLIENT_ID})
+    return settings_for(tmp_path, sandbox, monkeypatch, DEMO_ENVIRONMENTS + JANSEN_ENVIRONMENT
+                        + f'[integrations.twinfield]\nbase_url = "{twinfield.url}"\n'
+                        + sample_probe_block("exact-online-api") + sample_probe_block("twinfield-api"), "probe.db")
 
 
 def run(client, key: str):
@@ -52,7 +49,7 @@ def test_without_a_connection_the_api_probe_fails_rather_than_passing_on_a_401(c
     assert not result.success and "no environment is connected" in result.error
 
 
-def test_the_api_probe_passes_signed_in_and_fails_on_401(connected, sandbox) -> None:  # noqa: F811
+def test_the_api_probe_passes_signed_in_and_fails_on_401(connected, sandbox) -> None:
     client = connected
     assert run(client, "exact-online-api").success
     httpx.post(f"{sandbox.url}/_sandbox/faults", json={"expire_access_tokens": True})

@@ -27,7 +27,7 @@ from exact_online_helpers import (  # noqa: F401 (fixtures)
     refreshes,
     sandbox_fixture,
 )
-from test_outbox import sandbox_code
+from exact_online_service_helpers import sandbox_code
 
 from integrations.base import TransientError, utc_now
 from integrations.exact_online import ExactOnlineConnector, InMemoryTokenStore, RetryPolicy

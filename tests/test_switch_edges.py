@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import TEST_CONFIG, TOKENS
-from test_console import csrf_of, sign_in
+from page_helpers import csrf_of, sign_in
 
 from statuspage.actions import replay
 from statuspage.config import load_settings

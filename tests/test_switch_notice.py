@@ -7,35 +7,23 @@ from html import unescape
 
 import feedparser
 import pytest
-from conftest import TEST_CONFIG
-from test_outbox import DEMO_ENVIRONMENTS, book, connected, sandbox, settle  # noqa: F401 (fixtures)
-
-from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
-from statuspage.config import load_settings
-
-BOOKINGS_PAUSED = '''
-[[incident_templates]]
-key = "bookings-paused"
-name = "Bookings paused (kill switch off)"
-title = { en = "Bookings to {component} are paused", nl = "Boekingen naar {component} gepauzeerd" }
-message.en = """We have switched the {component} integration off. Validated invoices wait as delayed and are booked,
-in the right administration, when it is back on."""
-message.nl = """We hebben de koppeling met {component} uitgezet. Gevalideerde facturen wachten als vertraagd en worden
-in de juiste administratie geboekt zodra ze weer aan staat."""
-'''
+from exact_online_service_helpers import (  # noqa: F401 (fixtures)
+    BOOKINGS_PAUSED,
+    DEMO_ENVIRONMENTS,
+    book,
+    connected_fixture,
+    service_sandbox_fixture,
+    settings_for,
+    settle,
+)
 
 DELAYED_NL = "Factuuracties zijn vertraagd, niet verloren"
 DELAYED_EN = "Invoice actions are delayed, not lost"
 
 
 @pytest.fixture
-def settings(tmp_path, sandbox, monkeypatch):  # noqa: F811
-    path = tmp_path / "statuspage.toml"
-    path.write_text(TEST_CONFIG + DEMO_ENVIRONMENTS + BOOKINGS_PAUSED)
-    monkeypatch.setenv("STATUSPAGE_EXACT_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
-    return load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "notice.db"),
-                                        "STATUSPAGE_EXACT_BASE_URL": sandbox.url,
-                                        "STATUSPAGE_EXACT_CLIENT_ID": SANDBOX_CLIENT_ID})
+def settings(tmp_path, sandbox, monkeypatch):
+    return settings_for(tmp_path, sandbox, monkeypatch, DEMO_ENVIRONMENTS + BOOKINGS_PAUSED, "notice.db")
 
 
 def flip(client, tokens, enabled: bool, **body) -> dict:
@@ -51,7 +39,7 @@ def component_line(client, lang: str) -> str:
     return unescape(html[start:html.index("</li>", html.index('class="bar"', start))])
 
 
-def test_switching_off_with_an_incident_tells_visitors_in_their_language(connected, tokens) -> None:  # noqa: F811
+def test_switching_off_with_an_incident_tells_visitors_in_their_language(connected, tokens) -> None:
     client = connected
     change = flip(client, tokens, False, incident={})
     assert change["incident_id"]
@@ -81,7 +69,7 @@ def test_switching_off_with_an_incident_tells_visitors_in_their_language(connect
         assert entry.content[0].value.startswith("<p><small>") and f"<strong>{status}</strong>" in entry.content[0].value
 
 
-def test_switching_on_posts_being_booked_and_the_end_of_the_replay_resolves_it(connected, tokens) -> None:  # noqa: F811
+def test_switching_on_posts_being_booked_and_the_end_of_the_replay_resolves_it(connected, tokens) -> None:
     client = connected
     incident_id = flip(client, tokens, False, incident={})["incident_id"]
     for n in range(6):
@@ -109,7 +97,7 @@ def test_switching_on_posts_being_booked_and_the_end_of_the_replay_resolves_it(c
 
 
 def test_without_the_incident_field_nothing_is_opened_but_the_component_line_still_explains(
-    connected, tokens,  # noqa: F811
+    connected, tokens,
 ) -> None:
     client = connected
     assert flip(client, tokens, False)["incident_id"] is None
@@ -119,7 +107,7 @@ def test_without_the_incident_field_nothing_is_opened_but_the_component_line_sti
     assert on["incident_id"] is None  # there is no incident of the switch to close
 
 
-def test_switching_on_with_nothing_delayed_resolves_at_once(connected, tokens) -> None:  # noqa: F811
+def test_switching_on_with_nothing_delayed_resolves_at_once(connected, tokens) -> None:
     client = connected
     incident_id = flip(client, tokens, False, incident={})["incident_id"]
     flip(client, tokens, True, incident={})
@@ -142,10 +130,10 @@ def test_an_update_written_in_one_language_is_shown_to_the_other_marked_with_its
 
 
 def test_the_console_switches_off_with_the_incident_prefilled_and_lists_actions_newest_first(
-    connected, tokens,  # noqa: F811
+    connected, tokens,
 ) -> None:
     from conftest import TOKENS
-    from test_console import csrf_of, sign_in
+    from page_helpers import csrf_of, sign_in
 
     client = connected
     sign_in(client, TOKENS["operator"])

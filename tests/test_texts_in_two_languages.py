@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from conftest import TOKENS
-from test_console import csrf_of, sign_in
+from page_helpers import csrf_of, sign_in
 
 BOTH = {
     "names": {"nl": "Boekingen gepauzeerd", "en": "Bookings paused"},

@@ -1,10 +1,8 @@
 """Headless Chromium: an operator connects a Twinfield environment from the console, through the sign-in page of
 the Twinfield sandbox that `statuspage serve` started, and sees its connection user and the office out of reach."""
 
-from collections.abc import Iterator
-
 import pytest
-from test_browser import OPERATOR_TOKEN, browser, serve  # noqa: F401  (fixtures)
+from browser_helpers import browser_fixture, quiet_server_fixture, sign_in_to_console  # noqa: F401 (fixtures)
 from twinfield_helpers import JANSEN_ENVIRONMENT
 
 
@@ -18,17 +16,10 @@ def config_file(tmp_path):
     return path
 
 
-@pytest.fixture
-def quiet_server(settings, config_file) -> Iterator[str]:
-    yield from serve(settings, config_file, lambda seeder, now: None)
-
-
-def test_an_operator_connects_twinfield_and_sees_which_office_is_out_of_reach(quiet_server, browser) -> None:  # noqa: F811
+def test_an_operator_connects_twinfield_and_sees_which_office_is_out_of_reach(quiet_server, browser) -> None:
     server = quiet_server
     page = browser.new_page()
-    page.goto(f"{server}/console")
-    page.get_by_label("API token").fill(OPERATOR_TOKEN)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_to_console(page, server)
     page.get_by_role("link", name="Connections").click()
     jansen = page.locator('article[data-environment="jansen-twinfield"]')
     assert "Not connected." in jansen.inner_text()

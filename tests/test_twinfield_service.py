@@ -4,35 +4,18 @@ Twinfield connector, and the sandbox's ledger says what landed in which office."
 
 from __future__ import annotations
 
-import json
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 from conftest import TEST_CONFIG
-from test_outbox import settle, states
-from twinfield_helpers import JANSEN_ENVIRONMENT
+from exact_online_service_helpers import settle, states
+from twinfield_helpers import control, ledger
+from twinfield_service_helpers import TWINFIELD, TWINFIELD_ENVIRONMENTS, book, sandbox_code, twinfield_settings
 
-from integrations.twinfield.oauth import AUTHORIZE_PATH
-from integrations.twinfield.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Faults, TwinfieldSandbox, demo_scenario
+from integrations.twinfield.sandbox import SANDBOX_CLIENT_SECRET, Faults, TwinfieldSandbox, demo_scenario
 from statuspage.config import load_settings
 
-TWINFIELD = "twinfield"
-TWINFIELD_ENVIRONMENTS = JANSEN_ENVIRONMENT + """
-[[environments]]
-key = "devries-twinfield"
-name = "Bakkerij De Vries"
-integration = "twinfield"
-administrations = [{ code = "NLA101", name = "Bakkerij De Vries B.V." }, { code = "NLA102", name = "De Vries Vastgoed B.V." }]
-"""
 CONNECTION_USERS = {"jansen-twinfield": "PJANSEN", "devries-twinfield": "JDEVRIES"}
-
-
-def twinfield_settings(sandbox_url: str, **options: Any) -> str:
-    table = {"base_url": sandbox_url, "read_timeout": 0.5, "connect_timeout": 0.5, "base_delay": 0.01, "max_delay": 0.05,
-             **options}
-    return "\n[integrations.twinfield]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items())
 
 
 @pytest.fixture(name="sandbox")
@@ -57,13 +40,6 @@ def settings(tmp_path, sandbox, monkeypatch, twinfield_options):
     return load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "twinfield.db")})
 
 
-def sandbox_code(sandbox: TwinfieldSandbox, redirect_uri: str, user: str) -> str:
-    """Sign in on the sandbox's page as `user` and press Authorize."""
-    answer = httpx.post(f"{sandbox.url}{AUTHORIZE_PATH}", data={
-        "client_id": SANDBOX_CLIENT_ID, "redirect_uri": redirect_uri, "state": "s", "user": user})
-    return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
-
-
 @pytest.fixture
 def connected(client, sandbox):
     link = client.app.state.links[TWINFIELD]
@@ -72,28 +48,9 @@ def connected(client, sandbox):
     return client
 
 
-def book(key: str, office: str = "NLA201", environment: str = "jansen-twinfield", amount: float = 121.0,
-         kind: str = "book") -> dict:
-    return {"idempotency_key": key, "integration": TWINFIELD, "environment": environment, "administration": office,
-            "kind": kind,
-            "payload": {"journal": "INK", "supplier": "2003", "entry_date": "2026-11-20", "description": f"Invoice {key}",
-                        "lines": [{"gl_account": "7000", "amount": amount, "vat_code": "IH", "cost_center": "101"}]}}
-
-
 def release(key: str, booking_key: str, office: str = "NLA201", environment: str = "jansen-twinfield") -> dict:
     return {"idempotency_key": key, "integration": TWINFIELD, "environment": environment, "administration": office,
             "kind": "unblock", "payload": {"booking_key": booking_key}}
-
-
-def control(sandbox: TwinfieldSandbox, name: str, change: dict[str, Any] | None = None) -> Any:
-    url = f"{sandbox.url}/_sandbox/{name}"
-    answer = httpx.get(url) if change is None else httpx.post(url, json=change)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-def ledger(sandbox: TwinfieldSandbox) -> list[dict[str, Any]]:
-    return control(sandbox, "ledger")["transactions"]
 
 
 def hand_in(client, tokens, request: dict) -> dict:

@@ -4,19 +4,16 @@ token is ever sent twice."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 
 import httpx
-import msgspec
 import pytest
 from conftest import TEST_CONFIG, free_port
-from test_outbox import DEMO_ENVIRONMENTS, book, sandbox_code
+from exact_online_service_helpers import DEMO_ENVIRONMENTS, book, sandbox_code
+from process_helpers import callback_url, exchanged, seeding, service_environ, start, stop, wait_for
 
 from integrations.exact_online.oauth import OAuthApp, exchange_code
 from integrations.exact_online.sandbox import (
@@ -27,12 +24,7 @@ from integrations.exact_online.sandbox import (
     demo_scenario,
 )
 from integrations.exact_online.tokens import guard_of
-from statuspage.actions.connections import callback_path
-from statuspage.config import load_settings
 from statuspage.core import storage
-from statuspage.core.operation import Actor
-from statuspage.incidents import operations
-from statuspage.page.snapshot import component_definitions
 
 TOKEN_SECONDS = 40
 """Access tokens live 40 s here, so they are refreshed every 10 s (30 s before they end) by whichever process
@@ -64,46 +56,19 @@ def sandbox():
 
 def seed(tmp_path, sandbox, port: int) -> dict[str, str]:
     """A database with one connection made at the sandbox (its tokens stored), and tokens for the API."""
-    config = tmp_path / "statuspage.toml"
-    config.write_text(TEST_CONFIG + DEMO_ENVIRONMENTS + PROBE)
-    environ = {"STATUSPAGE_DB": str(tmp_path / "two.db"), "STATUSPAGE_EXACT_BASE_URL": sandbox.url,
-               "STATUSPAGE_EXACT_CLIENT_ID": SANDBOX_CLIENT_ID, "STATUSPAGE_EXACT_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
-               "STATUSPAGE_PAGE_URL": f"http://127.0.0.1:{port}", "STATUSPAGE_PORT": str(port),
-               "STATUSPAGE_CONFIG": str(config), "STATUSPAGE_DEMO": "false"}
-    settings = load_settings(config, environ=environ)
+    environ = service_environ(tmp_path, port, TEST_CONFIG + DEMO_ENVIRONMENTS + PROBE, "two.db",
+                              STATUSPAGE_EXACT_BASE_URL=sandbox.url, STATUSPAGE_EXACT_CLIENT_ID=SANDBOX_CLIENT_ID,
+                              STATUSPAGE_EXACT_CLIENT_SECRET=SANDBOX_CLIENT_SECRET, STATUSPAGE_DEMO="false")
     app = OAuthApp(client_id=SANDBOX_CLIENT_ID, client_secret=SANDBOX_CLIENT_SECRET,
-                   redirect_uri=settings.page.url + callback_path("exact-online"), base_url=sandbox.url)
-
-    async def tokens():
-        async with httpx.AsyncClient() as http:
-            return await exchange_code(app, sandbox_code(sandbox, app.redirect_uri, "j.devries"), http=http,
-                                       clock=lambda: datetime.now(UTC))
-
-    issued = asyncio.run(tokens())
-    now = datetime.now(UTC)
-    db = storage.open_database(settings.database.path)
-    with storage.write_transaction(db):
-        storage.sync_components(db, component_definitions(settings), now)
+                   redirect_uri=callback_url(environ, "exact-online"), base_url=sandbox.url)
+    issued = exchanged(exchange_code, app, sandbox_code(sandbox, app.redirect_uri, "j.devries"))
+    with seeding(environ) as seeded:
         for name, role in (("two-operator", "operator"), ("two-client", "client")):
-            operations.create_token(db, settings, Actor("test"), now, name, role, f"sp_{name}")
-        connection = storage.connection_id(db, "bakkerij-de-vries", "exact-online")
-        storage.save_connection_tokens(db, connection, msgspec.json.encode(issued).decode(), guard_of(issued))
-        storage.record_connection_user(db, connection, user_id="u", user_name="j.devries", full_name="Jan de Vries",
-                                       current_administration="101", connected_by="test", now=now)
-    db.close()
+            seeded.token(name, role, f"sp_{name}")
+        connection = seeded.connection("bakkerij-de-vries", "exact-online", issued, guard_of(issued))
+        storage.record_connection_user(seeded.db, connection, user_id="u", user_name="j.devries", full_name="Jan de Vries",
+                                       current_administration="101", connected_by="test", now=seeded.now)
     return environ
-
-
-def wait_for(check, what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def probe_run(environ: dict[str, str]) -> subprocess.CompletedProcess:
@@ -115,8 +80,7 @@ def test_serve_and_the_command_line_share_one_connection_without_losing_it(tmp_p
     port = free_port()
     environ = seed(tmp_path, sandbox, port)
     base = f"http://127.0.0.1:{port}"
-    service = subprocess.Popen([sys.executable, "-m", "statuspage", "serve"], env=os.environ | environ,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    service = start(environ)
     try:
         wait_for(lambda: httpx.get(f"{base}/api/v2/status.json").status_code == 200, "the service")
         started, handed_in, probes, expired = time.monotonic(), 0, [], False
@@ -138,8 +102,7 @@ def test_serve_and_the_command_line_share_one_connection_without_losing_it(tmp_p
         wait_for(all_done, "every booking done")
         probes.append(probe_run(environ))
     finally:
-        os.killpg(service.pid, signal.SIGKILL)
-        service.wait()
+        stop(service)
 
     assert [run.returncode for run in probes] == [0] * len(probes), [run.stdout + run.stderr for run in probes]
     refs = sorted(entry["your_ref"] for entry in httpx.get(f"{sandbox.url}/_sandbox/ledger").json()["entries"])

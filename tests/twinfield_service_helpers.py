@@ -1,0 +1,41 @@
+"""Shared by the tests that run the service against the Twinfield sandbox: its environments, the settings that
+point at the sandbox, connecting over the sandbox's sign-in, and invoice actions as the invoice product hands them in."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twinfield_helpers import JANSEN_ENVIRONMENT, authorization_code
+
+from integrations.twinfield.sandbox import TwinfieldSandbox
+
+TWINFIELD = "twinfield"
+TWINFIELD_ENVIRONMENTS = JANSEN_ENVIRONMENT + """
+[[environments]]
+key = "devries-twinfield"
+name = "Bakkerij De Vries"
+integration = "twinfield"
+administrations = [{ code = "NLA101", name = "Bakkerij De Vries B.V." }, { code = "NLA102", name = "De Vries Vastgoed B.V." }]
+"""
+
+
+def twinfield_settings(sandbox_url: str, **options: Any) -> str:
+    """An [integrations.twinfield] table pointing at `sandbox_url`, with short timeouts and waits; `options` override."""
+    table = {"base_url": sandbox_url, "read_timeout": 0.5, "connect_timeout": 0.5, "base_delay": 0.01, "max_delay": 0.05,
+             **options}
+    return "\n[integrations.twinfield]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items())
+
+
+def sandbox_code(sandbox: TwinfieldSandbox, redirect_uri: str, user: str) -> str:
+    """An authorization code for the service's `redirect_uri`: signed in on the sandbox's page as `user`."""
+    return authorization_code(sandbox, user, redirect_uri=redirect_uri)
+
+
+def book(key: str, office: str = "NLA201", environment: str = "jansen-twinfield", amount: float = 121.0,
+         kind: str = "book") -> dict:
+    """A Twinfield book action as the invoice product hands it to POST /api/v1/actions."""
+    return {"idempotency_key": key, "integration": TWINFIELD, "environment": environment, "administration": office,
+            "kind": kind,
+            "payload": {"journal": "INK", "supplier": "2003", "entry_date": "2026-11-20", "description": f"Invoice {key}",
+                        "lines": [{"gl_account": "7000", "amount": amount, "vat_code": "IH", "cost_center": "101"}]}}
