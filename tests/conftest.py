@@ -142,6 +142,24 @@ def run_statuspage(*args: str, env: dict[str, str] | None = None, timeout: float
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
+def settle(client: TestClient) -> None:
+    """Let the app's dispatcher send everything it may send now, then return."""
+    client.blocking_portal.call(client.app.state.dispatcher.settle)
+
+
+def states(client: TestClient, tokens: dict[str, dict[str, str]]) -> dict[str, int]:
+    """How many actions are in each state, over every page of GET /api/v1/actions."""
+    counts: dict[str, int] = {}
+    after = 0
+    while True:
+        page = client.get(f"/api/v1/actions?after_id={after}&limit=1000", headers=tokens["viewer"]).json()
+        for action in page["actions"]:
+            counts[action["state"]] = counts.get(action["state"], 0) + 1
+        if page["next_after_id"] is None:
+            return counts
+        after = page["next_after_id"]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

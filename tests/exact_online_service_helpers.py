@@ -105,21 +105,3 @@ def book(key: str, administration: str = "101", environment: str = "bakkerij-de-
             "administration": administration, "kind": "book",
             "payload": {"journal": "60", "supplier": "S001", "entry_date": "2026-11-20", "description": f"Invoice {key}",
                         "lines": [{"gl_account": "4000", "amount": amount, "vat_code": "2"}]}}
-
-
-def settle(client: TestClient) -> None:
-    """Let the app's dispatcher send everything it may send now, then return."""
-    client.blocking_portal.call(client.app.state.dispatcher.settle)
-
-
-def states(client: TestClient, tokens: dict[str, dict[str, str]]) -> dict[str, int]:
-    """How many actions are in each state, over every page of GET /api/v1/actions."""
-    counts: dict[str, int] = {}
-    after = 0
-    while True:
-        page = client.get(f"/api/v1/actions?after_id={after}&limit=1000", headers=tokens["viewer"]).json()
-        for action in page["actions"]:
-            counts[action["state"]] = counts.get(action["state"], 0) + 1
-        if page["next_after_id"] is None:
-            return counts
-        after = page["next_after_id"]

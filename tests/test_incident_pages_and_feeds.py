@@ -2,13 +2,7 @@
 
 import feedparser
 import pytest
-from conftest import seed_bad_day
 from page_helpers import text_of
-
-
-@pytest.fixture
-def bad_day(seed, clock):
-    return seed_bad_day(seed, clock)
 
 
 def test_an_incident_has_its_own_page_with_every_update(client, bad_day) -> None:

@@ -5,6 +5,7 @@ does not belong."""
 import httpx
 import msgspec
 import pytest
+from conftest import settle, states
 from exact_online_helpers import ledger
 from exact_online_service_helpers import (  # noqa: F401 (fixtures)
     DEMO_ENVIRONMENTS,
@@ -13,8 +14,6 @@ from exact_online_service_helpers import (  # noqa: F401 (fixtures)
     sandbox_code,
     service_sandbox_fixture,
     settings_for,
-    settle,
-    states,
 )
 
 from statuspage.actions import outbox, replay, switches

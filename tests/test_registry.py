@@ -8,7 +8,7 @@ import hashlib
 
 import msgspec
 import pytest
-from conftest import TEST_CONFIG, TOKENS
+from conftest import TEST_CONFIG, TOKENS, settle
 from litestar.testing import TestClient
 from page_helpers import csrf_of, sign_in
 
@@ -130,10 +130,6 @@ def book(key: str, administration: str = "F1") -> dict:
             "administration": administration, "kind": "book",
             "payload": {"journal": "60", "supplier": "S001", "entry_date": "2026-11-20", "description": key,
                         "lines": [{"gl_account": "4000", "amount": 10.0, "vat_code": "2"}]}}
-
-
-def settle(client) -> None:
-    client.blocking_portal.call(client.app.state.dispatcher.settle)
 
 
 def test_a_registered_integration_is_connected_booked_switched_off_and_replayed(client, tokens) -> None:

@@ -7,6 +7,7 @@ from html import unescape
 
 import feedparser
 import pytest
+from conftest import settle
 from exact_online_service_helpers import (  # noqa: F401 (fixtures)
     BOOKINGS_PAUSED,
     DEMO_ENVIRONMENTS,
@@ -14,7 +15,6 @@ from exact_online_service_helpers import (  # noqa: F401 (fixtures)
     connected_fixture,
     service_sandbox_fixture,
     settings_for,
-    settle,
 )
 
 DELAYED_NL = "Factuuracties zijn vertraagd, niet verloren"

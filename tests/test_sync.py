@@ -10,12 +10,13 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 import waiting
 from conftest import TEST_CONFIG, TOKENS
+from exact_online_helpers import control
+from exact_online_service_helpers import sandbox_code
 from litestar.testing import TestClient
 
 from integrations.exact_online.sandbox import (
@@ -98,23 +99,13 @@ def settings(tmp_path, sandbox, monkeypatch, sync_enabled) -> Settings:
 def connect_all(client: TestClient, sandbox: ExactOnlineSandbox) -> None:
     link = client.app.state.links["exact-online"]
     for environment, username in CONNECTION_USERS.items():
-        answer = httpx.post(f"{sandbox.url}/api/oauth2/auth", data={
-            "client_id": SANDBOX_CLIENT_ID, "redirect_uri": link.redirect_uri, "state": "s", "username": username})
-        code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
-        client.blocking_portal.call(link.connect, environment, code, "test")
+        client.blocking_portal.call(link.connect, environment, sandbox_code(sandbox, link.redirect_uri, username), "test")
 
 
 @pytest.fixture
 def connected(client, sandbox, tokens) -> TestClient:
     connect_all(client, sandbox)
     return client
-
-
-def control(sandbox: ExactOnlineSandbox, name: str, change: dict[str, Any] | None = None) -> Any:
-    url = f"{sandbox.url}/_sandbox/{name}"
-    answer = httpx.get(url) if change is None else httpx.post(url, json=change)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
 
 
 def traffic(sandbox: ExactOnlineSandbox) -> list[dict[str, Any]]:

@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import TEST_CONFIG
-from exact_online_service_helpers import settle, states
+from conftest import TEST_CONFIG, settle, states
 from twinfield_helpers import control, ledger
 from twinfield_service_helpers import TWINFIELD, TWINFIELD_ENVIRONMENTS, book, sandbox_code, twinfield_settings
 
