@@ -11,6 +11,7 @@ from conftest import free_port
 from webhook_helpers import receiver_fixture  # noqa: F401 (fixtures)
 
 from statuspage.core.operation import Actor
+from statuspage.incidents.delivery import deliver_forever
 from statuspage.incidents.notifications import link_token, next_attempt, subscriber_of
 
 INCIDENT = {"name": "Bookings to Exact Online are paused", "message": "Switched off.", "status": "identified",
@@ -104,6 +105,28 @@ def test_a_subscriber_whose_server_is_down_loses_nothing_and_blocks_nothing(clie
     listed = {s["id"]: s for s in client.get("/api/v1/subscribers", headers=tokens["viewer"]).json()}
     assert listed[dead["id"]]["failed"] == 2 and listed[alive["id"]]["failed"] == 0
     assert len(receiver.received) == 2  # the live one was not bothered again
+
+
+def test_the_background_sends_what_is_due_once_each_interval_and_never_before_the_first(client, tokens, receiver) -> None:
+    add_webhook(client, tokens, receiver.url)
+    client.post("/api/v1/incidents", headers=tokens["operator"], json=INCIDENT)  # an incident and a component notice
+    waits: list[tuple[float, int]] = []
+
+    class Enough(Exception):
+        pass
+
+    async def sleep(seconds: float) -> None:  # the interval passes when the test says so: three rounds' worth
+        waits.append((seconds, len(receiver.received)))
+        if len(waits) == 3:
+            raise Enough
+
+    async def run() -> None:
+        with pytest.raises(Enough):
+            await deliver_forever(client.app.state.deliverer, 60.0, sleep)
+
+    client.blocking_portal.call(run)
+    # Nothing before the first interval; both notices in the round after it; nothing more in the next.
+    assert waits == [(60.0, 0), (60.0, 2), (60.0, 2)]
 
 
 def test_the_retry_schedule_doubles_up_to_an_hour_and_then_gives_up(clock) -> None:

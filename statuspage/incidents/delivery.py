@@ -167,10 +167,17 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:500]
 
 
-async def deliver_forever(deliverer: Deliverer, interval: float = 1.0) -> None:
+async def deliver_forever(deliverer: Deliverer, interval: float = 1.0,
+                          sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    """Every `interval` seconds (`notifications.send_every_seconds`), send what is due; a failed round is
+    logged and the next one comes all the same.
+
+    The first round too waits its interval: the background work starts again whenever the lease is taken
+    anew, and a round at that moment would send notices at a time nobody chose (the tests set an interval
+    that never passes, and send when they say so)."""
     while True:
+        await sleep(interval)
         try:
             await deliverer.deliver_due()
         except Exception:
             log.exception("delivering notifications failed; trying again")
-        await asyncio.sleep(interval)
