@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from visma_net_helpers import (  # noqa: F401 (fixtures)
+    ANSWER_TIMEOUT,
+    CLIENT_TIMEOUT,
     JANSEN,
     MONDAY_MORNING,
     FakeTime,
@@ -62,7 +64,8 @@ def references(sandbox: VismaNetSandbox) -> list[tuple[str, str]]:
 async def test_each_customer_is_created_exactly_once_whatever_the_fault(
     sandbox: VismaNetSandbox, fake_time: FakeTime, fault: dict[str, Any]
 ) -> None:
-    async with client_for(sandbox, fake_time) as visma:
+    timeout = CLIENT_TIMEOUT if "hang_next" in fault else ANSWER_TIMEOUT
+    async with client_for(sandbox, fake_time, read_timeout=timeout) as visma:
         control(sandbox, "faults", fault)
         created = [await visma.create_customer(JANSEN, CustomerDraft(name=name, reference=reference))
                    for reference, name in RELATIONS]
@@ -92,7 +95,7 @@ async def test_a_create_whose_answer_was_lost_is_looked_up_before_it_is_resent(
 async def test_a_lost_answer_of_a_numbered_create_is_found_instead_of_refused_as_existing(
     sandbox: VismaNetSandbox, fake_time: FakeTime
 ) -> None:
-    async with client_for(sandbox, fake_time) as visma:
+    async with client_for(sandbox, fake_time, read_timeout=CLIENT_TIMEOUT) as visma:
         control(sandbox, "faults", {"hang_next": 1, "hang_seconds": 1.0, "after_insert": True})
         created = await visma.create_customer(JANSEN, CustomerDraft(name="Noord", reference="EOL-102", number="102"))
     assert (created.number, created.reference) == ("102", "EOL-102")
