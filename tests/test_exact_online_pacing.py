@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 from exact_online_helpers import (  # noqa: F401 (fixtures)
+    ANSWER_TIMEOUT,
+    CLIENT_TIMEOUT,
     FakeTime,
     anyio_backend_fixture,
     connected,
@@ -62,7 +64,8 @@ async def test_a_spent_daily_limit_is_handed_back_with_the_time_it_resets(sandbo
 async def test_failed_sends_are_looked_up_and_retried_without_booking_twice(
     sandbox: ExactOnlineSandbox, fake_time: FakeTime, fault: dict
 ) -> None:
-    async with await connected(sandbox, fake_time, "p.jansen") as exact:
+    timeout = CLIENT_TIMEOUT if "hang_next" in fault else ANSWER_TIMEOUT
+    async with await connected(sandbox, fake_time, "p.jansen", timeout=timeout) as exact:
         control(sandbox, "faults", fault)
         first = await exact.execute(invoice("inv-1", "201"))
         second = await exact.execute(invoice("inv-2", "201", ActionKind.BOOK_AND_BLOCK))

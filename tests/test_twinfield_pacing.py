@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import pytest
 from twinfield_helpers import (  # noqa: F401 (fixtures)
+    ANSWER_TIMEOUT,
+    CLIENT_TIMEOUT,
     FakeTime,
     anyio_backend_fixture,
     connected,
@@ -59,7 +61,8 @@ async def deliver(twinfield: TwinfieldConnector, action: InvoiceAction, fake_tim
 async def test_failed_sends_are_looked_up_and_retried_without_booking_twice(
     sandbox: TwinfieldSandbox, fake_time: FakeTime, fault: dict
 ) -> None:
-    async with await connected(sandbox, fake_time, "PJANSEN") as twinfield:
+    timeout = CLIENT_TIMEOUT if "hang_next" in fault else ANSWER_TIMEOUT
+    async with await connected(sandbox, fake_time, "PJANSEN", read_timeout=timeout) as twinfield:
         control(sandbox, "faults", fault)
         first = await twinfield.execute(invoice("inv-1", "NLA201"))
         second = await twinfield.execute(invoice("inv-2", "NLA201", ActionKind.BOOK_AND_BLOCK))
@@ -150,7 +153,7 @@ async def test_a_flapping_sandbox_ends_with_every_invoice_booked_once(sandbox: T
     actions = [invoice(f"inv-{n}", "NLA201" if n % 3 else "NLA202",
                        ActionKind.BOOK_AND_BLOCK if n % 4 == 0 else ActionKind.BOOK, amount=100.0 + n)
                for n in range(12)]
-    async with await connected(sandbox, fake_time, "PJANSEN") as twinfield:
+    async with await connected(sandbox, fake_time, "PJANSEN", read_timeout=CLIENT_TIMEOUT) as twinfield:  # hangs ahead
         results = []
         for phase, faults in enumerate([
             {"fail_rate": 0.3, "after_booking": False, "credits_per_minute": 14},
