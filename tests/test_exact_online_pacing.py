@@ -39,6 +39,9 @@ async def test_a_tight_minutely_limit_is_waited_out_without_a_single_429(sandbox
     # 12 calls at 5 a minute: two waits for the next minute, and no more.
     assert len(fake_time.slept) == 2
     assert timedelta(minutes=2) >= fake_time() - started > timedelta(minutes=1)
+    # Five in the minute it began, five the next, two the one after: in that order, each minute's full share.
+    minutes = [x["at"][11:16] for x in exchanges(sandbox, "purchaseentry/PurchaseEntries")]
+    assert minutes == ["09:30"] * 5 + ["09:31"] * 5 + ["09:32"] * 2
 
 
 async def test_a_spent_daily_limit_is_handed_back_with_the_time_it_resets(sandbox: ExactOnlineSandbox,

@@ -200,7 +200,11 @@ def test_twinfield_is_switched_off_on_its_own_and_replayed(connected, tokens, sa
     assert exact["enabled"] is True  # the other integration is not touched
     assert switch(client, tokens, True, "fixed")["actions_moved"] == 6
     settle(client)
-    assert sorted(t["invoice_number"] for t in ledger(sandbox)) == [f"OFF-{n}" for n in range(6)]
+    transactions = ledger(sandbox)
+    assert sorted(t["invoice_number"] for t in transactions) == [f"OFF-{n}" for n in range(6)]
+    for office, parity in (("NLA201", 0), ("NLA202", 1)):  # each office's in the order they came
+        assert [t["invoice_number"] for t in transactions if t["office"] == office] == [
+            f"OFF-{n}" for n in range(6) if n % 2 == parity]
 
 
 def test_the_budget_shows_twinfield_per_organisation(connected, tokens, sandbox) -> None:
