@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -11,23 +10,33 @@ import pytest
 from conftest import TEST_CONFIG
 from exact_online_service_helpers import ENVIRONMENTS
 
+HOLD_LIMIT = 60.0
+"""Seconds a held request waits at most, so that a test that forgets to release cannot hang for ever."""
+
 
 class Target:
-    """A local HTTP server whose answers a test sets: status, body, and how long it hangs."""
+    """A local HTTP server whose answers a test sets: status and body; `hold()` makes it keep each request
+    unanswered until the test calls `release()` (at most HOLD_LIMIT seconds), so that a slow answer is slow for
+    as long as the test says, not for as long as the wall clock takes."""
 
     def __init__(self) -> None:
-        self.status, self.body, self.hang = 200, b'{"status": {"indicator": "none"}}', 0.0
+        self.status, self.body = 200, b'{"status": {"indicator": "none"}}'
+        self.arrived = threading.Event()  # set when a request came in
+        self.answered = 0  # requests answered so far
+        self._released = threading.Event()
+        self._released.set()
         target = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if target.hang:
-                    time.sleep(target.hang)
+                target.arrived.set()
+                target._released.wait(HOLD_LIMIT)
                 self.send_response(target.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(target.body)))
                 self.end_headers()
                 self.wfile.write(target.body)
+                target.answered += 1
 
             def log_message(self, *args) -> None:
                 pass
@@ -37,7 +46,17 @@ class Target:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def hold(self) -> None:
+        """From now on, keep requests unanswered until `release()`."""
+        self.arrived.clear()
+        self._released.clear()
+
+    def release(self) -> None:
+        """Answer the held requests, and the next ones at once."""
+        self._released.set()
+
     def close(self) -> None:
+        self.release()
         self.server.shutdown()
         self.server.server_close()
 

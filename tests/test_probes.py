@@ -95,20 +95,43 @@ def test_an_http_probe_moves_its_component_only_on_repeated_evidence(client, tar
     assert [r["success"] for r in history] == [True, True, False, False, False, True]
 
 
-def test_a_probe_that_hangs_times_out_is_recorded_and_blocks_nothing_else(client, target) -> None:
-    target.hang = 2.0
+SLOW_PROBE = """
+[[probes]]
+key = "slow-api"
+kind = "http"
+component = "twinfield"
+url = "{url}/slow"
+interval = 60
+timeout = 30
+conditions = ["[STATUS] == 200"]
+"""
 
-    async def both():
-        prober = client.app.state.prober
-        hanging = asyncio.create_task(prober.run("twinfield-api"))
-        quick = await prober.run("backlog")
-        still_hanging = not hanging.done()  # the quick one did not wait for it
-        return await hanging, quick, still_hanging
 
-    hung, quick, still_hanging = client.blocking_portal.call(both)
+def test_a_probe_that_hangs_times_out_is_recorded_and_blocks_nothing_else(tmp_path, clock, target) -> None:
+    """The target holds every request until the test releases it: a probe with 0.5 s gives up while its request
+    is still unanswered, and another probe's run goes on while a slower one waits for its answer."""
+    path = tmp_path / "hang.toml"
+    path.write_text(probes_config(target.url) + SLOW_PROBE.format(url=target.url))
+    settings = load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "hang.db")})
+    target.hold()
+    with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
+
+        async def runs():
+            prober = client.app.state.prober
+            slow = asyncio.create_task(prober.run("slow-api"))
+            assert await asyncio.to_thread(target.arrived.wait, 30), "the slow probe's request never arrived"
+            quick = await prober.run("backlog")
+            slow_still_waiting = not slow.done()  # the quick one did not wait for it
+            hung = await prober.run("twinfield-api")
+            answered_when_it_gave_up = target.answered
+            target.release()
+            return hung, answered_when_it_gave_up, quick, slow_still_waiting, await slow
+
+        hung, answered_when_it_gave_up, quick, slow_still_waiting, slow = client.blocking_portal.call(runs)
     assert not hung.success and hung.error == "no answer within 0.5 s"
-    assert hung.duration_ms < 1500  # given up at its timeout, not when the server finally answered
-    assert quick.success and still_hanging
+    assert answered_when_it_gave_up == 0  # given up at its timeout, not when the server finally answered
+    assert quick.success and slow_still_waiting
+    assert slow.success  # answered once released: waiting blocked nothing, and lost nothing
 
 
 def test_the_backlog_probe_sees_delayed_actions_and_their_age(client, tokens, clock) -> None:
