@@ -5,11 +5,13 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from litestar.testing import TestClient
 
@@ -158,6 +160,23 @@ def states(client: TestClient, tokens: dict[str, dict[str, str]]) -> dict[str, i
         if page["next_after_id"] is None:
             return counts
         after = page["next_after_id"]
+
+
+def wait_for(check: Callable[[], object], what: str, seconds: float = 60) -> float:
+    """Poll `check` until it is true; the seconds that took. A refused connection, or a file not there (yet),
+    counts as not yet.
+
+    The wall clock bounds the wait only: it is never the thing a test asserts. Raises AssertionError after
+    `seconds`."""
+    began = time.monotonic()
+    while time.monotonic() - began < seconds:
+        try:
+            if check():
+                return time.monotonic() - began
+        except (httpx.TransportError, OSError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
 
 
 def free_port() -> int:

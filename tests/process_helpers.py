@@ -1,7 +1,7 @@
 """Shared by the tests that run `statuspage serve` as real processes over one SQLite file: the environment a process
 is started with, the database seeded before it starts (tokens, a connection made at a sandbox, a backlog held by the
-switch), and starting, waiting for and stopping it. Each process runs in a session of its own, so stopping it ends
-its workers too."""
+switch), and starting and stopping it (conftest.wait_for waits for it). Each process runs in a session of its
+own, so stopping it ends its workers too."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -109,23 +108,6 @@ def stop(service: subprocess.Popen) -> None:
     if service.poll() is None:
         os.killpg(service.pid, signal.SIGKILL)
     service.wait()
-
-
-def wait_for(check: Callable[[], object], what: str, seconds: float = 60) -> float:
-    """Poll `check` until it is true; the seconds that took. A refused connection, or a file not there (yet),
-    counts as not yet.
-
-    The wall clock bounds the wait only: it is never the thing a test asserts. Raises AssertionError after
-    `seconds`."""
-    began = time.monotonic()
-    while time.monotonic() - began < seconds:
-        try:
-            if check():
-                return time.monotonic() - began
-        except (httpx.TransportError, OSError):
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def booked_refs(sandbox: Any) -> list[str]:

@@ -2,9 +2,9 @@
 
 import httpx
 import pytest
-from conftest import TEST_CONFIG, free_port
+from conftest import TEST_CONFIG, free_port, wait_for
 from exact_online_service_helpers import DEMO_ENVIRONMENTS, book, sandbox_code
-from process_helpers import booked_refs, callback_url, exchanged, seeding, service_environ, start, stop, wait_for
+from process_helpers import booked_refs, callback_url, exchanged, seeding, service_environ, start, stop
 
 from integrations.exact_online.oauth import OAuthApp, exchange_code
 from integrations.exact_online.sandbox import (

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import httpx
-from conftest import TEST_CONFIG, free_port
-from process_helpers import seeding, service_environ, start, stop, wait_for
+from conftest import TEST_CONFIG, free_port, wait_for
+from process_helpers import seeding, service_environ, start, stop
 
 from statuspage.page.export import file_for
 

@@ -5,8 +5,8 @@ does not belong."""
 import httpx
 import msgspec
 import pytest
-from conftest import settle, states
-from exact_online_helpers import ledger
+from conftest import settle, states, wait_for
+from exact_online_helpers import control, ledger
 from exact_online_service_helpers import (  # noqa: F401 (fixtures)
     DEMO_ENVIRONMENTS,
     book,
@@ -189,18 +189,20 @@ def test_switching_off_mid_replay_returns_the_rest_to_delayed_and_nothing_more_i
     switch(client, tokens, False)
     for n in range(40):
         client.post("/api/v1/actions", json=book(f"MID-{n}"), headers=tokens["client"])
-    # Slow enough that the replay's first booking is still under way when the switch goes off again.
-    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"latency_ms": 1500})
+    # The sandbox holds each booking, unbooked and unanswered, until the test lets it through: the replay's
+    # first booking is under way when the switch goes off again, however slow the machine.
+    control(sandbox, "faults", {"hold_bookings": True})
     switch(client, tokens, True, "try again")
+    wait_for(lambda: states(client, tokens).get("running") == 1, "the replay's first booking under way")
     switch(client, tokens, False, "still wrong")
+    control(sandbox, "faults", {"hold_bookings": False})
     settle(client)
     sent = len(ledger(sandbox))
     counts = states(client, tokens)
-    # All forty wait in one lane, which has at most one call under way: that one may finish, no other starts.
-    assert sent <= 1
+    # All forty wait in one lane, which has at most one call under way: that one finishes, no other starts.
+    assert sent == 1
     assert counts.get("done", 0) == sent
     assert counts["delayed"] == 40 - sent
-    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"latency_ms": 0})
     switch(client, tokens, True, "fixed")
     settle(client)
     assert sorted(entry["your_ref"] for entry in ledger(sandbox)) == sorted(f"MID-{n}" for n in range(40))

@@ -3,8 +3,8 @@ booked twice (the Twinfield twin of tests/test_crash_recovery.py)."""
 
 import httpx
 import pytest
-from conftest import TEST_CONFIG, free_port
-from process_helpers import callback_url, exchanged, seeding, service_environ, start, stop, wait_for
+from conftest import TEST_CONFIG, free_port, wait_for
+from process_helpers import callback_url, exchanged, seeding, service_environ, start, stop
 from twinfield_helpers import ledger
 from twinfield_service_helpers import TWINFIELD, TWINFIELD_ENVIRONMENTS, book, sandbox_code, twinfield_settings
 
