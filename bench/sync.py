@@ -162,7 +162,10 @@ async def bench_first_full_sync(accounts: int) -> dict[str, float]:
     clock = MovingTime()
     with ExactOnlineSandbox(demo_scenario(), clock=clock, seed=3, faults=Faults(minutely_limit=60, daily_limit=5000)
                             ) as sandbox, tempfile.TemporaryDirectory() as folder:
-        httpx.post(f"{sandbox.url}/_sandbox/data/201", json={"accounts": accounts})
+        generating = time.perf_counter()
+        httpx.post(f"{sandbox.url}/_sandbox/data/201", json={"accounts": accounts}, timeout=60)
+        httpx.get(f"{sandbox.url}/_sandbox/data/201", timeout=60)  # rows are made when first read
+        generated_s = time.perf_counter() - generating
         settings = settings_for(Path(folder), sandbox.url)
         store = Store(settings.database.path)
         store.open()
@@ -194,8 +197,9 @@ async def bench_first_full_sync(accounts: int) -> dict[str, float]:
     print(f"2. first full sync of {accounts:,} accounts (+ the demo's other entities) at 60 calls/min, 5,000/day: "
           f"{live:,} accounts mirrored; {len(calls)} calls to the division ({used} counted by the runs) for "
           f"{needed} pages needed; {len(calls) / 5000:.1%} of the day's budget; "
-          f"{simulated / 60:.1f} minutes of Exact's time ({wall:.1f} s here); 429s: {statuses.get(429, 0)}")
-    return {"calls": len(calls), "pages_needed": needed, "budget_share": len(calls) / 5000,
+          f"{simulated / 60:.1f} minutes of Exact's time ({wall:.1f} s here); 429s: {statuses.get(429, 0)}; "
+          f"the sandbox generated the accounts in {generated_s:.2f} s (target under 2 s)")
+    return {"calls": len(calls), "pages_needed": needed, "budget_share": len(calls) / 5000, "generated_s": generated_s,
             "simulated_minutes": simulated / 60, "wall_s": wall, "429": statuses.get(429, 0)}
 
 

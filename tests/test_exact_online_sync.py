@@ -7,7 +7,6 @@ A new data-set size starts after the last version handed out (accounts 115 onwar
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -280,13 +279,12 @@ def test_next_links_lead_back_to_the_scheme_and_host_the_client_called(sandbox: 
     assert (len(last["results"]), "__next" in last) == (500, False)
 
 
-def test_100000_accounts_are_generated_within_two_seconds_and_the_same_for_the_same_seed(fake_time: FakeTime) -> None:
-    started = time.perf_counter()
+# How fast the sandbox makes 100,000 accounts is measured by bench/sync.py (part 2), not timed here.
+def test_100000_accounts_are_generated_the_same_for_the_same_seed(fake_time: FakeTime) -> None:
     size = DataSize(accounts=100_000)
     with ExactOnlineSandbox(demo_scenario(), clock=fake_time, seed=7, data_size=size) as one, \
             ExactOnlineSandbox(demo_scenario(), clock=fake_time, seed=7, data_size=size) as same, \
             ExactOnlineSandbox(demo_scenario(), clock=fake_time, seed=8, data_size=size) as other:
-        assert time.perf_counter() - started < 2.0
         assert control(one, "data/201")["rows"]["accounts"] == 100_000
         last = row(one, "accounts", 99_999)
         assert (last["Code"].strip(), last["Timestamp"]) == ("199999", 100_001)
