@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -47,6 +46,14 @@ def assert_same_as_server(base: str, directory: Path) -> dict[str, bytes]:
     return files
 
 
+def same_as_server(base: str, directory: Path) -> bool:
+    try:
+        assert_same_as_server(base, directory)
+    except AssertionError:
+        return False
+    return True
+
+
 def test_export_and_the_kept_copy_match_the_server_before_and_after_a_change(tmp_path) -> None:
     port = free_port()
     environ = service_environ(tmp_path, port, TEST_CONFIG + "\n[demo]\nenabled = false\n", "export.db")
@@ -71,11 +78,11 @@ def test_export_and_the_kept_copy_match_the_server_before_and_after_a_change(tmp
             "name": "Bookings slow", "message": "Looking.", "status": "investigating", "impact": "minor",
             "components": {"exact-online": "degraded_performance"}})
         assert created.status_code == 201, created.text
-        took = wait_for(lambda: (kept / "api/v2/summary.json").read_bytes() != before, "the change in the copy")
-        assert took < 1.0, f"the kept copy followed the change after {took:.2f} s"
+        # How soon the copy follows (within a second) is measured by bench/export.py; here, that it does.
+        wait_for(lambda: (kept / "api/v2/summary.json").read_bytes() != before, "the change in the copy")
         incident_id = created.json()["id"]
         wait_for(lambda: (kept / f"incidents/{incident_id}.html").exists(), "the incident page")
-        time.sleep(0.5)  # let the copy settle: every file of this state written
+        wait_for(lambda: same_as_server(base, kept), "every file of the new state in the copy")
         export_once(tmp_path / "after")
         files = assert_same_as_server(base, tmp_path / "after")
         assert f"incidents/{incident_id}.html" in files
