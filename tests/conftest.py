@@ -162,6 +162,17 @@ def states(client: TestClient, tokens: dict[str, dict[str, str]]) -> dict[str, i
         after = page["next_after_id"]
 
 
+def live(rows: list[dict]) -> dict[str, dict]:
+    """The copy the invoice product keeps: the feed applied in order."""
+    copy: dict[str, dict] = {}
+    for row in rows:
+        if row["deleted"]:
+            copy.pop(row["key"], None)
+        else:
+            copy[row["key"]] = row["content"]
+    return copy
+
+
 def wait_for(check: Callable[[], object], what: str, seconds: float = 60) -> float:
     """Poll `check` until it is true; the seconds that took. A refused connection, or a file not there (yet),
     counts as not yet.

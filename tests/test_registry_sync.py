@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from conftest import TEST_CONFIG, TOKENS
+from fake_books_helpers import FakeConnector
 from litestar.testing import TestClient
-from test_registry import FakeConnector
 
 from integrations.budget import CallClass
 from integrations.call_budget import current_class

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import waiting
-from conftest import TEST_CONFIG, TOKENS
+from conftest import TEST_CONFIG, TOKENS, live
 from exact_online_helpers import control
 from exact_online_service_helpers import sandbox_code
 from litestar.testing import TestClient
@@ -156,17 +156,6 @@ def feed(client: TestClient, environment: str, administration: str, entity: str,
         after = page["next_after"]
         if not page["more"]:
             return rows
-
-
-def live(rows: list[dict]) -> dict[str, dict]:
-    """The copy the invoice product keeps: the feed applied in order."""
-    copy: dict[str, dict] = {}
-    for row in rows:
-        if row["deleted"]:
-            copy.pop(row["key"], None)
-        else:
-            copy[row["key"]] = row["content"]
-    return copy
 
 
 def book(key: str, administration: str = "201", environment: str = "jansen-groep") -> dict[str, Any]:

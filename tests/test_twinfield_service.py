@@ -9,21 +9,19 @@ from typing import Any
 import pytest
 from conftest import TEST_CONFIG, settle, states
 from twinfield_helpers import control, ledger
-from twinfield_service_helpers import TWINFIELD, TWINFIELD_ENVIRONMENTS, book, sandbox_code, twinfield_settings
+from twinfield_service_helpers import (  # noqa: F401 (fixtures)
+    CONNECTION_USERS,
+    TWINFIELD,
+    TWINFIELD_ENVIRONMENTS,
+    book,
+    sandbox_code,
+    service_sandbox_fixture,
+    switch,
+    twinfield_settings,
+)
 
-from integrations.twinfield.sandbox import SANDBOX_CLIENT_SECRET, Faults, TwinfieldSandbox, demo_scenario
+from integrations.twinfield.sandbox import SANDBOX_CLIENT_SECRET
 from statuspage.config import load_settings
-
-CONNECTION_USERS = {"jansen-twinfield": "PJANSEN", "devries-twinfield": "JDEVRIES"}
-
-
-@pytest.fixture(name="sandbox")
-def sandbox_fixture(clock):
-    # Generous credits: the budget has tests of its own; here the outbox is under test.
-    sandbox = TwinfieldSandbox(demo_scenario(), clock=clock, seed=11,
-                               faults=Faults(credits_per_minute=1_000_000)).start()
-    yield sandbox
-    sandbox.stop()
 
 
 @pytest.fixture
@@ -60,13 +58,6 @@ def hand_in(client, tokens, request: dict) -> dict:
 
 def action(client, tokens, handed_in: dict) -> dict:
     return client.get(f"/api/v1/actions/{handed_in['id']}", headers=tokens["client"]).json()
-
-
-def switch(client, tokens, enabled: bool, reason: str = "wrong bookings") -> dict:
-    answer = client.put(f"/api/v1/integrations/{TWINFIELD}/switch", headers=tokens["operator"],
-                        json={"enabled": enabled, "reason": reason})
-    assert answer.status_code == 200, answer.text
-    return answer.json()
 
 
 def test_booking_blocked_booking_and_release_land_in_the_office_asked_exactly_once(connected, tokens, sandbox) -> None:

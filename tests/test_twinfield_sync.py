@@ -14,16 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import TEST_CONFIG, TOKENS
+from conftest import TEST_CONFIG, TOKENS, live
 from litestar.testing import TestClient
-from test_sync import live
-from test_twinfield_service import (  # noqa: F401 (sandbox_fixture: the `sandbox` fixture)
+from twinfield_helpers import control
+from twinfield_service_helpers import (  # noqa: F401 (fixtures)
     CONNECTION_USERS,
     TWINFIELD_ENVIRONMENTS,
     book,
-    control,
     sandbox_code,
-    sandbox_fixture,
+    service_sandbox_fixture,
     switch,
 )
 
