@@ -68,3 +68,11 @@ def test_sql_is_written_in_storage_alone():
     wrong = [str(path.relative_to(ROOT)) for path in (ROOT / "statuspage").rglob("*.py")
              if "storage" not in path.parts and statement.search(path.read_text())]
     assert wrong == []
+
+
+def test_no_test_module_imports_another():
+    """What tests share lives in conftest.py or a support module (tests/*_helpers.py), never in a test module:
+    importing one runs its module-level code and registers its fixtures in the importer, by accident."""
+    wrong = [f"{path.relative_to(ROOT)} imports {module}" for path in (ROOT / "tests").rglob("*.py")
+             for module in _imports(path) if module.split(".")[0].startswith("test_")]
+    assert wrong == []
