@@ -1,5 +1,6 @@
-"""Loading the configuration: core's reading and checks, then each area's own (the probes' conditions, the mirror
-rules' mappings), and each installed integration's own settings, validated by the settings type it declares.
+"""Loading the configuration: core's reading and checks, then each area's own (the probes, as their kinds'
+Structs; the mirror rules' mappings), and each installed integration's own settings, validated by the settings
+type it declares.
 
 The one entry point for the CLI, the app and the tests, so no configuration is used unchecked.
 """
@@ -23,7 +24,7 @@ from statuspage.core.settings import (
     read_settings,
 )
 from statuspage.mirrors.rules import check_mirrors
-from statuspage.probes.kinds import check_probes
+from statuspage.probes.kinds import read_probes
 
 
 def load_settings(
@@ -41,7 +42,7 @@ def load_settings(
     path = Path(settings.source)
     origins = integration_overrides(settings, environ, registry, path)
     check_integrations(settings, path, registry, origins)
-    check_probes(settings, Path(settings.source), registry)
+    read_probes(settings, Path(settings.source), registry)
     check_mirrors(settings, Path(settings.source), registry)
     return settings
 

@@ -12,6 +12,7 @@ from probe_helpers import probes_config, target_fixture  # noqa: F401 (fixtures)
 
 from statuspage.app import create_app
 from statuspage.config import load_settings
+from statuspage.core.installed import INSTALLED
 from statuspage.core.operation import Actor
 from statuspage.core.settings import ConfigError
 from statuspage.core.vocabulary import ComponentStatus as C
@@ -226,6 +227,56 @@ conditions = ["[STATUS] == 200", "[DELAYED] < 3"]
     path.write_text(TEST_CONFIG + '[[probes]]\nkey = "api"\nkind = "http"\nurl = "http://x"\nconditions = ["[STATUS] = 200"]\n')
     with pytest.raises(ConfigError, match=r"probes\[0\]\.conditions\[0\]: probe 'api': .*unknown operator '='"):
         load_settings(path, environ={})
+
+
+@pytest.mark.parametrize(("entry", "key", "says"), [
+    ('kind = "ping"', "kind", "unknown kind 'ping'; use one of http, rights, backlog, sync"),
+    ("", "kind", "needs a kind: one of http, rights, backlog, sync"),
+    ('kind = "http"\nurl = "http://x"\ndue_by = "07:00"', "due_by",
+     "a http probe has no setting 'due_by'; it takes component, conditions, failing_status, failure_threshold, "
+     "headers, interval, key, method, success_threshold, timeout, url"),
+    ('kind = "http"', "url", "an http probe needs a url starting with http://, https://, {page} or an integration's "
+                             "address such as {exact_online}"),
+    ('kind = "http"\nurl = "ftp://x"', "url", "an http probe needs a url starting with http://, https://, {page} or "
+                                              "an integration's address such as {exact_online}; got 'ftp://x'"),
+    ('kind = "backlog"\ninterval = 0.5', "interval", "must be at least 1 second; got 0.5"),
+    ('kind = "backlog"\ntimeout = 0', "timeout", "must be more than 0 seconds; got 0.0"),
+    ('kind = "backlog"\ninterval = 30\ntimeout = 60', "timeout",
+     "needs 0 < timeout <= interval; got timeout 60.0, interval 30.0"),
+    ('kind = "backlog"\nfailure_threshold = 0', "failure_threshold", "must be at least 1; got 0"),
+    ('kind = "backlog"\nfailing_status = "operational"', "failing_status",
+     "must be one of under_maintenance, degraded_performance, partial_outage, major_outage; got 'operational'"),
+    ('kind = "backlog"\nfailing_status = "down"', "failing_status",
+     "must be one of under_maintenance, degraded_performance, partial_outage, major_outage; got 'down'"),
+    ('kind = "sync"\ndue_by = "7am"', "due_by", "'7am' must be a time like 07:00"),
+    ('kind = "rights"\nintegration = "unit4"', "integration",
+     f"'unit4' is not an installed integration; installed: {', '.join(INSTALLED.keys())}"),
+])
+def test_a_probe_setting_its_kind_refuses_is_named_with_what_to_fix(tmp_path, entry, key, says) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(TEST_CONFIG + f'[[probes]]\nkey = "api"\n{entry}\n')
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, environ={})
+    assert str(raised.value) == f"{path}: probes[0].{key}: probe 'api': {says}"
+
+
+def test_a_probe_that_is_not_a_table_is_refused_naming_its_place(tmp_path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('probes = ["api"]\n' + TEST_CONFIG)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, environ={})
+    assert str(raised.value) == f"{path}: probes[0]: must be a table, like [[probes]]"
+
+
+def test_each_probe_is_loaded_as_its_kinds_settings_with_that_kinds_defaults(settings) -> None:
+    from statuspage.probes.kinds import BacklogProbe, HttpProbe, SyncProbe
+
+    http, backlog, sync = settings.probes
+    assert (type(http), type(backlog), type(sync)) == (HttpProbe, BacklogProbe, SyncProbe)
+    assert (http.kind, http.method, http.timeout) == ("http", "GET", 0.5)
+    assert (backlog.integration, backlog.default_conditions) == ("exact-online", ("[OLDEST_AGE] < 3600",))
+    assert (sync.due_by, sync.failing_status, "[LATE]" in {f"[{p}]" for p in sync.placeholders}) == (
+        "07:00", C.MAJOR_OUTAGE, True)
 
 
 def test_the_scheduler_runs_each_probe_on_its_interval_with_jitter_and_one_at_a_time(settings, clock) -> None:

@@ -119,28 +119,6 @@ class BudgetSettings(_Section):
     """Share of an administration's daily limit kept for bookings (0.2: the last 20 % of the day's calls)."""
 
 
-class ProbeSettings(_Section):
-    """A probe, as data: what to look at, how often, and what must hold (Gatus-style conditions)."""
-
-    key: str
-    kind: str  # http, rights, backlog or sync
-    component: str | None = None
-    interval: float = 60.0  # seconds
-    timeout: float = 10.0
-    conditions: list[str] = msgspec.field(default_factory=list)
-    failure_threshold: int = 3  # failed runs in a row before the component is marked
-    success_threshold: int = 2  # passed runs in a row before it recovers
-    failing_status: str = "major_outage"  # what the component shows when the probe has failed enough
-    # http
-    url: str | None = None
-    method: str = "GET"
-    headers: dict[str, str] = msgspec.field(default_factory=dict)
-    # rights, backlog, sync
-    integration: str = "exact-online"
-    # sync: the last master-data sync must have finished by this local time each day
-    due_by: str = "07:00"
-
-
 class ProbingSettings(_Section):
     retention_days: int = 30
     at_once: int = 20  # probes running at the same moment, at most
@@ -243,7 +221,9 @@ class Settings(_Section):
     integrations: dict[str, Any] = msgspec.field(default_factory=dict)
     budgets: BudgetSettings = msgspec.field(default_factory=BudgetSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
-    probes: list[ProbeSettings] = msgspec.field(default_factory=list)
+    # `[[probes]]` tables, each made its kind's Struct and checked by the probes area when the configuration is
+    # loaded (`statuspage.probes.kinds.read_probes`); after that, the values are those Structs.
+    probes: list[Any] = msgspec.field(default_factory=list)
     probing: ProbingSettings = msgspec.field(default_factory=ProbingSettings)
     environments: list[EnvironmentSettings] = msgspec.field(default_factory=list)
     sync: SyncSettings = msgspec.field(default_factory=SyncSettings)
@@ -449,7 +429,6 @@ def _check(settings: Settings, path: Path, origins: dict[tuple[str, ...], str]) 
     for language in settings.page.names:
         if language not in LANGUAGES:
             fail("page", f"names.{language}", f"languages are {', '.join(LANGUAGES)}")
-    _check_probes(settings, path)
     if settings.demo.enabled and settings.demo.seconds_between_actions <= 0:
         fail("demo", "seconds_between_actions", "must be more than 0")
     if not 0 <= settings.budgets.daily_reserve < 1:
@@ -500,36 +479,6 @@ def _check_incident_templates(settings: Settings, path: Path) -> None:
                     placeholders(language_text)
                 except ValueError as error:
                     raise ConfigError(str(path), f"{where}.{field}", f"is not a valid template: {error}") from None
-
-
-def _check_probes(settings: Settings, path: Path) -> None:
-    components = {component.key for component in settings.components}
-    seen: set[str] = set()
-    for index, probe in enumerate(settings.probes):
-        where = f"probes[{index}]"
-
-        def fail(key: str, problem: str, where: str = where, probe: ProbeSettings = probe) -> None:
-            raise ConfigError(str(path), f"{where}.{key}", f"probe {probe.key!r}: {problem}")
-
-        if not _KEY_PATTERN.match(probe.key) or probe.key in seen:
-            raise ConfigError(str(path), f"{where}.key",
-                              f"{probe.key!r} must be unique, in lower-case letters, digits and dashes")
-        seen.add(probe.key)
-        if probe.component is not None and probe.component not in components:
-            fail("component", f"{probe.component!r} is not the key of any [[components]] entry")
-        if probe.kind == "http" and not (probe.url or "").startswith(("http://", "https://", "{")):
-            fail("url", "an http probe needs a url starting with http://, https://, {page} or an integration's "
-                        "address such as {exact_online}")
-        if probe.interval < 1:
-            fail("interval", f"must be at least 1 second; got {probe.interval}")
-        if probe.timeout <= 0 or probe.timeout > probe.interval:
-            fail("timeout", f"needs 0 < timeout <= interval; got timeout {probe.timeout}, interval {probe.interval}")
-        if probe.failure_threshold < 1 or probe.success_threshold < 1:
-            fail("failure_threshold", "thresholds must be at least 1")
-        if probe.failing_status not in _COMPONENT_STATUSES or probe.failing_status == "operational":
-            fail("failing_status", f"must be one of {', '.join(_COMPONENT_STATUSES[1:])}; got {probe.failing_status!r}")
-        if probe.kind == "sync" and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", probe.due_by):
-            fail("due_by", f"{probe.due_by!r} must be a time like 07:00")
 
 
 def placeholders(text: str) -> set[str]:

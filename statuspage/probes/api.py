@@ -18,6 +18,7 @@ from statuspage.core.clock import out_of_range
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
 from statuspage.incidents import operations
+from statuspage.probes.kinds import configured
 from statuspage.probes.runner import ProberDep, ProbeRun
 from statuspage.web.api_support import PerformerDep
 from statuspage.web.dependencies import SettingsDep, StoreDep
@@ -81,7 +82,7 @@ async def probe_list(store: Store, settings: Settings) -> list[Probe]:
 
     states, latest = await store.read(read)
     listed = []
-    for probe in settings.probes:
+    for probe in configured(settings):
         state = states.get(probe.key) or {}
         last = latest.get(probe.key)
         listed.append(Probe(probe.key, probe.kind, probe.component, probe.interval, bool(state.get("paused")),
@@ -94,7 +95,7 @@ RESULTS_KEPT = 200
 
 
 def _known(settings: Settings, key: str) -> None:
-    if not any(probe.key == key for probe in settings.probes):
+    if not any(probe.key == key for probe in configured(settings)):
         raise NotFoundException(f"no probe {key!r}; GET /api/v1/probes lists them")
 
 

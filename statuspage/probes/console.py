@@ -10,10 +10,11 @@ from markupsafe import Markup
 
 from statuspage.core import storage
 from statuspage.core.auth import Role
-from statuspage.core.settings import ProbeSettings, Settings
+from statuspage.core.settings import Settings
 from statuspage.incidents import operations
 from statuspage.probes.api import probe_list
 from statuspage.probes.charts import response_time_svg
+from statuspage.probes.kinds import ConfiguredProbe, configured
 from statuspage.probes.runner import ProberDep
 from statuspage.web.api_support import PerformerDep
 from statuspage.web.console import ConsoleDep, form_of
@@ -58,8 +59,8 @@ class ProbeConsole(Controller):
         return Redirect(f"/console/probes/{key}")
 
 
-def _probe_settings(settings: Settings, key: str) -> ProbeSettings:
-    probe = next((probe for probe in settings.probes if probe.key == key), None)
+def _probe_settings(settings: Settings, key: str) -> ConfiguredProbe:
+    probe = next((probe for probe in configured(settings) if probe.key == key), None)
     if probe is None:
         raise NotFoundException(f"no probe {key!r}")
     return probe

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time as stopwatch
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -30,12 +30,12 @@ from integrations.budget import CallClass
 from statuspage.actions.connections import Links
 from statuspage.core import storage
 from statuspage.core.clock import Clock
-from statuspage.core.settings import ProbeSettings, Settings
+from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
 from statuspage.core.vocabulary import ComponentStatus
 from statuspage.incidents.status_history import record_statuses_now
 from statuspage.probes import conditions
-from statuspage.probes.kinds import DEFAULT_CONDITIONS
+from statuspage.probes.kinds import BacklogProbe, ConfiguredProbe, HttpProbe, RightsProbe, SyncProbe, configured
 from statuspage.probes.rules import Standing, advance, claim_for, sync_freshness
 
 log = logging.getLogger("statuspage.probes")
@@ -43,15 +43,16 @@ TOKEN_PLACEHOLDER = "{{{}_token}}"
 """`{exact_online_token}`: an integration's key with underscores, then `_token`."""
 
 
-def integrations_called(probe: ProbeSettings, keys: Iterable[str]) -> set[str]:
+def integrations_called(probe: ConfiguredProbe, keys: Iterable[str]) -> set[str]:
     """The integrations (of `keys`) a probe calls: a rights probe its own; an http probe those whose address or
     token its URL or headers name (`{exact_online}`, `{exact_online_token}`); backlog and sync probes none."""
-    if probe.kind == "rights":
-        return {probe.integration}
-    if probe.kind != "http":
-        return set()
-    text = " ".join([probe.url or "", *probe.headers.values()])
-    return {key for key in keys if "{" + key.replace("-", "_") in text}
+    match probe:
+        case RightsProbe():
+            return {probe.integration}
+        case HttpProbe():
+            text = " ".join([probe.url, *probe.headers.values()])
+            return {key for key in keys if "{" + key.replace("-", "_") in text}
+    return set()
 
 
 @dataclass
@@ -72,9 +73,6 @@ class ProbeRun:
     verdict: ComponentStatus | None = None
 
 
-Observe = Callable[[ProbeSettings], Awaitable[Observation]]
-
-
 class Prober:
     """Runs the configured probes against what the service can reach."""
 
@@ -82,14 +80,11 @@ class Prober:
                  links: Links | None) -> None:
         self.settings, self.store, self.clock, self.http, self.links = settings, store, clock, http, links
         self._at_once = asyncio.Semaphore(settings.probing.at_once)
-        self.kinds: dict[str, Observe] = {
-            "http": self._http, "rights": self._rights, "backlog": self._backlog, "sync": self._sync,
-        }
 
-    def probe(self, key: str) -> ProbeSettings:
-        found = next((probe for probe in self.settings.probes if probe.key == key), None)
+    def probe(self, key: str) -> ConfiguredProbe:
+        found = next((probe for probe in configured(self.settings) if probe.key == key), None)
         if found is None:
-            known = ", ".join(probe.key for probe in self.settings.probes) or "none are configured"
+            known = ", ".join(probe.key for probe in configured(self.settings)) or "none are configured"
             raise KeyError(f"no probe {key!r}; known: {known}")
         return found
 
@@ -99,7 +94,7 @@ class Prober:
         async with self._at_once:
             started, at = stopwatch.perf_counter(), self.clock()
             try:
-                observation = await asyncio.wait_for(self.kinds[probe.kind](probe), probe.timeout)
+                observation = await asyncio.wait_for(self.observe(probe), probe.timeout)
                 error = None
             except TimeoutError:
                 observation, error = Observation({}), f"no answer within {probe.timeout:g} s"
@@ -107,7 +102,7 @@ class Prober:
                 observation, error = Observation({}), f"{type(failure).__name__}: {failure}"
             duration_ms = (stopwatch.perf_counter() - started) * 1000
         observation.values.setdefault("RESPONSE_TIME", duration_ms)
-        parsed = [conditions.parse(text) for text in probe.conditions or DEFAULT_CONDITIONS[probe.kind]]
+        parsed = [conditions.parse(text) for text in probe.conditions or probe.default_conditions]
         results = conditions.evaluate_all(parsed, observation.values)
         success = error is None and conditions.all_passed(results)
         run = ProbeRun(probe.key, at, duration_ms, success, results, error, observation.detail)
@@ -116,7 +111,7 @@ class Prober:
             run = ProbeRun(run.probe, run.at, run.duration_ms, run.success, run.results, run.error, run.detail, verdict)
         return run
 
-    def _record(self, db, probe: ProbeSettings, run: ProbeRun, parsed: list[conditions.Condition]) -> ComponentStatus | None:
+    def _record(self, db, probe: ConfiguredProbe, run: ProbeRun, parsed: list[conditions.Condition]) -> ComponentStatus | None:
         storage.insert_probe_result(
             db, probe.key, at=run.at, duration_ms=run.duration_ms, success=run.success,
             conditions=[{"condition": r.condition, "success": r.success, "description": r.description} for r in run.results],
@@ -143,9 +138,20 @@ class Prober:
         return after.verdict
 
     # -----------------------------------------------------------------------------------------
-    # What each kind observes
+    # What each kind observes: the placeholders its Struct in `kinds` declares
 
-    def url_of(self, probe: ProbeSettings) -> str:
+    def observe(self, probe: ConfiguredProbe) -> Awaitable[Observation]:
+        match probe:
+            case HttpProbe():
+                return self._http(probe)
+            case RightsProbe():
+                return self._rights(probe)
+            case BacklogProbe():
+                return self._backlog(probe)
+            case SyncProbe():
+                return self._sync(probe)
+
+    def url_of(self, probe: HttpProbe) -> str:
         """A probe's URL; `{page}` stands for this page's address and `{exact_online}` (an integration's key
         with underscores) for that integration's, so the shipped probes follow wherever the service and the
         sandboxes listen."""
@@ -153,9 +159,9 @@ class Prober:
         for key, options in self.settings.integrations.items():
             address = self.links[key].base_url if self.links is not None else options.base_url
             places[key.replace("-", "_")] = address.rstrip("/")
-        return (probe.url or "").format_map(places)
+        return probe.url.format_map(places)
 
-    async def headers_of(self, probe: ProbeSettings) -> dict[str, str]:
+    async def headers_of(self, probe: HttpProbe) -> dict[str, str]:
         """A probe's headers; `{exact_online_token}` (any installed integration's key with underscores, then
         `_token`) stands for one of its connections' current access token, so that the probe signs in as bookings
         do and a 401 (our credentials refused) fails it."""
@@ -170,7 +176,7 @@ class Prober:
             headers = {name: value.replace(placeholder, token) for name, value in headers.items()}
         return headers
 
-    async def _http(self, probe: ProbeSettings) -> Observation:
+    async def _http(self, probe: HttpProbe) -> Observation:
         headers = await self.headers_of(probe)
         started = stopwatch.perf_counter()
         response = await self.http.request(probe.method, self.url_of(probe), headers=headers,
@@ -182,7 +188,7 @@ class Prober:
             body = response.text
         return Observation({"STATUS": response.status_code, "RESPONSE_TIME": elapsed, "BODY": body})
 
-    async def _rights(self, probe: ProbeSettings) -> Observation:
+    async def _rights(self, probe: RightsProbe) -> Observation:
         """Every connection's user against every administration linked to it: lost rights show up
         here, before an invoice is refused. Listed per connection for operators only."""
         if self.links is None:
@@ -211,14 +217,14 @@ class Prober:
         return Observation({"UNREACHABLE": len(unreachable), "ERRORS": len(errors), "CONNECTIONS": checked},
                            {"unreachable": unreachable, "errors": errors})
 
-    async def _backlog(self, probe: ProbeSettings) -> Observation:
+    async def _backlog(self, probe: BacklogProbe) -> Observation:
         row = await self.store.read(storage.backlog_of, probe.integration)
         oldest = storage.moment(row["oldest"])
         age = (self.clock() - oldest).total_seconds() if oldest else 0.0
         return Observation({"QUEUED": row["queued"] or 0, "DELAYED": row["delayed"] or 0,
                             "RUNNING": row["running"] or 0, "OLDEST_AGE": round(age)})
 
-    async def _sync(self, probe: ProbeSettings) -> Observation:
+    async def _sync(self, probe: SyncProbe) -> Observation:
         """The cause of the morning's delayed invoices in seed 000: a nightly sync still running at
         opening time. After `due_by` local time, the last sync of each environment of the probe's integration
         must have finished today. Judged: the syncs the invoice product reports (POST /api/v1/syncs) and this

@@ -21,6 +21,7 @@ from statuspage.core.clock import Clock
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
 from statuspage.probes import runner as probes
+from statuspage.probes.kinds import configured
 from statuspage.probes.runner import Prober
 
 log = logging.getLogger("statuspage.probes.scheduler")
@@ -34,7 +35,7 @@ MAX_JITTER_SECONDS = 30
 def make_scheduler(settings: Settings, store: Store, clock: Clock, prober: Prober) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=UTC)
     spread = random.Random()
-    for probe in settings.probes:
+    for probe in configured(settings):
         first = {}
         if settings.probing.first_run_spread > 0:
             # Evidence soon after start-up, without every probe firing at the same moment.
