@@ -204,11 +204,11 @@ def run_probe_list(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.probes:
         print("no probes are configured ([[probes]] in the configuration)")
     for probe in settings.probes:
-        last, state = latest.get(probe.key), states.get(probe.key) or {}
+        last, state = latest.get(probe.key), states.get(probe.key) or storage.ProbeState(probe=probe.key)
         outcome = "never run" if last is None else (
-            f"{'passed' if last['success'] else 'FAILED'} at {last['at']} in {last['duration_ms']:.0f} ms")
-        claims = f"claims {state['verdict']}" if state.get("verdict") else "claims nothing"
-        paused = " (paused)" if state.get("paused") else ""
+            f"{'passed' if last.success else 'FAILED'} at {storage.iso(last.at)} in {last.duration_ms:.0f} ms")
+        claims = f"claims {state.verdict}" if state.verdict else "claims nothing"
+        paused = " (paused)" if state.paused else ""
         print(f"{probe.key:<28} {probe.kind:<8} every {probe.interval:>5g} s  {outcome}; {claims}{paused}")
     return 0
 

@@ -12,11 +12,13 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
+from integrations.registry import ProbeKind
 from statuspage.core import storage
 from statuspage.core.auth import Role
 from statuspage.core.clock import out_of_range
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
+from statuspage.core.vocabulary import ComponentStatus
 from statuspage.incidents import operations
 from statuspage.probes.kinds import configured
 from statuspage.probes.runner import ProberDep, ProbeRun
@@ -44,11 +46,11 @@ class Result(msgspec.Struct):
 
 class Probe(msgspec.Struct):
     key: str
-    kind: str
+    kind: ProbeKind
     component: str | None
     interval: float
     paused: bool
-    verdict: str | None  # the status the probe claims for its component now; null: none
+    verdict: ComponentStatus | None  # the status the probe claims for its component now; null: none
     failures_in_a_row: int
     last: Result | None
 
@@ -66,9 +68,9 @@ class SyncReport(msgspec.Struct, forbid_unknown_fields=True):
     finished_at: Moment
 
 
-def _result(row: dict[str, Any]) -> Result:
-    return msgspec.convert({key: row[key] for key in ("at", "duration_ms", "conditions", "error", "detail")}
-                           | {"success": bool(row["success"])}, Result)
+def _result(row: storage.ProbeResult) -> Result:
+    return Result(storage.iso(row.at), row.duration_ms, row.success,
+                  [ConditionResult(c.condition, c.success, c.description) for c in row.conditions], row.error, row.detail)
 
 
 def _run(run: ProbeRun) -> Result:
@@ -83,10 +85,10 @@ async def probe_list(store: Store, settings: Settings) -> list[Probe]:
     states, latest = await store.read(read)
     listed = []
     for probe in configured(settings):
-        state = states.get(probe.key) or {}
+        state = states.get(probe.key) or storage.ProbeState(probe=probe.key)
         last = latest.get(probe.key)
-        listed.append(Probe(probe.key, probe.kind, probe.component, probe.interval, bool(state.get("paused")),
-                            state.get("verdict"), state.get("failures") or 0, _result(last) if last else None))
+        listed.append(Probe(probe.key, probe.kind, probe.component, probe.interval, state.paused,
+                            state.verdict, state.failures, _result(last) if last else None))
     return listed
 
 

@@ -37,8 +37,8 @@ class ProbeConsole(Controller):
         results = await store.read(storage.probe_results, key, 120)
         zone = settings.zone
         # An unambiguous date (year first) and the zone, like every console timestamp.
-        points = [(storage.moment(row["at"]).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z"), row["duration_ms"],
-                   bool(row["success"])) for row in reversed(results)]
+        points = [(run.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z"), run.duration_ms, run.success)
+                  for run in reversed(results)]
         standing = next(item for item in await probe_list(store, settings) if item.key == key)
         return console.render("probes/probe.html", probe=probe, standing=standing, results=results[:30],
                               chart=Markup(response_time_svg(points, f"Response times of {key}")))

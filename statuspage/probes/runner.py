@@ -117,10 +117,8 @@ class Prober:
             conditions=[{"condition": r.condition, "success": r.success, "description": r.description} for r in run.results],
             error=run.error, detail=run.detail,
         )
-        row = storage.probe_state(db, probe.key)
-        before = Standing()
-        if row:
-            before = Standing(row["failures"], row["successes"], ComponentStatus(row["verdict"]) if row["verdict"] else None)
+        state = storage.probe_state(db, probe.key)
+        before = Standing(state.failures, state.successes, state.verdict) if state else Standing()
         failed = [conditions.placeholders(condition) for condition, result in zip(parsed, run.results, strict=True)
                   if not result.success]
         claim = claim_for(failed, run.error is not None, ComponentStatus(probe.failing_status))

@@ -54,7 +54,7 @@ def make_scheduler(settings: Settings, store: Store, clock: Clock, prober: Probe
 async def scheduled_run(prober: Prober, store: Store, key: str) -> None:
     try:
         state = await store.read(storage.probe_state, key)
-        if state is not None and state["paused"]:
+        if state is not None and state.paused:
             return
         await prober.run(key)
     except asyncio.CancelledError:

@@ -133,6 +133,9 @@ from statuspage.core.storage.page import (
     sync_components,
 )
 from statuspage.core.storage.probes import (
+    ConditionOutcome,
+    ProbeResult,
+    ProbeState,
     backlog_of,
     insert_probe_result,
     last_syncs,
@@ -313,6 +316,9 @@ __all__ = [
     "callback_of",
     "draft_incidents",
     "publish_incident",
+    "ProbeState",
+    "ProbeResult",
+    "ConditionOutcome",
     "probe_state",
     "save_probe_state",
     "pause_probe",

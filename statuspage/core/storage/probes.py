@@ -6,17 +6,70 @@ import json
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlite_utils import Database
 
 from statuspage.core.storage.engine import Row, inserted_id, iso, json_loads_or_none, json_or_none, moment
+from statuspage.core.vocabulary import ComponentStatus
 
 # ---------------------------------------------------------------------------------------------
 # Probes
 
 
-def probe_state(db: Database, probe: str) -> Row | None:
+class ProbeState(msgspec.Struct, frozen=True, kw_only=True):
+    """A probe's standing (its hysteresis) and whether operators paused it; a row of `probe_states`."""
+
+    probe: str
+    component: str | None = None
+    failures: int = 0
+    """Failed runs in a row."""
+    successes: int = 0
+    """Passed runs in a row."""
+    verdict: ComponentStatus | None = None
+    """The status the probe claims for its component now; None: no complaint."""
+    paused: bool = False
+    changed_at: datetime | None = None
+    """When the verdict last changed."""
+
+
+class ConditionOutcome(msgspec.Struct, frozen=True):
+    """One condition of a run: its text, whether it held, and what was seen (`[STATUS] (503) == 200`)."""
+
+    condition: str
+    success: bool
+    description: str
+
+
+class ProbeResult(msgspec.Struct, frozen=True, kw_only=True):
+    """One stored run of a probe; a row of `probe_results`."""
+
+    id: int
+    probe: str
+    at: datetime
+    duration_ms: float
+    success: bool
+    conditions: list[ConditionOutcome]
+    error: str | None = None
+    detail: Any = None
+    """What the probe saw beyond its placeholders, for operators (unreachable administrations, late syncs)."""
+
+
+def _state(row: Row) -> ProbeState:
+    return ProbeState(probe=row["probe"], component=row["component"], failures=row["failures"],
+                      successes=row["successes"], verdict=ComponentStatus(row["verdict"]) if row["verdict"] else None,
+                      paused=bool(row["paused"]), changed_at=moment(row["changed_at"]))
+
+
+def _result(row: Row) -> ProbeResult:
+    return ProbeResult(id=row["id"], probe=row["probe"], at=moment(row["at"]), duration_ms=row["duration_ms"],
+                       success=bool(row["success"]),
+                       conditions=msgspec.convert(json.loads(row["conditions"]), list[ConditionOutcome]),
+                       error=row["error"], detail=json_loads_or_none(row["detail"]))
+
+
+def probe_state(db: Database, probe: str) -> ProbeState | None:
     rows = list(db.query("SELECT * FROM probe_states WHERE probe = ?", [probe]))
-    return rows[0] if rows else None
+    return _state(rows[0]) if rows else None
 
 
 def save_probe_state(db: Database, probe: str, *, component: str | None, failures: int, successes: int,
@@ -34,7 +87,7 @@ def save_probe_state(db: Database, probe: str, *, component: str | None, failure
         {"probe": probe, "component": component, "failures": failures, "successes": successes, "verdict": verdict,
          "now": iso(now)},
     )
-    old = before["verdict"] if before else None
+    old = before.verdict if before else None
     if old != verdict:
         db.execute("INSERT INTO probe_events (probe, at, old_verdict, new_verdict) VALUES (?, ?, ?, ?)",
                    [probe, iso(now), old, verdict])
@@ -53,21 +106,22 @@ def insert_probe_result(db: Database, probe: str, *, at: datetime, duration_ms: 
     )
 
 
-def probe_results(db: Database, probe: str, limit: int = 100) -> list[Row]:
+def probe_results(db: Database, probe: str, limit: int = 100) -> list[ProbeResult]:
+    """The probe's latest `limit` runs, newest first."""
     rows = db.query("SELECT * FROM probe_results WHERE probe = ? ORDER BY id DESC LIMIT ?", [probe, limit])
-    return [{**row, "conditions": json.loads(row["conditions"]), "detail": json_loads_or_none(row["detail"])}
-            for row in rows]
+    return [_result(row) for row in rows]
 
 
-def latest_probe_results(db: Database) -> dict[str, Row]:
+def latest_probe_results(db: Database) -> dict[str, ProbeResult]:
+    """Each probe's latest run, by probe key."""
     rows = db.query(
         "SELECT * FROM probe_results WHERE id IN (SELECT max(id) FROM probe_results GROUP BY probe)")
-    return {row["probe"]: {**row, "conditions": json.loads(row["conditions"]),
-                           "detail": json_loads_or_none(row["detail"])} for row in rows}
+    return {row["probe"]: _result(row) for row in rows}
 
 
-def probe_states(db: Database) -> dict[str, Row]:
-    return {row["probe"]: row for row in db.query("SELECT * FROM probe_states")}
+def probe_states(db: Database) -> dict[str, ProbeState]:
+    """Each probe's standing, by probe key; a probe never run nor paused has none."""
+    return {row["probe"]: _state(row) for row in db.query("SELECT * FROM probe_states")}
 
 
 def trim_probe_results(db: Database, before: datetime) -> int:
