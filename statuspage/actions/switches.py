@@ -225,8 +225,8 @@ def _unchanged(db: Database, actor: Actor, now: datetime, scope: str, enabled: b
 def _open_incident_of(db: Database, before: storage.Row | None) -> str | None:
     """The switch's incident when it is still open and public (a misroute's draft waits for an operator)."""
     incident_id = before["incident_id"] if before else None
-    row = storage.incident_row(db, incident_id) if incident_id else None
-    if row is None or row["draft"] or not IncidentStatus(row["status"]).is_open:
+    found = storage.incident(db, incident_id) if incident_id else None
+    if found is None or found.draft or not IncidentStatus(found.status).is_open:
         return None
     return incident_id
 
@@ -277,9 +277,9 @@ def finish_replays(db: Database, settings: Settings, now: datetime) -> list[int]
             continue
         storage.finish_replay(db, replay["id"], now)
         finished.append(replay["id"])
-        incident = storage.incident_row(db, replay["incident_id"]) if replay["incident_id"] else None
-        if incident is not None and IncidentStatus(incident["status"]).is_open:
-            operations.post_update(db, settings, SYSTEM, now, incident["id"], status=IncidentStatus.RESOLVED.value,
+        incident = storage.incident(db, replay["incident_id"]) if replay["incident_id"] else None
+        if incident is not None and IncidentStatus(incident.status).is_open:
+            operations.post_update(db, settings, SYSTEM, now, incident.id, status=IncidentStatus.RESOLVED.value,
                                    message="", messages=json.loads(replay["resolved_texts"] or "{}"), components={})
     return finished
 

@@ -184,10 +184,10 @@ def bilingual_draft(settings: Settings, key: str, component: str | None, values:
 
 def publish_draft(db: Database, settings: Settings, actor: Actor, now: datetime, incident_id: str) -> None:
     """Make an incident the service drafted public, as of now."""
-    row = storage.incident_row(db, incident_id)
-    if row is None:
+    found = storage.incident(db, incident_id)
+    if found is None:
         raise Refused(f"no incident with id {incident_id!r}", not_found=True)
-    if not row["draft"]:
+    if not found.draft:
         raise Refused(f"incident {incident_id!r} is published already", conflict=True)
     storage.publish_incident(db, incident_id, now)
     storage.append_audit(db, at=now, actor=actor.name, action="incident.publish", subject_type="incident",
@@ -252,11 +252,11 @@ def edit_update(
 class IncidentState:
     status: str
     components: dict[str, str]
-    monitoring_at: str | None
-    resolved_at: str | None
+    monitoring_at: datetime | None
+    resolved_at: datetime | None
 
 
-def state_after(updates: Sequence[Mapping]) -> IncidentState:
+def state_after(updates: Sequence[storage.IncidentUpdate]) -> IncidentState:
     """What an incident is, given its updates oldest first (each with `status`, `created_at` and `components`,
     the statuses it gave): the status of the latest one, each component as the latest update naming it left
     it, `monitoring_at` the time of the latest monitoring/verifying update, `resolved_at` that of the latest
@@ -266,12 +266,12 @@ def state_after(updates: Sequence[Mapping]) -> IncidentState:
     components: dict[str, str] = {}
     monitoring_at = None
     for update in updates:
-        components.update(update["components"])
-        if update["status"] in (IncidentStatus.MONITORING, MaintenanceStatus.VERIFYING):
-            monitoring_at = update["created_at"]
+        components.update(update.components)
+        if update.status in (IncidentStatus.MONITORING, MaintenanceStatus.VERIFYING):
+            monitoring_at = update.created_at
     latest = updates[-1]
-    finished = latest["status"] in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM, MaintenanceStatus.COMPLETED)
-    return IncidentState(latest["status"], components, monitoring_at, latest["created_at"] if finished else None)
+    finished = latest.status in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM, MaintenanceStatus.COMPLETED)
+    return IncidentState(latest.status, components, monitoring_at, latest.created_at if finished else None)
 
 
 def delete_update(
@@ -335,32 +335,34 @@ def automatic_messages(phase: MaintenanceStatus) -> dict[str, str]:
 def advance_maintenances(db: Database, settings: Settings, now: datetime) -> list[str]:
     """Post the update for each window whose phase the clock has moved on. Returns their ids."""
     moved = []
-    for row in storage.maintenances_needing_a_step(db):
-        recorded = MaintenanceStatus(row["status"])
-        phase = maintenance_phase(recorded, storage.moment(row["scheduled_for"]), storage.moment(row["scheduled_until"]), now)
+    for window in storage.maintenances_needing_a_step(db):
+        recorded = MaintenanceStatus(window.status)
+        starts, ends = window.scheduled_for, window.scheduled_until
+        if starts is None or ends is None:
+            continue  # every window is scheduled with both (schedule_maintenance); nothing to move along without
+        phase = maintenance_phase(recorded, starts, ends, now)
         if phase is recorded:
             continue
         # Each step is stamped at the moment it took effect (the window's start or end), not when the clock is
         # looked at: after a restart, the history and the updates say when the window really began and ended.
-        starts, ends = storage.moment(row["scheduled_for"]), storage.moment(row["scheduled_until"])
         if recorded is MaintenanceStatus.SCHEDULED and phase is MaintenanceStatus.COMPLETED:
             # A window that passed while the service was down: say it began, then that it ended.
-            post_update(db, settings, Actor(SCHEDULER), max(starts, _last_change(db, row["id"])), row["id"],
+            post_update(db, settings, Actor(SCHEDULER), max(starts, _last_change(db, window.id)), window.id,
                         status=MaintenanceStatus.IN_PROGRESS.value, message="",
                         messages=automatic_messages(MaintenanceStatus.IN_PROGRESS), components={})
         took_effect = ends if phase is MaintenanceStatus.COMPLETED else starts
-        post_update(db, settings, Actor(SCHEDULER), min(now, max(took_effect, _last_change(db, row["id"]))), row["id"],
+        post_update(db, settings, Actor(SCHEDULER), min(now, max(took_effect, _last_change(db, window.id))), window.id,
                     status=phase.value, message="", messages=automatic_messages(phase), components={})
-        moved.append(row["id"])
+        moved.append(window.id)
     return moved
 
 
 def _last_change(db: Database, incident_id: str) -> datetime:
     """When an incident or maintenance was last written: automatic steps are never stamped before it."""
-    row = storage.incident_row(db, incident_id)
-    if row is None:
+    found = storage.incident(db, incident_id)
+    if found is None:
         raise Refused(f"no incident or maintenance with id {incident_id!r}", not_found=True)
-    return storage.moment(row["updated_at"])
+    return found.updated_at
 
 
 def set_override(

@@ -73,8 +73,11 @@ from statuspage.core.storage.engine import (
     write_transaction,
 )
 from statuspage.core.storage.incidents import (
+    Incident,
+    IncidentUpdate,
     delete_incident_update,
     edit_incident_update,
+    incident,
     incident_components,
     incident_row,
     maintenances_needing_a_step,
@@ -244,6 +247,9 @@ __all__ = [
     "service_secret",
     "append_audit",
     "audit_entries",
+    "Incident",
+    "IncidentUpdate",
+    "incident",
     "incident_row",
     "incident_components",
     "update_row",

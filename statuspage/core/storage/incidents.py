@@ -4,16 +4,68 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Literal
 
+import msgspec
 from sqlite_utils import Database
 
-from statuspage.core.storage.engine import Row, iso
+from statuspage.core.storage.engine import Row, iso, json_loads_or_none, moment
 
 # ---------------------------------------------------------------------------------------------
 # Incidents, one at a time (for operators)
 
 
+class Incident(msgspec.Struct, frozen=True, kw_only=True):
+    """An incident or a maintenance window as operators change it; a row of `incidents`."""
+
+    id: str
+    kind: Literal["incident", "maintenance"]
+    name: str
+    names: dict[str, str] | None
+    """The name per language, where it was written in more than one."""
+    status: str
+    """An `IncidentStatus` for an incident, a `MaintenanceStatus` for a maintenance window."""
+    impact: str
+    draft: bool
+    """Opened by the service (a misroute), not yet published by an operator."""
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime
+    monitoring_at: datetime | None
+    resolved_at: datetime | None
+    scheduled_for: datetime | None
+    scheduled_until: datetime | None
+
+
+class IncidentUpdate(msgspec.Struct, frozen=True, kw_only=True):
+    """One update of an incident, with `components`: {component id: the status this update gave it}."""
+
+    id: str
+    incident_id: str
+    status: str
+    body: str
+    created_at: datetime
+    display_at: datetime
+    components: dict[str, str]
+
+
+def _incident(row: Row) -> Incident:
+    return Incident(
+        id=row["id"], kind=row["kind"], name=row["name"], names=json_loads_or_none(row["names"]), status=row["status"],
+        impact=row["impact"], draft=bool(row["draft"]), created_at=moment(row["created_at"]),
+        updated_at=moment(row["updated_at"]), started_at=moment(row["started_at"]),
+        monitoring_at=moment(row["monitoring_at"]), resolved_at=moment(row["resolved_at"]),
+        scheduled_for=moment(row["scheduled_for"]), scheduled_until=moment(row["scheduled_until"]))
+
+
+def incident(db: Database, incident_id: str) -> Incident | None:
+    """The incident or maintenance window `incident_id`; None when there is none."""
+    rows = list(db.query("SELECT * FROM incidents WHERE id = ?", [incident_id]))
+    return _incident(rows[0]) if rows else None
+
+
 def incident_row(db: Database, incident_id: str) -> Row | None:
+    """The incident's row as stored, texts and all: what the audit log keeps of it."""
     rows = list(db.query("SELECT * FROM incidents WHERE id = ?", [incident_id]))
     return rows[0] if rows else None
 
@@ -52,9 +104,8 @@ def delete_incident_update(db: Database, update_id: str, now: datetime) -> None:
     db.execute("UPDATE incidents SET updated_at = ? WHERE id = ?", [iso(now), row["incident_id"]])
 
 
-def updates_oldest_first(db: Database, incident_id: str) -> list[Row]:
-    """An incident's updates in the order the page shows them, oldest first, each with `components`:
-    {component id: the status the update gave it}."""
+def updates_oldest_first(db: Database, incident_id: str) -> list[IncidentUpdate]:
+    """An incident's updates in the order the page shows them, oldest first."""
     updates = list(db.query(
         "SELECT * FROM incident_updates WHERE incident_id = ? ORDER BY display_at, rowid", [incident_id]))
     named: dict[str, dict[str, str]] = {update["id"]: {} for update in updates}
@@ -66,17 +117,21 @@ def updates_oldest_first(db: Database, incident_id: str) -> list[Row]:
         [incident_id],
     ):
         named[row["update_id"]][row["component_id"]] = row["new_status"]
-    return [{**update, "components": named[update["id"]]} for update in updates]
+    return [IncidentUpdate(id=update["id"], incident_id=update["incident_id"], status=update["status"],
+                           body=update["body"], created_at=moment(update["created_at"]),
+                           display_at=moment(update["display_at"]), components=named[update["id"]])
+            for update in updates]
 
 
 def set_incident_state(
-    db: Database, incident_id: str, *, status: str, components: dict[str, str], monitoring_at: str | None,
-    resolved_at: str | None, now: datetime,
+    db: Database, incident_id: str, *, status: str, components: dict[str, str], monitoring_at: datetime | None,
+    resolved_at: datetime | None, now: datetime,
 ) -> None:
     """Put an incident in the given status with exactly these component statuses (others are dropped)."""
     db.execute(
         "UPDATE incidents SET status = ?, monitoring_at = ?, resolved_at = ?, updated_at = ? WHERE id = ?",
-        [status, monitoring_at, resolved_at, iso(now), incident_id],
+        [status, iso(monitoring_at) if monitoring_at else None, iso(resolved_at) if resolved_at else None, iso(now),
+         incident_id],
     )
     db.execute("DELETE FROM incident_components WHERE incident_id = ?", [incident_id])
     for component_id, component_status in components.items():
@@ -84,9 +139,10 @@ def set_incident_state(
                    [incident_id, component_id, component_status])
 
 
-def maintenances_needing_a_step(db: Database) -> list[Row]:
+def maintenances_needing_a_step(db: Database) -> list[Incident]:
     """Maintenance windows not yet recorded as finished, for the clock to move along."""
-    return list(db.query("SELECT * FROM incidents WHERE kind = 'maintenance' AND status IN ('scheduled', 'in_progress')"))
+    return [_incident(row) for row in db.query(
+        "SELECT * FROM incidents WHERE kind = 'maintenance' AND status IN ('scheduled', 'in_progress')")]
 
 
 def override_rows(db: Database) -> list[Row]:
