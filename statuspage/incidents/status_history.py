@@ -49,7 +49,7 @@ def effective_moments(rows: PageRows, last_recorded: datetime | None, now: datet
     after the last recorded change (and after the latest write the rows show, since the rows describe the state
     only from then on) and up to `now`."""
     since = max([last_recorded, *(moment(row["set_at"]) for row in rows.overrides),
-                 *(moment(row["updated_at"]) for row in rows.incidents)],
+                 *(incident.updated_at for incident in rows.incidents)],
                 key=lambda value: value or datetime.min.replace(tzinfo=now.tzinfo))
     expiries = {moment(row["expires_at"]) for row in rows.overrides if row["expires_at"]}
     return sorted(at for at in expiries if at is not None and (since is None or at > since) and at < now) + [now]

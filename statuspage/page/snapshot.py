@@ -11,9 +11,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import msgspec
+
 from statuspage.core.settings import ComponentSettings, GroupSettings, Settings, Text
-from statuspage.core.storage import IncidentRows, PageRows, moment
-from statuspage.core.vocabulary import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
+from statuspage.core.storage import Incident, IncidentRows, PageRows, moment
+from statuspage.core.vocabulary import ComponentStatus, IncidentStatus, MaintenanceStatus
 from statuspage.page.status import (
     Override,
     PageStatus,
@@ -70,24 +72,13 @@ class UpdateView:
     bodies: dict[str, str] = field(default_factory=dict)  # per language, when written in one or more
 
 
-@dataclass(frozen=True)
-class IncidentView:
-    id: str
-    kind: str  # "incident" or "maintenance"
-    name: str
-    status: str  # for a maintenance, its phase now
-    impact: Impact
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime
-    monitoring_at: datetime | None
-    resolved_at: datetime | None
-    scheduled_for: datetime | None
-    scheduled_until: datetime | None
+class IncidentView(Incident, frozen=True, kw_only=True):
+    """An incident or maintenance window as the page shows it: the stored one (`storage.Incident`; for a
+    maintenance window `status` is its phase now), with its updates and the components it names."""
+
     updates: tuple[UpdateView, ...]  # newest first
     component_ids: tuple[str, ...]
-    component_statuses: dict[str, ComponentStatus] = field(default_factory=dict)
-    names: dict[str, str] = field(default_factory=dict)  # per language, when written in one or more
+    component_statuses: dict[str, ComponentStatus] = {}
 
     @property
     def is_open(self) -> bool:
@@ -165,7 +156,7 @@ def derive_statuses(settings: Settings, rows: PageRows, now: datetime) -> dict[s
     overrides = {
         row["component_id"]: Override(ComponentStatus(row["status"]), moment(row["expires_at"])) for row in rows.overrides
     }
-    incidents = {row["id"]: row for row in rows.incidents}
+    incidents = {incident.id: incident for incident in rows.incidents}
     from_incidents: dict[str, list[ComponentStatus]] = defaultdict(list)
     in_maintenance: set[str] = set()
     probe_claims: dict[str, list[ComponentStatus]] = defaultdict(list)
@@ -173,11 +164,11 @@ def derive_statuses(settings: Settings, rows: PageRows, now: datetime) -> dict[s
         probe_claims[row["component"]].append(ComponentStatus(row["verdict"]))
     for link in rows.incident_components:
         incident = incidents[link["incident_id"]]
-        if incident["kind"] == "maintenance":
+        if incident.kind == "maintenance":
             phase = _phase(incident, now)
             if maintenance_is_active(phase):
                 in_maintenance.add(link["component_id"])
-        elif IncidentStatus(incident["status"]).is_open:
+        elif IncidentStatus(incident.status).is_open:
             from_incidents[link["component_id"]].append(ComponentStatus(link["status"]))
     statuses = {
         component.key: derive_component_status(
@@ -260,10 +251,11 @@ def paused_by(component: str, switched_off: list[str]) -> str | None:
     return None
 
 
-def _phase(incident: dict, now: datetime) -> MaintenanceStatus:
-    return maintenance_phase(
-        MaintenanceStatus(incident["status"]), moment(incident["scheduled_for"]), moment(incident["scheduled_until"]), now
-    )
+def _phase(incident: Incident, now: datetime) -> MaintenanceStatus:
+    recorded, starts, ends = MaintenanceStatus(incident.status), incident.scheduled_for, incident.scheduled_until
+    if starts is None or ends is None:  # a window is always scheduled with both (operations.schedule_maintenance)
+        return recorded
+    return maintenance_phase(recorded, starts, ends, now)
 
 
 def _histories(rows: PageRows, now: datetime, settings: Settings) -> dict[str, list[StatusChange]]:
@@ -327,24 +319,13 @@ def incident_views(rows: PageRows | IncidentRows, now: datetime) -> list[Inciden
         links[row["incident_id"]][row["component_id"]] = ComponentStatus(row["status"])
     return [
         IncidentView(
-            id=row["id"],
-            kind=row["kind"],
-            name=row["name"],
-            status=_phase(row, now).value if row["kind"] == "maintenance" else row["status"],
-            impact=Impact(row["impact"]),
-            created_at=moment(row["created_at"]),
-            updated_at=moment(row["updated_at"]),
-            started_at=moment(row["started_at"]),
-            monitoring_at=moment(row["monitoring_at"]),
-            resolved_at=moment(row["resolved_at"]),
-            scheduled_for=moment(row["scheduled_for"]),
-            scheduled_until=moment(row["scheduled_until"]),
-            updates=tuple(updates[row["id"]]),
-            component_ids=tuple(links[row["id"]]),
-            component_statuses=links[row["id"]],
-            names=json.loads(row["names"]) if row.get("names") else {},
+            **msgspec.structs.asdict(incident)
+            | {"status": _phase(incident, now).value if incident.kind == "maintenance" else incident.status},
+            updates=tuple(updates[incident.id]),
+            component_ids=tuple(links[incident.id]),
+            component_statuses=links[incident.id],
         )
-        for row in rows.incidents
+        for incident in rows.incidents
     ]
 
 
@@ -355,10 +336,10 @@ LONGEST_KEPT = timedelta(minutes=1)
 
 def _next_change(settings: Settings, rows: PageRows, now: datetime) -> datetime:
     today = now.astimezone(settings.zone).date()
-    candidates = [day_bounds(today, settings.zone)[1], now + LONGEST_KEPT]
+    candidates: list[datetime | None] = [day_bounds(today, settings.zone)[1], now + LONGEST_KEPT]
     for incident in rows.incidents:
-        if incident["kind"] == "maintenance" and incident["status"] not in ("completed", "verifying"):
-            candidates += [moment(incident["scheduled_for"]), moment(incident["scheduled_until"])]
+        if incident.kind == "maintenance" and incident.status not in ("completed", "verifying"):
+            candidates += [incident.scheduled_for, incident.scheduled_until]
     candidates += [moment(row["expires_at"]) for row in rows.overrides if row["expires_at"]]
     later = [candidate for candidate in candidates if candidate is not None and candidate > now]
     return min(later, default=now + timedelta(days=1))

@@ -10,6 +10,7 @@ import msgspec
 from sqlite_utils import Database
 
 from statuspage.core.storage.engine import Row, iso, json_loads_or_none, moment
+from statuspage.core.vocabulary import Impact
 
 # ---------------------------------------------------------------------------------------------
 # Incidents, one at a time (for operators)
@@ -21,11 +22,11 @@ class Incident(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     kind: Literal["incident", "maintenance"]
     name: str
-    names: dict[str, str] | None
-    """The name per language, where it was written in more than one."""
+    names: dict[str, str]
+    """The name per language, where it was written in one or more; empty when only `name` was given."""
     status: str
     """An `IncidentStatus` for an incident, a `MaintenanceStatus` for a maintenance window."""
-    impact: str
+    impact: Impact
     draft: bool
     """Opened by the service (a misroute), not yet published by an operator."""
     created_at: datetime
@@ -49,10 +50,11 @@ class IncidentUpdate(msgspec.Struct, frozen=True, kw_only=True):
     components: dict[str, str]
 
 
-def _incident(row: Row) -> Incident:
+def incident_from_row(row: Row) -> Incident:
+    """An `incidents` row, as read, as an Incident."""
     return Incident(
-        id=row["id"], kind=row["kind"], name=row["name"], names=json_loads_or_none(row["names"]), status=row["status"],
-        impact=row["impact"], draft=bool(row["draft"]), created_at=moment(row["created_at"]),
+        id=row["id"], kind=row["kind"], name=row["name"], names=json_loads_or_none(row["names"]) or {},
+        status=row["status"], impact=Impact(row["impact"]), draft=bool(row["draft"]), created_at=moment(row["created_at"]),
         updated_at=moment(row["updated_at"]), started_at=moment(row["started_at"]),
         monitoring_at=moment(row["monitoring_at"]), resolved_at=moment(row["resolved_at"]),
         scheduled_for=moment(row["scheduled_for"]), scheduled_until=moment(row["scheduled_until"]))
@@ -61,7 +63,7 @@ def _incident(row: Row) -> Incident:
 def incident(db: Database, incident_id: str) -> Incident | None:
     """The incident or maintenance window `incident_id`; None when there is none."""
     rows = list(db.query("SELECT * FROM incidents WHERE id = ?", [incident_id]))
-    return _incident(rows[0]) if rows else None
+    return incident_from_row(rows[0]) if rows else None
 
 
 def incident_row(db: Database, incident_id: str) -> Row | None:
@@ -141,7 +143,7 @@ def set_incident_state(
 
 def maintenances_needing_a_step(db: Database) -> list[Incident]:
     """Maintenance windows not yet recorded as finished, for the clock to move along."""
-    return [_incident(row) for row in db.query(
+    return [incident_from_row(row) for row in db.query(
         "SELECT * FROM incidents WHERE kind = 'maintenance' AND status IN ('scheduled', 'in_progress')")]
 
 

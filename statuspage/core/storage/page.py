@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from statuspage.core.storage.engine import Row, iso, new_id
+from statuspage.core.storage.incidents import Incident, incident_from_row
 
 # ---------------------------------------------------------------------------------------------
 # Components
@@ -180,7 +181,7 @@ def latest_statuses(db: Database) -> dict[str, str]:
 class PageRows:
     components: list[Row]
     overrides: list[Row]
-    incidents: list[Row]  # open ones, and the most recent ones of each kind
+    incidents: list[Incident]  # open ones, and the most recent ones of each kind; no drafts
     incident_components: list[Row]
     updates: list[Row]
     update_components: list[Row]
@@ -193,14 +194,14 @@ class PageRows:
 class IncidentRows:
     """Incidents with what hangs off them, as in PageRows: what `page.snapshot.incident_views` reads."""
 
-    incidents: list[Row]
+    incidents: list[Incident]
     incident_components: list[Row]
     updates: list[Row]  # newest first
     update_components: list[Row]
 
 
-def _incident_rows(db: Database, incidents: list[Row]) -> IncidentRows:
-    ids = [incident["id"] for incident in incidents]
+def _incident_rows(db: Database, incidents: list[Incident]) -> IncidentRows:
+    ids = [incident.id for incident in incidents]
     marks = ", ".join("?" * len(ids))
     return IncidentRows(
         incidents=incidents,
@@ -227,14 +228,15 @@ def _incident_rows(db: Database, incidents: list[Row]) -> IncidentRows:
 def read_incident_rows(db: Database, incident_id: str) -> IncidentRows:
     """One incident or maintenance with its updates, drafts and those too old for the page included (for
     operators); `incidents` is empty when there is no such id."""
-    return _incident_rows(db, list(db.query("SELECT * FROM incidents WHERE id = ?", [incident_id])))
+    return _incident_rows(db, [incident_from_row(row) for row in db.query("SELECT * FROM incidents WHERE id = ?",
+                                                                          [incident_id])])
 
 
 RECENT_LIMIT = 50
 
 
 def read_page_rows(db: Database, history_since: datetime) -> PageRows:
-    incidents = list(
+    incidents = [incident_from_row(row) for row in (
         db.query(
             """
             SELECT * FROM incidents
@@ -252,7 +254,7 @@ def read_page_rows(db: Database, history_since: datetime) -> PageRows:
             """,
             {"since": iso(history_since), "limit": RECENT_LIMIT},
         )
-    )
+    )]
     details = _incident_rows(db, incidents)
     return PageRows(
         components=list(db.query("SELECT * FROM components ORDER BY rowid")),
