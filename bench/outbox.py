@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -32,11 +35,12 @@ from statuspage.actions import (
     outbox,  # noqa: E402
     switches,
 )
-from statuspage.actions.connections import ExactOnlineLink  # noqa: E402
+from statuspage.actions.connections import Links  # noqa: E402
 from statuspage.actions.dispatcher import Dispatcher  # noqa: E402
 from statuspage.config import load_settings  # noqa: E402
 from statuspage.core import storage  # noqa: E402
 from statuspage.core.clock import system_clock  # noqa: E402
+from statuspage.core.installed import INSTALLED  # noqa: E402
 from statuspage.core.operation import Actor  # noqa: E402
 from statuspage.page.snapshot import component_definitions  # noqa: E402
 
@@ -83,45 +87,72 @@ def hand_in(settings, count: int, *, switched_off: bool) -> None:
     db.close()
 
 
-def bench_switch_off(actions: int) -> None:
+def timed_switch(settings, *, enabled: bool) -> tuple[int, float, float]:
+    """Flip the integration's switch in one write transaction: (actions moved, wall and CPU milliseconds,
+    commit included). CPU time is this thread's: on a shared machine it varies less than the wall time."""
+    db = storage.open_database(settings.database.path)
+    started, cpu = time.perf_counter(), time.thread_time()
+    with storage.write_transaction(db):
+        change = switches.switch(db, settings, OPERATOR, datetime.now(UTC), integration="exact-online",
+                                 environment=None, enabled=enabled, reason="bench")
+    elapsed, used = (time.perf_counter() - started) * 1000, (time.thread_time() - cpu) * 1000
+    db.close()
+    return change.moved, elapsed, used
+
+
+STEPS = (("switch off", "queued actions to delayed", False),
+         ("switch on", "delayed actions queued for replay", True),
+         ("off again", "replay's actions back to delayed", False))
+
+
+def bench_switch_off(actions: int, repeat: int) -> None:
+    """Each repetition starts from a copy of the same database (every action queued, none ever replayed)
+    and flips the switch off, on, and off again (mid-replay, before any action was booked)."""
     with tempfile.TemporaryDirectory() as folder:
         settings = settings_for(Path(folder))
         started = time.perf_counter()
         hand_in(settings, actions, switched_off=False)
-        print(f"handed in {actions:,} queued actions in {time.perf_counter() - started:.1f} s")
-        db = storage.open_database(settings.database.path)
-        started = time.perf_counter()
-        with storage.write_transaction(db):
-            change = switches.switch(db, settings, OPERATOR, datetime.now(UTC), integration="exact-online",
-                                   environment=None, enabled=False, reason="bench")
-        elapsed = time.perf_counter() - started
-        delayed = db.execute("SELECT count(*) FROM actions WHERE state = 'delayed'").fetchone()[0]
-        db.close()
-        print(f"switch off: {change.moved:,} actions to delayed in one transaction in {elapsed * 1000:.0f} ms "
-              f"({delayed:,} delayed afterwards)")
+        print(f"handed in {actions:,} queued actions in {time.perf_counter() - started:.1f} s; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        path = Path(settings.database.path)
+        pristine = path.with_suffix(".pristine")
+        shutil.copyfile(path, pristine)  # open_database checkpointed and closed it: the file is whole
+        measured: list[list[tuple[float, float]]] = [[] for _ in STEPS]
+        for _ in range(repeat):
+            for suffix in ("-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            shutil.copyfile(pristine, path)
+            for n, (_, _, enabled) in enumerate(STEPS):
+                moved, wall, cpu = timed_switch(settings, enabled=enabled)
+                assert moved == actions, (STEPS[n][0], moved)
+                measured[n].append((wall, cpu))
+        for (name, what, _), runs in zip(STEPS, measured, strict=True):
+            walls, cpus = [run[0] for run in runs], [run[1] for run in runs]
+            print(f"{name:>10}: {actions:,} {what}, {repeat} times: wall best {min(walls):,.0f} ms, median "
+                  f"{statistics.median(walls):,.0f} ms; CPU best {min(cpus):,.0f} ms, median {statistics.median(cpus):,.0f} ms")
+        print(f"load average afterwards {os.getloadavg()[0]:.1f}")
 
 
 async def bench_replay(minutes: float, limit: int) -> None:
     sandbox = ExactOnlineSandbox(demo_scenario(), faults=Faults(minutely_limit=limit, daily_limit=10_000_000)).start()
     try:
         with tempfile.TemporaryDirectory() as folder:
-            import os
-
             os.environ["STATUSPAGE_EXACT_CLIENT_SECRET"] = "sandbox-secret"
             settings = settings_for(Path(folder), sandbox.url)
             # More than the limits let through in the time given, so the replay runs the whole time.
             backlog = int(limit * (minutes + 1) * 2 * 1.5)
             store = storage.Store(settings.database.path)
             store.open()
+            links = Links(INSTALLED, settings, store, system_clock, {"exact-online": sandbox.url})
+            link = links["exact-online"]
             async with httpx.AsyncClient() as http:
-                link = ExactOnlineLink(settings, store, system_clock, sandbox.url, http)
                 answer = await http.post(f"{sandbox.url}/api/oauth2/auth", data={
-                    "client_id": "sandbox-client", "redirect_uri": link.app.redirect_uri, "state": "b",
+                    "client_id": "sandbox-client", "redirect_uri": link.redirect_uri, "state": "b",
                     "username": "j.devries"})
                 await link.connect("bakkerij-de-vries", parse_qs(urlsplit(answer.headers["location"]).query)["code"][0],
                                    "bench")
                 await asyncio.to_thread(hand_in, settings, backlog, switched_off=True)
-                dispatcher = Dispatcher(store, settings, system_clock, link)
+                dispatcher = Dispatcher(store, settings, system_clock, links)
                 running = asyncio.create_task(dispatcher.run_forever())
                 switched_on_at = datetime.now(UTC)
                 await store.write(lambda db: switches.switch(db, settings, OPERATOR, datetime.now(UTC),
@@ -133,6 +164,7 @@ async def bench_replay(minutes: float, limit: int) -> None:
                 running.cancel()
                 traffic = (await http.get(f"{sandbox.url}/_sandbox/traffic")).json()
                 entries = (await http.get(f"{sandbox.url}/_sandbox/ledger")).json()["entries"]
+            await links.aclose()
             store.close()
     finally:
         sandbox.stop()
@@ -162,9 +194,10 @@ def main() -> None:
     parser.add_argument("--actions", type=int, default=100_000, help="queued actions to switch off (default 100,000)")
     parser.add_argument("--replay-minutes", type=float, default=2.0)
     parser.add_argument("--limit", type=int, default=60, help="the sandbox's calls per minute per division")
+    parser.add_argument("--repeat", type=int, default=5, help="switch off and on again this many times (default 5)")
     parser.add_argument("--skip-replay", action="store_true")
     args = parser.parse_args()
-    bench_switch_off(args.actions)
+    bench_switch_off(args.actions, args.repeat)
     if not args.skip_replay:
         asyncio.run(bench_replay(args.replay_minutes, args.limit))
 

@@ -172,7 +172,7 @@ def switch(
         for unfinished in storage.unfinished_replays(db, scope):
             storage.finish_replay(db, unfinished["id"], now)
         moved = storage.move_actions_in_scope(db, integration=integration, environment=environment,
-                                              from_states=(ActionState.QUEUED,), to=ActionState.DELAYED, now=now,
+                                              from_state=ActionState.QUEUED, to=ActionState.DELAYED, now=now,
                                               cause=f"switched off by {actor.name}: {reason}")
     else:
         closed = closed_scopes(db)
@@ -183,7 +183,7 @@ def switch(
                               if connection_scope(e.key, integration) in closed and e.key != environment)
             replay_id = storage.insert_replay(db, scope, actor.name, now)
             moved = storage.move_actions_in_scope(db, integration=integration, environment=environment,
-                                                  from_states=(ActionState.DELAYED,), to=ActionState.QUEUED, now=now,
+                                                  from_state=ActionState.DELAYED, to=ActionState.QUEUED, now=now,
                                                   cause=f"replayed: switched on by {actor.name}",
                                                   replay_id=replay_id, except_environments=still_off)
             storage.set_replay_total(db, replay_id, moved)

@@ -10,14 +10,24 @@ from sqlite_utils import Database
 
 from statuspage.core.lease import claim_lapsed, is_gone
 from statuspage.core.storage.engine import Row, inserted_id, iso, moment
+from statuspage.core.vocabulary import ActionState
 
 # ---------------------------------------------------------------------------------------------
 # The outbox of invoice actions
 
 
 
+# An action's row as the rest of the service reads it: the action and what was asked (`fingerprint`, `payload`).
+# They are stored apart (migration m018) so that the rows a kill switch rewrites stay narrow.
+ACTION_ROWS = "SELECT a.*, r.fingerprint, r.payload FROM actions a JOIN action_requests r ON r.action_id = a.id"
+
+# An open action (queued, running or delayed) has no `finished_at`; the index of open actions (`actions_open`,
+# per lane in arrival order) needs the condition spelled out to be used.
+OPEN = "a.finished_at IS NULL"
+
+
 def action_by_key(db: Database, client: str, key: str) -> Row | None:
-    rows = list(db.query("SELECT * FROM actions WHERE client = ? AND idempotency_key = ?", [client, key]))
+    rows = list(db.query(f"{ACTION_ROWS} WHERE a.client = ? AND a.idempotency_key = ?", [client, key]))
     return rows[0] if rows else None
 
 
@@ -32,95 +42,134 @@ def action_count(db: Database) -> int:
 
 
 def action(db: Database, action_id: int) -> Row | None:
-    rows = list(db.query("SELECT * FROM actions WHERE id = ?", [action_id]))
+    rows = list(db.query(f"{ACTION_ROWS} WHERE a.id = ?", [action_id]))
     return rows[0] if rows else None
 
 
 def insert_action(db: Database, fields: dict[str, Any], now: datetime, cause: str) -> int:
+    """Store a new action (open: `state` queued or delayed) with what was asked (`fingerprint`, `payload`)."""
     cursor = db.execute(
         """
-        INSERT INTO actions (client, idempotency_key, fingerprint, integration, environment, administration, kind,
-                             payload, state, created_at, updated_at)
-        VALUES (:client, :idempotency_key, :fingerprint, :integration, :environment, :administration, :kind,
-                :payload, :state, :now, :now)
+        INSERT INTO actions (client, idempotency_key, integration, environment, administration, kind, state,
+                             created_at, updated_at)
+        VALUES (:client, :idempotency_key, :integration, :environment, :administration, :kind, :state, :now, :now)
         """,
         {**fields, "now": iso(now)},
     )
     action_id = inserted_id(cursor)
-    db.execute("INSERT INTO action_transitions (action_id, at, from_state, to_state, cause) VALUES (?, ?, NULL, ?, ?)",
-               [action_id, iso(now), fields["state"], cause])
+    db.execute("INSERT INTO action_requests (action_id, fingerprint, payload) VALUES (?, ?, ?)",
+               [action_id, fields["fingerprint"], fields["payload"]])
+    _write_move(db, action_id, action_id, now, None, fields["state"], cause)
     return action_id
 
 
 def move_action(
     db: Database, action_id: int, *, expected: str, to: str, now: datetime, cause: str, **fields: Any
 ) -> bool:
-    """Move one action on, only if it is still in `expected`; the transition is written with it."""
+    """Move one action on, only if it is still in `expected`; the transition is written with it. Moving into
+    a final state (ActionState.is_final) sets `finished_at`: the action leaves the index of open actions."""
     assignments = "".join(f", {name} = :{name}" for name in fields)
+    if ActionState(to).is_final:
+        assignments += ", finished_at = :now"
     cursor = db.execute(
         f"UPDATE actions SET state = :to, updated_at = :now{assignments} WHERE id = :id AND state = :expected",
         {"to": to, "now": iso(now), "id": action_id, "expected": expected, **fields},
     )
     if cursor.rowcount != 1:
         return False
-    db.execute("INSERT INTO action_transitions (action_id, at, from_state, to_state, cause) VALUES (?, ?, ?, ?, ?)",
-               [action_id, iso(now), expected, to, cause])
+    _write_move(db, action_id, action_id, now, expected, to, cause)
     return True
 
 
+def _write_move(db: Database, first: int, last: int, now: datetime, from_state: str | None, to: str, cause: str) -> None:
+    """Write down that actions `first` through `last` (ids) moved from `from_state` (None: received) to `to`."""
+    db.execute("INSERT INTO action_moves (first_action_id, last_action_id, at, from_state, to_state, cause) "
+               "VALUES (?, ?, ?, ?, ?, ?)", [first, last, iso(now), from_state, to, cause])
+
+
+def runs(ids: list[int]) -> list[tuple[int, int]]:
+    """Ascending `ids` as runs of consecutive ids, each (first, last): [1, 2, 3, 7] is [(1, 3), (7, 7)]."""
+    found: list[tuple[int, int]] = []
+    for action_id in ids:
+        if found and action_id == found[-1][1] + 1:
+            found[-1] = (found[-1][0], action_id)
+        else:
+            found.append((action_id, action_id))
+    return found
+
+
 def move_actions_in_scope(
-    db: Database, *, integration: str, environment: str | None, from_states: tuple[str, ...], to: str,
+    db: Database, *, integration: str, environment: str | None, from_state: str, to: str,
     now: datetime, cause: str, replay_id: int | None = None, except_environments: tuple[str, ...] = (),
 ) -> int:
-    """Move every action of an integration (or of one environment's connection) in one statement.
+    """Move every open action of an integration (or of one environment's connection) from `from_state` to
+    `to`, an open state too (a switch: queued to delayed, delayed to queued), as a set: one UPDATE moves them,
+    and their transitions are written as one row per run of consecutive ids (`action_moves`). With
+    `replay_id` the moved actions join that replay. Returns how many moved.
 
     `except_environments`: environments whose own switch is still off; their actions stay where they are.
+    Raises ValueError when `from_state` or `to` is final: a final action never moves again.
     """
-    states = ", ".join("?" * len(from_states))
-    where = f"integration = ? AND state IN ({states})"
-    params: list[Any] = [integration, *from_states]
+    if ActionState(from_state).is_final or ActionState(to).is_final:
+        raise ValueError(f"a switch moves open actions between open states, not {from_state} to {to}")
+    # The rows are visited in id order from the integration's oldest open action on, a plain walk over the
+    # table's tail where the backlog sits: through the index of open actions each row would be a seek, and
+    # its lane order would visit every page once per administration. No index holds `state` (m018), so the
+    # UPDATE rewrites the rows and nothing else.
+    where = ("a.id >= (SELECT min(o.id) FROM actions o WHERE o.finished_at IS NULL AND o.integration = ?) "
+             f"AND {OPEN} AND a.integration = ? AND a.state = ?")
+    params: list[Any] = [integration, integration, from_state]
     if environment is not None:
-        where += " AND environment = ?"
+        where += " AND a.environment = ?"
         params.append(environment)
     for excepted in except_environments:
-        where += " AND environment != ?"
+        where += " AND a.environment != ?"
         params.append(excepted)
-    db.execute("CREATE TEMP TABLE IF NOT EXISTS moving (id INTEGER PRIMARY KEY, from_state TEXT)")
-    db.execute("DELETE FROM moving")
-    db.execute(f"INSERT INTO moving (id, from_state) SELECT id, state FROM actions WHERE {where}", params)
-    db.execute(
-        "INSERT INTO action_transitions (action_id, at, from_state, to_state, cause) "
-        "SELECT id, ?, from_state, ?, ? FROM moving",
-        [iso(now), to, cause],
-    )
+    # The ids first, as one JSON array (a row per id would cost more than the UPDATE); the caller's write
+    # transaction holds the file, so the UPDATE below moves exactly these.
+    found = db.execute(f"SELECT json_group_array(a.id) FROM actions a NOT INDEXED WHERE {where}", params).fetchone()[0]
+    moving = sorted(json.loads(found))
+    if not moving:
+        return 0
+    # Only a replay assigns `replay_id`: an UPDATE that assigns it touches `actions_by_replay` for every row.
+    replay = ", replay_id = ?" if replay_id is not None else ""
     cursor = db.execute(
-        "UPDATE actions SET state = ?, updated_at = ?, not_before = NULL, replay_id = COALESCE(?, replay_id) "
-        "WHERE id IN (SELECT id FROM moving)",
-        [to, iso(now), replay_id],
+        f"UPDATE actions AS a NOT INDEXED SET state = ?, updated_at = ?, not_before = NULL{replay} WHERE {where}",
+        [to, iso(now), *([replay_id] if replay_id is not None else []), *params],
     )
+    db.conn.executemany("INSERT INTO action_moves (first_action_id, last_action_id, at, from_state, to_state, cause) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", [(first, last, iso(now), from_state, to, cause)
+                                                  for first, last in runs(moving)])
     return cursor.rowcount
 
 
 def lane_heads(db: Database, now: datetime, closed_scopes: list[str], limit: int) -> list[Row]:
-    """The first unfinished action of each administration, when it is queued and due, and its connection's
+    """The first open action of each administration (its lane), when it is queued and due, and its connection's
     credentials were not refused (it waits, queued, for a person to connect it again).
 
     An administration's actions go strictly in arrival order: a later action never overtakes an earlier
     one that waits, runs or is held, so a booking is always done before its release for payment.
     """
-    # Only lanes with something queued can have a head to start; a large backlog held as delayed
-    # (a switch off) costs nothing here.
+    # Lane by lane through the index of open actions, each lane's first entry its head: a seek per lane,
+    # however many actions wait, so a large backlog held as delayed (a switch off) costs nothing here. The
+    # next lane is sought column by column (a row-value comparison would walk through the current lane).
     rows = db.query(
-        """
-        WITH lanes AS (
-            SELECT DISTINCT integration, environment, administration FROM actions WHERE state = 'queued'
-        ), heads AS (
-            SELECT (SELECT min(id) FROM actions b
-                    WHERE b.state IN ('queued', 'running', 'delayed') AND b.integration = lanes.integration
-                      AND b.environment = lanes.environment AND b.administration = lanes.administration) AS head
-            FROM lanes
+        f"""
+        WITH RECURSIVE heads(id, integration, environment, administration) AS (
+            SELECT * FROM (SELECT a.id, a.integration, a.environment, a.administration FROM actions a WHERE {OPEN}
+                           ORDER BY a.integration, a.environment, a.administration, a.id LIMIT 1)
+            UNION ALL
+            SELECT n.id, n.integration, n.environment, n.administration FROM heads h JOIN actions n ON n.id = coalesce(
+                (SELECT a.id FROM actions a WHERE {OPEN} AND a.integration = h.integration
+                   AND a.environment = h.environment AND a.administration > h.administration
+                 ORDER BY a.administration, a.id LIMIT 1),
+                (SELECT a.id FROM actions a WHERE {OPEN} AND a.integration = h.integration
+                   AND a.environment > h.environment
+                 ORDER BY a.environment, a.administration, a.id LIMIT 1),
+                (SELECT a.id FROM actions a WHERE {OPEN} AND a.integration > h.integration
+                 ORDER BY a.integration, a.environment, a.administration, a.id LIMIT 1))
         )
-        SELECT a.* FROM actions a JOIN heads ON a.id = heads.head
+        {ACTION_ROWS} JOIN heads ON a.id = heads.id
         WHERE a.state = 'queued' AND (a.not_before IS NULL OR a.not_before <= ?)
           AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.environment = a.environment
                             AND c.integration = a.integration AND c.refused_at IS NOT NULL)
@@ -163,14 +212,22 @@ def action_lanes(db: Database) -> list[Row]:
 
 
 def transitions_of(db: Database, action_id: int) -> list[Row]:
-    return list(db.query("SELECT at, from_state, to_state, cause FROM action_transitions WHERE action_id = ? ORDER BY id",
-                         [action_id]))
+    """Every state change of an action, oldest first: its own moves and the runs of moves it was part of."""
+    return list(db.query(
+        """
+        SELECT at, from_state, to_state, cause FROM (
+            SELECT id, at, from_state, to_state, cause FROM action_moves WHERE first_action_id = :id
+            UNION ALL
+            SELECT id, at, from_state, to_state, cause FROM action_moves
+            WHERE first_action_id < last_action_id AND last_action_id >= :id AND first_action_id < :id
+        ) ORDER BY id
+        """, {"id": action_id}))
 
 
 def stuck_running(db: Database, now: datetime) -> list[Row]:
     """Running actions whose claim lapsed at `now` (core/lease.py, `claim_lapsed`): their process died
     mid-call, so their outcome is unknown. A live process's claims are left alone."""
-    rows = db.query("SELECT * FROM actions WHERE state = 'running'")
+    rows = db.query(f"{ACTION_ROWS} WHERE a.state = 'running'")
     return [row for row in rows
             if claim_lapsed(moment(row["claim_until"]), now, holder_gone=is_gone(row["claimed_by"]))]
 
@@ -224,8 +281,7 @@ def link_replay_incident(db: Database, replay_id: int, incident_id: str, resolve
 def unfinished_replays(db: Database, scope: str | None = None) -> list[Row]:
     """Replays not yet finished, of one scope or of all, each with `left`: its actions not final yet."""
     return list(db.query(
-        "SELECT r.*, (SELECT count(*) FROM actions a WHERE a.replay_id = r.id "
-        "             AND a.state IN ('queued', 'running', 'delayed')) AS left "
+        f"SELECT r.*, (SELECT count(*) FROM actions a WHERE a.replay_id = r.id AND {OPEN}) AS left "
         "FROM replays r WHERE r.finished_at IS NULL" + (" AND r.scope = ?" if scope else "") + " ORDER BY r.id",
         [scope] if scope else []))
 
@@ -237,7 +293,8 @@ def finish_replay(db: Database, replay_id: int, now: datetime) -> None:
 def replay_last_handled(db: Database, replay_id: int) -> str | None:
     """When the replay's last action reached a final state (ISO 8601), or None."""
     row = next(iter(db.query(
-        "SELECT max(updated_at) AS at FROM actions WHERE replay_id = ? AND state IN ('done', 'undone', 'failed')",
+        "SELECT max(finished_at) AS at FROM actions WHERE replay_id = ? AND finished_at IS NOT NULL "
+        "AND state IN ('done', 'undone', 'failed')",
         [replay_id])))
     return row["at"]
 
@@ -262,15 +319,15 @@ def replay_counts(db: Database, replay_id: int) -> dict[str, int]:
 
 def replay_done_since(db: Database, replay_id: int, since: datetime) -> int:
     return next(db.query(
-        "SELECT count(*) AS n FROM actions WHERE replay_id = ? AND state IN ('done', 'undone', 'failed') "
-        "AND updated_at >= ?", [replay_id, iso(since)]))["n"]
+        "SELECT count(*) AS n FROM actions WHERE replay_id = ? AND finished_at >= ? "
+        "AND state IN ('done', 'undone', 'failed')", [replay_id, iso(since)]))["n"]
 
 
 def delayed_by_administration(db: Database, integration: str, environment: str | None) -> list[Row]:
     return list(db.query(
         """
         SELECT environment, administration, count(*) AS actions, min(created_at) AS oldest
-        FROM actions WHERE integration = :integration AND state = 'delayed'
+        FROM actions WHERE finished_at IS NULL AND integration = :integration AND state = 'delayed'
           AND (:environment IS NULL OR environment = :environment)
         GROUP BY environment, administration ORDER BY environment, administration
         """,
@@ -281,7 +338,7 @@ def delayed_by_administration(db: Database, integration: str, environment: str |
 def backlog(db: Database) -> list[Row]:
     return list(db.query(
         "SELECT integration, state, count(*) AS actions, min(created_at) AS oldest FROM actions "
-        "WHERE state IN ('queued', 'running', 'delayed') GROUP BY integration, state"))
+        "WHERE finished_at IS NULL GROUP BY integration, state"))
 
 
 def insert_misroute(db: Database, fields: dict[str, Any]) -> None:

@@ -621,3 +621,108 @@ def m017_mirror_rules(db: Database) -> None:
         CREATE INDEX mirror_runs_by_rule ON mirror_runs (rule, id);
         """
     )
+
+
+@migrations(transactional=False)
+def m018_narrow_actions(db: Database) -> None:
+    """Switching off 100,000 queued actions rewrites 100,000 rows (issue 15): the rows a switch rewrites are
+    kept narrow, no index they sit in holds `state`, and their CHECK on `state` is one a row can pass
+    cheaply, so the switch costs the rows themselves and little else. What it writes down of the move is
+    one row per run of consecutive actions moved, not one per action (`action_moves`); the view
+    `action_transitions` still shows a row per action and move, as the table of that name did.
+
+    The table is rebuilt (SQLite's documented way to change a CHECK: a new table, the rows copied, the old
+    dropped, the new renamed), which must run with foreign keys off, hence outside the usual transaction.
+    """
+    if "action_requests" in db.table_names():
+        return  # rebuilt already; only its record was missing (a crash between the two)
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        # Inside a transaction the PRAGMA does nothing, and dropping the old table would then fail on every
+        # transition pointing at it: say why instead.
+        if db.execute("PRAGMA foreign_keys").fetchone()[0]:
+            raise RuntimeError("m018 must run outside a transaction, with foreign keys off")
+        with db.atomic():
+            # One statement at a time: executescript would commit the transaction first.
+            for statement in _NARROW_ACTIONS.split(";\n"):
+                db.execute(statement)
+            broken = db.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"m018 would leave rows pointing at no action: {broken[:5]}")
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
+_NARROW_ACTIONS = """
+-- What was asked, written once and read by the dispatcher: apart from the rows a switch rewrites.
+CREATE TABLE action_requests (
+    action_id INTEGER PRIMARY KEY REFERENCES actions(id),
+    fingerprint TEXT NOT NULL,      -- of what was asked, to tell a repeat from a conflicting reuse of a key
+    payload TEXT NOT NULL           -- JSON
+);
+INSERT INTO action_requests (action_id, fingerprint, payload) SELECT id, fingerprint, payload FROM actions;
+CREATE TABLE actions_narrow (
+    id INTEGER PRIMARY KEY,
+    client TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    integration TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    administration TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    -- ORs rather than IN (...): SQLite checks an IN list here at about ten times the cost, on every row an
+    -- UPDATE touches.
+    state TEXT NOT NULL CHECK (state = 'queued' OR state = 'running' OR state = 'delayed' OR state = 'done'
+                               OR state = 'undone' OR state = 'failed' OR state = 'cancelled'),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before TEXT,                -- a retry waits until then
+    replay_id INTEGER,              -- the replay that released it from delayed, if any
+    result TEXT,                    -- JSON: administration, entry_number, entry_id, reference, amount
+    error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    -- When it reached a final state (done, undone, failed, cancelled); NULL while open (queued, running,
+    -- delayed). The index of open actions keys on it rather than on `state`, so actions moving between
+    -- queued and delayed stay where they are in it.
+    finished_at TEXT,
+    claimed_by TEXT,                -- the process whose claim a running action is under (core/lease.py)
+    claim_until TEXT,
+    UNIQUE (client, idempotency_key)
+);
+INSERT INTO actions_narrow (id, client, idempotency_key, integration, environment, administration, kind, state,
+                            attempts, not_before, replay_id, result, error, created_at, updated_at, finished_at,
+                            claimed_by, claim_until)
+SELECT id, client, idempotency_key, integration, environment, administration, kind, state, attempts, not_before,
+       replay_id, result, error, created_at, updated_at,
+       CASE WHEN state IN ('done', 'undone', 'failed', 'cancelled') THEN updated_at END, claimed_by, claim_until
+FROM actions;
+DROP TABLE actions;
+ALTER TABLE actions_narrow RENAME TO actions;
+CREATE INDEX actions_by_key ON actions (idempotency_key);
+CREATE INDEX actions_running_claims ON actions (state, claim_until) WHERE state = 'running';
+-- Each administration's open actions in arrival order: its lane.
+CREATE INDEX actions_open ON actions (integration, environment, administration, id) WHERE finished_at IS NULL;
+-- A replay's actions, open (finished_at NULL) or final. Only actions a replay released are in it, and a switch
+-- going off mid-replay (delayed again) leaves it as it is.
+CREATE INDEX actions_by_replay ON actions (replay_id, finished_at) WHERE replay_id IS NOT NULL;
+-- Every state change of the actions: one row per change of one action (first = last), or per run of
+-- consecutive actions a switch moved together (first < last), in the order they happened (id).
+CREATE TABLE action_moves (
+    id INTEGER PRIMARY KEY,
+    first_action_id INTEGER NOT NULL REFERENCES actions(id),
+    last_action_id INTEGER NOT NULL REFERENCES actions(id),
+    at TEXT NOT NULL,
+    from_state TEXT,                -- NULL: received
+    to_state TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    CHECK (first_action_id <= last_action_id)
+);
+INSERT INTO action_moves (id, first_action_id, last_action_id, at, from_state, to_state, cause)
+SELECT id, action_id, action_id, at, from_state, to_state, cause FROM action_transitions;
+DROP TABLE action_transitions;
+CREATE INDEX action_moves_by_action ON action_moves (first_action_id, id);
+CREATE INDEX action_moves_runs ON action_moves (last_action_id) WHERE first_action_id < last_action_id;
+-- Each action's transitions, a row per action and change, as the table of this name held them before.
+CREATE VIEW action_transitions (id, action_id, at, from_state, to_state, cause) AS
+SELECT m.id, a.id, m.at, m.from_state, m.to_state, m.cause
+FROM action_moves m JOIN actions a ON a.id BETWEEN m.first_action_id AND m.last_action_id
+"""

@@ -79,8 +79,9 @@ def mirror_writes(db: Database, client: str) -> list[Row]:
     """Every write a rule handed to the outbox (its client's actions), oldest first, with the target key it wrote
     (`target_key`, from the payload)."""
     return list(db.query(
-        "SELECT id, idempotency_key, kind, state, error, attempts, created_at, updated_at, "
-        "json_extract(payload, '$.key') AS target_key FROM actions WHERE client = ? ORDER BY id", [client]))
+        "SELECT a.id, a.idempotency_key, a.kind, a.state, a.error, a.attempts, a.created_at, a.updated_at, "
+        "json_extract(r.payload, '$.key') AS target_key FROM actions a JOIN action_requests r ON r.action_id = a.id "
+        "WHERE a.client = ? ORDER BY a.id", [client]))
 
 
 def mirror_write_counts(db: Database, client: str) -> dict[tuple[str, str], int]:
@@ -91,8 +92,10 @@ def mirror_write_counts(db: Database, client: str) -> dict[tuple[str, str], int]
 
 def last_mirror_error(db: Database, client: str) -> Row | None:
     """A rule's newest write that failed or was undone, with its error."""
-    rows = list(db.query("SELECT id, kind, state, error, updated_at, json_extract(payload, '$.key') AS target_key "
-                         "FROM actions WHERE client = ? AND state IN ('failed', 'undone') ORDER BY id DESC LIMIT 1",
+    rows = list(db.query("SELECT a.id, a.kind, a.state, a.error, a.updated_at, "
+                         "json_extract(r.payload, '$.key') AS target_key "
+                         "FROM actions a JOIN action_requests r ON r.action_id = a.id "
+                         "WHERE a.client = ? AND a.state IN ('failed', 'undone') ORDER BY a.id DESC LIMIT 1",
                          [client]))
     return rows[0] if rows else None
 

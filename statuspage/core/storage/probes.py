@@ -148,5 +148,5 @@ def backlog_of(db: Database, integration: str) -> Row:
         """
         SELECT sum(state = 'queued') AS queued, sum(state = 'delayed') AS delayed, sum(state = 'running') AS running,
                min(created_at) AS oldest
-        FROM actions WHERE integration = ? AND state IN ('queued', 'running', 'delayed')
+        FROM actions WHERE finished_at IS NULL AND integration = ?
         """, [integration]))

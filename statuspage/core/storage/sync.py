@@ -287,14 +287,16 @@ def set_last_nightly(db: Database, environment: str, night: str) -> None:
 def bookings_waiting(db: Database, integration: str, environment: str, administration: str) -> int:
     """Actions queued or under way in one administration's lane: while any is, sync makes no call there."""
     return int(db.execute(
-        "SELECT count(*) FROM actions WHERE state IN ('queued', 'running') AND integration = ? AND environment = ? "
-        "AND administration = ?", [integration, environment, administration]).fetchone()[0])
+        "SELECT count(*) FROM actions WHERE finished_at IS NULL AND state IN ('queued', 'running') "
+        "AND integration = ? AND environment = ? AND administration = ?",
+        [integration, environment, administration]).fetchone()[0])
 
 
 def bookings_delayed(db: Database, integration: str, environment: str) -> int:
     """Actions a kill switch holds in an environment: the replay goes before any sync."""
     return int(db.execute(
-        "SELECT count(*) FROM actions WHERE state = 'delayed' AND integration = ? AND environment = ?",
+        "SELECT count(*) FROM actions WHERE finished_at IS NULL AND state = 'delayed' AND integration = ? "
+        "AND environment = ?",
         [integration, environment]).fetchone()[0])
 
 
@@ -315,6 +317,6 @@ def oldest_unsettled_action(db: Database, integrations: Sequence[str]) -> int | 
     """The lowest id of an action of these integrations not yet final: done actions after the watermark are
     looked at again."""
     marks = ", ".join("?" * len(integrations))
-    row = db.execute(f"SELECT min(id) FROM actions WHERE integration IN ({marks}) "
-                     f"AND state IN ('queued', 'running', 'delayed')", list(integrations)).fetchone()
+    row = db.execute(f"SELECT min(id) FROM actions WHERE finished_at IS NULL AND integration IN ({marks})",
+                     list(integrations)).fetchone()
     return None if row[0] is None else int(row[0])
