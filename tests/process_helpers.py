@@ -110,6 +110,15 @@ def stop(service: subprocess.Popen) -> None:
     service.wait()
 
 
+def query(environ: dict[str, str], sql: str, params: Any = ()) -> list[dict[str, Any]]:
+    """The rows of `sql` on the service's database, opened read-only beside the running processes."""
+    db = storage.connect(environ["STATUSPAGE_DB"], read_only=True)
+    try:
+        return list(db.query(sql, params))
+    finally:
+        db.close()
+
+
 def booked_refs(sandbox: Any) -> list[str]:
     """The references of the Exact Online sandbox's ledger entries, in the order they were booked."""
     return [entry["your_ref"] for entry in httpx.get(f"{sandbox.url}/_sandbox/ledger").json()["entries"]]

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from conftest import TEST_CONFIG, free_port, wait_for
 from exact_online_service_helpers import DEMO_ENVIRONMENTS, book, sandbox_code
-from process_helpers import booked_refs, callback_url, exchanged, seeding, service_environ, start, stop
+from process_helpers import booked_refs, callback_url, exchanged, query, seeding, service_environ, start, stop
 from webhook_helpers import Receiver
 
 from integrations.exact_online.oauth import OAuthApp, exchange_code
@@ -60,14 +60,6 @@ def seed(tmp_path, sandbox, port: int, *, backlog: int = 0, webhook: str | None 
         if backlog:
             seeded.held(EXACT_ONLINE, (book(f"W-{n}", administration=("101", "102")[n % 2]) for n in range(backlog)))
     return environ
-
-
-def query(environ, sql: str, params=()) -> list[dict]:
-    db = storage.connect(environ["STATUSPAGE_DB"], read_only=True)
-    try:
-        return list(db.query(sql, params))
-    finally:
-        db.close()
 
 
 def holder_pid(environ) -> int | None:
