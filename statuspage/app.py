@@ -38,7 +38,7 @@ from statuspage.background import (
 )
 from statuspage.config import load_settings
 from statuspage.core import logs
-from statuspage.core.auth import SignInLimiter
+from statuspage.core.auth import Limiter
 from statuspage.core.clock import Clock, system_clock
 from statuspage.core.i18n import choose_language, word
 from statuspage.core.installed import INSTALLED
@@ -85,8 +85,8 @@ def create_app(settings: Settings, clock: Clock = system_clock, registry: Regist
     csrf_secret = _service_secret(settings, "csrf")
     templates = make_environment(settings.templates_dir)
     pages = PublicPages(settings, store, clock, templates)
-    sign_in_limiter = SignInLimiter()
-    subscribe_limiter = SignInLimiter(attempts=SUBSCRIBE_LIMIT, window=timedelta(hours=1))
+    sign_in_limiter = Limiter(store, "sign-in")
+    subscribe_limiter = Limiter(store, "subscribe", attempts=SUBSCRIBE_LIMIT, window=timedelta(hours=1))
     oauth_state_secret = _service_secret(settings, "oauth-state")
     console_secret = _service_secret(settings, "console-messages")
 

@@ -3,11 +3,10 @@
 import hashlib
 import hmac
 import json
-from email import message_from_bytes
 
 import pytest
-from aiosmtpd.controller import Controller
 from conftest import free_port
+from mail_helpers import mail_sink_fixture  # noqa: F401 (a fixture)
 from webhook_helpers import receiver_fixture  # noqa: F401 (fixtures)
 
 from statuspage.core.operation import Actor
@@ -143,30 +142,6 @@ def test_link_tokens_open_only_what_they_were_made_for() -> None:
     assert subscriber_of("other secret", token, "unsubscribe") is None
     assert subscriber_of("secret", "43." + token.split(".")[1], "unsubscribe") is None
     assert subscriber_of("secret", "nonsense", "unsubscribe") is None
-
-
-class Sink:
-    """An SMTP server on loopback that keeps every message."""
-
-    def __init__(self) -> None:
-        self.messages = []
-        sink = self
-
-        class Handler:
-            async def handle_DATA(self, server, session, envelope):
-                sink.messages.append(message_from_bytes(envelope.content))
-                return "250 OK"
-
-        self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-
-@pytest.fixture
-def mail_sink():
-    sink = Sink()
-    yield sink
-    sink.controller.stop()
 
 
 @pytest.fixture

@@ -13,9 +13,12 @@ import enum
 import hashlib
 import re
 import secrets
-from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from statuspage.core import storage
+from statuspage.core.storage import Store
 
 TOKEN_PREFIX = "sp_"
 SESSION_COOKIE = "statuspage_session"
@@ -81,37 +84,46 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
-class SignInLimiter:
-    """At most `attempts` failed sign-ins per client within `window`; then wait.
+def wait_after(hits: Sequence[datetime], now: datetime, attempts: int, window: timedelta) -> float:
+    """Seconds a client must wait, given the moments it was counted (oldest first): 0 while fewer than
+    `attempts` of them lie within `window` before `now`, else until enough have left the window."""
+    recent = [hit for hit in hits if hit > now - window]
+    if len(recent) < attempts:
+        return 0.0
+    return (recent[-attempts] + window - now).total_seconds()
 
-    Kept in memory: the service runs one process, and a restart forgetting the count is fine.
+
+class Limiter:
+    """At most `attempts` counted per client within `window`; then wait (`name` tells the limits apart).
+
+    The counts are kept in the database, so every web worker of `serve --workers N` counts against the same
+    limit, and a restart forgets nothing (issue 15). Used for failed console sign-ins (5 per 5 minutes) and
+    e-mail subscriptions (5 an hour).
     """
 
-    def __init__(self, attempts: int = 5, window: timedelta = timedelta(minutes=5)) -> None:
-        self.attempts = attempts
-        self.window = window
-        self._failures: dict[str, deque[datetime]] = defaultdict(deque)
+    def __init__(self, store: Store, name: str, attempts: int = 5, window: timedelta = timedelta(minutes=5)) -> None:
+        self.store, self.name, self.attempts, self.window = store, name, attempts, window
 
-    def retry_after(self, client: str, now: datetime) -> float:
+    async def retry_after(self, client: str, now: datetime) -> float:
         """Seconds the client must wait before trying again; 0 when it may try now."""
-        failures = self._failures[client]
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        if len(failures) < self.attempts:
-            if not failures:
-                del self._failures[client]
-            return 0.0
-        return (failures[0] + self.window - now).total_seconds()
+        hits = await self.store.read(storage.limit_hits, self.name, client, now - self.window)
+        return wait_after(hits, now, self.attempts, self.window)
 
-    def failed(self, client: str, now: datetime) -> None:
+    async def failed(self, client: str, now: datetime) -> None:
         """Count a failure against `client`. Only time clears it: a success (this client's or anyone's behind
         the same proxy) does not, or a valid low-privilege token would buy unlimited guesses."""
-        self._failures[client].append(now)
+        await self.store.write(storage.add_limit_hit, self.name, client, now, now - self.window)
 
-    def spend(self, client: str, now: datetime) -> float:
+    async def spend(self, client: str, now: datetime) -> float:
         """For limits on every request (not only failures): 0 and counted when `client` may go on now, else
-        the seconds to wait (not counted)."""
-        wait = self.retry_after(client, now)
-        if wait == 0:
-            self.failed(client, now)
-        return wait
+        the seconds to wait (not counted). Looked up and counted in one write transaction: two workers
+        cannot both let the last one through."""
+
+        def spend(db) -> float:
+            wait = wait_after(storage.limit_hits(db, self.name, client, now - self.window), now, self.attempts,
+                              self.window)
+            if wait == 0:
+                storage.add_limit_hit(db, self.name, client, now, now - self.window)
+            return wait
+
+        return await self.store.write(spend)

@@ -17,7 +17,7 @@ from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
 from statuspage.incidents import operations
 from statuspage.page.public import PagesDep, PublicPages
-from statuspage.web.dependencies import ClockDep, SettingsDep, SignInLimiterDep, StoreDep
+from statuspage.web.dependencies import ClockDep, LimiterDep, SettingsDep, StoreDep
 from statuspage.web.security import client_of
 
 SUBSCRIBE_LIMIT = 5
@@ -44,9 +44,9 @@ async def _run(store: Store, settings: Settings, clock: Clock, work, *args):
 @post("/subscriptions", include_in_schema=False)
 async def subscribe(
     request: Request, store: StoreDep, settings: SettingsDep, clock: ClockDep, pages: PagesDep,
-    subscribe_limiter: SignInLimiterDep,
+    subscribe_limiter: LimiterDep,
 ) -> Response:
-    wait = subscribe_limiter.spend(client_of(request, settings), clock())
+    wait = await subscribe_limiter.spend(client_of(request, settings), clock())
     if wait > 0:
         minutes = str(math.ceil(wait / 60))
         response = _message(request, pages, "subscribe_title", "subscribe_too_often", status_code=429, minutes=minutes)

@@ -37,7 +37,7 @@ from statuspage.core.i18n import format_relative, format_stamp, word, zone_named
 from statuspage.core.operation import Refused
 from statuspage.core.settings import LANGUAGES, Settings, text_in
 from statuspage.core.vocabulary import ComponentStatus
-from statuspage.web.dependencies import ClockDep, SecretDep, SettingsDep, SignInLimiterDep, StoreDep
+from statuspage.web.dependencies import ClockDep, LimiterDep, SecretDep, SettingsDep, StoreDep
 from statuspage.web.security import ConsoleSessionAuthentication, client_of, requires
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -234,17 +234,17 @@ class SignInController(Controller):
     @post("/sign-in")
     async def sign_in(
         self, request: Request, console: ConsoleDep, store: StoreDep, settings: SettingsDep, clock: ClockDep,
-        sign_in_limiter: SignInLimiterDep,
+        sign_in_limiter: LimiterDep,
     ) -> Response | Template:
         now, client = clock(), client_of(request, settings)
-        wait = sign_in_limiter.retry_after(client, now)
+        wait = await sign_in_limiter.retry_after(client, now)
         if wait > 0:
             return console.render("web/sign_in.html", status_code=429, headers={"Retry-After": str(math.ceil(wait))},
                                   error=f"Too many failed sign-ins; try again in {math.ceil(wait)} seconds.")
         token = (await form_of(request)).get("token", "")
         row = await store.read(storage.token_by_hash, digest(token)) if token else None
         if row is None or Role(row["role"]) is Role.CLIENT:
-            sign_in_limiter.failed(client, now)
+            await sign_in_limiter.failed(client, now)
             return console.render("web/sign_in.html", status_code=401, error="That token is unknown or revoked.")
         session = new_session_id()
         await store.write(storage.insert_session, digest(session), row["id"], now, now + SESSION_LIFETIME)

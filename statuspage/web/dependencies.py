@@ -17,7 +17,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import SkipValidation
 
-from statuspage.core.auth import SignInLimiter
+from statuspage.core.auth import Limiter
 from statuspage.core.clock import Clock
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
@@ -25,7 +25,7 @@ from statuspage.core.storage import Store
 StoreDep = NamedDependency[SkipValidation[Store]]
 SettingsDep = NamedDependency[SkipValidation[Settings]]
 ClockDep = NamedDependency[SkipValidation[Clock]]
-SignInLimiterDep = NamedDependency[SkipValidation[SignInLimiter]]
+LimiterDep = NamedDependency[SkipValidation[Limiter]]
 """Both limiters have this type: `sign_in_limiter` (console sign-ins) and `subscribe_limiter` (subscriptions)."""
 SecretDep = NamedDependency[SkipValidation[str]]
 """`oauth_state_secret`: signs the state an OAuth sign-in carries through the accounting system; `console_secret`:

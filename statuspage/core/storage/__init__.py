@@ -89,6 +89,7 @@ from statuspage.core.storage.incidents import (
     updates_oldest_first,
 )
 from statuspage.core.storage.leases import give_up_lease, lease, take_lease
+from statuspage.core.storage.limiters import add_limit_hit, limit_hits
 from statuspage.core.storage.listeners import forget_listener, listeners, record_listener
 from statuspage.core.storage.migrations import (
     migrations,
@@ -218,6 +219,8 @@ __all__ = [
     "migrations",
     "lease",
     "take_lease",
+    "add_limit_hit",
+    "limit_hits",
     "give_up_lease",
     "listeners",
     "record_listener",

@@ -726,3 +726,20 @@ CREATE VIEW action_transitions (id, action_id, at, from_state, to_state, cause) 
 SELECT m.id, a.id, m.at, m.from_state, m.to_state, m.cause
 FROM action_moves m JOIN actions a ON a.id BETWEEN m.first_action_id AND m.last_action_id
 """
+
+
+@migrations()
+def m019_limit_hits(db: Database) -> None:
+    # What the per-client limits counted (failed console sign-ins, e-mail subscriptions), in the database so
+    # that every web worker counts against the same limit (issue 15). Rows older than a limit's window go.
+    db.executescript(
+        """
+        CREATE TABLE limit_hits (
+            limiter TEXT NOT NULL,          -- 'sign-in', 'subscribe'
+            client TEXT NOT NULL,           -- the client's address (web/security.py, client_of)
+            at TEXT NOT NULL
+        );
+        CREATE INDEX limit_hits_by_client ON limit_hits (limiter, client, at);
+        CREATE INDEX limit_hits_by_time ON limit_hits (limiter, at);
+        """
+    )
