@@ -16,7 +16,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ import jinja2
 import msgspec
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
+from markupsafe import Markup
 
 from statuspage.core.clock import Clock
 from statuspage.core.i18n import format_day, format_duration, format_time, pick_text, word
@@ -167,6 +168,21 @@ class ComponentRow:
     notice: str | None = None  # what a kill switch means for the visitor, when one holds this component
 
 
+def moment_element(moment: datetime, language: str, zone: ZoneInfo, now: datetime | None = None) -> Markup:
+    """A moment as the page shows it (`format_time`, with the year when it is not `now`'s), in a `<time>` the
+    page's script can show in another zone: `<time datetime="2026-11-23T09:20:00+00:00" data-moment>Nov 23,
+    10:20 CET</time>`; `data-year` when `now` is given, so the script shows a year where the service would."""
+    return Markup('<time datetime="{}" data-moment{}>{}</time>').format(
+        moment.astimezone(UTC).isoformat(), Markup(" data-year") if now is not None else "",
+        format_time(moment, language, zone, now))
+
+
+def words_with_markup(language: str, key: str, **values: object) -> str | Markup:
+    """`word`, for templates: with values, the text escaped and each value escaped unless it is markup already
+    (a `<time>` from `moment_element`), so a moment inside a sentence stays an element."""
+    return Markup.escape(word(language, key)).format(**values) if values else word(language, key)
+
+
 def language_paths(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dict:
     """Where the public pages link: each language's pages at their own paths (`/nl/`, `/en/incidents/ID`), so a
     link works the same on the server and in the static copy (page/export.py), whose files hold one language
@@ -188,8 +204,11 @@ def common_context(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dic
         "zone": zone.key,
         "page": snapshot.settings.page,
         "component_names": {view.id: text_in(view.name, language, default) or view.id for view in snapshot.components},
-        "when": lambda moment: format_time(moment, language, zone, snapshot.now),
-        "t": lambda key, **values: word(language, key, **values),
+        "when": lambda moment: moment_element(moment, language, zone, snapshot.now),
+        # The year the page was rendered in, in its zone: the page's script shows a year where the service did
+        # (format_time). A year, not a moment, so that every worker renders the same bytes.
+        "rendered_year": snapshot.now.astimezone(zone).year,
+        "t": lambda key, **values: words_with_markup(language, key, **values),
         "feeds": True,  # the head links the feeds for readers to discover
         # An incident's title and an update's text in the visitor's language when written in it, else
         # the other, with the language it is in (None: no mark due).
@@ -232,7 +251,7 @@ def page_context(snapshot: PageSnapshot, language: str, zone: ZoneInfo) -> dict:
         "maintenances": snapshot.active_maintenances + snapshot.upcoming_maintenances,
         "past_days": past_days,
         "states": [status.value for status in LEGEND_ORDER],
-        "updated": format_time(snapshot.updated_at, language, zone),
+        "updated": moment_element(snapshot.updated_at, language, zone),
         "uptime_days": UPTIME_DAYS,
         "email_offered": snapshot.settings.notifications.smtp_host is not None,
     }
