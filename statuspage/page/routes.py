@@ -37,6 +37,16 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return any(candidate.strip().removeprefix("W/") == wanted for candidate in if_none_match.split(","))
 
 
+def request_header(request: Request, name: bytes) -> str | None:
+    """The value of the request header `name` (lower case, as ASGI gives names), its repeats joined by ", " as
+    RFC 9110 allows for list headers; None when absent.
+
+    Read from the scope's raw list, not `request.headers`: building Litestar's `Headers` costs about 12 µs a
+    request (Litestar 2.25), a tenth of what a ready answer costs in the server, and these routes need two headers."""
+    values = [value.decode("latin-1") for key, value in request.scope["headers"] if key == name]
+    return ", ".join(values) if values else None
+
+
 class PreparedAnswers:
     """The three answers one rendered document can get, built once because they are sent thousands
     of times: handing Litestar a ready ASGIResponse, instead of a Response to convert and a
@@ -55,7 +65,7 @@ class PreparedAnswers:
         self.not_modified = ASGIResponse(status_code=304, headers=headers)
 
     def answer(self, request: Request) -> ASGIResponse:
-        if etag_matches(request.headers.get("if-none-match"), self.etag):
+        if etag_matches(request_header(request, b"if-none-match"), self.etag):
             return self.not_modified
         return self.head if request.method == HttpMethod.HEAD else self.full
 
@@ -92,7 +102,7 @@ def visitor_preferences(request: Request, lang: str | None, tz: str | None) -> t
     if lang is not None and lang not in LANGUAGES:
         raise HTTPException(status_code=400, detail=f"lang={lang!r} is not offered; use lang=nl or lang=en")
     zone = zone_named(tz) if tz else settings.zone
-    language = choose_language(lang, request.headers.get("accept-language"), settings.page.language)
+    language = choose_language(lang, request_header(request, b"accept-language"), settings.page.language)
     return language, zone or settings.zone, zone is None
 
 
