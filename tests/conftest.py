@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -22,6 +23,8 @@ from statuspage.core.settings import Settings
 from statuspage.core.storage import Store, open_database, sync_components, write_transaction
 from statuspage.incidents.status_history import record_statuses_now
 from statuspage.page.snapshot import component_definitions
+
+T = TypeVar("T")
 
 # A Monday in winter: Europe/Amsterdam is UTC+1 (CET).
 WINTER_MORNING = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -173,19 +176,21 @@ def live(rows: list[dict]) -> dict[str, dict]:
     return copy
 
 
-def wait_for(check: Callable[[], object], what: str, seconds: float = 60) -> float:
-    """Poll `check` until it is true; the seconds that took. A refused connection, or a file not there (yet),
-    counts as not yet.
+def wait_for(check: Callable[[], T], what: str, seconds: float = 60, tick: Callable[[], object] = lambda: None) -> T:
+    """Poll `check` until it answers something true, and return that answer. A refused connection, or a file
+    not there (yet), counts as not yet. `tick` runs between polls: a test that moves its clock on there makes
+    the work due by that clock come due while it waits.
 
-    The wall clock bounds the wait only: it is never the thing a test asserts. Raises AssertionError after
-    `seconds`."""
-    began = time.monotonic()
-    while time.monotonic() - began < seconds:
+    The wall clock bounds the wait only: it is never the thing a test asserts. Raises AssertionError naming
+    `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         try:
-            if check():
-                return time.monotonic() - began
+            if answer := check():
+                return answer
         except (httpx.TransportError, OSError):
             pass
+        tick()
         time.sleep(0.05)
     raise AssertionError(f"gave up waiting for {what}")
 

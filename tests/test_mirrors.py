@@ -13,9 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from conftest import TEST_CONFIG, TOKENS
+from conftest import TEST_CONFIG, TOKENS, wait_for
 from page_helpers import csrf_of, sign_in
-from waiting import wait_until
 
 from integrations.exact_online.sandbox import SANDBOX_CLIENT_ID as EXACT_CLIENT_ID
 from integrations.exact_online.sandbox import SANDBOX_CLIENT_SECRET as EXACT_SECRET
@@ -169,7 +168,7 @@ def settled(client, after: int = 0, tick: Callable[[], None] = lambda: None) -> 
         done = run is not None and run["id"] > after and run["state"] in ("done", "failed") and state["waiting"] == 0
         return state if done else None
 
-    return wait_until(check, f"a run after {after} settled", tick)
+    return wait_for(check, f"a run after {after} settled", tick=tick)
 
 
 def sync(client, kind: str = "incremental", environment: str = "jansen-groep", administration: str = "201",
@@ -183,7 +182,7 @@ def sync(client, kind: str = "incremental", environment: str = "jansen-groep", a
         task = client.get(f"/api/v1/sync-tasks/{task_id}", headers=header("viewer")).json()
         return task if task["state"] in ("done", "failed") else None
 
-    task = wait_until(finished, f"sync task {task_id} finished")
+    task = wait_for(finished, f"sync task {task_id} finished")
     assert task["state"] == "done", task
     return task
 
@@ -329,7 +328,7 @@ def test_the_visma_kill_switch_holds_the_inserts_as_delayed_and_replays_them_onc
         run = state["last_run"]
         return state if run["id"] > first and run["state"] == "done" else None
 
-    state = wait_until(held, "the run while switched off")
+    state = wait_for(held, "the run while switched off")
     assert (state["waiting"], state["delayed"]) == (3, 3)
     assert "switched off" in state["last_run"]["target_note"]
     assert len(mirrored(visma)) == RELATIONS, "nothing is sent while the switch is off"

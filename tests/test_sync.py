@@ -13,8 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-import waiting
-from conftest import TEST_CONFIG, TOKENS, live
+from conftest import TEST_CONFIG, TOKENS, live, wait_for
 from exact_online_helpers import control
 from exact_online_service_helpers import sandbox_code
 from litestar.testing import TestClient
@@ -128,21 +127,11 @@ def task_of(client: TestClient, task_id: int) -> dict[str, Any]:
     return answer.json()
 
 
-def wait_for(client: TestClient, task_id: int, *states: str) -> dict[str, Any]:
-    """Poll until the task is in one of `states` (default: finished). Real time bounds the wait only."""
+def settled_task(client: TestClient, task_id: int, *states: str) -> dict[str, Any]:
+    """The task once it is in one of `states` (default: finished), the test's clock ticking while it waits."""
     wanted = states or ("done", "failed")
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        task = task_of(client, task_id)
-        if task["state"] in wanted:
-            return task
-        tick()
-        time.sleep(0.02)
-    raise AssertionError(f"task {task_id} never reached {wanted}: {task}")
-
-
-def wait_until(check, what: str) -> Any:
-    return waiting.wait_until(check, what, tick, WAIT_SECONDS)
+    return wait_for(lambda: (task := task_of(client, task_id))["state"] in wanted and task,
+                    f"task {task_id} in {wanted}", WAIT_SECONDS, tick)
 
 
 def feed(client: TestClient, environment: str, administration: str, entity: str, after: int = 0) -> list[dict]:
@@ -170,7 +159,7 @@ def book(key: str, administration: str = "201", environment: str = "jansen-groep
 
 def test_a_first_full_sync_mirrors_every_entity_exactly(connected, sandbox) -> None:
     client = connected
-    task = wait_for(client, ask(client, environment="jansen-groep", administration="201", kind="full")["id"])
+    task = settled_task(client, ask(client, environment="jansen-groep", administration="201", kind="full")["id"])
     assert task["state"] == "done", task
     assert {run["entity"] for run in task["runs"]} == set(ENTITIES)
     for entity, size in DEMO_SIZES.items():
@@ -190,7 +179,7 @@ def test_a_first_full_sync_mirrors_every_entity_exactly(connected, sandbox) -> N
 def test_changes_and_deletions_arrive_through_an_incremental_sync_and_the_change_feed(connected, sandbox, clock
                                                                                    ) -> None:
     client = connected
-    wait_for(client, ask(client, environment="jansen-groep", administration="201", kind="full")["id"])
+    settled_task(client, ask(client, environment="jansen-groep", administration="201", kind="full")["id"])
     before = {entity: feed(client, "jansen-groep", "201", entity) for entity in ("accounts", "cost_centers")}
     cursor = {entity: rows[-1]["seq"] for entity, rows in before.items()}
     clock.advance(minutes=1)  # a change in Exact takes the time of the change as its Modified
@@ -198,7 +187,7 @@ def test_changes_and_deletions_arrive_through_an_incremental_sync_and_the_change
     gone = control(sandbox, "data/201/accounts/3")
     control(sandbox, "data/201/accounts/3", {"delete": True})
     centre = control(sandbox, "data/201/cost_centers/2", {"set": {"Description": "Werkplaats"}})
-    task = wait_for(client, ask(client, environment="jansen-groep", administration="201", kind="incremental")["id"])
+    task = settled_task(client, ask(client, environment="jansen-groep", administration="201", kind="incremental")["id"])
     assert task["state"] == "done", task
     changes = feed(client, "jansen-groep", "201", "accounts", after=cursor["accounts"])
     assert [(row["key"], row["deleted"]) for row in changes] == [(renamed["ID"], False), (gone["ID"], True)]
@@ -215,15 +204,15 @@ def test_changes_and_deletions_arrive_through_an_incremental_sync_and_the_change
 
 def test_a_hard_delete_is_caught_by_the_next_full_sync(connected, sandbox) -> None:
     client = connected
-    wait_for(client, ask(client, environment="jansen-groep", administration="201", kind="full",
+    settled_task(client, ask(client, environment="jansen-groep", administration="201", kind="full",
                          entities=["accounts"])["id"])
     gone = control(sandbox, "data/201/accounts/5")
     control(sandbox, "data/201/accounts/5", {"delete": True, "hard": True})
-    incremental = wait_for(client, ask(client, environment="jansen-groep", administration="201",
+    incremental = settled_task(client, ask(client, environment="jansen-groep", administration="201",
                                        kind="incremental", entities=["accounts"])["id"])
     assert gone["ID"] in live(feed(client, "jansen-groep", "201", "accounts")), "the Deleted feed did not say"
     assert {run["entity"]: run["deleted"] for run in incremental["runs"]}["accounts"] == 0
-    full = wait_for(client, ask(client, environment="jansen-groep", administration="201", kind="full",
+    full = settled_task(client, ask(client, environment="jansen-groep", administration="201", kind="full",
                                 entities=["accounts"])["id"])
     assert full["runs"][0]["deleted"] == 1
     [tombstone] = [row for row in feed(client, "jansen-groep", "201", "accounts") if row["deleted"]]
@@ -235,18 +224,19 @@ def test_a_full_sync_killed_halfway_leaves_the_mirror_intact_and_the_next_one_co
 ) -> None:
     with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
         connect_all(client, sandbox)
-        wait_for(client, ask(client, environment="jansen-groep", administration="201", kind="full",
+        settled_task(client, ask(client, environment="jansen-groep", administration="201", kind="full",
                              entities=["accounts"])["id"])
         before = feed(client, "jansen-groep", "201", "accounts")
         control(sandbox, "data/201", {"accounts": 3000})
         control(sandbox, "faults", {"latency_ms": 15})
         task_id = ask(client, environment="jansen-groep", administration="201", kind="full", entities=["accounts"])["id"]
-        wait_until(lambda: any(run["calls"] >= 5 for run in task_of(client, task_id)["runs"]), "five pages read")
+        wait_for(lambda: any(run["calls"] >= 5 for run in task_of(client, task_id)["runs"]), "five pages read",
+                 tick=tick)
     # The service stopped mid-read (its background work cancelled, as at a shutdown or a crash).
     with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
         assert feed(client, "jansen-groep", "201", "accounts") == before, "the mirror is as it was"
         control(sandbox, "faults", {"latency_ms": 0})
-        task = wait_for(client, task_id)
+        task = settled_task(client, task_id)
         assert task["state"] == "done", task
         accounts = live(feed(client, "jansen-groep", "201", "accounts"))
         assert len(accounts) == 3000
@@ -255,12 +245,12 @@ def test_a_full_sync_killed_halfway_leaves_the_mirror_intact_and_the_next_one_co
 
 def test_a_failed_full_sync_leaves_the_mirror_as_it_was(connected, sandbox) -> None:
     client = connected
-    wait_for(client, ask(client, environment="jansen-groep", administration="201", kind="full",
+    settled_task(client, ask(client, environment="jansen-groep", administration="201", kind="full",
                          entities=["accounts"])["id"])
     before = feed(client, "jansen-groep", "201", "accounts")
     control(sandbox, "data/201", {"accounts": 500})
     control(sandbox, "faults", {"fail_next": 1000, "fail_status": 500})
-    task = wait_for(client, ask(client, environment="jansen-groep", administration="201", kind="full",
+    task = settled_task(client, ask(client, environment="jansen-groep", administration="201", kind="full",
                                 entities=["accounts"])["id"])
     control(sandbox, "faults", {"fail_next": 0})
     assert task["state"] == "failed"
@@ -270,7 +260,7 @@ def test_a_failed_full_sync_leaves_the_mirror_as_it_was(connected, sandbox) -> N
 
 def test_a_scan_book_archive_environment_makes_no_payment_calls(connected, sandbox) -> None:
     client = connected
-    task = wait_for(client, ask(client, environment="bakkerij-de-vries", kind="full")["id"])
+    task = settled_task(client, ask(client, environment="bakkerij-de-vries", kind="full")["id"])
     assert task["state"] == "done", task
     assert "payments" not in {run["entity"] for run in task["runs"]}
     assert not [x for x in traffic(sandbox) if x["endpoint"] == "cashflow/Payments"]
@@ -281,7 +271,7 @@ def test_a_scan_book_archive_environment_makes_no_payment_calls(connected, sandb
 
 def test_an_administration_the_user_cannot_open_fails_in_plain_words_and_the_others_sync(connected) -> None:
     client = connected
-    task = wait_for(client, ask(client, environment="jansen-groep", kind="incremental",
+    task = settled_task(client, ask(client, environment="jansen-groep", kind="incremental",
                                 entities=["gl_accounts"])["id"])
     assert task["state"] == "failed"
     runs = {run["administration"]: run for run in task["runs"]}
@@ -294,12 +284,12 @@ def test_a_booking_handed_in_during_a_large_sync_is_sent_before_the_syncs_next_p
     control(sandbox, "data/201", {"accounts": 5000})
     control(sandbox, "faults", {"latency_ms": 10})
     task_id = ask(client, environment="jansen-groep", administration="201", kind="full", entities=["accounts"])["id"]
-    wait_until(lambda: task_of(client, task_id)["runs"] and task_of(client, task_id)["runs"][0]["calls"] >= 3,
-               "three pages read")
+    wait_for(lambda: task_of(client, task_id)["runs"] and task_of(client, task_id)["runs"][0]["calls"] >= 3,
+             "three pages read", tick=tick)
     pages_then = len([x for x in traffic(sandbox) if x["endpoint"] == "sync/CRM/Accounts"])
     handed_in = client.post("/api/v1/actions", json=book("INV-SYNC-1"), headers=header("client"))
     assert handed_in.status_code == 201
-    task = wait_for(client, task_id)
+    task = settled_task(client, task_id)
     control(sandbox, "faults", {"latency_ms": 0})
     assert task["state"] == "done"
     exchanges = traffic(sandbox)
@@ -316,12 +306,12 @@ def test_the_kill_switch_pauses_sync_and_it_resumes_after_the_replay(connected, 
     control(sandbox, "data/201", {"accounts": 3000})
     control(sandbox, "faults", {"latency_ms": 10})
     task_id = ask(client, environment="jansen-groep", administration="201", kind="full", entities=["accounts"])["id"]
-    wait_until(lambda: task_of(client, task_id)["runs"] and task_of(client, task_id)["runs"][0]["calls"] >= 2,
-               "two pages read")
+    wait_for(lambda: task_of(client, task_id)["runs"] and task_of(client, task_id)["runs"][0]["calls"] >= 2,
+             "two pages read", tick=tick)
     off = client.put("/api/v1/integrations/exact-online/switch", headers=header("operator"),
                      json={"enabled": False, "reason": "wrong bookings"})
     assert off.status_code == 200
-    paused = wait_for(client, task_id, "paused_by_switch")
+    paused = settled_task(client, task_id, "paused_by_switch")
     assert paused["runs"][0]["state"] == "paused_by_switch"
     calls_paused = paused["runs"][0]["calls"]
     handed_in = client.post("/api/v1/actions", json=book("INV-HELD-1"), headers=header("client")).json()
@@ -332,7 +322,7 @@ def test_the_kill_switch_pauses_sync_and_it_resumes_after_the_replay(connected, 
     on = client.put("/api/v1/integrations/exact-online/switch", headers=header("operator"),
                     json={"enabled": True, "reason": "fixed"})
     assert on.status_code == 200
-    task = wait_for(client, task_id)
+    task = settled_task(client, task_id)
     control(sandbox, "faults", {"latency_ms": 0})
     assert task["state"] == "done"
     exchanges = traffic(sandbox)
@@ -394,7 +384,7 @@ def test_the_change_feed_is_for_the_invoice_product_and_checks_what_it_is_asked(
 
 def test_monitoring_shows_state_counts_calls_and_the_schedule(connected) -> None:
     client = connected
-    wait_for(client, ask(client, environment="jansen-groep", administration="201", kind="full")["id"])
+    settled_task(client, ask(client, environment="jansen-groep", administration="201", kind="full")["id"])
     overview = client.get("/api/v1/sync/runs", headers=header("viewer")).json()
     jansen = next(e for e in overview["environments"] if e["key"] == "jansen-groep")
     assert 1 <= jansen["full_sync_day"] <= 28 and jansen["nightly_window"] == "01:00-06:00"

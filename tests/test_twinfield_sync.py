@@ -8,13 +8,11 @@ and the sandbox's are one `FakeClock`: nothing here waits on the wall clock exce
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import TEST_CONFIG, TOKENS, live
+from conftest import TEST_CONFIG, TOKENS, live, wait_for
 from litestar.testing import TestClient
 from twinfield_helpers import control
 from twinfield_service_helpers import (  # noqa: F401 (fixtures)
@@ -190,19 +188,20 @@ def test_sync_waits_for_the_bookings_and_its_calls_pass_the_call_budget(client, 
     held = client.post("/api/v1/actions", json=book("TW-SYNC-1"), headers=tokens["client"]).json()
     assert held["state"] == "delayed"
     task_id = ask(client, environment="jansen-twinfield", administration="NLA201", kind="full")
-    paused = wait_for(client, clock, task_id, "paused_by_switch")
+    paused = settled_task(client, clock, task_id, "paused_by_switch")
     assert paused["runs"][0]["state"] == "paused_by_switch"
     assert finder_calls(sandbox) == [], "no Finder call while switched off"
 
     switch(client, tokens, enabled=True, reason="fixed")
-    task = wait_for(client, clock, task_id, "done", "failed")
+    task = settled_task(client, clock, task_id, "done", "failed")
     assert task["state"] == "done", task
     exchanges = control(sandbox, "traffic")["exchanges"]
     booked = next(i for i, x in enumerate(exchanges) if x["service"] == "ProcessXml" and x["operation"] == "transaction")
     first_read = next(i for i, x in enumerate(exchanges) if x["service"] == "Finder" and x["operation"] == "DIM")
     assert booked < first_read, "the replayed booking went before the sync's first call"
     # The booking done, its suppliers and customers are read again (on send); then every sync call is counted.
-    tasks = wait_until(clock, lambda: all_settled(client))
+    tasks = wait_for(lambda: all_settled(client), "every sync task settled", WAIT_SECONDS,
+                     lambda: clock.advance(seconds=0.05))
     assert {(t["trigger"], t["state"]) for t in tasks} == {("manual", "done"), ("on_send", "done")}
     budgets = {(b["integration"], b["administration"]): b
                for b in client.get("/api/v1/budgets", headers=header("viewer")).json()}
@@ -211,22 +210,11 @@ def test_sync_waits_for_the_bookings_and_its_calls_pass_the_call_budget(client, 
     assert calls["booking"] >= 1
 
 
-def wait_until(clock: Any, check: Callable[[], Any]) -> Any:
-    """Poll `check` until it answers something, moving the shared clock a little each time (sync calls only once
-    bookings have been quiet for a second by the clock, integrations.budget.BUSY_GAP). Real time bounds the wait
-    only."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        clock.advance(seconds=0.05)
-        time.sleep(0.02)
-    raise AssertionError(f"never: {check}")
-
-
-def wait_for(client: TestClient, clock: Any, task_id: int, *states: str) -> dict[str, Any]:
-    return wait_until(clock, lambda: (task := task_of(client, task_id))["state"] in states and task)
+def settled_task(client: TestClient, clock: Any, task_id: int, *states: str) -> dict[str, Any]:
+    """The task once it is in one of `states`, the shared clock moving a little while it waits (sync calls only
+    once bookings have been quiet for a second by the clock, integrations.budget.BUSY_GAP)."""
+    return wait_for(lambda: (task := task_of(client, task_id))["state"] in states and task,
+                    f"task {task_id} in {states}", WAIT_SECONDS, lambda: clock.advance(seconds=0.05))
 
 
 def all_settled(client: TestClient) -> list[dict[str, Any]] | None:
