@@ -1,8 +1,9 @@
 """The HTTP server every sandbox runs on: threaded, one connection per thread, HTTP/1.1 with keep-alive.
 
-A sandbox subclasses `SandboxServer` with its state (anything with a `lock`) and a `dispatch` from `Request` to
-`Reply`; it runs on a thread inside a test or the demo (`with Sandbox(...) as sandbox: ... sandbox.url ...`), or
-in the foreground from the command line (`argument_parser` and `serve`).
+A sandbox subclasses `ScenarioSandbox` (or, for a state made another way, `SandboxServer`) with its state (anything
+with a `lock`) and a `dispatch` from `Request` to `Reply`; it runs on a thread inside a test or the demo
+(`with Sandbox(...) as sandbox: ... sandbox.url ...`), or in the foreground from the command line
+(`argument_parser` and `serve`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypedDict, TypeVar, Unpack
 from urllib.parse import parse_qs, urlsplit
 
+from integrations.base import Clock, utc_now
 from integrations.sandboxes.messages import Reply, Request
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ class Locked(Protocol):
 
 
 S = TypeVar("S", bound=Locked)
+Sc = TypeVar("Sc")
+F = TypeVar("F")
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -118,6 +122,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
 
+class SandboxHandlerWithPut(SandboxHandler):
+    """For a system whose API takes PUT too (Exact Online's cashflow/Payments, Visma.net's customer updates)."""
+
+    def do_PUT(self) -> None:
+        self._answer()
+
+
 class SandboxServer(Generic[S]):
     """A sandbox's state behind an HTTP server on a thread of its own: `start()`/`stop()`, or `with`.
 
@@ -166,6 +177,34 @@ class SandboxServer(Generic[S]):
         self.stop()
 
 
+class SandboxOptions(TypedDict, total=False):
+    """Where a sandbox listens and what drives it; what is left out takes the default."""
+
+    host: str
+    """`127.0.0.1` by default."""
+    port: int
+    """0 (the default) picks a free one."""
+    clock: Clock
+    """The sandbox's "now" (`utc_now` by default): tests pass a fake one."""
+    seed: int
+    """Seeds the sandbox's random (0 by default): same seed, same tokens and numbers."""
+
+
+class ScenarioSandbox(SandboxServer[S], Generic[S, Sc, F]):
+    """A sandbox whose state is made from a scenario `Sc` and fault modes `F`, as tests, the demo and the command
+    line start one: `Sandbox(scenario=None, *, faults=None, host=..., port=..., clock=..., seed=...)`.
+
+    A subclass makes its state in `new_state`, from its demo scenario and its default faults where none are
+    given."""
+
+    def __init__(self, scenario: Sc | None = None, *, faults: F | None = None, **options: Unpack[SandboxOptions]) -> None:
+        state = self.new_state(scenario, faults=faults, clock=options.get("clock", utc_now), seed=options.get("seed", 0))
+        super().__init__(state, host=options.get("host", "127.0.0.1"), port=options.get("port", 0))
+
+    def new_state(self, scenario: Sc | None, *, faults: F | None, clock: Clock, seed: int) -> S:
+        raise NotImplementedError
+
+
 def argument_parser(
     prog: str, description: str, scenarios: Mapping[str, Any], *, seed_help: str
 ) -> argparse.ArgumentParser:
@@ -178,13 +217,14 @@ def argument_parser(
     return parser
 
 
-def serve(sandbox: SandboxServer[Any], describe: Callable[[], Iterable[str]]) -> int:
-    """Run `sandbox` in the foreground until SIGTERM or Ctrl-C, printing `describe()`'s lines once it listens."""
+def serve(sandbox: SandboxServer[Any], title: str, client_id: str, details: Iterable[str]) -> int:
+    """Run `sandbox` in the foreground until SIGTERM or Ctrl-C. Once it listens it prints
+    `<title> listening on <url>; client_id <client_id>` (what the demo and the tests wait for), then `details`."""
     stopped = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     with sandbox:
-        for line in describe():
+        for line in (f"{title} listening on {sandbox.url}; client_id {client_id}", *details):
             print(line, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             stopped.wait()

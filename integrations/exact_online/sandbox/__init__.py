@@ -12,8 +12,9 @@ from integrations.exact_online.sandbox.scenario import (
     SandboxUser,
     Scenario,
     demo_scenario,
+    demo_users,
 )
-from integrations.exact_online.sandbox.server import ExactOnlineSandbox, main
+from integrations.exact_online.sandbox.server import ExactOnlineSandbox, main, start_demo
 
 __all__ = [
     "SANDBOX_CLIENT_ID",
@@ -25,5 +26,7 @@ __all__ = [
     "SandboxUser",
     "Scenario",
     "demo_scenario",
+    "demo_users",
     "main",
+    "start_demo",
 ]

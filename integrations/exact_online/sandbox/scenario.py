@@ -90,4 +90,9 @@ def demo_scenario() -> Scenario:
     )
 
 
+def demo_users() -> dict[str, str]:
+    """The demo scenario's environments: name -> the username its connection is made under."""
+    return {environment.name: environment.connection_user for environment in demo_scenario().environments}
+
+
 SCENARIOS = {"demo": demo_scenario}

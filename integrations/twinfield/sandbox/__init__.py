@@ -15,8 +15,9 @@ from integrations.twinfield.sandbox.scenario import (
     SandboxUser,
     Scenario,
     demo_scenario,
+    demo_users,
 )
-from integrations.twinfield.sandbox.server import TwinfieldSandbox, main
+from integrations.twinfield.sandbox.server import TwinfieldSandbox, main, start_demo
 
 __all__ = [
     "SANDBOX_CLIENT_ID",
@@ -29,5 +30,7 @@ __all__ = [
     "Scenario",
     "TwinfieldSandbox",
     "demo_scenario",
+    "demo_users",
     "main",
+    "start_demo",
 ]

@@ -97,4 +97,9 @@ def demo_scenario() -> Scenario:
     )
 
 
+def demo_users() -> dict[str, str]:
+    """The demo scenario's environments: name -> the user code its connection is made under."""
+    return {environment.name: environment.connection_user for environment in demo_scenario().environments}
+
+
 SCENARIOS = {"demo": demo_scenario}

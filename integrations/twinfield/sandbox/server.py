@@ -5,10 +5,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-from integrations.base import Clock, utc_now
-from integrations.sandboxes.server import SandboxServer, argument_parser, serve
+from integrations.base import Clock
+from integrations.sandboxes.server import ScenarioSandbox, argument_parser, serve
 from integrations.twinfield.sandbox import control, oauth, services
 from integrations.twinfield.sandbox.faults import Faults
 from integrations.twinfield.sandbox.messages import Reply, Request, text_reply
@@ -18,45 +18,37 @@ from integrations.twinfield.sandbox.state import SandboxState
 CONNECT = "/auth/authentication/connect/"
 
 
-def dispatch(state: SandboxState, request: Request) -> Reply:
-    # One request at a time changes the sandbox; waits (latency, hangs) happen after, outside the lock.
-    with state.lock:
-        if request.path.startswith("/clusters/"):
-            return services.handle(state, request)
-        if request.path == CONNECT + "authorize":
-            return oauth.authorize(state, request) if request.method == "POST" else oauth.sign_in_page(state, request)
-        if request.path == CONNECT + "token" and request.method == "POST":
-            return oauth.token(state, request)
-        if request.path == CONNECT + "accesstokenvalidation" and request.method == "GET":
-            return oauth.validation(state, request)
-        if request.path == CONNECT + "userinfo" and request.method == "GET":
-            return oauth.userinfo(state, request)
-        if request.path.startswith("/_sandbox/"):
-            return control.handle(state, request)
-        return text_reply(404, "Not found.")
-
-
-class TwinfieldSandbox(SandboxServer[SandboxState]):
+class TwinfieldSandbox(ScenarioSandbox[SandboxState, Scenario, Faults]):
     """A local Twinfield: identity server and clusters on one port.
     `with TwinfieldSandbox(clock=clock) as sandbox: ... sandbox.url ...` (the `login_url` of an `OAuthApp`)."""
 
     thread_name = "twinfield-sandbox"
 
-    def __init__(
-        self,
-        scenario: Scenario | None = None,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        clock: Clock = utc_now,
-        seed: int = 0,
-        faults: Faults | None = None,
-    ) -> None:
-        super().__init__(SandboxState(scenario or demo_scenario(), clock=clock, seed=seed, faults=faults or Faults()),
-                         host=host, port=port)
+    def new_state(self, scenario: Scenario | None, *, faults: Faults | None, clock: Clock, seed: int) -> SandboxState:
+        return SandboxState(scenario or demo_scenario(), clock=clock, seed=seed, faults=faults or Faults())
 
     def dispatch(self, request: Request) -> Reply:
-        return dispatch(self.state, request)
+        state = self.state
+        # One request at a time changes the sandbox; waits (latency, hangs) happen after, outside the lock.
+        with state.lock:
+            if request.path.startswith("/clusters/"):
+                return services.handle(state, request)
+            if request.path == CONNECT + "authorize":
+                return oauth.authorize(state, request) if request.method == "POST" else oauth.sign_in_page(state, request)
+            if request.path == CONNECT + "token" and request.method == "POST":
+                return oauth.token(state, request)
+            if request.path == CONNECT + "accesstokenvalidation" and request.method == "GET":
+                return oauth.validation(state, request)
+            if request.path == CONNECT + "userinfo" and request.method == "GET":
+                return oauth.userinfo(state, request)
+            if request.path.startswith("/_sandbox/"):
+                return control.handle(state, request)
+            return text_reply(404, "Not found.")
+
+
+def start_demo(host: str, port: int) -> TwinfieldSandbox:
+    """The demo scenario's sandbox on `host`:`port` (0: a free one), running on a thread."""
+    return TwinfieldSandbox(host=host, port=port).start()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,13 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "A local server speaking Twinfield's OpenID Connect and SOAP.", SCENARIOS,
                              seed_help="same seed, same tokens, numbers and master data")
     args = parser.parse_args(argv)
-
     sandbox = TwinfieldSandbox(SCENARIOS[args.scenario](), host=args.host, port=args.port, seed=args.seed)
-
-    def describe() -> Iterator[str]:
-        yield f"Twinfield sandbox ({args.scenario}) listening on {sandbox.url}; client_id {SANDBOX_CLIENT_ID}"
-        for environment in sandbox.state.environments:
-            yield (f"  {environment.name}: connection user {environment.connection_user}, "
-                   f"offices {', '.join(environment.offices)}")
-
-    return serve(sandbox, describe)
+    return serve(sandbox, f"Twinfield sandbox ({args.scenario})", SANDBOX_CLIENT_ID, [
+        f"  {environment.name}: connection user {environment.connection_user}, offices {', '.join(environment.offices)}"
+        for environment in sandbox.state.environments])

@@ -12,9 +12,10 @@ from integrations.visma_net.sandbox.scenario import (
     Scenario,
     SeedCustomer,
     demo_scenario,
+    demo_users,
     empty_scenario,
 )
-from integrations.visma_net.sandbox.server import VismaNetSandbox, main
+from integrations.visma_net.sandbox.server import VismaNetSandbox, main, start_demo
 
 __all__ = [
     "SANDBOX_CLIENT_ID",
@@ -25,6 +26,8 @@ __all__ = [
     "SeedCustomer",
     "VismaNetSandbox",
     "demo_scenario",
+    "demo_users",
     "empty_scenario",
     "main",
+    "start_demo",
 ]

@@ -45,6 +45,12 @@ def demo_scenario() -> Scenario:
     ))
 
 
+def demo_users() -> dict[str, str]:
+    """The demo's environment -> the company whose tenant it connects with: Jansen Groep's one Visma.net company
+    (seed 001's 1896329), whose customers mirror its Exact Online relations."""
+    return {"Jansen Groep": demo_scenario().companies[0].company_id}
+
+
 def empty_scenario() -> Scenario:
     """One company without customers, for tests that count every customer."""
     return Scenario("empty", (SandboxCompany("1896329", "5f0c1e2a-7d3b-4c59-9a61-0b8e4f2d7c31",

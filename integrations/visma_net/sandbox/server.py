@@ -8,10 +8,10 @@ Visma Connect (`/connect/token`) and the ERP API (`/v1/...`) answer on one port:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-from integrations.base import Clock, utc_now
-from integrations.sandboxes.server import SandboxHandler, SandboxServer, argument_parser, serve
+from integrations.base import Clock
+from integrations.sandboxes.server import SandboxHandlerWithPut, ScenarioSandbox, argument_parser, serve
 from integrations.visma_net.sandbox import api, control
 from integrations.visma_net.sandbox.faults import Faults
 from integrations.visma_net.sandbox.messages import Reply, Request, gateway_error
@@ -19,46 +19,32 @@ from integrations.visma_net.sandbox.scenario import SANDBOX_CLIENT_ID, SCENARIOS
 from integrations.visma_net.sandbox.state import SandboxState
 
 
-def dispatch(state: SandboxState, request: Request) -> Reply:
-    # One request at a time changes the sandbox; waits (latency, slow inserts, hangs) happen after, outside the lock.
-    with state.lock:
-        if request.path.startswith("/v1/"):
-            return api.handle(state, request)
-        if request.path == "/connect/token" and request.method == "POST":
-            return api.token(state, request)
-        if request.path.startswith("/_sandbox/"):
-            return control.handle(state, request)
-        return gateway_error(404, "Resource not found")
-
-
-class _Handler(SandboxHandler):
-    # The ERP API updates a customer with PUT.
-    def do_PUT(self) -> None:
-        self._answer()
-
-
-class VismaNetSandbox(SandboxServer[SandboxState]):
+class VismaNetSandbox(ScenarioSandbox[SandboxState, Scenario, Faults]):
     """A local Visma.net: Visma Connect and the ERP API on one port.
     `with VismaNetSandbox(clock=clock) as sandbox: ... sandbox.url ...`"""
 
     thread_name = "visma-net-sandbox"
-    handler = _Handler
+    handler = SandboxHandlerWithPut  # the ERP API updates a customer with PUT
 
-    def __init__(
-        self,
-        scenario: Scenario | None = None,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        clock: Clock = utc_now,
-        seed: int = 0,
-        faults: Faults | None = None,
-    ) -> None:
-        super().__init__(SandboxState(scenario or demo_scenario(), clock=clock, seed=seed, faults=faults or Faults()),
-                         host=host, port=port)
+    def new_state(self, scenario: Scenario | None, *, faults: Faults | None, clock: Clock, seed: int) -> SandboxState:
+        return SandboxState(scenario or demo_scenario(), clock=clock, seed=seed, faults=faults or Faults())
 
     def dispatch(self, request: Request) -> Reply:
-        return dispatch(self.state, request)
+        state = self.state
+        # One request at a time changes the sandbox; waits (latency, slow inserts, hangs) happen after, outside it.
+        with state.lock:
+            if request.path.startswith("/v1/"):
+                return api.handle(state, request)
+            if request.path == "/connect/token" and request.method == "POST":
+                return api.token(state, request)
+            if request.path.startswith("/_sandbox/"):
+                return control.handle(state, request)
+            return gateway_error(404, "Resource not found")
+
+
+def start_demo(host: str, port: int) -> VismaNetSandbox:
+    """The demo scenario's sandbox on `host`:`port` (0: a free one), running on a thread."""
+    return VismaNetSandbox(host=host, port=port).start()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,14 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="calls per company and client per hour")
     parser.add_argument("--insert-ms", type=int, default=0, help="milliseconds each create takes to answer")
     args = parser.parse_args(argv)
-
     sandbox = VismaNetSandbox(SCENARIOS[args.scenario](), host=args.host, port=args.port, seed=args.seed,
                               faults=Faults(hourly_limit=args.hourly_limit, insert_ms=args.insert_ms))
-
-    def describe() -> Iterator[str]:
-        yield f"Visma.net sandbox ({args.scenario}) listening on {sandbox.url}; client_id {SANDBOX_CLIENT_ID}"
-        for company in sandbox.state.companies.values():
-            yield (f"  company {company.company_id} ({company.name}): tenant_id {company.tenant_id}, "
-                   f"{len(company.customers)} customers")
-
-    return serve(sandbox, describe)
+    return serve(sandbox, f"Visma.net sandbox ({args.scenario})", SANDBOX_CLIENT_ID, [
+        f"  company {company.company_id} ({company.name}): tenant_id {company.tenant_id}, "
+        f"{len(company.customers)} customers" for company in sandbox.state.companies.values()])
