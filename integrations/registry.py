@@ -10,12 +10,15 @@ is adding its description there.
 
 from __future__ import annotations
 
+import os
 import random
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import msgspec
@@ -66,6 +69,34 @@ class IntegrationSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
 
     def timeouts(self) -> httpx.Timeout:
         return httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
+
+
+class AppSettings(Protocol):
+    """What `AppRegistration` reads of an integration's settings."""
+
+    @property
+    def uses_sandbox(self) -> bool: ...
+
+    @property
+    def client_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class AppRegistration:
+    """Which app an integration's connections sign in as: against its sandbox (`IntegrationSettings.uses_sandbox`)
+    the one app the sandbox knows, otherwise the configured `client_id` with the secret from the environment
+    variable `secret_variable`, never from a file."""
+
+    secret_variable: str
+    sandbox_client_id: str
+    sandbox_client_secret: str
+
+    def client_id(self, settings: AppSettings) -> str:
+        return self.sandbox_client_id if settings.uses_sandbox else settings.client_id
+
+    def client_secret(self, settings: AppSettings) -> str:
+        """The sandbox's secret, or `$secret_variable` ("" when it is not set: the system refuses the app)."""
+        return self.sandbox_client_secret if settings.uses_sandbox else os.environ.get(self.secret_variable, "")
 
 
 class CredentialStore(Protocol):
@@ -129,6 +160,26 @@ class RunningSandbox(Protocol):
     def stop(self) -> None: ...
 
 
+class SandboxPackage(Protocol):
+    """What an integration's sandbox package (`integrations.<system>.sandbox`) offers the service."""
+
+    def start_demo(self, host: str, port: int) -> RunningSandbox:
+        """The demo scenario's sandbox on (host, port; 0 picks a free one), running on a thread."""
+        ...
+
+    def demo_users(self) -> Mapping[str, str]:
+        """The demo scenario: environment name -> the sandbox user (or company) its connection is made under."""
+        ...
+
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        """The sandbox in the foreground, from command-line arguments."""
+        ...
+
+
+DemoGrant = Callable[[str, Any, str, str], Awaitable[str]]
+"""(sandbox url, settings, redirect_uri, username) -> the grant `connect` takes, as a person would get it."""
+
+
 @dataclass(frozen=True)
 class SandboxDescription:
     """A local stand-in of the accounting system, for the demo and the tests."""
@@ -137,8 +188,7 @@ class SandboxDescription:
     """Start the demo scenario on (host, port; 0 picks a free one), on a thread; returns it running."""
     demo_users: Callable[[], Mapping[str, str]]
     """The demo scenario: environment name -> the sandbox user its connection is made under."""
-    demo_grant: Callable[[str, Any, str, str], Awaitable[str]]
-    """(sandbox url, settings, redirect_uri, username) -> the grant `connect` takes, as a person would get it."""
+    demo_grant: DemoGrant
     main: Callable[[list[str]], int]
     """Run it in the foreground (`statuspage sandbox <key> --port ...`)."""
     demo_invoice: Callable[[random.Random, int, date], Mapping[str, Any]] | None = None
@@ -147,6 +197,51 @@ class SandboxDescription:
     demo_change: Callable[[str, str, random.Random], Awaitable[str | None]] | None = None
     """(sandbox url, administration, rng) -> change a row of master data in the sandbox as a bookkeeper would, and
     name its entity (None when nothing changed), so the demo's sync has something to carry; None: no changes."""
+
+    @classmethod
+    def of(
+        cls, package: Callable[[], SandboxPackage], *, demo_grant: DemoGrant,
+        demo_invoice: Callable[[random.Random, int, date], Mapping[str, Any]] | None = None,
+        demo_change: Callable[[str, str, random.Random], Awaitable[str | None]] | None = None,
+    ) -> SandboxDescription:
+        """The description of the sandbox package `package()` imports, called only once the sandbox is used: the
+        service imports every integration, while only the demo, the tests and `statuspage sandbox` need a sandbox."""
+        return cls(start=lambda host, port: package().start_demo(host, port),
+                   demo_users=lambda: package().demo_users(), main=lambda argv: package().main(argv),
+                   demo_grant=demo_grant, demo_invoice=demo_invoice, demo_change=demo_change)
+
+
+def sign_in_grant(path: str, user_field: str, client_id: str) -> DemoGrant:
+    """The `demo_grant` of a sandbox that signs in with an authorization code: post its sign-in form at `path` as the
+    user (the form's `user_field`) and press Authorize, as a person would; the grant is the `code` the redirect
+    carries (`integrations.sandboxes.oauth.authorize`)."""
+
+    async def grant(url: str, settings: Any, redirect_uri: str, username: str) -> str:
+        async with httpx.AsyncClient(timeout=settings.timeouts()) as http:
+            answer = await http.post(f"{url}{path}", data={
+                "client_id": client_id, "redirect_uri": redirect_uri, "state": "demo", user_field: username})
+        return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+
+    return grant
+
+
+T = TypeVar("T")
+
+
+class PerBudget(Generic[T]):
+    """One `T` per call budget, that is per service process, made by `make` for the first connection that asks:
+    for what an accounting system limits across connections (Twinfield's organisations, Visma.net's companies),
+    since two environments may work in one. Kept as long as its budget lives."""
+
+    def __init__(self, make: Callable[[ConnectorContext], T]) -> None:
+        self._make = make
+        self._made: weakref.WeakKeyDictionary[CallBudget, T] = weakref.WeakKeyDictionary()
+
+    def __call__(self, context: ConnectorContext) -> T:
+        found = self._made.get(context.budget)
+        if found is None:
+            found = self._made[context.budget] = self._make(context)
+        return found
 
 
 @dataclass(frozen=True)

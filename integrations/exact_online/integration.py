@@ -6,33 +6,32 @@ secret only from `$STATUSPAGE_EXACT_CLIENT_SECRET`, never from a file. The sandb
 
 from __future__ import annotations
 
-import os
 import random
-from collections.abc import Mapping
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from integrations.exact_online.connector import DEFAULT_COMMIT_WINDOW, ExactOnlineConnector
-from integrations.exact_online.oauth import OAuthApp, authorization_url
+from integrations.exact_online.oauth import AUTH_PATH, OAuthApp, authorization_url
 from integrations.exact_online.rate_limits import KEY, RateLimits
 from integrations.exact_online.sync import SYNC_ENTITIES, ExactOnlineMasterData
 from integrations.exact_online.tokens import SharedTokenStore
 from integrations.master_data import ReadOptions
 from integrations.registry import (
+    AppRegistration,
     ConnectMethod,
     ConnectorContext,
     Integration,
     IntegrationSettings,
     MasterData,
     ProbeKind,
-    RunningSandbox,
     SandboxDescription,
+    SandboxPackage,
+    sign_in_grant,
 )
 
 SECRET_VARIABLE = "STATUSPAGE_EXACT_CLIENT_SECRET"
 SANDBOX_CLIENT_ID = "sandbox-client"
-SANDBOX_CLIENT_SECRET = "sandbox-secret"  # the one app the sandbox knows (sandbox/scenario.py)
+APP = AppRegistration(SECRET_VARIABLE, SANDBOX_CLIENT_ID, "sandbox-secret")  # the sandbox's one app (sandbox/scenario.py)
 
 
 class ExactOnlineSettings(IntegrationSettings, kw_only=True, forbid_unknown_fields=True):
@@ -44,9 +43,7 @@ class ExactOnlineSettings(IntegrationSettings, kw_only=True, forbid_unknown_fiel
 
 
 def oauth_app(settings: ExactOnlineSettings, base_url: str, redirect_uri: str) -> OAuthApp:
-    sandbox = settings.uses_sandbox
-    return OAuthApp(client_id=SANDBOX_CLIENT_ID if sandbox else settings.client_id,
-                    client_secret=SANDBOX_CLIENT_SECRET if sandbox else os.environ.get(SECRET_VARIABLE, ""),
+    return OAuthApp(client_id=APP.client_id(settings), client_secret=APP.client_secret(settings),
                     redirect_uri=redirect_uri, base_url=base_url)
 
 
@@ -67,28 +64,13 @@ def make_master_data_reader(context: ConnectorContext, options: ReadOptions) -> 
 
 
 def _authorization_url(settings: ExactOnlineSettings, base_url: str, redirect_uri: str, state: str) -> str:
-    app = oauth_app(settings, base_url, redirect_uri)
-    return authorization_url(app.client_id, redirect_uri, state, base_url=base_url)
+    return authorization_url(APP.client_id(settings), redirect_uri, state, base_url=base_url)
 
 
-def _start_sandbox(host: str, port: int) -> RunningSandbox:
-    from integrations.exact_online.sandbox import ExactOnlineSandbox, demo_scenario
+def _sandbox() -> SandboxPackage:
+    import integrations.exact_online.sandbox as sandbox  # only once a sandbox is used
 
-    return ExactOnlineSandbox(demo_scenario(), host=host, port=port).start()
-
-
-def _demo_users() -> Mapping[str, str]:
-    from integrations.exact_online.sandbox import demo_scenario
-
-    return {environment.name: environment.connection_user for environment in demo_scenario().environments}
-
-
-async def _demo_grant(url: str, settings: ExactOnlineSettings, redirect_uri: str, username: str) -> str:
-    """Sign in on the sandbox's page as `username` and press Authorize, as a person would; the code it gives."""
-    async with httpx.AsyncClient(timeout=settings.timeouts()) as http:
-        answer = await http.post(f"{url}/api/oauth2/auth", data={
-            "client_id": SANDBOX_CLIENT_ID, "redirect_uri": redirect_uri, "state": "demo", "username": username})
-    return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+    return sandbox
 
 
 async def _demo_change(url: str, division: str, rng: random.Random) -> str | None:
@@ -105,12 +87,6 @@ async def _demo_change(url: str, division: str, rng: random.Random) -> str | Non
     return "accounts" if answer.status_code == 200 else None
 
 
-def _sandbox_main(argv: list[str]) -> int:
-    from integrations.exact_online.sandbox import main
-
-    return main(argv)
-
-
 EXACT_ONLINE = Integration(
     key=KEY,
     name="Exact Online",
@@ -119,9 +95,9 @@ EXACT_ONLINE = Integration(
     settings_type=ExactOnlineSettings,
     make_connector=make_connector,
     authorization_url=_authorization_url,
-    client_id=lambda settings: SANDBOX_CLIENT_ID if settings.uses_sandbox else settings.client_id,
-    sandbox=SandboxDescription(start=_start_sandbox, demo_users=_demo_users, demo_grant=_demo_grant,
-                               main=_sandbox_main, demo_change=_demo_change),
+    client_id=APP.client_id,
+    sandbox=SandboxDescription.of(_sandbox, demo_grant=sign_in_grant(AUTH_PATH, "username", SANDBOX_CLIENT_ID),
+                                  demo_change=_demo_change),
     probe_kinds=(ProbeKind.HTTP, ProbeKind.RIGHTS, ProbeKind.BACKLOG, ProbeKind.SYNC),
     master_data=MasterData(
         entities=SYNC_ENTITIES, make_reader=make_master_data_reader,

@@ -12,28 +12,26 @@ kept per **organisation** (Twinfield's limits are the organisation's: `rate_limi
 
 from __future__ import annotations
 
-import os
 import random
-import weakref
-from collections.abc import Mapping
 from datetime import date
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from integrations.call_budget import CallBudget
 from integrations.exact_online.tokens import SharedTokenStore
 from integrations.master_data import ReadOptions
 from integrations.registry import (
+    AppRegistration,
     ConnectMethod,
     ConnectorContext,
     Integration,
     IntegrationSettings,
     MasterData,
+    PerBudget,
     ProbeKind,
-    RunningSandbox,
     SandboxDescription,
+    SandboxPackage,
+    sign_in_grant,
 )
 from integrations.twinfield.client import OrganisationGates
 from integrations.twinfield.connector import TwinfieldConnector
@@ -44,7 +42,7 @@ from integrations.twinfield.sync import SYNC_ENTITIES, TwinfieldMasterData
 
 SECRET_VARIABLE = "STATUSPAGE_TWINFIELD_CLIENT_SECRET"
 SANDBOX_CLIENT_ID = "sandbox-client"
-SANDBOX_CLIENT_SECRET = "sandbox-secret"  # the one app the sandbox knows (integrations/sandboxes/state.py)
+APP = AppRegistration(SECRET_VARIABLE, SANDBOX_CLIENT_ID, "sandbox-secret")  # the sandbox's one app (sandboxes/state.py)
 
 
 class TwinfieldIntegrationSettings(IntegrationSettings, kw_only=True, forbid_unknown_fields=True):
@@ -87,31 +85,22 @@ class TwinfieldIntegrationSettings(IntegrationSettings, kw_only=True, forbid_unk
 
 
 def oauth_app(settings: TwinfieldIntegrationSettings, base_url: str, redirect_uri: str) -> OAuthApp:
-    sandbox = settings.uses_sandbox
-    return OAuthApp(client_id=SANDBOX_CLIENT_ID if sandbox else settings.client_id,
-                    client_secret=SANDBOX_CLIENT_SECRET if sandbox else os.environ.get(SECRET_VARIABLE, ""),
+    return OAuthApp(client_id=APP.client_id(settings), client_secret=APP.client_secret(settings),
                     redirect_uri=redirect_uri, login_url=base_url)
 
 
-_shared: weakref.WeakKeyDictionary[CallBudget, tuple[OrganisationGates, TwinfieldLimits]] = \
-    weakref.WeakKeyDictionary()
+def _gates_and_limits(context: ConnectorContext) -> tuple[OrganisationGates, TwinfieldLimits]:
+    """The organisation gates and the credit meter of a process: Twinfield's limits are the organisation's, and two
+    environments may be offices of one organisation. The credits the meter counts are kept in the context's
+    `spent`, which the service's processes share."""
+    settings: TwinfieldIntegrationSettings = context.settings
+    meter = CreditMeter(per_minute=settings.credits_per_minute, read_credits=settings.read_credits,
+                        write_credits=settings.write_credits, clock=context.clock, spent=context.spent)
+    return (OrganisationGates(concurrency=settings.concurrency_per_organisation, clock=context.clock, sleep=context.sleep),
+            TwinfieldLimits(context.budget, meter, clock=context.clock, sleep=context.sleep))
 
 
-def _per_process(context: ConnectorContext) -> tuple[OrganisationGates, TwinfieldLimits]:
-    """One set of gates and one credit meter per call budget (that is, per service process): Twinfield's limits are
-    the organisation's, and two environments may be offices of one organisation. The credits the meter counts are
-    kept in the context's `spent`, which the service's processes share."""
-    found = _shared.get(context.budget)
-    if found is None:
-        settings: TwinfieldIntegrationSettings = context.settings
-        meter = CreditMeter(per_minute=settings.credits_per_minute, read_credits=settings.read_credits,
-                            write_credits=settings.write_credits, clock=context.clock, spent=context.spent)
-        found = _shared[context.budget] = (
-            OrganisationGates(concurrency=settings.concurrency_per_organisation, clock=context.clock,
-                              sleep=context.sleep),
-            TwinfieldLimits(context.budget, meter, clock=context.clock, sleep=context.sleep),
-        )
-    return found
+_per_process = PerBudget(_gates_and_limits)
 
 
 def make_connector(context: ConnectorContext) -> TwinfieldConnector:
@@ -131,28 +120,13 @@ def make_master_data_reader(context: ConnectorContext, options: ReadOptions) -> 
 
 
 def _authorization_url(settings: TwinfieldIntegrationSettings, base_url: str, redirect_uri: str, state: str) -> str:
-    app = oauth_app(settings, base_url, redirect_uri)
-    return authorization_url(app.client_id, redirect_uri, state, login_url=base_url)
+    return authorization_url(APP.client_id(settings), redirect_uri, state, login_url=base_url)
 
 
-def _start_sandbox(host: str, port: int) -> RunningSandbox:
-    from integrations.twinfield.sandbox import TwinfieldSandbox, demo_scenario
+def _sandbox() -> SandboxPackage:
+    import integrations.twinfield.sandbox as sandbox  # only once a sandbox is used
 
-    return TwinfieldSandbox(demo_scenario(), host=host, port=port).start()
-
-
-def _demo_users() -> Mapping[str, str]:
-    from integrations.twinfield.sandbox import demo_scenario
-
-    return {environment.name: environment.connection_user for environment in demo_scenario().environments}
-
-
-async def _demo_grant(url: str, settings: TwinfieldIntegrationSettings, redirect_uri: str, username: str) -> str:
-    """Sign in on the sandbox's page as `username` and press Authorize, as a person would; the code it gives."""
-    async with httpx.AsyncClient(timeout=settings.timeouts()) as http:
-        answer = await http.post(f"{url}{AUTHORIZE_PATH}", data={
-            "client_id": SANDBOX_CLIENT_ID, "redirect_uri": redirect_uri, "state": "demo", "user": username})
-    return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+    return sandbox
 
 
 def _demo_invoice(rng: random.Random, number: int, day: date) -> dict[str, Any]:
@@ -173,12 +147,6 @@ async def _demo_change(url: str, office: str, rng: random.Random) -> str | None:
     return "suppliers" if answer.status_code == 200 else None
 
 
-def _sandbox_main(argv: list[str]) -> int:
-    from integrations.twinfield.sandbox import main
-
-    return main(argv)
-
-
 TWINFIELD = Integration(
     key=KEY,
     name="Twinfield",
@@ -187,9 +155,9 @@ TWINFIELD = Integration(
     settings_type=TwinfieldIntegrationSettings,
     make_connector=make_connector,
     authorization_url=_authorization_url,
-    client_id=lambda settings: SANDBOX_CLIENT_ID if settings.uses_sandbox else settings.client_id,
-    sandbox=SandboxDescription(start=_start_sandbox, demo_users=_demo_users, demo_grant=_demo_grant,
-                               main=_sandbox_main, demo_invoice=_demo_invoice, demo_change=_demo_change),
+    client_id=APP.client_id,
+    sandbox=SandboxDescription.of(_sandbox, demo_grant=sign_in_grant(AUTHORIZE_PATH, "user", SANDBOX_CLIENT_ID),
+                                  demo_invoice=_demo_invoice, demo_change=_demo_change),
     probe_kinds=(ProbeKind.HTTP, ProbeKind.RIGHTS, ProbeKind.BACKLOG, ProbeKind.SYNC),
     master_data=MasterData(
         entities=SYNC_ENTITIES, make_reader=make_master_data_reader,

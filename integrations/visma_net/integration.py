@@ -13,25 +13,23 @@ master data is its customers, read into the mirror for the rules to reconcile ag
 
 from __future__ import annotations
 
-import os
-import weakref
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from integrations.base import MIRROR_KINDS
-from integrations.call_budget import CallBudget
 from integrations.master_data import ReadOptions
 from integrations.registry import (
+    AppRegistration,
     ConnectMethod,
     ConnectorContext,
     Integration,
     IntegrationSettings,
     MasterData,
+    PerBudget,
     ProbeKind,
-    RunningSandbox,
     SandboxDescription,
+    SandboxPackage,
 )
 from integrations.visma_net.client import VismaNetClient
 from integrations.visma_net.connector import MIRROR_TARGETS, VismaNetConnector
@@ -42,7 +40,8 @@ from integrations.visma_net.settings import DEFAULT_CONNECT_URL, VismaNetSetting
 
 SECRET_VARIABLE = "STATUSPAGE_VISMA_NET_CLIENT_SECRET"
 SANDBOX_CLIENT_ID = "isv_statuspage_sandbox"
-SANDBOX_CLIENT_SECRET = "sandbox-secret-not-for-production"  # the one app the sandbox knows (sandbox/scenario.py)
+APP = AppRegistration(SECRET_VARIABLE, SANDBOX_CLIENT_ID,
+                      "sandbox-secret-not-for-production")  # the sandbox's one app (sandbox/scenario.py)
 
 
 class VismaNetIntegrationSettings(IntegrationSettings, kw_only=True, forbid_unknown_fields=True):
@@ -75,24 +74,19 @@ class VismaNetIntegrationSettings(IntegrationSettings, kw_only=True, forbid_unkn
 
 
 def service_app(settings: VismaNetIntegrationSettings) -> ServiceApp:
-    sandbox = settings.uses_sandbox
-    return ServiceApp(client_id=SANDBOX_CLIENT_ID if sandbox else settings.client_id,
-                      client_secret=SANDBOX_CLIENT_SECRET if sandbox else os.environ.get(SECRET_VARIABLE, ""))
+    return ServiceApp(client_id=APP.client_id(settings), client_secret=APP.client_secret(settings))
 
 
-_shared: weakref.WeakKeyDictionary[CallBudget, VismaNetClient] = weakref.WeakKeyDictionary()
+def _client(context: ConnectorContext) -> VismaNetClient:
+    """The client of a process: the hourly limit is per company and client id, and two environments may write into
+    one company."""
+    settings: VismaNetIntegrationSettings = context.settings
+    return VismaNetClient(service_app(settings), settings=settings.client_settings(context.base_url), http=context.http,
+                          clock=context.clock, sleep=context.sleep, budget=context.budget)
 
 
-def shared_client(context: ConnectorContext) -> VismaNetClient:
-    """One client per call budget (that is, per service process): the hourly limit is per company and client id,
-    and two environments may write into one company."""
-    found = _shared.get(context.budget)
-    if found is None:
-        settings: VismaNetIntegrationSettings = context.settings
-        found = _shared[context.budget] = VismaNetClient(
-            service_app(settings), settings=settings.client_settings(context.base_url), http=context.http,
-            clock=context.clock, sleep=context.sleep, budget=context.budget)
-    return found
+shared_client = PerBudget(_client)
+"""One client per call budget (that is, per service process)."""
 
 
 def make_connector(context: ConnectorContext) -> VismaNetConnector:
@@ -105,18 +99,10 @@ def make_master_data_reader(context: ConnectorContext, options: ReadOptions) -> 
     return VismaNetMasterData(make_connector(context), options)
 
 
-def _start_sandbox(host: str, port: int) -> RunningSandbox:
-    from integrations.visma_net.sandbox import VismaNetSandbox, demo_scenario
+def _sandbox() -> SandboxPackage:
+    import integrations.visma_net.sandbox as sandbox  # only once a sandbox is used
 
-    return VismaNetSandbox(demo_scenario(), host=host, port=port).start()
-
-
-def _demo_users() -> Mapping[str, str]:
-    """The demo's environment -> the company whose tenant it connects with: Jansen Groep's one Visma.net company
-    (seed 001's 1896329), whose customers mirror its Exact Online relations."""
-    from integrations.visma_net.sandbox import demo_scenario
-
-    return {"Jansen Groep": demo_scenario().companies[0].company_id}
+    return sandbox
 
 
 async def _demo_grant(url: str, settings: Any, redirect_uri: str, company: str) -> str:
@@ -128,12 +114,6 @@ async def _demo_grant(url: str, settings: Any, redirect_uri: str, company: str) 
     return f"{company}={tenant}"
 
 
-def _sandbox_main(argv: list[str]) -> int:
-    from integrations.visma_net.sandbox import main
-
-    return main(argv)
-
-
 VISMA_NET = Integration(
     key=KEY,
     name="Visma.net Financials",
@@ -141,9 +121,8 @@ VISMA_NET = Integration(
     connect_method=ConnectMethod.CREDENTIALS,
     settings_type=VismaNetIntegrationSettings,
     make_connector=make_connector,
-    client_id=lambda settings: SANDBOX_CLIENT_ID if settings.uses_sandbox else settings.client_id,
-    sandbox=SandboxDescription(start=_start_sandbox, demo_users=_demo_users, demo_grant=_demo_grant,
-                               main=_sandbox_main),
+    client_id=APP.client_id,
+    sandbox=SandboxDescription.of(_sandbox, demo_grant=_demo_grant),
     probe_kinds=(ProbeKind.RIGHTS, ProbeKind.BACKLOG),
     master_data=MasterData(entities=SYNC_ENTITIES, make_reader=make_master_data_reader),
     action_kinds=MIRROR_KINDS,
