@@ -1,6 +1,6 @@
 """Twinfield as the service sees it: one `Integration` for the registry, and the settings it reads.
 
-Settings come from `[integrations.twinfield]` (`TwinfieldIntegrationSettings`); the client secret only from
+Settings come from `[integrations.twinfield]` (`TwinfieldSettings`); the client secret only from
 `$STATUSPAGE_TWINFIELD_CLIENT_SECRET`, never from a file. `base_url` is Twinfield's identity server
 (`https://login.twinfield.com`): the cluster that serves the SOAP web services is named by each access token's
 validation, so it is never configured. Left without `base_url`, `statuspage serve` starts the sandbox. The sandbox
@@ -25,7 +25,6 @@ from integrations.registry import (
     ConnectMethod,
     ConnectorContext,
     Integration,
-    IntegrationSettings,
     MasterData,
     PerBudget,
     ProbeKind,
@@ -37,54 +36,14 @@ from integrations.twinfield.client import OrganisationGates
 from integrations.twinfield.connector import TwinfieldConnector
 from integrations.twinfield.oauth import AUTHORIZE_PATH, OAuthApp, authorization_url
 from integrations.twinfield.rate_limits import KEY, CreditMeter, TwinfieldLimits
-from integrations.twinfield.settings import TwinfieldSettings
+from integrations.twinfield.settings import SANDBOX_CLIENT_ID, TwinfieldSettings
 from integrations.twinfield.sync import SYNC_ENTITIES, TwinfieldMasterData
 
 SECRET_VARIABLE = "STATUSPAGE_TWINFIELD_CLIENT_SECRET"
-SANDBOX_CLIENT_ID = "sandbox-client"
 APP = AppRegistration(SECRET_VARIABLE, SANDBOX_CLIENT_ID, "sandbox-secret")  # the sandbox's one app (sandboxes/state.py)
 
 
-class TwinfieldIntegrationSettings(IntegrationSettings, kw_only=True, forbid_unknown_fields=True):
-    """`[integrations.twinfield]`. Times are seconds, credits Twinfield's. `base_url` is the identity server.
-
-    The credit prices are the customer's Twinfield contract's (Twinfield documents credits per minute per
-    organisation, writes dearer than reads, without one number for all); the defaults are the sandbox's."""
-
-    client_id: str = SANDBOX_CLIENT_ID
-    """The app's client id (Twinfield's developer portal)."""
-    concurrency_per_organisation: int = 1
-    """Calls in flight at once per organisation; Twinfield advises one."""
-    credits_per_minute: int = 600
-    read_credits: int = 1
-    write_credits: int = 3
-    max_retry_after: float = 65.0
-    """The longest `Retry-After` waited out inside a call; longer ones reschedule the action."""
-    rate_limit_waits: int = 10
-    attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    refresh_margin: float = 60.0
-    """Refresh an access token this long before it expires (Twinfield's live an hour)."""
-    payables_account: str = "1600"
-    """The creditors control account (dim1 of a purchase transaction's total line) of the offices booked into."""
-
-    def __post_init__(self) -> None:
-        if min(self.credits_per_minute, self.read_credits, self.write_credits) < 1:
-            raise ValueError("credits_per_minute, read_credits and write_credits must be at least 1")
-        self.client_settings()  # its own checks (concurrency, attempts, timeouts)
-
-    def client_settings(self) -> TwinfieldSettings:
-        return TwinfieldSettings(
-            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
-            concurrency_per_organisation=self.concurrency_per_organisation, max_retry_after=self.max_retry_after,
-            rate_limit_waits=self.rate_limit_waits, attempts=self.attempts, base_delay=self.base_delay,
-            max_delay=self.max_delay, refresh_margin=self.refresh_margin, payables_account=self.payables_account,
-            rights_cache_seconds=float(self.rights_cache_seconds),
-        )
-
-
-def oauth_app(settings: TwinfieldIntegrationSettings, base_url: str, redirect_uri: str) -> OAuthApp:
+def oauth_app(settings: TwinfieldSettings, base_url: str, redirect_uri: str) -> OAuthApp:
     return OAuthApp(client_id=APP.client_id(settings), client_secret=APP.client_secret(settings),
                     redirect_uri=redirect_uri, login_url=base_url)
 
@@ -93,7 +52,7 @@ def _gates_and_limits(context: ConnectorContext) -> tuple[OrganisationGates, Twi
     """The organisation gates and the credit meter of a process: Twinfield's limits are the organisation's, and two
     environments may be offices of one organisation. The credits the meter counts are kept in the context's
     `spent`, which the service's processes share."""
-    settings: TwinfieldIntegrationSettings = context.settings
+    settings: TwinfieldSettings = context.settings
     meter = CreditMeter(per_minute=settings.credits_per_minute, read_credits=settings.read_credits,
                         write_credits=settings.write_credits, clock=context.clock, spent=context.spent)
     return (OrganisationGates(concurrency=settings.concurrency_per_organisation, clock=context.clock, sleep=context.sleep),
@@ -104,11 +63,11 @@ _per_process = PerBudget(_gates_and_limits)
 
 
 def make_connector(context: ConnectorContext) -> TwinfieldConnector:
-    settings: TwinfieldIntegrationSettings = context.settings
+    settings: TwinfieldSettings = context.settings
     gates, limits = _per_process(context)
     return TwinfieldConnector(
         oauth_app(settings, context.base_url, context.redirect_uri), SharedTokenStore(context.credentials),
-        settings=settings.client_settings(), http=context.http, clock=context.clock, sleep=context.sleep,
+        settings=settings, http=context.http, clock=context.clock, sleep=context.sleep,
         gates=gates, limits=limits,
     )
 
@@ -119,7 +78,7 @@ def make_master_data_reader(context: ConnectorContext, options: ReadOptions) -> 
     return make_connector(context).master_data(page_size=options.page_size)
 
 
-def _authorization_url(settings: TwinfieldIntegrationSettings, base_url: str, redirect_uri: str, state: str) -> str:
+def _authorization_url(settings: TwinfieldSettings, base_url: str, redirect_uri: str, state: str) -> str:
     return authorization_url(APP.client_id(settings), redirect_uri, state, login_url=base_url)
 
 
@@ -152,7 +111,7 @@ TWINFIELD = Integration(
     name="Twinfield",
     administration_term="office",
     connect_method=ConnectMethod.OAUTH_CODE,
-    settings_type=TwinfieldIntegrationSettings,
+    settings_type=TwinfieldSettings,
     make_connector=make_connector,
     authorization_url=_authorization_url,
     client_id=APP.client_id,
