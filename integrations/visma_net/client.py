@@ -197,8 +197,7 @@ class VismaNetClient(HttpConnection):
                     return await self._read_created(company, draft, response)
                 failure = error_from_response(response, company.company_id, self._clock())
                 if response.status_code == 429:
-                    waits += 1
-                    await self._wait_out(response, waits, failure)
+                    waits = await self._wait_out(response, waits, failure)
                     continue
                 if response.status_code < 500:
                     # After a lost answer, a refusal ("number already exists") may be our own first send.
@@ -249,8 +248,7 @@ class VismaNetClient(HttpConnection):
                     return response
                 failure = error_from_response(response, company.company_id, self._clock())
                 if response.status_code == 429:
-                    waits += 1
-                    await self._wait_out(response, waits, failure)
+                    waits = await self._wait_out(response, waits, failure)
                     continue
                 if response.status_code < 500:
                     raise failure
@@ -279,12 +277,16 @@ class VismaNetClient(HttpConnection):
                 break
         return response
 
-    async def _wait_out(self, response: httpx.Response, waits: int, failure: ConnectorError) -> None:
-        """Wait for a 429's `Retry-After`, unless it is too long or this call has waited often enough."""
+    async def _wait_out(self, response: httpx.Response, waits: int, failure: ConnectorError) -> int:
+        """Wait for a 429's `Retry-After` (60 s when it gives none) after the call's `waits` earlier waits, and
+        answer the count with this one; raise `failure` (the 429's error) instead when the wait is longer than
+        `max_wait` or the call has already waited `rate_limit_waits` times."""
+        waits += 1
         delay = retry_after(response, 60.0)
         if waits > self.settings.rate_limit_waits or delay > self.settings.max_wait:
             raise failure
         await self._sleep(delay)
+        return waits
 
     async def _back_off(self, attempt: int) -> None:
         """Full jitter (`integrations.http_connection.full_jitter`) before retry `attempt`, counted from 1."""
