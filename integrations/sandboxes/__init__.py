@@ -8,6 +8,7 @@
 - `oauth`: the sign-in page that stands in for a password, and the redirect back with `code` and `state`.
 - `state`: the state every sandbox keeps (lock, clock, seeded random, apps, faults, traffic log), the
   `/_sandbox/faults` change, and the sandbox app's client id and secret.
+- `control`: the controls every sandbox has under `/_sandbox/` (faults, traffic, scenario).
 
 Each system's own protocol, names and rules stay in its package (`integrations.exact_online.sandbox`,
 `integrations.twinfield.sandbox`, `integrations.visma_net.sandbox`): Exact's REST/OData and divisions, Twinfield's

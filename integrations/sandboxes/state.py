@@ -11,13 +11,12 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
 from integrations.base import Clock
-from integrations.sandboxes.messages import Reply, Request, json_reply
 from integrations.sandboxes.tokens import TokenAuthority
 
 SANDBOX_CLIENT_ID = "sandbox-client"
@@ -85,14 +84,3 @@ class SandboxStateBase(Generic[F, X]):
     def _expire_access_tokens(self) -> None:
         self.authority.revoke_all_access()
 
-
-def faults_control(state: SandboxStateBase[Any, Any], request: Request, *, refuse: Callable[[int, str], Reply]) -> Reply:
-    """`GET /_sandbox/faults`: the fault modes and limits in force; `POST`: change some of them first (a JSON
-    object, see `SandboxStateBase.change_faults`). Anything but an object is refused with the sandbox's own error
-    shape (`refuse(status, message)`); a malformed body raises msgspec's errors for the caller to answer."""
-    if request.method == "POST":
-        changes = request.json()
-        if not isinstance(changes, dict):
-            return refuse(400, "Send a JSON object.")
-        state.change_faults(changes)
-    return json_reply(200, state.faults)

@@ -33,7 +33,7 @@ from integrations.exact_online.sandbox.masterdata import DataSize, DivisionData,
 from integrations.exact_online.sandbox.messages import Reply, Request, error_reply, json_reply
 from integrations.exact_online.sandbox.scenario import DIVISION_REASONS, USER_REASONS, SandboxUser
 from integrations.exact_online.sandbox.state import SandboxState
-from integrations.sandboxes.state import faults_control
+from integrations.sandboxes import control as controls
 
 
 class _UserChange(msgspec.Struct, forbid_unknown_fields=True):
@@ -54,17 +54,15 @@ class _RowChange(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def handle(state: SandboxState, request: Request) -> Reply:
-    name = request.path.removeprefix("/_sandbox/")
+    return controls.handle(state, request, own=lambda name: _own(state, request, name), scenario=lambda: _scenario(state),
+                           refuse=error_reply)
+
+
+def _own(state: SandboxState, request: Request, name: str) -> Reply | None:
     try:
-        if name == "faults":
-            return faults_control(state, request, refuse=error_reply)
         if name == "ledger" and request.method == "GET":
             return json_reply(200, {"entries": [e.report() for e in state.ledger.entries],
                                     "accounts": [a.report() for a in state.ledger.accounts]})
-        if name == "traffic" and request.method == "GET":
-            return json_reply(200, state.traffic_report())
-        if name == "scenario" and request.method == "GET":
-            return json_reply(200, _scenario(state))
         if name.startswith("users/") and request.method == "POST":
             return _change_user(state, name.removeprefix("users/"), msgspec.convert(request.json(), _UserChange))
         if name.startswith("divisions/") and request.method == "POST":
@@ -72,11 +70,11 @@ def handle(state: SandboxState, request: Request) -> Reply:
                                     msgspec.convert(request.json(), _DivisionChange))
         if name.startswith("data/"):
             return _data(state, request, name.removeprefix("data/").split("/"))
-    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+    except ValueError as exc:
         return error_reply(400, str(exc))
     except Unknown as exc:
         return error_reply(404, str(exc))
-    return error_reply(404, f"No sandbox control {request.method} {request.path}.")
+    return None
 
 
 def _change_user(state: SandboxState, username: str, change: _UserChange) -> Reply:

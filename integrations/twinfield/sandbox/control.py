@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from integrations.sandboxes.state import faults_control
+from integrations.sandboxes import control as controls
 from integrations.twinfield.sandbox.ledger import Dimension
 from integrations.twinfield.sandbox.messages import Reply, Request, json_reply
 from integrations.twinfield.sandbox.scenario import SandboxUser
@@ -40,31 +40,26 @@ class _DimensionChange(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def handle(state: SandboxState, request: Request) -> Reply:
-    name = request.path.removeprefix("/_sandbox/")
-    try:
-        if name == "faults":
-            return faults_control(state, request, refuse=_error)
-        if name == "ledger" and request.method == "GET":
-            return json_reply(200, {
-                "transactions": [t.report() for t in state.ledger.transactions],
-                "dimensions": [d.report() for d in state.ledger.dimensions.values() if d.created_by is not None],
-            })
-        if name == "traffic" and request.method == "GET":
-            return json_reply(200, state.traffic_report())
-        if name == "scenario" and request.method == "GET":
-            return json_reply(200, _scenario(state, request.base_url))
-        if name.startswith("users/") and request.method == "POST":
-            return _change_user(state, name.removeprefix("users/"), msgspec.convert(request.json(), _UserChange))
-        if name.startswith("dimensions/") and request.method == "GET":
-            office, _, kind = name.removeprefix("dimensions/").partition("/")
-            with state.lock:
-                return json_reply(200, [_dimension(d) for d in state.ledger.dimensions_of(office, kind)])
-        if name.startswith("dimensions/") and request.method == "POST":
-            return _change_dimension(state, name.removeprefix("dimensions/"),
-                                     msgspec.convert(request.json(), _DimensionChange))
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        return _error(400, str(exc))
-    return _error(404, f"No sandbox control {request.method} {request.path}.")
+    return controls.handle(state, request, own=lambda name: _own(state, request, name),
+                           scenario=lambda: _scenario(state, request.base_url), refuse=_error)
+
+
+def _own(state: SandboxState, request: Request, name: str) -> Reply | None:
+    if name == "ledger" and request.method == "GET":
+        return json_reply(200, {
+            "transactions": [t.report() for t in state.ledger.transactions],
+            "dimensions": [d.report() for d in state.ledger.dimensions.values() if d.created_by is not None],
+        })
+    if name.startswith("users/") and request.method == "POST":
+        return _change_user(state, name.removeprefix("users/"), msgspec.convert(request.json(), _UserChange))
+    if name.startswith("dimensions/") and request.method == "GET":
+        office, _, kind = name.removeprefix("dimensions/").partition("/")
+        with state.lock:
+            return json_reply(200, [_dimension(d) for d in state.ledger.dimensions_of(office, kind)])
+    if name.startswith("dimensions/") and request.method == "POST":
+        return _change_dimension(state, name.removeprefix("dimensions/"),
+                                 msgspec.convert(request.json(), _DimensionChange))
+    return None
 
 
 def _change_user(state: SandboxState, code: str, change: _UserChange) -> Reply:

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from integrations.sandboxes import control as controls
 from integrations.visma_net.sandbox.messages import Reply, Request, json_reply
 from integrations.visma_net.sandbox.scenario import SeedCustomer
 from integrations.visma_net.sandbox.state import SandboxState, to_millis
@@ -36,32 +37,26 @@ class _Seed(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def handle(state: SandboxState, request: Request) -> Reply:
-    name = request.path.removeprefix("/_sandbox/")
-    try:
-        if name == "faults":
-            return _change_faults(state, request.json()) if request.method == "POST" else json_reply(200, state.faults)
-        if name == "traffic" and request.method == "GET":
-            return json_reply(200, state.traffic_report())
-        if name == "scenario" and request.method == "GET":
-            return json_reply(200, _scenario(state))
-        parts = name.split("/")
-        if len(parts) == 3 and parts[0] == "companies" and parts[2] == "customers":
-            book = state.companies.get(parts[1])
-            if book is None:
-                return json_reply(404, {"error": f"No company {parts[1]!r}."})
-            if request.method == "POST":
-                for seed in msgspec.convert(request.json(), list[_Seed]):
-                    if seed.number is not None and seed.number in book.customers:
-                        return json_reply(400, {"error": f"Customer {seed.number} exists."})
-                    book.add(SeedCustomer(seed.name, seed.reference, seed.number), state.clock(),
-                             made_by="hand" if seed.reference is None else "api")
-            return json_reply(200, [c.report() for c in sorted(book.customers.values(),
-                                                                key=lambda c: c.internal_id)])
-        if len(parts) == 4 and parts[0] == "companies" and parts[2] == "customers" and request.method == "POST":
-            return _hand_edit(state, parts[1], parts[3], msgspec.convert(request.json(), _HandEdit))
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        return json_reply(400, {"error": str(exc)})
-    return json_reply(404, {"error": f"No sandbox control {request.method} {request.path}."})
+    return controls.handle(state, request, own=lambda name: _own(state, request, name), scenario=lambda: _scenario(state),
+                           refuse=_error, reply=json_reply)
+
+
+def _own(state: SandboxState, request: Request, name: str) -> Reply | None:
+    parts = name.split("/")
+    if len(parts) == 3 and parts[0] == "companies" and parts[2] == "customers":
+        book = state.companies.get(parts[1])
+        if book is None:
+            return _error(404, f"No company {parts[1]!r}.")
+        if request.method == "POST":
+            for seed in msgspec.convert(request.json(), list[_Seed]):
+                if seed.number is not None and seed.number in book.customers:
+                    return _error(400, f"Customer {seed.number} exists.")
+                book.add(SeedCustomer(seed.name, seed.reference, seed.number), state.clock(),
+                         made_by="hand" if seed.reference is None else "api")
+        return json_reply(200, [c.report() for c in sorted(book.customers.values(), key=lambda c: c.internal_id)])
+    if len(parts) == 4 and parts[0] == "companies" and parts[2] == "customers" and request.method == "POST":
+        return _hand_edit(state, parts[1], parts[3], msgspec.convert(request.json(), _HandEdit))
+    return None
 
 
 def _hand_edit(state: SandboxState, company: str, number: str, edit: _HandEdit) -> Reply:
@@ -70,25 +65,18 @@ def _hand_edit(state: SandboxState, company: str, number: str, edit: _HandEdit) 
     book = state.companies.get(company)
     customer = None if book is None else book.customers.get(number)
     if book is None or customer is None:
-        return json_reply(404, {"error": f"No customer {number!r} in company {company!r}."})
+        return _error(404, f"No customer {number!r} in company {company!r}.")
     if edit.delete:
         del book.customers[number]
         return json_reply(200, {"deleted": number})
     unknown = sorted(set(edit.set) - {"name", "reference"})
     if unknown:
-        return json_reply(400, {"error": f"Only name and reference change by hand here, not {unknown[0]}."})
+        return _error(400, f"Only name and reference change by hand here, not {unknown[0]}.")
     for field, value in edit.set.items():
         setattr(customer, field, value)
     customer.modified = to_millis(state.clock())
     customer.made_by = "hand" if customer.reference is None else customer.made_by
     return json_reply(200, customer.report())
-
-
-def _change_faults(state: SandboxState, changes: Any) -> Reply:
-    if not isinstance(changes, dict):
-        return json_reply(400, {"error": "Send a JSON object."})
-    state.change_faults(changes)
-    return json_reply(200, state.faults)
 
 
 def _scenario(state: SandboxState) -> dict[str, Any]:
@@ -98,3 +86,8 @@ def _scenario(state: SandboxState) -> dict[str, Any]:
         "companies": [{"company_id": c.company_id, "tenant_id": c.tenant_id, "name": c.name,
                        "customers": len(c.customers)} for c in state.companies.values()],
     }
+
+
+def _error(status: int, message: str) -> Reply:
+    """The sandbox's own error shape for its controls: `{"error": message}`."""
+    return json_reply(status, {"error": message})
