@@ -2,19 +2,20 @@
 
 Instead of a password, the page lets you pick one of the scenario's users; "Authorize" posts a real form back to
 the same endpoint, which redirects to the app's `redirect_uri` with `code` and `state` (RFC 6749 4.1.2), as the
-real systems do. Each sandbox adds its own checks (Twinfield's scopes and nonce) and its own token endpoint.
+real systems do. Each sandbox adds its own checks (Twinfield's scopes and nonce). The token endpoint's grants are
+shared too (`token`); how the client authenticates and what the answer holds are each system's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
 from html import escape
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from integrations.sandboxes.messages import Reply, Request, html_reply, json_reply
-from integrations.sandboxes.tokens import OAuthRefusal, TokenAuthority
+from integrations.sandboxes.tokens import OAuthRefusal, TokenAuthority, TokenPair
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -96,3 +97,18 @@ def authorize(state: SignInState, request: Request, *, user_field: str) -> Reply
 def refusal_reply(refusal: OAuthRefusal) -> Reply:
     """A token endpoint's refusal as RFC 6749 5.2 shapes it: `error` and `error_description`."""
     return json_reply(refusal.status, {"error": refusal.error, "error_description": refusal.description})
+
+
+def token(
+    state: SignInState, request: Request, now: datetime, *, client: Callable[[Mapping[str, str]], str],
+    lifetime: timedelta, answer: Callable[[TokenPair], dict[str, Any]],
+) -> Reply:
+    """A token endpoint (RFC 6749 4.1.3 and 6): the client `client(form)` authenticates (its client id, or
+    `OAuthRefusal`), the form's grant redeemed at `now` for tokens of `lifetime`, answered 200 with `answer(pair)`;
+    a refusal as `refusal_reply` shapes it."""
+    form = request.form()
+    try:
+        pair = state.authority.grant(form, client(form), now, lifetime)
+    except OAuthRefusal as refusal:
+        return refusal_reply(refusal)
+    return json_reply(200, answer(pair))

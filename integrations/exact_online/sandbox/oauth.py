@@ -7,13 +7,14 @@ as Exact Online does.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
-from integrations.exact_online.sandbox.messages import Reply, Request, json_reply
+from integrations.exact_online.sandbox.messages import Reply, Request
 from integrations.exact_online.sandbox.state import Exchange, SandboxState
 from integrations.exact_online.sandbox.tokens import OAuthRefusal
 from integrations.sandboxes import oauth as kit
-from integrations.sandboxes.oauth import refusal_reply, request_problem
+from integrations.sandboxes.oauth import request_problem
 
 
 def sign_in_page(state: SandboxState, request: Request) -> Reply:
@@ -28,22 +29,21 @@ def authorize(state: SandboxState, request: Request) -> Reply:
 
 
 def token(state: SandboxState, request: Request) -> Reply:
-    form = request.form()
     now = state.clock()
-    grant_type = form.get("grant_type", "")
-    client_id = form.get("client_id", "")
-    try:
-        if client_id not in state.apps or state.apps[client_id] != form.get("client_secret"):
-            raise OAuthRefusal(401, "invalid_client", "Unknown client or wrong secret.")
-        pair = state.authority.grant(form, client_id, now, timedelta(seconds=state.faults.access_token_seconds))
-    except OAuthRefusal as refusal:
-        reply = refusal_reply(refusal)
-    else:
-        reply = json_reply(200, {
-            "access_token": pair.access_token,
-            "token_type": "bearer",
-            "expires_in": str(state.faults.access_token_seconds),  # a string, as Exact sends it
-            "refresh_token": pair.refresh_token,
-        })
-    state.record(Exchange(now, "POST", "oauth2/token", None, reply.status, None, note=grant_type))
+    reply = kit.token(state, request, now, client=lambda form: _client(state, form),
+                      lifetime=timedelta(seconds=state.faults.access_token_seconds), answer=lambda pair: {
+                          "access_token": pair.access_token,
+                          "token_type": "bearer",
+                          "expires_in": str(state.faults.access_token_seconds),  # a string, as Exact sends it
+                          "refresh_token": pair.refresh_token,
+                      })
+    state.record(Exchange(now, "POST", "oauth2/token", None, reply.status, None, note=request.form().get("grant_type", "")))
     return reply
+
+
+def _client(state: SandboxState, form: Mapping[str, str]) -> str:
+    """The client from the form's `client_id` and `client_secret` (Exact's token endpoint wants them there)."""
+    client_id = form.get("client_id", "")
+    if client_id not in state.apps or state.apps[client_id] != form.get("client_secret"):
+        raise OAuthRefusal(401, "invalid_client", "Unknown client or wrong secret.")
+    return client_id

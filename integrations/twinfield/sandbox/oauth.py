@@ -14,7 +14,7 @@ from datetime import timedelta
 from html import escape
 
 from integrations.sandboxes import oauth as kit
-from integrations.sandboxes.oauth import refusal_reply, request_problem
+from integrations.sandboxes.oauth import request_problem
 from integrations.twinfield.sandbox.messages import Reply, Request, html_reply, json_reply
 from integrations.twinfield.sandbox.state import Exchange, SandboxState
 from integrations.twinfield.sandbox.tokens import OAuthRefusal
@@ -40,24 +40,16 @@ def authorize(state: SandboxState, request: Request) -> Reply:
 
 
 def token(state: SandboxState, request: Request) -> Reply:
-    form = request.form()
     now = state.clock()
-    grant_type = form.get("grant_type", "")
-    lifetime = timedelta(seconds=state.faults.access_token_seconds)
-    try:
-        client_id = _client(state, request)
-        pair = state.authority.grant(form, client_id, now, lifetime)
-    except OAuthRefusal as refusal:
-        reply = refusal_reply(refusal)
-    else:
-        reply = json_reply(200, {
-            "id_token": f"sandbox-id-token-{pair.access_token[:8]}",
-            "access_token": pair.access_token,
-            "expires_in": state.faults.access_token_seconds,
-            "token_type": "Bearer",
-            "refresh_token": pair.refresh_token,
-        })
-    state.record(Exchange(now, "token", grant_type, reply.status))
+    reply = kit.token(state, request, now, client=lambda form: _client(state, request),
+                      lifetime=timedelta(seconds=state.faults.access_token_seconds), answer=lambda pair: {
+                          "id_token": f"sandbox-id-token-{pair.access_token[:8]}",
+                          "access_token": pair.access_token,
+                          "expires_in": state.faults.access_token_seconds,
+                          "token_type": "Bearer",
+                          "refresh_token": pair.refresh_token,
+                      })
+    state.record(Exchange(now, "token", request.form().get("grant_type", ""), reply.status))
     return reply
 
 
