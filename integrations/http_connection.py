@@ -1,5 +1,6 @@
 """What every connector does the same way around its HTTP client, whatever it speaks: owning the client, telling
-a request that never left from one that may have, backing off between retries, and timing its health check."""
+a request that never left from one that may have, looking up a send whose answer was lost, backing off between
+retries, and timing its health check."""
 
 from __future__ import annotations
 
@@ -7,14 +8,26 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 import httpx
 
-from integrations.base import ConnectorError, Health
+from integrations.base import ConnectorError, Health, OutcomeUnknown
+
+T = TypeVar("T")
 
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 """What httpx raises before a byte of the request left: resending cannot duplicate anything."""
+
+
+async def look_up(key: str, find: Callable[[], Awaitable[T]], cause: ConnectorError) -> T:
+    """What `find()` answers for a send that may have taken effect unseen (`cause`: why we cannot tell). When the
+    look-up fails too, nobody may send again before looking once more: `OutcomeUnknown` for `key`, the action's
+    idempotency key or the entity's."""
+    try:
+        return await find()
+    except ConnectorError as exc:
+        raise OutcomeUnknown(key, f"{cause}; the lookup failed too: {exc}") from exc
 
 
 def full_jitter(attempt: int, rng: random.Random, *, base_delay: float, max_delay: float) -> float:

@@ -17,7 +17,6 @@ import httpx
 from integrations.base import (
     Clock,
     ConnectorError,
-    OutcomeUnknown,
     RemoteError,
     Sleep,
     TransientError,
@@ -25,7 +24,7 @@ from integrations.base import (
 from integrations.exact_online.oauth import TokenKeeper
 from integrations.exact_online.rate_limits import RateLimits
 from integrations.exact_online.responses import error_from_response, unwrap
-from integrations.http_connection import NOT_SENT, full_jitter
+from integrations.http_connection import NOT_SENT, full_jitter, look_up
 
 Entity = dict[str, Any]
 
@@ -133,7 +132,7 @@ class ExactOnlineClient:
                 # The request left but its answer never came: it may still be being processed. Look only
                 # once it has surely been committed, or a slow booking would be found missing and sent twice.
                 await self._sleep(self._commit_window)
-                if (found := await self._look_up(key, find_existing, failure)) is not None:
+                if (found := await look_up(key, find_existing, failure)) is not None:
                     return found
             else:
                 if response.is_success:
@@ -144,19 +143,11 @@ class ExactOnlineClient:
                     raise failure
                 # A 429 was refused at the door; a 5xx may have come after the booking.
                 if response.status_code >= 500 and (
-                    found := await self._look_up(key, find_existing, failure)
+                    found := await look_up(key, find_existing, failure)
                 ) is not None:
                     return found
             await self._back_off(attempt, division)
         raise failure
-
-    async def _look_up(
-        self, key: str, find_existing: Callable[[], Awaitable[Entity | None]], cause: ConnectorError
-    ) -> Entity | None:
-        try:
-            return await find_existing()
-        except ConnectorError as exc:
-            raise OutcomeUnknown(key, f"{cause}; looking it up failed too: {exc}") from exc
 
     async def _request(
         self, method: str, url: str, division: str | None, *, params: dict[str, str] | None = None,

@@ -28,13 +28,12 @@ from integrations.base import (
     Clock,
     ConnectorError,
     NoAccess,
-    OutcomeUnknown,
     RateLimited,
     RemoteError,
     Sleep,
     TransientError,
 )
-from integrations.http_connection import NOT_SENT, full_jitter
+from integrations.http_connection import NOT_SENT, full_jitter, look_up
 from integrations.twinfield import soap
 from integrations.twinfield.oauth import Session, TokenKeeper
 from integrations.twinfield.rate_limits import TwinfieldLimits
@@ -166,11 +165,7 @@ class TwinfieldClient:
                 failure = exc.failure
             except _Ambiguous as exc:
                 failure = exc.failure
-                try:
-                    found = await find_existing()
-                except ConnectorError as lookup_failure:
-                    raise OutcomeUnknown(key, f"{failure}; the lookup failed too: {lookup_failure}") from None
-                if found is not None:
+                if (found := await look_up(key, find_existing, failure)) is not None:
                     return found
             else:
                 return parse(self._process_xml_result(answer))

@@ -35,7 +35,7 @@ from integrations.base import (
     utc_now,
 )
 from integrations.call_budget import CallBudget
-from integrations.http_connection import NOT_SENT, HttpConnection, full_jitter
+from integrations.http_connection import NOT_SENT, HttpConnection, full_jitter, look_up
 from integrations.visma_net.customers import (
     Customer,
     CustomerChange,
@@ -224,10 +224,7 @@ class VismaNetClient(HttpConnection):
         return customer
 
     async def _look_up(self, company: Company, reference: str, since: datetime, cause: ConnectorError) -> Customer | None:
-        try:
-            return await self.find_by_reference(company, reference, modified_since=since)
-        except ConnectorError as exc:
-            raise OutcomeUnknown(reference, f"{cause}; looking it up failed too: {exc}") from exc
+        return await look_up(reference, lambda: self.find_by_reference(company, reference, modified_since=since), cause)
 
     # Transport
 
