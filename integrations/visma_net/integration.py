@@ -36,7 +36,7 @@ from integrations.visma_net.connector import MIRROR_TARGETS, VismaNetConnector
 from integrations.visma_net.master_data import SYNC_ENTITIES, VismaNetMasterData
 from integrations.visma_net.oauth import ServiceApp
 from integrations.visma_net.rate_limits import KEY
-from integrations.visma_net.settings import DEFAULT_CONNECT_URL, VismaNetSettings
+from integrations.visma_net.settings import VismaNetSettings
 
 SECRET_VARIABLE = "STATUSPAGE_VISMA_NET_CLIENT_SECRET"
 SANDBOX_CLIENT_ID = "isv_statuspage_sandbox"
@@ -44,19 +44,23 @@ APP = AppRegistration(SECRET_VARIABLE, SANDBOX_CLIENT_ID,
                       "sandbox-secret-not-for-production")  # the sandbox's one app (sandbox/scenario.py)
 
 
+_CLIENT = VismaNetSettings()
+"""The client's defaults, which the service's settings keep: one default per limit."""
+
+
 class VismaNetIntegrationSettings(IntegrationSettings, kw_only=True, forbid_unknown_fields=True):
     """`[integrations.visma-net]`. Times are seconds. `base_url` is the ERP API, `connect_url` Visma Connect."""
 
     client_id: str = SANDBOX_CLIENT_ID
     """The service integration's client id (Visma Developer Portal)."""
-    connect_url: str = DEFAULT_CONNECT_URL
-    attempts: int = 5
+    connect_url: str = _CLIENT.connect_url
+    attempts: int = _CLIENT.attempts
     """Tries of one call on 5xx and transport errors, `base_delay` doubling up to `max_delay` (full jitter) between."""
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    max_wait: float = 120.0
+    base_delay: float = _CLIENT.base_delay
+    max_delay: float = _CLIENT.max_delay
+    max_wait: float = _CLIENT.max_wait
     """The longest wait inside one call (a 429's Retry-After, a spent hour); longer ones reschedule the write."""
-    page_size: int = 500
+    page_size: int = _CLIENT.page_size
     """Customers a call when the target is read into the mirror (Visma allows up to 1,000)."""
 
     def __post_init__(self) -> None:
