@@ -88,6 +88,11 @@ class ExactOnlineClient:
             rows.extend(page.rows)
         return rows
 
+    async def first(self, division: str | None, endpoint: str, params: dict[str, str]) -> Entity | None:
+        """The first row of `get_all` (a look-up by a key), or None when there is none."""
+        rows = await self.get_all(division, endpoint, params)
+        return rows[0] if rows else None
+
     async def pages(self, division: str | None, endpoint: str, params: dict[str, str]) -> AsyncIterator[Page]:
         """One page per call, following `__next` links. Each call is paced, retried and authorised like any
         other; a caller that stops iterating makes no further call. `RemoteError` when a link leaves Exact."""

@@ -209,10 +209,8 @@ class ExactOnlineConnector(HttpConnection):
         return None if entry is None else booking_result(entry)
 
     async def _find_booking_entry(self, division: str, key: str) -> Entity | None:
-        rows = await self._client.get_all(
-            division, PURCHASE_ENTRIES, {"$filter": f"YourRef eq {odata.string(key)}", "$select": BOOKING_FIELDS}
-        )
-        return rows[0] if rows else None
+        return await self._client.first(
+            division, PURCHASE_ENTRIES, {"$filter": f"YourRef eq {odata.string(key)}", "$select": BOOKING_FIELDS})
 
     async def _payment_lines(self, division: str, booking: ActionResult) -> list[Entity]:
         return await self._client.get_all(division, PAYMENTS, {
@@ -242,10 +240,8 @@ class ExactOnlineConnector(HttpConnection):
 
     async def _find_account(self, division: str, code: str) -> Entity | None:
         # Exact pads codes with leading spaces to 18 characters, hence trim().
-        rows = await self._client.get_all(
-            division, ACCOUNTS, {"$filter": f"trim(Code) eq {odata.string(code)}", "$select": "ID,Code,Division"}
-        )
-        return rows[0] if rows else None
+        return await self._client.first(
+            division, ACCOUNTS, {"$filter": f"trim(Code) eq {odata.string(code)}", "$select": "ID,Code,Division"})
 
 
 def purchase_entry(invoice: Invoice, key: str) -> Entity:
