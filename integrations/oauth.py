@@ -24,7 +24,7 @@ A store shared by several processes (the service's database; it offers `replace`
   connection lost.
 
 The refresh rules differ and stay with each system: Exact's access tokens may be refreshed only from 570 s after
-issue (`integrations.exact_online.tokens.Tokens.refresh_due_at`); Twinfield's at any time, so its keeper
+issue (`integrations.exact_online.tokens.refresh_due_at`); Twinfield's at any time, so its keeper
 refreshes a margin before expiry (`TwinfieldSettings.refresh_margin`).
 """
 

@@ -14,7 +14,6 @@ from integrations.exact_online.connector import DEFAULT_COMMIT_WINDOW, ExactOnli
 from integrations.exact_online.oauth import AUTH_PATH, OAuthApp, authorization_url
 from integrations.exact_online.rate_limits import KEY, RateLimits
 from integrations.exact_online.sync import SYNC_ENTITIES, ExactOnlineMasterData
-from integrations.exact_online.tokens import SharedTokenStore
 from integrations.master_data import ReadOptions
 from integrations.registry import (
     AppRegistration,
@@ -28,6 +27,7 @@ from integrations.registry import (
     SandboxPackage,
     sign_in_grant,
 )
+from integrations.tokens import SharedTokenStore
 
 SECRET_VARIABLE = "STATUSPAGE_EXACT_CLIENT_SECRET"
 SANDBOX_CLIENT_ID = "sandbox-client"

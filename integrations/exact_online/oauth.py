@@ -16,7 +16,7 @@ import httpx
 import msgspec
 
 from integrations.base import AuthorizationError, Clock, RateLimited, RemoteError, Sleep, TransientError
-from integrations.exact_online.tokens import Tokens, TokenStore
+from integrations.exact_online.tokens import Tokens, TokenStore, refresh_due_at
 from integrations.oauth import RegisteredApp, RotatingTokenKeeper
 
 DEFAULT_BASE_URL = "https://start.exactonline.nl"
@@ -97,12 +97,12 @@ def _token_error(response: httpx.Response, now: datetime) -> Exception:
 
 class TokenKeeper(RotatingTokenKeeper[Tokens]):
     """One connection's tokens (`integrations.oauth`): refreshed when due by either rule (570 s after issue, or
-    30 s before `expires_in` ends: `Tokens.refresh_due_at`), one refresh at a time, stored before they are used;
+    30 s before `expires_in` ends: `tokens.refresh_due_at`), one refresh at a time, stored before they are used;
     shared with every other process when the store is (the service's is)."""
 
     def __init__(self, app: OAuthApp, store: TokenStore, *, http: httpx.AsyncClient, clock: Clock,
                  sleep: Sleep = asyncio.sleep) -> None:
-        super().__init__(store, clock=clock, due_at=lambda tokens: tokens.refresh_due_at, sleep=sleep)
+        super().__init__(store, clock=clock, due_at=refresh_due_at, sleep=sleep)
         self._app = app
         self._http = http
 

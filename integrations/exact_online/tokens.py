@@ -1,18 +1,16 @@
-"""OAuth2 tokens of one connection, and where the service keeps them.
+"""Exact Online's rule for when a connection's tokens are refreshed. The tokens and the stores that keep them are
+every system's (`integrations.tokens`).
 
-Exact Online rotates the refresh token on every refresh and kills the old one at once, so a token pair that
-was received but not stored is a connection lost: the store saves new tokens before anyone uses them.
+Exact's access tokens live 600 seconds and a refresh before 570 seconds is refused ("Access token not expired").
 """
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
-from typing import Protocol
 
-import msgspec
+from integrations.tokens import InMemoryTokenStore, SharedTokenStore, Tokens, TokenStore, guard_of
 
-from integrations.registry import CredentialStore
+__all__ = ["InMemoryTokenStore", "SharedTokenStore", "TokenStore", "Tokens", "guard_of", "refresh_due_at"]
 
 REFRESH_NOT_BEFORE = timedelta(seconds=570)
 """Exact refuses a refresh (401 "Access token not expired") until an access token is 570 seconds old."""
@@ -22,95 +20,6 @@ REFRESH_BEFORE_EXPIRY = timedelta(seconds=30)
 issues for less than 600 s must not expire in use (the 570 s rule is 30 s before the usual 600 s)."""
 
 
-class Tokens(msgspec.Struct, frozen=True, kw_only=True):
-    access_token: str
-    refresh_token: str
-    issued_at: datetime
-    expires_at: datetime
-
-    @property
-    def refresh_due_at(self) -> datetime:
-        """Due by either rule: 570 s after issue (Exact's), or 30 s before `expires_in` ends, whichever is first."""
-        return min(self.issued_at + REFRESH_NOT_BEFORE, self.expires_at - REFRESH_BEFORE_EXPIRY)
-
-    def __repr__(self) -> str:
-        # Tokens end up in tracebacks and debug logs; only their times may.
-        return (f"Tokens(access_token=<redacted>, refresh_token=<redacted>, "
-                f"issued_at={self.issued_at.isoformat()}, expires_at={self.expires_at.isoformat()})")
-
-    __str__ = __repr__
-
-
-class TokenStore(Protocol):
-    """Provided by the service: where one connection's tokens survive restarts, shared by its processes."""
-
-    async def load(self) -> Tokens | None: ...
-
-    async def save(self, tokens: Tokens) -> None:
-        """Store unconditionally (a new connection)."""
-        ...
-
-    async def replace(self, previous: Tokens, tokens: Tokens) -> bool:
-        """Store `tokens` only if the stored refresh token is still `previous`'s; False when another process
-        rotated it (or reconnected) first."""
-        ...
-
-    async def claim_refresh(self) -> bool:
-        """One refresh at a time across every process sharing the store; False while another holds the claim."""
-        ...
-
-    async def release_refresh(self) -> None: ...
-
-
-def guard_of(tokens: Tokens) -> str:
-    """What a rotated pair is compared on: a fingerprint of its refresh token, never the token itself."""
-    return hashlib.sha256(tokens.refresh_token.encode()).hexdigest()[:32]
-
-
-class SharedTokenStore:
-    """Tokens kept as text in the service's `CredentialStore`, compare-and-set on the refresh token."""
-
-    def __init__(self, credentials: CredentialStore) -> None:
-        self._credentials = credentials
-
-    async def load(self) -> Tokens | None:
-        text = await self._credentials.load()
-        return None if text is None else msgspec.json.decode(text, type=Tokens)
-
-    async def save(self, tokens: Tokens) -> None:
-        await self._credentials.save(msgspec.json.encode(tokens).decode(), guard_of(tokens))
-
-    async def replace(self, previous: Tokens, tokens: Tokens) -> bool:
-        return await self._credentials.replace(guard_of(previous), msgspec.json.encode(tokens).decode(),
-                                               guard_of(tokens))
-
-    async def claim_refresh(self) -> bool:
-        return await self._credentials.claim_refresh()
-
-    async def release_refresh(self) -> None:
-        await self._credentials.release_refresh()
-
-
-class InMemoryTokenStore:
-    """Tokens kept for this process only: for the sandbox demo and tests, never for a real connection."""
-
-    def __init__(self, tokens: Tokens | None = None) -> None:
-        self.tokens = tokens
-
-    async def load(self) -> Tokens | None:
-        return self.tokens
-
-    async def save(self, tokens: Tokens) -> None:
-        self.tokens = tokens
-
-    async def replace(self, previous: Tokens, tokens: Tokens) -> bool:
-        if self.tokens is not None and self.tokens.refresh_token != previous.refresh_token:
-            return False
-        await self.save(tokens)
-        return True
-
-    async def claim_refresh(self) -> bool:
-        return True  # one process: the keeper's own lock serialises its refreshes
-
-    async def release_refresh(self) -> None:
-        pass
+def refresh_due_at(tokens: Tokens) -> datetime:
+    """Due by either rule: 570 s after issue (Exact's), or 30 s before `expires_in` ends, whichever is first."""
+    return min(tokens.issued_at + REFRESH_NOT_BEFORE, tokens.expires_at - REFRESH_BEFORE_EXPIRY)

@@ -4,11 +4,11 @@ protocol.
 The sandbox is a package of its own (`integrations.twinfield.sandbox`), imported only by whoever runs one.
 """
 
+from integrations.tokens import InMemoryTokenStore, Tokens, TokenStore
 from integrations.twinfield.client import OrganisationGates
 from integrations.twinfield.connector import TwinfieldConnector
 from integrations.twinfield.oauth import OAuthApp, Session, authorization_url, exchange_code, refresh_tokens, validate
 from integrations.twinfield.settings import DEFAULT_LOGIN_URL, TwinfieldSettings
-from integrations.twinfield.tokens import InMemoryTokenStore, Tokens, TokenStore
 
 __all__ = [
     "DEFAULT_LOGIN_URL",

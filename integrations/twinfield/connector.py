@@ -40,6 +40,7 @@ from integrations.base import (
 from integrations.http_connection import HttpConnection, timed_health
 from integrations.payloads import Invoice, PaymentRelease, Relation, payload_of
 from integrations.rights import check_landed
+from integrations.tokens import TokenStore
 from integrations.twinfield import documents
 from integrations.twinfield.client import OrganisationGates, TwinfieldClient, denies_access
 from integrations.twinfield.documents import Booking, Refusal
@@ -47,7 +48,6 @@ from integrations.twinfield.oauth import OAuthApp, TokenKeeper, userinfo
 from integrations.twinfield.rate_limits import TwinfieldLimits
 from integrations.twinfield.settings import TwinfieldSettings
 from integrations.twinfield.sync import TwinfieldMasterData
-from integrations.twinfield.tokens import TokenStore
 
 OFFICES = "OFF"
 DIMENSIONS = "DIM"

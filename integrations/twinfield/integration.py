@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 
-from integrations.exact_online.tokens import SharedTokenStore
 from integrations.master_data import ReadOptions
 from integrations.registry import (
     AppRegistration,
@@ -32,6 +31,7 @@ from integrations.registry import (
     SandboxPackage,
     sign_in_grant,
 )
+from integrations.tokens import SharedTokenStore
 from integrations.twinfield.client import OrganisationGates
 from integrations.twinfield.connector import TwinfieldConnector
 from integrations.twinfield.oauth import AUTHORIZE_PATH, OAuthApp, authorization_url

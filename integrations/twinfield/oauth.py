@@ -28,8 +28,8 @@ import msgspec
 
 from integrations.base import AuthorizationError, Clock, RateLimited, RemoteError, TransientError
 from integrations.oauth import RegisteredApp, RotatingTokenKeeper
+from integrations.tokens import Tokens, TokenStore
 from integrations.twinfield.settings import DEFAULT_LOGIN_URL
-from integrations.twinfield.tokens import Tokens, TokenStore
 
 CONNECT_PATH = "/auth/authentication/connect"
 AUTHORIZE_PATH = f"{CONNECT_PATH}/authorize"
