@@ -204,6 +204,11 @@ class ScenarioSandbox(SandboxServer[S], Generic[S, Sc, F]):
     def new_state(self, scenario: Sc | None, *, faults: F | None, clock: Clock, seed: int) -> S:
         raise NotImplementedError
 
+    @classmethod
+    def start_demo(cls, host: str, port: int) -> Self:
+        """The demo scenario's sandbox on `host`:`port` (0: a free one), with default faults, running on a thread."""
+        return cls(host=host, port=port).start()
+
 
 def argument_parser(
     prog: str, description: str, scenarios: Mapping[str, Any], *, seed_help: str

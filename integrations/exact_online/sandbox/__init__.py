@@ -14,7 +14,9 @@ from integrations.exact_online.sandbox.scenario import (
     demo_scenario,
     demo_users,
 )
-from integrations.exact_online.sandbox.server import ExactOnlineSandbox, main, start_demo
+from integrations.exact_online.sandbox.server import ExactOnlineSandbox, main
+
+start_demo = ExactOnlineSandbox.start_demo
 
 __all__ = [
     "SANDBOX_CLIENT_ID",

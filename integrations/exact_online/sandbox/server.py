@@ -68,11 +68,6 @@ class ExactOnlineSandbox(ScenarioSandbox[SandboxState, Scenario, Faults]):
             waited += 0.005
 
 
-def start_demo(host: str, port: int) -> ExactOnlineSandbox:
-    """The demo scenario's sandbox on `host`:`port` (0: a free one), running on a thread."""
-    return ExactOnlineSandbox(host=host, port=port).start()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argument_parser("python -m integrations.exact_online.sandbox",
                              "A local server speaking Exact Online's REST and OAuth2 protocol.", SCENARIOS,

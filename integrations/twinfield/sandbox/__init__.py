@@ -17,7 +17,9 @@ from integrations.twinfield.sandbox.scenario import (
     demo_scenario,
     demo_users,
 )
-from integrations.twinfield.sandbox.server import TwinfieldSandbox, main, start_demo
+from integrations.twinfield.sandbox.server import TwinfieldSandbox, main
+
+start_demo = TwinfieldSandbox.start_demo
 
 __all__ = [
     "SANDBOX_CLIENT_ID",

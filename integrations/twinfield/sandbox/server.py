@@ -46,11 +46,6 @@ class TwinfieldSandbox(ScenarioSandbox[SandboxState, Scenario, Faults]):
             return text_reply(404, "Not found.")
 
 
-def start_demo(host: str, port: int) -> TwinfieldSandbox:
-    """The demo scenario's sandbox on `host`:`port` (0: a free one), running on a thread."""
-    return TwinfieldSandbox(host=host, port=port).start()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argument_parser("python -m integrations.twinfield.sandbox",
                              "A local server speaking Twinfield's OpenID Connect and SOAP.", SCENARIOS,

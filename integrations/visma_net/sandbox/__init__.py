@@ -15,7 +15,9 @@ from integrations.visma_net.sandbox.scenario import (
     demo_users,
     empty_scenario,
 )
-from integrations.visma_net.sandbox.server import VismaNetSandbox, main, start_demo
+from integrations.visma_net.sandbox.server import VismaNetSandbox, main
+
+start_demo = VismaNetSandbox.start_demo
 
 __all__ = [
     "SANDBOX_CLIENT_ID",

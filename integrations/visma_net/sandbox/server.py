@@ -42,11 +42,6 @@ class VismaNetSandbox(ScenarioSandbox[SandboxState, Scenario, Faults]):
             return gateway_error(404, "Resource not found")
 
 
-def start_demo(host: str, port: int) -> VismaNetSandbox:
-    """The demo scenario's sandbox on `host`:`port` (0: a free one), running on a thread."""
-    return VismaNetSandbox(host=host, port=port).start()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argument_parser("python -m integrations.visma_net.sandbox",
                              "A local server speaking Visma Connect and the Visma.net ERP API.", SCENARIOS,
