@@ -202,6 +202,7 @@ class ScenarioSandbox(SandboxServer[S], Generic[S, Sc, F]):
         super().__init__(state, host=options.get("host", "127.0.0.1"), port=options.get("port", 0))
 
     def new_state(self, scenario: Sc | None, *, faults: F | None, clock: Clock, seed: int) -> S:
+        """The sandbox's state for `scenario` (its demo scenario when None) and `faults` (its defaults when None)."""
         raise NotImplementedError
 
     @classmethod
