@@ -125,7 +125,7 @@ def test_a_rule_of_seed_001_loads_with_its_defaults(tmp_path: Path) -> None:
     (("key = \"relations\"", "key = \"relations\"\nfields = { number = \"code\" }"),
      "mirrors[0].fields", "an insert must set name"),
     (("key = \"relations\"", "key = \"relations\"\nmode = \"upsert\""),
-     "mirrors[0].mode", "invalid enum value 'upsert'"),
+     "mirrors[0].mode", "invalid enum value 'upsert'; allowed: insert-only, insert-and-update"),
     (("key = \"relations\"", "key = \"Relations To Visma\""), "mirrors[0].key", "lower-case letters"),
     (("key = \"relations\"", "key = \"relations\"\nidentified-by = 'x'"), "mirrors[0]", "unknown field `identified-by`"),
 ])
@@ -145,10 +145,57 @@ def test_status_is_settable_only_when_the_rule_also_updates(tmp_path: Path) -> N
     assert loaded.mode is MirrorMode.INSERT_AND_UPDATE
 
 
-def test_two_rules_with_one_key_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="'relations' must be unique") as refused:
+def test_two_rules_with_one_key_are_refused_as_duplicates(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'relations' is a duplicate: mirrors\\[0\\] has that key already") as refused:
         load(tmp_path, GOOD + GOOD)
     assert refused.value.key == "mirrors[1].key"
+
+
+def test_a_system_that_takes_no_mirror_rows_is_no_target_in_one_sentence(tmp_path: Path) -> None:
+    swapped = GOOD.replace('source = { environment = "jansen-groep", administration = "201", entity = "accounts" }',
+                           'source = { environment = "jansen-visma", administration = "1896329", entity = "customers" }'
+                           ).replace('target = { environment = "jansen-visma", administration = "1896329", '
+                                     'entity = "customers" }',
+                                     'target = { environment = "jansen-groep", administration = "201", '
+                                     'entity = "accounts" }')
+    with pytest.raises(ConfigError) as refused:
+        load(tmp_path, swapped)
+    assert (refused.value.key, refused.value.problem) == (
+        "mirrors[0].target.entity", "Exact Online is not a mirror target: no rule can write into it")
+
+
+def test_two_rules_writing_the_same_target_entity_are_refused(tmp_path: Path) -> None:
+    other = GOOD.replace('key = "relations"', 'key = "suppliers"').replace('trim(code)', 'code')
+    with pytest.raises(ConfigError, match="mirrors\\[0\\] writes into customers of jansen-visma 1896329 already") as refused:
+        load(tmp_path, GOOD + other)
+    assert refused.value.key == "mirrors[1].target"
+
+
+SAMPLE = Path(__file__).parents[1] / "statuspage" / "sample-config.toml"
+
+
+@pytest.mark.parametrize(("old", "new", "key", "problem"), [
+    ('entity = "accounts"', 'entity = "acounts"', "mirrors[0].source.entity",
+     "Exact Online has no entity 'acounts' in the mirror; known: accounts, gl_accounts,"),
+    ("trim(code)'", "trim(cod)'", "mirrors[0].identified_by",
+     "accounts rows have no field 'cod'; their fields: id, code, name,"),
+    ('fields = { name = "name" }', 'fields = { name = "nmae" }', "mirrors[0].fields.name",
+     "accounts rows have no field 'nmae'; their fields: id, code, name,"),
+    ('fields = { name = "name" }', 'fields = { nmae = "name" }', "mirrors[0].fields.nmae",
+     "the target cannot set 'nmae' in mode insert-only; it sets corporate_id, name, number, vat_registration_id"),
+    ('entity = "customers" }', 'entity = "customer" }', "mirrors[0].target.entity",
+     "Visma.net Financials takes no mirror rows into 'customer'; it takes customers"),
+])
+def test_a_typo_in_the_sample_rule_is_a_configuration_error_naming_what_is_known(tmp_path: Path, old, new, key,
+                                                                                   problem) -> None:
+    text = SAMPLE.read_text()
+    assert text.count(old) == 1
+    path = tmp_path / "f.toml"
+    path.write_text(text.replace(old, new))
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path, environ={})
+    assert refused.value.key == key
+    assert problem in refused.value.problem
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
+import msgspec.inspect
 
 from statuspage.core.vocabulary import MirrorMode, SyncProfile
 
@@ -366,7 +367,33 @@ def _convert(raw: dict[str, Any], path: Path, origins: dict[tuple[str, ...], str
         if problem == "Expected `bool`, got `str`":
             # TOML has booleans; an environment variable has only text, and "maybe" reads as neither.
             problem += "; use true or false"
+        if problem.startswith("Invalid enum value"):
+            allowed = _enum_values(key)
+            if allowed:
+                problem += f"; allowed: {', '.join(allowed)}"
         raise ConfigError(source, key, _lower_first(problem)) from None
+
+
+def _enum_values(key: str) -> list[str]:
+    """The values the setting at `key` (`mirrors[0].mode`) accepts, when it is an enum; [] when not found."""
+    def concrete(info: Any) -> Any:  # `X | None`: X
+        if isinstance(info, msgspec.inspect.UnionType):
+            return next((item for item in info.types if not isinstance(item, msgspec.inspect.NoneType)), None)
+        return info
+
+    info: Any = msgspec.inspect.type_info(Settings)
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", key):
+        info = concrete(info)
+        if part.startswith("["):
+            info = getattr(info, "item_type", None)
+        elif isinstance(info, msgspec.inspect.StructType):
+            info = next((field.type for field in info.fields if field.encode_name == part), None)
+        else:
+            return []
+    info = concrete(info)
+    if isinstance(info, msgspec.inspect.EnumType):
+        return [str(member.value) for member in info.cls]
+    return []
 
 
 def _dotted(location: str) -> str:
