@@ -7,6 +7,7 @@ The service's clock stands still except where a test moves it; real time only bo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -195,7 +196,7 @@ def first_run(client) -> int:
 
 def run_now(client) -> int:
     answer = client.post(f"/api/v1/mirrors/{RULE}/runs", headers=header("operator"))
-    assert answer.status_code == 202, answer.text
+    assert answer.status_code == 201, answer.text
     assert answer.json()["state"] in ("queued", "running")  # the background work may have taken it already
     return int(answer.json()["id"])
 
@@ -454,3 +455,56 @@ def test_a_reference_cleared_by_hand_is_left_alone_and_the_relation_inserted_aga
     kept = next(c for c in customers(visma) if c["number"] == edited["number"])
     assert (kept["accountReference"], kept["name"]) == (None, edited["name"])
     assert mirrored(visma) == relations(exact)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# "Run now" and the mirrors API's shapes
+
+
+@pytest.mark.parametrize("mirroring", [False])
+def test_run_now_asked_again_while_a_run_is_queued_answers_that_run(client, tokens) -> None:
+    answers = [client.post(f"/api/v1/mirrors/{RULE}/runs", headers=header("operator")) for _ in range(10)]
+    assert [answer.status_code for answer in answers] == [201] + [200] * 9, answers[0].text
+    assert {answer.json()["id"] for answer in answers} == {answers[0].json()["id"]}
+    assert [run["state"] for run in rule_state(client)["runs"]] == ["queued"]
+
+
+@pytest.mark.parametrize("mirroring", [False])
+@pytest.mark.parametrize(("body", "problem"), [
+    (b"run please", "the body is not JSON: send no body, or {}"),
+    (b'{"kind": "full"}', "a run takes no options: send no body, or {}"),
+    (b"[]", "a run takes no options"),
+])
+def test_run_now_with_a_body_other_than_nothing_or_an_empty_object_is_a_400(client, tokens, body, problem) -> None:
+    answer = client.post(f"/api/v1/mirrors/{RULE}/runs", content=body,
+                         headers={**header("operator"), "Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert problem in answer.json()["detail"]
+    assert rule_state(client)["runs"] == []
+    accepted = client.post(f"/api/v1/mirrors/{RULE}/runs", json={}, headers=header("operator"))
+    assert accepted.status_code == 201, accepted.text
+
+
+@pytest.mark.parametrize("mirroring", [False])
+def test_the_mirrors_api_writes_times_as_the_sync_api_does_and_lists_rules_without_runs(connected) -> None:
+    client = connected
+    run = client.post(f"/api/v1/mirrors/{RULE}/runs", headers=header("operator")).json()
+    task = client.post("/api/v1/sync-tasks", headers=header("operator"), json={
+        "environment": "jansen-groep", "administration": "201", "kind": "incremental", "entities": ["accounts"]}
+                       ).json()
+    shape = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+    assert shape.match(task["created_at"]), task["created_at"]
+    assert shape.match(run["started_at"]), run["started_at"]
+    assert run["started_at"][-1:].isalpha() == task["created_at"][-1:].isalpha()  # both "Z", or both an offset
+    [listed] = client.get("/api/v1/mirrors", headers=header("viewer")).json()
+    assert "runs" not in listed
+    assert listed["last_run"]["started_at"] == run["started_at"]
+
+
+def test_an_unknown_rule_is_a_404_quoting_at_most_100_characters_of_its_key(client, tokens) -> None:
+    asked = "x" * 5000
+    answer = client.get(f"/api/v1/mirrors/{asked}", headers=header("viewer"))
+    assert answer.status_code == 404
+    detail = answer.json()["detail"]
+    assert f"no mirror rule '{'x' * 100}'..." in detail and "x" * 101 not in detail
+    assert "configured: relations" in detail

@@ -22,6 +22,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
@@ -44,6 +45,9 @@ log = logging.getLogger("statuspage.mirrors")
 
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 
+KEY_QUOTED = 100
+"""How much of an unknown rule key a refusal quotes."""
+
 
 class TargetReader(Protocol):
     async def refresh(self, rule: MirrorRule) -> str | None:
@@ -59,9 +63,9 @@ class Preview:
     rule: MirrorRule
     plan: Plan
     handover: Handover
-    source_read_at: str | None
+    source_read_at: datetime | None
     """When the source's latest sync finished (None: never synced)."""
-    target_read_at: str | None
+    target_read_at: datetime | None
     """When the target was last read into the mirror (None: never)."""
 
 
@@ -78,9 +82,12 @@ class MirrorEngine:
         self._wake = asyncio.Event()
 
     def rule(self, key: str) -> MirrorRule:
+        """The rule `key`; `Refused` (not found) naming the configured ones, the asked key quoted to 100 characters
+        (it comes from a URL, of any length)."""
         found = self.rules.get(key)
         if found is None:
-            raise Refused(f"no mirror rule {key!r}; configured: {', '.join(self.rules) or 'none'}", not_found=True)
+            quoted = repr(key) if len(key) <= KEY_QUOTED else f"{key[:KEY_QUOTED]!r}..."
+            raise Refused(f"no mirror rule {quoted}; configured: {', '.join(self.rules) or 'none'}", not_found=True)
         return found
 
     # -----------------------------------------------------------------------------------------
@@ -104,8 +111,8 @@ class MirrorEngine:
         target_run = storage.latest_done_sync_run(db, target.environment, target.administration, target.entity)
         read_since = storage.moment(target_run["started_at"]) if target_fresh and target_run is not None else None
         return Preview(rule, found, hand_over(rule, found, existing, read_since=read_since),
-                       None if source_run is None else source_run["finished_at"],
-                       None if target_run is None else target_run["finished_at"])
+                       None if source_run is None else storage.moment(source_run["finished_at"]),
+                       None if target_run is None else storage.moment(target_run["finished_at"]))
 
     # -----------------------------------------------------------------------------------------
     # Running
@@ -117,11 +124,21 @@ class MirrorEngine:
         await self._perform(rule, run_id)
         return run_id
 
-    async def ask(self, key: str, trigger: MirrorTrigger) -> int:
-        """Queue a run for the background work to carry out (from any process); its id at once."""
-        run_id = await self._open(self.rule(key), trigger, MirrorRunState.QUEUED)
+    async def ask(self, key: str, trigger: MirrorTrigger) -> tuple[int, bool]:
+        """Queue a run for the background work to carry out (from any process): (its id, True) at once; while a run
+        of the rule is queued already, (that run's id, False): it will read everything a second one would, so
+        clicking "Run now" ten times makes one run, not ten."""
+        rule = self.rule(key)
+
+        def work(db: Any) -> tuple[int, bool]:
+            queued = storage.queued_mirror_run(db, rule.key)
+            if queued is not None:
+                return queued, False
+            return self._insert_run(db, rule, trigger, MirrorRunState.QUEUED), True
+
+        found = await self.store.write(work)
         self._wake.set()
-        return run_id
+        return found
 
     async def recover(self) -> int:
         """Runs a stopped process left unfinished are marked failed: nothing of them is half written (a run hands its
@@ -167,14 +184,13 @@ class MirrorEngine:
                 await asyncio.wait_for(self._wake.wait(), every)
 
     async def _open(self, rule: MirrorRule, trigger: MirrorTrigger, state: MirrorRunState) -> int:
+        return await self.store.write(self._insert_run, rule, trigger, state)
+
+    def _insert_run(self, db: Any, rule: MirrorRule, trigger: MirrorTrigger, state: MirrorRunState) -> int:
         source = rule.settings.source
-
-        def work(db: Any) -> int:
-            latest = storage.latest_done_sync_run(db, source.environment, source.administration, source.entity)
-            return storage.insert_mirror_run(db, rule=rule.key, trigger=trigger, state=state, now=self.clock(),
-                                             source_sync_run=None if latest is None else latest["id"])
-
-        return await self.store.write(work)
+        latest = storage.latest_done_sync_run(db, source.environment, source.administration, source.entity)
+        return storage.insert_mirror_run(db, rule=rule.key, trigger=trigger, state=state, now=self.clock(),
+                                         source_sync_run=None if latest is None else latest["id"])
 
     async def _perform(self, rule: MirrorRule, run_id: int) -> None:
         """One run at a time in a process: a run reads the target, and two would only wait for each other."""

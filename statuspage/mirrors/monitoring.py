@@ -7,6 +7,7 @@ The counts of writes are the outbox's: a rule's writes are actions of client `mi
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -35,8 +36,9 @@ class Run(msgspec.Struct):
     id: int
     trigger: MirrorTrigger
     state: MirrorRunState
-    started_at: str
-    finished_at: str | None
+    started_at: datetime
+    """When it was asked (queued) or began (running and after): UTC, as the sync API writes its times."""
+    finished_at: datetime | None
     source_rows: int
     target_rows: int
     inserts: int
@@ -78,7 +80,12 @@ class RuleState(msgspec.Struct):
     errors: int
     """Writes that failed or were undone: an operator must look."""
     last_error: str | None
-    runs: list[Run] = []
+
+
+class RuleDetail(RuleState):
+    """`GET /api/v1/mirrors/{key}`: a rule's monitoring and its recent runs, newest first."""
+
+    runs: list[Run]
 
 
 class PlannedWrite(msgspec.Struct):
@@ -94,8 +101,8 @@ class PreviewDocument(msgspec.Struct):
 
     rule: str
     mode: MirrorMode
-    source_read_at: str | None
-    target_read_at: str | None
+    source_read_at: datetime | None
+    target_read_at: datetime | None
     """A run reads the target again first; the preview shows it as last read."""
     source_rows: int
     target_rows: int
@@ -119,20 +126,34 @@ class PreviewDocument(msgspec.Struct):
 
 
 def run_of(row: dict[str, Any]) -> Run:
-    return msgspec.convert({name: row[name] for name in Run.__struct_fields__}, Run)
+    """A run row as the API shows it (stored moments as aware datetimes)."""
+    values = {name: row[name] for name in Run.__struct_fields__}
+    values["started_at"], values["finished_at"] = storage.moment(row["started_at"]), storage.moment(row["finished_at"])
+    return msgspec.convert(values, Run)
 
 
 def _end(end: Any) -> End:
     return End(end.environment, end.administration, end.entity)
 
 
-async def rule_state(store: Store, rule: MirrorRule, *, runs: int = 0) -> RuleState:
-    """`rule`'s monitoring, with its `runs` latest runs."""
-    def read(db: Any) -> tuple[Any, ...]:
-        return (storage.latest_mirror_runs(db).get(rule.key), storage.mirror_write_counts(db, rule.client),
-                storage.last_mirror_error(db, rule.client), storage.mirror_runs_of(db, rule.key, runs) if runs else [])
+async def rule_state(store: Store, rule: MirrorRule) -> RuleState:
+    """`rule`'s monitoring."""
+    return await store.read(_state, rule)
 
-    last, counts, error, recent = await store.read(read)
+
+async def rule_detail(store: Store, rule: MirrorRule, runs: int) -> RuleDetail:
+    """`rule`'s monitoring with its `runs` latest runs, newest first."""
+    def read(db: Any) -> RuleDetail:
+        state = _state(db, rule)
+        return RuleDetail(**msgspec.structs.asdict(state), runs=[run_of(row) for row in
+                                                                  storage.mirror_runs_of(db, rule.key, runs)])
+
+    return await store.read(read)
+
+
+def _state(db: Any, rule: MirrorRule) -> RuleState:
+    last, counts = storage.latest_mirror_runs(db).get(rule.key), storage.mirror_write_counts(db, rule.client)
+    error = storage.last_mirror_error(db, rule.client)
     settings = rule.settings
 
     def count(kinds: tuple[ActionKind, ...], states: tuple[ActionState, ...]) -> int:
@@ -147,7 +168,6 @@ async def rule_state(store: Store, rule: MirrorRule, *, runs: int = 0) -> RuleSt
         changed=count((ActionKind.MIRROR_UPDATE,), (ActionState.DONE,)),
         waiting=count(both, WAITING), delayed=count(both, (ActionState.DELAYED,)), errors=count(both, ERRORS),
         last_error=None if error is None else f"{error['target_key']}: {error['error'] or error['state']}",
-        runs=[run_of(row) for row in recent],
     )
 
 

@@ -108,6 +108,7 @@ from statuspage.core.storage.mirrors import (
     mirror_runs_of,
     mirror_write_counts,
     mirror_writes,
+    queued_mirror_run,
 )
 from statuspage.core.storage.operators import (
     append_audit,
@@ -384,4 +385,5 @@ __all__ = [
     "mirror_runs_of",
     "mirror_write_counts",
     "mirror_writes",
+    "queued_mirror_run",
 ]

@@ -38,6 +38,12 @@ def insert_mirror_run(db: Database, *, rule: str, trigger: str, state: str, now:
     return int(cursor.lastrowid or 0)
 
 
+def queued_mirror_run(db: Database, rule: str) -> int | None:
+    """The id of the rule's oldest queued run, if one waits."""
+    row = db.execute("SELECT min(id) FROM mirror_runs WHERE rule = ? AND state = 'queued'", [rule]).fetchone()
+    return None if row[0] is None else int(row[0])
+
+
 def claim_queued_mirror_run(db: Database, now: datetime) -> Row | None:
     """The oldest queued run, now running (claimed in this transaction: no other process carries it out)."""
     rows = list(db.query(
