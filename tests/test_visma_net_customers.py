@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from visma_net_helpers import (  # noqa: F401 (fixtures)
     JANSEN,
@@ -18,8 +19,9 @@ from visma_net_helpers import (  # noqa: F401 (fixtures)
     seed,
 )
 
-from integrations.base import NoAccess, RemoteError
+from integrations.base import NoAccess, RemoteError, TransientError
 from integrations.visma_net import Company, Customer, CustomerChange, CustomerDraft
+from integrations.visma_net.errors import error_from_response
 from integrations.visma_net.sandbox import VismaNetSandbox, demo_scenario
 
 pytestmark = pytest.mark.anyio
@@ -124,3 +126,11 @@ async def test_a_company_the_token_does_not_cover_is_refused_as_no_access(
             await visma.list_customers(elsewhere)
     assert (refused.value.administration, refused.value.remote_reason, refused.value.reason) == (
         "2000001", "12002", "Visma.net refused: The token does not give access to company 2000001.")
+
+
+@pytest.mark.parametrize(("status", "kind"), [(408, TransientError), (400, RemoteError), (422, RemoteError),
+                                              (503, TransientError)])
+def test_a_request_timeout_is_tried_again_and_other_4xx_are_refusals(status, kind) -> None:
+    refusal = error_from_response(httpx.Response(status, json={"ExceptionMessage": "Name: 1 to 60 characters."}),
+                                  "1896329", datetime(2026, 12, 1, tzinfo=UTC))
+    assert type(refusal) is kind

@@ -48,6 +48,6 @@ def error_from_response(response: httpx.Response, company: str, now: datetime) -
         return NoAccess(company, f"Visma.net refused: {message or 'forbidden'}", remote_reason=code or None)
     if status == 429:
         return RateLimited(now + timedelta(seconds=retry_after(response, 60.0)), message or "too many requests")
-    if status >= 500:
+    if status >= 500 or status == 408:  # a request timeout says nothing of the request itself: try again
         return TransientError(f"Visma.net answered HTTP {status}{': ' + message if message else ''}")
     return RemoteError(status, code, message)
