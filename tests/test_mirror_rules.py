@@ -3,12 +3,14 @@ by its key), and the reconciliation's keyed full outer join of source and target
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from integrations.base import ActionKind
 from integrations.registry import MirrorTarget
 from statuspage.config import load_settings
 from statuspage.core.settings import ConfigError, MirrorEndSettings, MirrorSettings
@@ -16,6 +18,7 @@ from statuspage.core.vocabulary import MirrorMode
 from statuspage.mirrors.mapping import MappingError, parse, parse_assignment
 from statuspage.mirrors.reconcile import Write, plan
 from statuspage.mirrors.rules import compile_rule
+from statuspage.mirrors.writes import base_key, hand_over
 
 CUSTOMERS = MirrorTarget(key_field="reference", insert_fields=("name", "number"), update_fields=("name", "status"),
                          required=("name",))
@@ -261,3 +264,23 @@ def test_the_join_inserts_exactly_the_keys_the_target_lacks(in_source, in_target
     assert found.unchanged == len(set(in_source) & set(in_target))
     assert found.only_in_target == len(set(in_target) - set(in_source))
     assert found.target_without_key == len(hand_made)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What goes to the outbox
+
+
+def test_a_write_refused_for_good_waits_for_its_source_row_to_change() -> None:
+    compiled = rule()
+    refused_at, read_at = datetime(2026, 12, 1, 8, tzinfo=UTC), datetime(2026, 12, 1, 9, tzinfo=UTC)
+    found = plan(compiled, source({"code": "1", "name": "X" * 70}, {"code": "2", "name": None}), target())
+    first = base_key(compiled, ActionKind.MIRROR_INSERT, found.inserts[0])
+    existing = {first: ("failed", refused_at)}
+    reason = "HTTP 400: Name: 1 to 60 characters."
+    same = hand_over(compiled, found, existing, read_since=read_at, refused={first: ({"name": "X" * 70}, reason)})
+    assert same.outgoing == [] and [(item.write.key, item.reason) for item in same.refused] == [
+        ("EOL-1", reason), ("EOL-2", "the source row gives no name, which the target requires: not sent")]
+    renamed = plan(compiled, source({"code": "1", "name": "X B.V."}), target())
+    changed = hand_over(compiled, renamed, existing, read_since=read_at, refused={first: ({"name": "X" * 70}, reason)})
+    assert [(item.idempotency_key, item.write.fields) for item in changed.outgoing] == [(f"{first}-2", {"name": "X B.V."})]
+    assert changed.refused == []

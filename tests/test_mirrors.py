@@ -58,7 +58,7 @@ administrations = [{{ code = "1896329", name = "Jansen Installatietechniek B.V."
 key = "relations"
 source = {{ environment = "jansen-groep", administration = "201", entity = "accounts" }}
 target = {{ environment = "jansen-visma", administration = "1896329", entity = "customers" }}
-identified_by = 'reference = "EOL-" + trim(code)'
+identified_by = '{identified_by}'
 fields = {{ name = "name" }}
 mode = "{mode}"
 
@@ -99,9 +99,15 @@ def mode() -> str:
 
 
 @pytest.fixture
-def settings(tmp_path, exact, visma, monkeypatch, mirroring, mode):
+def identified_by() -> str:
+    return 'reference = "EOL-" + trim(code)'
+
+
+@pytest.fixture
+def settings(tmp_path, exact, visma, monkeypatch, mirroring, mode, identified_by):
     path = tmp_path / "statuspage.toml"
-    path.write_text(TEST_CONFIG + ENVIRONMENTS.format(mirroring=str(mirroring).lower(), mode=mode, visma=visma.url))
+    path.write_text(TEST_CONFIG + ENVIRONMENTS.format(mirroring=str(mirroring).lower(), mode=mode, visma=visma.url,
+                                                      identified_by=identified_by))
     monkeypatch.setenv("STATUSPAGE_EXACT_CLIENT_SECRET", EXACT_SECRET)
     monkeypatch.setenv("STATUSPAGE_VISMA_NET_CLIENT_SECRET", VISMA_SECRET)
     return load_settings(path, environ={"STATUSPAGE_DB": str(tmp_path / "mirrors.db"),
@@ -199,6 +205,18 @@ def run_now(client) -> int:
     assert answer.status_code == 201, answer.text
     assert answer.json()["state"] in ("queued", "running")  # the background work may have taken it already
     return int(answer.json()["id"])
+
+
+def three_relations_added_while_visma_is_switched_off(client, exact: ExactOnlineSandbox) -> int:
+    """After a first run (its id is returned), Visma.net switched off, relations N0-N2 added and synced."""
+    first = first_run(client)
+    off = client.put("/api/v1/integrations/visma-net/switch", headers=header("operator"),
+                     json={"enabled": False, "reason": "checking the customer numbers"})
+    assert off.status_code == 200, off.text
+    for n in range(3):
+        control(exact, "data/201/accounts", {"set": {"Code": f"N{n}", "Name": f"Nieuw {n} B.V."}})
+    sync(client)
+    return first
 
 
 def last_run_id(client) -> int:
@@ -316,13 +334,7 @@ def test_the_console_shows_the_preview_and_runs_the_rule(connected, exact, visma
 
 def test_the_visma_kill_switch_holds_the_inserts_as_delayed_and_replays_them_once(connected, exact, visma) -> None:
     client = connected
-    first = first_run(client)
-    off = client.put("/api/v1/integrations/visma-net/switch", headers=header("operator"),
-                     json={"enabled": False, "reason": "checking the customer numbers"})
-    assert off.status_code == 200, off.text
-    for n in range(3):
-        control(exact, "data/201/accounts", {"set": {"Code": f"N{n}", "Name": f"Nieuw {n} B.V."}})
-    sync(client)
+    first = three_relations_added_while_visma_is_switched_off(client, exact)
 
     def held() -> dict[str, Any] | None:
         state = rule_state(client)
@@ -508,3 +520,100 @@ def test_an_unknown_rule_is_a_404_quoting_at_most_100_characters_of_its_key(clie
     detail = answer.json()["detail"]
     assert f"no mirror rule '{'x' * 100}'..." in detail and "x" * 101 not in detail
     assert "configured: relations" in detail
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What monitoring says of rows that cannot be mirrored
+
+
+def rule_page(client) -> str:
+    sign_in(client, TOKENS["viewer"])
+    page = client.get(f"/console/mirrors/{RULE}")
+    assert page.status_code == 200
+    return page.text
+
+
+def test_a_write_visma_refuses_for_good_is_not_planned_again_until_the_relation_changes(connected, exact, visma,
+                                                                                     clock) -> None:
+    client = connected
+    after = first_run(client)
+    too_long = "Installatiebedrijf Gebroeders van der Heijden-Vermeulen en Zonen B.V."
+    assert len(too_long) > 60
+    created = control(exact, "data/201/accounts", {"set": {"Code": "NC002", "Name": too_long}})
+    control(exact, "data/201/accounts", {"set": {"Code": "NC003", "Name": ""}})
+    runs = []
+    for _ in range(3):  # each sync is followed by a run, each reading the target again
+        sync(client)
+        state = settled(client, after=after, tick=lambda: clock.advance(seconds=5))
+        after = state["last_run"]["id"]
+        runs.append(state["last_run"])
+    failed = client.get("/api/v1/actions?integration=visma-net&state=failed", headers=header("viewer")).json()
+    assert len(failed["actions"]) == 1, "one refused insert, never sent again; the nameless relation never sent at all"
+    assert state["failed"] == 1
+    assert [run["errors"] for run in runs[1:]] == [2, 2]
+    problems = {problem["key"]: problem["reason"] for problem in runs[-1]["problems"]}
+    assert "Name: 1 to 60 characters" in problems["EOL-NC002"] and "until the source row changes" in problems["EOL-NC002"]
+    assert "the source row gives no name" in problems["EOL-NC003"]
+    detail = client.get(f"/api/v1/mirrors/{RULE}", headers=header("viewer")).json()
+    [failed] = detail["writes_failed"]
+    assert (failed["key"], failed["name"], failed["state"]) == ("EOL-NC002", too_long, "failed")
+    action = client.get(f"/api/v1/actions/{failed['action']}", headers=header("viewer"))
+    assert action.status_code == 200 and action.json()["kind"] == "mirror_insert"
+    assert "EOL-NC002" not in mirrored(visma) and "EOL-NC003" not in mirrored(visma)
+    page = rule_page(client)
+    assert '<tr data-key="EOL-NC002"><td>EOL-NC002</td><td>refused for good' in page
+    assert '<td data-preview="refused">2</td>' in page
+
+    control(exact, f"data/201/accounts/{created['ID']}", {"set": {"Name": "Gebr. van der Heijden B.V."}})
+    sync(client)
+    state = settled(client, after=after, tick=lambda: clock.advance(seconds=5))
+    assert mirrored(visma)["EOL-NC002"] == "Gebr. van der Heijden B.V."
+    assert [problem["key"] for problem in state["last_run"]["problems"]] == ["EOL-NC003"]
+
+
+@pytest.mark.parametrize("identified_by", ['reference = "EOL-"'])
+def test_keys_several_relations_share_are_counted_as_errors_and_shown_in_the_console(connected, exact, visma) -> None:
+    client = connected
+    sync(client, kind="full")
+    state = settled(client)
+    assert list(mirrored(visma)) == ["EOL-"]
+    run = state["last_run"]
+    assert (run["duplicate_keys"], run["errors"], state["errors"]) == (1, 1, 1)
+    [problem] = run["problems"]
+    assert problem["key"] == "EOL-"
+    assert f"{RELATIONS} source rows map to this key" in problem["reason"]
+    assert f"{RELATIONS - 1} are not mirrored" in problem["reason"]
+    page = rule_page(client)
+    assert '<td data-preview="duplicate_source_keys">1</td>' in page
+    assert '<tr data-key="EOL-"><td>EOL-</td><td>25 source rows map to this key' in page
+    overview = client.get("/console/mirrors").text
+    assert '<td data-count="errors">1 <span class="muted">EOL-: 25 source rows' in overview
+
+
+def test_a_reference_two_customers_carry_is_counted_as_an_error(connected, exact, visma) -> None:
+    client = connected
+    control(visma, f"companies/{COMPANY}/customers", [{"name": "Made by hand", "reference": "EOL-100001"},
+                                                      {"name": "Made by hand too", "reference": "EOL-100001"}])
+    sync(client, kind="full")
+    state = settled(client)
+    assert state["errors"] == 1
+    [problem] = state["last_run"]["problems"]
+    assert problem["key"] == "EOL-100001" and "several target rows carry this reference" in problem["reason"]
+    preview = client.get(f"/api/v1/mirrors/{RULE}/preview", headers=header("viewer")).json()
+    assert preview["duplicate_target_keys"] == ["EOL-100001"]
+    assert '<td data-preview="duplicate_target_keys">1</td>' in rule_page(client)
+
+
+def test_writes_delayed_by_the_kill_switch_are_listed_with_key_and_name(connected, exact, visma) -> None:
+    client = connected
+    first = three_relations_added_while_visma_is_switched_off(client, exact)
+    wait_for(lambda: rule_state(client)["delayed"] == 3 or None, "three writes delayed")
+    expected = [(f"EOL-N{n}", f"Nieuw {n} B.V.", "delayed") for n in range(3)]
+    detail = rule_state(client)
+    assert sorted((w["key"], w["name"], w["state"]) for w in detail["writes_delayed"]) == expected
+    assert detail["writes_waiting"] == [] and detail["last_run"]["id"] > first
+    preview = client.get(f"/api/v1/mirrors/{RULE}/preview", headers=header("viewer")).json()
+    assert preview["waiting"] == 3
+    assert sorted((w["key"], w["name"], w["state"]) for w in preview["writes_delayed"]) == expected
+    page = rule_page(client)
+    assert "Writes delayed by a kill switch" in page and '<td>EOL-N1</td><td>Nieuw 1 B.V.</td>' in page

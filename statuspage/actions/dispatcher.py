@@ -53,6 +53,12 @@ RATE_LIMITED = "waiting for the rate limit"
 """The cause of a try that ended waiting for the accounting system's limits: not a failure (`_failed_tries`)."""
 WAITING_FOR_RECONNECT = "waiting for a person to connect it again: the accounting system refused its credentials"
 """The cause of a try that ended on refused credentials: not a failure of the action either (`_failed_tries`)."""
+NOT_AS_GIVEN = "the action cannot be carried out as given"
+REFUSED = "refused by the accounting system"
+REFUSED_FOR_GOOD = frozenset({NOT_AS_GIVEN, REFUSED})
+"""Causes of a failure that sending the same request again cannot mend: our own check refused it (`InvalidAction`), or
+the accounting system did with a 4xx other than 408/429 (those are `TransientError` / `RateLimited`). A mirror rule
+does not plan such a write again until its source row changes (`statuspage.mirrors.writes`)."""
 
 
 @dataclass(frozen=True)
@@ -205,9 +211,9 @@ class Dispatcher:
         except (TransientError, OutcomeUnknown) as trouble:
             return Outcome(ActionState.QUEUED, "will be tried again", error=str(trouble), retry=True)
         except InvalidAction as invalid:
-            return Outcome(ActionState.FAILED, "the action cannot be carried out as given", error=str(invalid))
+            return Outcome(ActionState.FAILED, NOT_AS_GIVEN, error=str(invalid))
         except ConnectorError as refused:
-            return Outcome(ActionState.FAILED, "refused by the accounting system", error=str(refused))
+            return Outcome(ActionState.FAILED, REFUSED, error=str(refused))
         except Exception as unexpected:  # a fault of ours must not leave the action running for good
             log.exception("action %s: unexpected failure", row["id"])
             return Outcome(ActionState.QUEUED, "unexpected failure; will be looked up and tried again",

@@ -19,7 +19,7 @@ from statuspage.mirrors.monitoring import (
     RuleDetail,
     RuleState,
     Run,
-    preview_document,
+    preview_of,
     rule_detail,
     rule_state,
 )
@@ -58,7 +58,7 @@ class MirrorController(Controller):
         """What a run would write now, against the target as last read: nothing is written, nothing is asked of
         either accounting system."""
         known(mirrors, key)
-        return preview_document(await mirrors.preview(key), limit)
+        return await preview_of(mirrors, key, limit)
 
     @post("/{key:str}/runs", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)
     async def run_now(self, request: Request, mirrors: MirrorsDep, key: FromPath[str]) -> Response[Run]:

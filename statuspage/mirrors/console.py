@@ -10,7 +10,7 @@ from statuspage.core.auth import Role
 from statuspage.core.vocabulary import MirrorTrigger
 from statuspage.mirrors.api import RECENT_RUNS, known
 from statuspage.mirrors.engine import MirrorsDep
-from statuspage.mirrors.monitoring import preview_document, rule_detail, rule_state
+from statuspage.mirrors.monitoring import preview_of, rule_detail, rule_state
 from statuspage.web.console import ConsoleDep
 from statuspage.web.security import requires
 
@@ -33,7 +33,7 @@ class MirrorConsole(Controller):
                    error: FromQuery[str | None] = None) -> Template:
         """One rule: its monitoring, recent runs, and the preview of what a run would write now."""
         state = await rule_detail(mirrors.store, known(mirrors, key), RECENT_RUNS)
-        preview = preview_document(await mirrors.preview(key), PREVIEW_ROWS)
+        preview = await preview_of(mirrors, key, PREVIEW_ROWS)
         busy = state.last_run is not None and not state.last_run.state.is_final
         return console.render("mirrors/rule.html", rule=state, preview=preview, busy=busy, error=error,
                               shown=PREVIEW_ROWS)

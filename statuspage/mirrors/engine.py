@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,7 @@ from litestar.params import SkipValidation
 
 from integrations.base import ActionKind
 from statuspage.actions import outbox
+from statuspage.actions.dispatcher import REFUSED_FOR_GOOD
 from statuspage.core import storage
 from statuspage.core.clock import Clock
 from statuspage.core.operation import Refused
@@ -110,7 +112,9 @@ class MirrorEngine:
         source_run = storage.latest_done_sync_run(db, source.environment, source.administration, source.entity)
         target_run = storage.latest_done_sync_run(db, target.environment, target.administration, target.entity)
         read_since = storage.moment(target_run["started_at"]) if target_fresh and target_run is not None else None
-        return Preview(rule, found, hand_over(rule, found, existing, read_since=read_since),
+        refused = {row["idempotency_key"]: (_decode(row["fields"] or "{}"), row["error"] or row["cause"])
+                   for row in storage.failed_mirror_writes(db, rule.client) if row["cause"] in REFUSED_FOR_GOOD}
+        return Preview(rule, found, hand_over(rule, found, existing, read_since=read_since, refused=refused),
                        None if source_run is None else storage.moment(source_run["finished_at"]),
                        None if target_run is None else storage.moment(target_run["finished_at"]))
 
@@ -216,27 +220,61 @@ class MirrorEngine:
 
     def _hand_in(self, db: Any, rule: MirrorRule, run_id: int, preview: Preview, note: str | None) -> None:
         """Every outgoing write into the outbox, and the run's outcome, in one transaction."""
-        refused: list[str] = []
+        not_accepted: list[Problem] = []
         handed = {"inserts": 0, "changes": 0}
         for item in preview.handover.outgoing:
             try:
                 outbox.accept(db, self.settings, rule.client, self.clock(), _request(self.settings, rule, item),
                               internal=True)
             except (Refused, msgspec.ValidationError) as refusal:
-                refused.append(f"{item.write.key}: {refusal}")
+                not_accepted.append(Problem(item.write.key, f"the outbox did not take the write: {refusal}"))
                 continue
             handed["inserts" if item.kind is ActionKind.MIRROR_INSERT else "changes"] += 1
         found, handover = preview.plan, preview.handover
+        problems = [*not_accepted, *problems_of(preview)]
         counts = {**handed, "source_rows": found.source_rows, "target_rows": found.target_rows,
                   "waiting": len(handover.waiting) + len(handover.held), "unchanged": found.unchanged,
                   "only_in_target": found.only_in_target, "source_without_key": found.source_without_key,
                   "target_without_key": found.target_without_key,
-                  "duplicate_keys": len(found.duplicate_source_keys) + len(found.duplicate_target_keys)}
+                  "duplicate_keys": len(set(found.duplicate_source_keys)) + len(found.duplicate_target_keys),
+                  "refused": len(handover.refused), "errors": len(problems)}
         error = None
-        if refused:
-            error = f"{len(refused)} rows could not be handed to the outbox; the first: {refused[0]}"
+        if not_accepted:
+            error = f"{len(not_accepted)} rows could not be handed to the outbox; the first: {not_accepted[0].key}: " \
+                    f"{not_accepted[0].reason}"
         storage.finish_mirror_run(db, run_id, state=MirrorRunState.DONE, now=self.clock(), counts=counts,
-                                  target_note=note, error=error)
+                                  target_note=note, error=error,
+                                  problems=msgspec.json.encode(problems[:PROBLEMS_KEPT]).decode())
+
+
+class Problem(msgspec.Struct):
+    """Something a run found wrong with one row: the target `key` it concerns and the `reason`, in words."""
+
+    key: str
+    reason: str
+
+
+PROBLEMS_KEPT = 50
+"""How many of a run's problems it keeps to show (all are counted)."""
+
+
+def problems_of(preview: Preview) -> list[Problem]:
+    """What a reconciliation found wrong, row by row: writes refused for good (not planned again until the source row
+    changes), keys several source rows share (only the first is written), keys several target rows carry (matched,
+    never changed), and writes that failed after their tries (planned again once the target is read again)."""
+    found, handover = preview.plan, preview.handover
+    read = ", ".join(sorted(preview.rule.key_expression.fields))
+    by = f"by their {read}" if read else "identified_by reads no field of theirs"
+    problems = [Problem(item.write.key, f"refused for good, not sent again until the source row changes: "
+                                        f"{item.reason}") for item in handover.refused]
+    shared = Counter(found.duplicate_source_keys)  # a key once per row beyond the first
+    problems += [Problem(key, f"{extra + 1} source rows map to this key ({by}): only the first is written, "
+                              f"{extra} are not mirrored") for key, extra in shared.items()]
+    problems += [Problem(key, f"several target rows carry this {preview.rule.key_field}: matched, never changed")
+                 for key in found.duplicate_target_keys]
+    problems += [Problem(write.key, "its write failed after every try; planned again once the target is read again")
+                 for write in handover.held]
+    return problems
 
 
 def _due(db: Any, rule: MirrorRule) -> bool:

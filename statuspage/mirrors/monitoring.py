@@ -2,7 +2,9 @@
 and changed, what waits in the outbox (delayed by a kill switch among it), its errors; and a preview as documents.
 
 The counts of writes are the outbox's: a rule's writes are actions of client `mirror:<rule>`, so "inserted" is its
-`mirror_insert` actions that are done, "waiting" those queued, running or delayed, "errors" those failed or undone.
+`mirror_insert` actions that are done, "waiting" those queued, running or delayed, "failed" those failed or undone
+(ever: the outbox keeps them). "errors" is the last run's: what it found wrong with rows as they stand now (writes
+refused for good, keys several rows share, writes that failed after every try), each listed with its key and reason.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from integrations.base import ActionKind
 from statuspage.core import storage
 from statuspage.core.storage import Store
 from statuspage.core.vocabulary import ActionState, MirrorMode, MirrorRunState, MirrorTrigger
-from statuspage.mirrors.engine import Preview
+from statuspage.mirrors.engine import PROBLEMS_KEPT, MirrorEngine, Preview, Problem, problems_of
 from statuspage.mirrors.reconcile import Write
 from statuspage.mirrors.rules import MirrorRule
 
+LISTED = PROBLEMS_KEPT
+"""How many writes of each state a rule's monitoring lists (the counts are whole)."""
 WAITING = (ActionState.QUEUED, ActionState.RUNNING, ActionState.DELAYED)
 ERRORS = (ActionState.FAILED, ActionState.UNDONE)
 
@@ -53,9 +57,17 @@ class Run(msgspec.Struct):
     target_without_key: int
     """Target rows without a key (made by hand): never matched, never written."""
     duplicate_keys: int
+    """Keys several source rows map to, or several target rows carry."""
+    refused: int
+    """Rows whose write the target refused for good, with the fields the source gives now: not sent again."""
+    errors: int
+    """What this run found wrong, row by row (refused, duplicate keys, writes failed after every try)."""
+    problems: list[Problem]
+    """The first 50 of those, with the row's key and the reason."""
     target_note: str | None
     """Why the target was not read again before this run, if it was not."""
     error: str | None
+    """Why the run failed, or what it could not hand to the outbox."""
 
 
 class RuleState(msgspec.Struct):
@@ -77,14 +89,36 @@ class RuleState(msgspec.Struct):
     """Writes queued, running or delayed."""
     delayed: int
     """Of those, held by a kill switch."""
+    failed: int
+    """Writes that failed or were undone, ever (the outbox keeps them)."""
     errors: int
-    """Writes that failed or were undone: an operator must look."""
-    last_error: str | None
+    """What the last run found wrong, row by row: `last_run.problems` lists the first 50 with key and reason."""
+
+
+class PendingWrite(msgspec.Struct):
+    """A write in the outbox: its action (`GET /api/v1/actions/{action}`), the target key and name it writes."""
+
+    action: int
+    kind: ActionKind
+    state: ActionState
+    key: str | None
+    name: str | None
+    error: str | None
+    """Why its last try failed, if it did."""
+    not_before: datetime | None
+    """A retry waits until then."""
 
 
 class RuleDetail(RuleState):
-    """`GET /api/v1/mirrors/{key}`: a rule's monitoring and its recent runs, newest first."""
+    """`GET /api/v1/mirrors/{key}`: a rule's monitoring, its writes in the outbox (the first 50 of each list; the
+    counts above are whole) and its recent runs, newest first."""
 
+    writes_waiting: list[PendingWrite]
+    """Queued or running, oldest first."""
+    writes_delayed: list[PendingWrite]
+    """Held by a kill switch, oldest first."""
+    writes_failed: list[PendingWrite]
+    """Failed or undone, newest first."""
     runs: list[Run]
 
 
@@ -120,16 +154,37 @@ class PreviewDocument(msgspec.Struct):
     target_without_key: int
     duplicate_source_keys: list[str]
     duplicate_target_keys: list[str]
+    refused: int
+    """Rows whose write the target refused for good, with the fields the source gives now: not sent again."""
     inserts: list[PlannedWrite]
     """The first `limit` rows to insert, in source order."""
     changes: list[PlannedWrite]
+    writes_waiting: list[PendingWrite]
+    """The first `limit` writes earlier runs handed in that are queued or running, oldest first."""
+    writes_delayed: list[PendingWrite]
+    """The first `limit` of those held by a kill switch, oldest first."""
+    problems: list[Problem]
+    """The first `limit` of what is wrong with rows now (refused for good, duplicate keys, failed), key and reason."""
 
 
 def run_of(row: dict[str, Any]) -> Run:
     """A run row as the API shows it (stored moments as aware datetimes)."""
     values = {name: row[name] for name in Run.__struct_fields__}
     values["started_at"], values["finished_at"] = storage.moment(row["started_at"]), storage.moment(row["finished_at"])
+    values["problems"] = msgspec.json.decode(row["problems"]) if row["problems"] else []
     return msgspec.convert(values, Run)
+
+
+def _listed(db: Any, rule: MirrorRule, states: tuple[ActionState, ...], limit: int, *, newest_first: bool = False
+            ) -> list[PendingWrite]:
+    return [_pending(row) for row in storage.pending_mirror_writes(
+        db, rule.client, tuple(state.value for state in states), limit, newest_first=newest_first)]
+
+
+def _pending(row: dict[str, Any]) -> PendingWrite:
+    return msgspec.convert({"action": row["id"], "kind": row["kind"], "state": row["state"], "key": row["target_key"],
+                            "name": row["name"], "error": row["error"],
+                            "not_before": storage.moment(row["not_before"])}, PendingWrite)
 
 
 def _end(end: Any) -> End:
@@ -144,16 +199,17 @@ async def rule_state(store: Store, rule: MirrorRule) -> RuleState:
 async def rule_detail(store: Store, rule: MirrorRule, runs: int) -> RuleDetail:
     """`rule`'s monitoring with its `runs` latest runs, newest first."""
     def read(db: Any) -> RuleDetail:
-        state = _state(db, rule)
-        return RuleDetail(**msgspec.structs.asdict(state), runs=[run_of(row) for row in
-                                                                  storage.mirror_runs_of(db, rule.key, runs)])
+        return RuleDetail(**msgspec.structs.asdict(_state(db, rule)),
+                          writes_waiting=_listed(db, rule, (ActionState.QUEUED, ActionState.RUNNING), LISTED),
+                          writes_delayed=_listed(db, rule, (ActionState.DELAYED,), LISTED),
+                          writes_failed=_listed(db, rule, ERRORS, LISTED, newest_first=True),
+                          runs=[run_of(row) for row in storage.mirror_runs_of(db, rule.key, runs)])
 
     return await store.read(read)
 
 
 def _state(db: Any, rule: MirrorRule) -> RuleState:
     last, counts = storage.latest_mirror_runs(db).get(rule.key), storage.mirror_write_counts(db, rule.client)
-    error = storage.last_mirror_error(db, rule.client)
     settings = rule.settings
 
     def count(kinds: tuple[ActionKind, ...], states: tuple[ActionState, ...]) -> int:
@@ -166,8 +222,8 @@ def _state(db: Any, rule: MirrorRule) -> RuleState:
         last_run=None if last is None else run_of(last),
         inserted=count((ActionKind.MIRROR_INSERT,), (ActionState.DONE,)),
         changed=count((ActionKind.MIRROR_UPDATE,), (ActionState.DONE,)),
-        waiting=count(both, WAITING), delayed=count(both, (ActionState.DELAYED,)), errors=count(both, ERRORS),
-        last_error=None if error is None else f"{error['target_key']}: {error['error'] or error['state']}",
+        waiting=count(both, WAITING), delayed=count(both, (ActionState.DELAYED,)), failed=count(both, ERRORS),
+        errors=0 if last is None else int(last["errors"]),
     )
 
 
@@ -175,8 +231,22 @@ def _planned(write: Write) -> PlannedWrite:
     return PlannedWrite(write.key, dict(write.fields), write.row, write.before)
 
 
-def preview_document(preview: Preview, limit: int) -> PreviewDocument:
-    """The preview, its lists cut at `limit` rows each (the counts are whole)."""
+async def preview_of(mirrors: MirrorEngine, key: str, limit: int) -> PreviewDocument:
+    """The rule's preview (`MirrorEngine.preview`) with the writes waiting in the outbox, lists cut at `limit`."""
+    preview = await mirrors.preview(key)
+
+    def read(db: Any) -> tuple[list[PendingWrite], list[PendingWrite]]:
+        return _listed(db, preview.rule, (ActionState.QUEUED, ActionState.RUNNING), limit), \
+            _listed(db, preview.rule, (ActionState.DELAYED,), limit)
+
+    waiting, delayed = await mirrors.store.read(read)
+    return preview_document(preview, limit, waiting, delayed)
+
+
+def preview_document(preview: Preview, limit: int, waiting: list[PendingWrite], delayed: list[PendingWrite]
+                     ) -> PreviewDocument:
+    """The preview, its lists cut at `limit` rows each (the counts are whole); `waiting` and `delayed` the writes in
+    the outbox, as listed."""
     found, handover = preview.plan, preview.handover
     inserts = [item.write for item in handover.outgoing if item.kind is ActionKind.MIRROR_INSERT]
     changes = [item.write for item in handover.outgoing if item.kind is ActionKind.MIRROR_UPDATE]
@@ -186,6 +256,9 @@ def preview_document(preview: Preview, limit: int) -> PreviewDocument:
         to_insert=len(inserts), to_change=len(changes), unchanged=found.unchanged, waiting=len(handover.waiting),
         sent=len(handover.sent), held=len(handover.held), only_in_target=found.only_in_target,
         source_without_key=found.source_without_key, target_without_key=found.target_without_key,
-        duplicate_source_keys=found.duplicate_source_keys[:limit], duplicate_target_keys=found.duplicate_target_keys[:limit],
-        inserts=[_planned(write) for write in inserts[:limit]], changes=[_planned(write) for write in changes[:limit]],
+        duplicate_source_keys=list(dict.fromkeys(found.duplicate_source_keys))[:limit],
+        duplicate_target_keys=found.duplicate_target_keys[:limit],
+        refused=len(handover.refused), inserts=[_planned(write) for write in inserts[:limit]],
+        changes=[_planned(write) for write in changes[:limit]], writes_waiting=waiting[:limit],
+        writes_delayed=delayed[:limit], problems=problems_of(preview)[:limit],
     )

@@ -17,6 +17,12 @@ is planned again under the next key (`<key>-2`, ...): seed 001's rule is that ev
 so a customer deleted by hand (noticed by a full read) or a target started afresh is filled in again. Only a read
 that began after the write ended can tell: an insert whose fate was unknown may have landed, and an insert done
 while the read ran may not be in it.
+
+A write the target refused for good (a 4xx other than 408/429, or our own check: `dispatcher.REFUSED_FOR_GOOD`) is
+not planned again while the source row gives the same fields: the same request would be refused again, after every
+sync, each time spending a call. It is reported instead (`Handover.refused`), until the source row changes (then the
+new content is tried under the next key). An insert that lacks a field the target requires (a relation without a
+name) never goes out at all: it is reported the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -47,6 +54,15 @@ class Outgoing:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A write not planned: the target refused it for good (`reason`, its words) or it lacks a required field."""
+
+    kind: ActionKind
+    write: Write
+    reason: str
+
+
+@dataclass(frozen=True)
 class Handover:
     """A plan split by what the outbox already holds."""
 
@@ -57,6 +73,8 @@ class Handover:
     """Writes done before, which the target (as last read) does not show yet."""
     held: list[Write] = field(default_factory=list)
     """Writes whose earlier try failed, planned again only after the target is read again."""
+    refused: list[Refusal] = field(default_factory=list)
+    """Writes refused for good with the fields the source gives now: not planned again until those change."""
 
 
 def base_key(rule: MirrorRule, kind: ActionKind, write: Write) -> str:
@@ -76,19 +94,40 @@ def _tries(base: str) -> Iterator[str]:
         n += 1
 
 
+def sent_fields(write: Write) -> dict[str, Any]:
+    """The fields a write's request carries (a null field is left out: a write only sets values)."""
+    return {name: value for name, value in write.fields.items() if value is not None}
+
+
 def hand_over(rule: MirrorRule, plan: Plan, existing: Mapping[str, tuple[str, datetime]], *,
-              read_since: datetime | None) -> Handover:
+              read_since: datetime | None, refused: Mapping[str, tuple[Mapping[str, Any], str]] | None = None
+              ) -> Handover:
     """Split `plan` by `existing` (idempotency key -> (state, when it last changed) of the rule's actions in the
-    outbox). `read_since`: when the read of the target this plan was made against began; None when the target was
+    outbox) and `refused` (idempotency key -> (the fields it wrote, the target's reason) of those refused for
+    good). `read_since`: when the read of the target this plan was made against began; None when the target was
     not read again for it."""
+    refused = refused or {}
     handover = Handover()
     for kind, writes in ((ActionKind.MIRROR_INSERT, plan.inserts), (ActionKind.MIRROR_UPDATE, plan.changes)):
         for write in writes:
+            lacking = [name for name in rule.target.required if write.fields.get(name) is None] \
+                if kind is ActionKind.MIRROR_INSERT else []
+            if lacking:
+                handover.refused.append(Refusal(kind, write, f"the source row gives no {', '.join(lacking)}, which "
+                                                             f"the target requires: not sent"))
+                continue
             for key in _tries(base_key(rule, kind, write)):
                 found = existing.get(key)
                 if found is None:
                     handover.outgoing.append(Outgoing(kind, key, write))
                     break
+                refusal = refused.get(key)
+                if refusal is not None:
+                    fields, reason = refusal
+                    if dict(fields) == sent_fields(write):
+                        handover.refused.append(Refusal(kind, write, reason))
+                        break
+                    continue  # the source row changed since it was refused: try what it gives now
                 state, changed = found
                 ended = state == ActionState.DONE or state in SETTLED_WITHOUT_EFFECT
                 if ended and read_since is not None and changed < read_since:

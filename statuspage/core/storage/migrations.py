@@ -743,3 +743,16 @@ def m019_limit_hits(db: Database) -> None:
         CREATE INDEX limit_hits_by_time ON limit_hits (limiter, at);
         """
     )
+
+
+@migrations()
+def m020_mirror_run_problems(db: Database) -> None:
+    # What a mirror run found wrong (issue 16): writes the target refused for good and not planned again, keys
+    # several rows share; counted, and the first of them listed with the row's key and the reason.
+    db.executescript(
+        """
+        ALTER TABLE mirror_runs ADD COLUMN refused INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE mirror_runs ADD COLUMN errors INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE mirror_runs ADD COLUMN problems TEXT;  -- JSON: [{"key", "reason"}], the first 50
+        """
+    )

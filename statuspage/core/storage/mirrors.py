@@ -12,7 +12,7 @@ from sqlite_utils import Database
 from statuspage.core.storage.engine import Row, iso
 
 RUN_COUNTS = ("source_rows", "target_rows", "inserts", "changes", "waiting", "unchanged", "only_in_target",
-              "source_without_key", "target_without_key", "duplicate_keys")
+              "source_without_key", "target_without_key", "duplicate_keys", "refused", "errors")
 
 
 def live_rows(db: Database, environment: str, administration: str, entity: str) -> list[tuple[str, str]]:
@@ -59,15 +59,16 @@ def fail_unfinished_mirror_runs(db: Database, now: datetime, error: str) -> int:
 
 
 def finish_mirror_run(db: Database, run_id: int, *, state: str, now: datetime, counts: Mapping[str, int],
-                      target_note: str | None = None, error: str | None = None) -> None:
-    """A run's outcome: `counts` by the names of `RUN_COUNTS`."""
+                      target_note: str | None = None, error: str | None = None, problems: str | None = None) -> None:
+    """A run's outcome: `counts` by the names of `RUN_COUNTS`; `problems` JSON, the first of what it found wrong."""
     unknown = set(counts) - set(RUN_COUNTS)
     if unknown:
         raise ValueError(f"mirror runs count no {sorted(unknown)}")
     sets = ", ".join(f"{name} = :{name}" for name in counts)
-    db.execute(f"UPDATE mirror_runs SET state = :state, finished_at = :now, target_note = :note, error = :error"
-               f"{', ' + sets if sets else ''} WHERE id = :id",
-               {**counts, "state": state, "now": iso(now), "note": target_note, "error": error, "id": run_id})
+    db.execute(f"UPDATE mirror_runs SET state = :state, finished_at = :now, target_note = :note, error = :error, "
+               f"problems = :problems{', ' + sets if sets else ''} WHERE id = :id",
+               {**counts, "state": state, "now": iso(now), "note": target_note, "error": error, "problems": problems,
+                "id": run_id})
 
 
 def latest_mirror_runs(db: Database) -> dict[str, Row]:
@@ -90,20 +91,32 @@ def mirror_writes(db: Database, client: str) -> list[Row]:
         "WHERE a.client = ? ORDER BY a.id", [client]))
 
 
+def failed_mirror_writes(db: Database, client: str) -> list[Row]:
+    """A rule's failed writes: `idempotency_key`, `error`, the `cause` of their last transition (why they failed),
+    and the `fields` they were to write (JSON)."""
+    return list(db.query(
+        "SELECT a.idempotency_key, a.error, json_extract(r.payload, '$.fields') AS fields, "
+        "(SELECT t.cause FROM action_transitions t WHERE t.action_id = a.id ORDER BY t.id DESC LIMIT 1) AS cause "
+        "FROM actions a JOIN action_requests r ON r.action_id = a.id WHERE a.client = ? AND a.state = 'failed'",
+        [client]))
+
+
+def pending_mirror_writes(db: Database, client: str, states: tuple[str, ...], limit: int, *,
+                          newest_first: bool = False) -> list[Row]:
+    """The first `limit` of a rule's writes in `states`, oldest (or newest) first: `id`, `kind`, `state`, `error`,
+    `not_before`, `updated_at`, and from the payload `target_key` and `name` (the name it writes, if any)."""
+    marks = ", ".join("?" for _ in states)
+    return list(db.query(
+        "SELECT a.id, a.kind, a.state, a.error, a.not_before, a.updated_at, json_extract(r.payload, '$.key') AS "
+        "target_key, json_extract(r.payload, '$.fields.name') AS name FROM actions a "
+        f"JOIN action_requests r ON r.action_id = a.id WHERE a.client = ? AND a.state IN ({marks}) ORDER BY a.id "
+        f"{'DESC' if newest_first else ''} LIMIT ?", [client, *states, limit]))
+
+
 def mirror_write_counts(db: Database, client: str) -> dict[tuple[str, str], int]:
     """(kind, state) -> how many of a rule's writes are there."""
     return {(kind, state): n for kind, state, n in db.execute(
         "SELECT kind, state, count(*) FROM actions WHERE client = ? GROUP BY kind, state", [client]).fetchall()}
-
-
-def last_mirror_error(db: Database, client: str) -> Row | None:
-    """A rule's newest write that failed or was undone, with its error."""
-    rows = list(db.query("SELECT a.id, a.kind, a.state, a.error, a.updated_at, "
-                         "json_extract(r.payload, '$.key') AS target_key "
-                         "FROM actions a JOIN action_requests r ON r.action_id = a.id "
-                         "WHERE a.client = ? AND a.state IN ('failed', 'undone') ORDER BY a.id DESC LIMIT 1",
-                         [client]))
-    return rows[0] if rows else None
 
 
 def as_counts(row: Mapping[str, Any]) -> dict[str, int]:
