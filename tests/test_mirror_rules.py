@@ -164,7 +164,7 @@ def test_a_system_that_takes_no_mirror_rows_is_no_target_in_one_sentence(tmp_pat
     with pytest.raises(ConfigError) as refused:
         load(tmp_path, swapped)
     assert (refused.value.key, refused.value.problem) == (
-        "mirrors[0].target.entity", "Exact Online is not a mirror target: no rule can write into it")
+        "mirrors[0].target.entity", "(rule 'relations') Exact Online is not a mirror target: no rule can write into it")
 
 
 def test_two_rules_writing_the_same_target_entity_are_refused(tmp_path: Path) -> None:
@@ -199,6 +199,7 @@ def test_a_typo_in_the_sample_rule_is_a_configuration_error_naming_what_is_known
         load_settings(path, environ={})
     assert refused.value.key == key
     assert problem in refused.value.problem
+    assert refused.value.problem.startswith("(rule 'jansen-relations-to-visma') ")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -182,8 +182,9 @@ def check_mirrors(settings: Settings, path: Path, registry: Registry) -> None:
     for index, rule in enumerate(settings.mirrors):
         where = f"mirrors[{index}]"
 
-        def fail(field: str, problem: str, where: str = where) -> None:
-            raise ConfigError(str(path), f"{where}.{field}", problem)
+        def fail(field: str, problem: str, where: str = where, named: str = rule.key) -> None:
+            # The rule's own key too: an index alone makes the reader count [[mirrors]] tables.
+            raise ConfigError(str(path), f"{where}.{field}", problem if field == "key" else f"(rule {named!r}) {problem}")
 
         if not _KEY_PATTERN.match(rule.key):
             fail("key", f"{rule.key!r} must be 1 to 63 lower-case letters, digits and dashes, starting with a letter "
