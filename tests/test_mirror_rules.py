@@ -280,7 +280,8 @@ def test_a_write_refused_for_good_waits_for_its_source_row_to_change() -> None:
     reason = "HTTP 400: Name: 1 to 60 characters."
     same = hand_over(compiled, found, existing, read_since=read_at, refused={first: ({"name": "X" * 70}, reason)})
     assert same.outgoing == [] and [(item.write.key, item.reason) for item in same.refused] == [
-        ("EOL-1", reason), ("EOL-2", "the source row gives no name, which the target requires: not sent")]
+        ("EOL-1", f"the target refused it for good ({reason}); not sent again until the source row changes"),
+        ("EOL-2", "the source row gives no name, which the target requires; not sent until the row changes")]
     renamed = plan(compiled, source({"code": "1", "name": "X B.V."}), target())
     changed = hand_over(compiled, renamed, existing, read_since=read_at, refused={first: ({"name": "X" * 70}, reason)})
     assert [(item.idempotency_key, item.write.fields) for item in changed.outgoing] == [(f"{first}-2", {"name": "X B.V."})]

@@ -561,7 +561,7 @@ def test_a_write_visma_refuses_for_good_is_not_planned_again_until_the_relation_
     assert action.status_code == 200 and action.json()["kind"] == "mirror_insert"
     assert "EOL-NC002" not in mirrored(visma) and "EOL-NC003" not in mirrored(visma)
     page = rule_page(client)
-    assert '<tr data-key="EOL-NC002"><td>EOL-NC002</td><td>refused for good' in page
+    assert '<tr data-key="EOL-NC002"><td>EOL-NC002</td><td>the target refused it for good' in page
     assert '<td data-preview="refused">2</td>' in page
 
     control(exact, f"data/201/accounts/{created['ID']}", {"set": {"Name": "Gebr. van der Heijden B.V."}})

@@ -265,8 +265,7 @@ def problems_of(preview: Preview) -> list[Problem]:
     found, handover = preview.plan, preview.handover
     read = ", ".join(sorted(preview.rule.key_expression.fields))
     by = f"by their {read}" if read else "identified_by reads no field of theirs"
-    problems = [Problem(item.write.key, f"refused for good, not sent again until the source row changes: "
-                                        f"{item.reason}") for item in handover.refused]
+    problems = [Problem(item.write.key, item.reason) for item in handover.refused]
     shared = Counter(found.duplicate_source_keys)  # a key once per row beyond the first
     problems += [Problem(key, f"{extra + 1} source rows map to this key ({by}): only the first is written, "
                               f"{extra} are not mirrored") for key, extra in shared.items()]

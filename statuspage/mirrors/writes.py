@@ -55,7 +55,8 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class Refusal:
-    """A write not planned: the target refused it for good (`reason`, its words) or it lacks a required field."""
+    """A write not planned: the target refused it for good or it lacks a required field; `reason` says which, in
+    words for monitoring."""
 
     kind: ActionKind
     write: Write
@@ -114,7 +115,7 @@ def hand_over(rule: MirrorRule, plan: Plan, existing: Mapping[str, tuple[str, da
                 if kind is ActionKind.MIRROR_INSERT else []
             if lacking:
                 handover.refused.append(Refusal(kind, write, f"the source row gives no {', '.join(lacking)}, which "
-                                                             f"the target requires: not sent"))
+                                                             f"the target requires; not sent until the row changes"))
                 continue
             for key in _tries(base_key(rule, kind, write)):
                 found = existing.get(key)
@@ -125,7 +126,8 @@ def hand_over(rule: MirrorRule, plan: Plan, existing: Mapping[str, tuple[str, da
                 if refusal is not None:
                     fields, reason = refusal
                     if dict(fields) == sent_fields(write):
-                        handover.refused.append(Refusal(kind, write, reason))
+                        handover.refused.append(Refusal(kind, write, f"the target refused it for good ({reason}); "
+                                                                     f"not sent again until the source row changes"))
                         break
                     continue  # the source row changed since it was refused: try what it gives now
                 state, changed = found
