@@ -92,11 +92,14 @@ def mirror_writes(db: Database, client: str) -> list[Row]:
 
 
 def failed_mirror_writes(db: Database, client: str) -> list[Row]:
-    """A rule's failed writes: `idempotency_key`, `error`, the `cause` of their last transition (why they failed),
-    and the `fields` they were to write (JSON)."""
+    """A rule's failed writes: `idempotency_key`, `error`, the `cause` of the move that failed them, and the `fields`
+    they were to write (JSON). The dispatcher fails an action by a move of its own (never in a run of moves), so the
+    cause is found by the action's own moves (`action_moves_by_action`), not through the `action_transitions` view,
+    which would scan every run of moves for each action."""
     return list(db.query(
         "SELECT a.idempotency_key, a.error, json_extract(r.payload, '$.fields') AS fields, "
-        "(SELECT t.cause FROM action_transitions t WHERE t.action_id = a.id ORDER BY t.id DESC LIMIT 1) AS cause "
+        "(SELECT m.cause FROM action_moves m WHERE m.first_action_id = a.id AND m.to_state = 'failed' "
+        "ORDER BY m.id DESC LIMIT 1) AS cause "
         "FROM actions a JOIN action_requests r ON r.action_id = a.id WHERE a.client = ? AND a.state = 'failed'",
         [client]))
 
