@@ -56,7 +56,8 @@ def test_public_and_console_pages_have_no_serious_accessibility_violations(serve
     sign_in_to_console(page, server)
     console = ["/console", f"/console/incidents/{incidents[0]['id']}", "/console/incidents/new",
                "/console/maintenances/new", "/console/switches", "/console/actions", "/console/probes",
-               "/console/connections", "/console/subscribers", "/console/audit", "/console/mirrors"]
+               "/console/connections", "/console/subscribers", "/console/audit", "/console/mirrors",
+               "/console/mirrors/jansen-relations-to-visma"]
     probes = page.goto(f"{server}/console/probes") and page.locator("a[href^='/console/probes/']").all()
     console += [link.get_attribute("href") for link in probes[:1]]
     found += [v for path in console for v in violations(page, server + path)]
