@@ -8,7 +8,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath, QueryParameter
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_400_BAD_REQUEST
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_400_BAD_REQUEST
 
 from statuspage.core.auth import Role
 from statuspage.core.operation import Refused
@@ -60,19 +60,18 @@ class MirrorController(Controller):
         known(mirrors, key)
         return await preview_of(mirrors, key, limit)
 
-    @post("/{key:str}/runs", guards=[requires(Role.OPERATOR)], status_code=HTTP_201_CREATED)
+    @post("/{key:str}/runs", guards=[requires(Role.OPERATOR)], status_code=HTTP_202_ACCEPTED)
     async def run_now(self, request: Request, mirrors: MirrorsDep, key: FromPath[str]) -> Response[Run]:
-        """Run the rule now: it reads the target again, reconciles and hands its writes to the outbox. 201 with the
-        run, queued for the background work; while a run of the rule is queued already, 200 with that one (it does
-        what a second would). The body is empty or `{}`. `GET /api/v1/mirrors/{key}` shows it running, then
-        done."""
+        """Run the rule now: it reads the target again, reconciles and hands its writes to the outbox. 202 with the
+        run, queued for the background work; while a run of the rule is queued already, 202 with that one (it does
+        what a second would), as `POST /api/v1/sync-tasks` answers a task asked for twice. The body is empty or
+        `{}`. `GET /api/v1/mirrors/{key}` shows it running, then done."""
         known(mirrors, key)
         await _no_options(request)
-        run_id, created = await mirrors.ask(key, MirrorTrigger.MANUAL)
+        run_id = await mirrors.ask(key, MirrorTrigger.MANUAL)
         state = await rule_detail(mirrors.store, mirrors.rule(key), RECENT_RUNS)
         run = next(item for item in state.runs if item.id == run_id)
-        return Response(run, status_code=HTTP_201_CREATED if created else HTTP_200_OK,
-                        headers={"Location": f"/api/v1/mirrors/{key}"})
+        return Response(run, status_code=HTTP_202_ACCEPTED, headers={"Location": f"/api/v1/mirrors/{key}"})
 
 
 async def _no_options(request: Request) -> None:

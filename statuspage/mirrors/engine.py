@@ -128,17 +128,17 @@ class MirrorEngine:
         await self._perform(rule, run_id)
         return run_id
 
-    async def ask(self, key: str, trigger: MirrorTrigger) -> tuple[int, bool]:
-        """Queue a run for the background work to carry out (from any process): (its id, True) at once; while a run
-        of the rule is queued already, (that run's id, False): it will read everything a second one would, so
-        clicking "Run now" ten times makes one run, not ten."""
+    async def ask(self, key: str, trigger: MirrorTrigger) -> int:
+        """Queue a run for the background work to carry out (from any process): its id, at once; while a run of the
+        rule is queued already, that run's id: it will read everything a second one would, so clicking "Run now"
+        ten times makes one run, not ten."""
         rule = self.rule(key)
 
-        def work(db: Any) -> tuple[int, bool]:
+        def work(db: Any) -> int:
             queued = storage.queued_mirror_run(db, rule.key)
             if queued is not None:
-                return queued, False
-            return self._insert_run(db, rule, trigger, MirrorRunState.QUEUED), True
+                return queued
+            return self._insert_run(db, rule, trigger, MirrorRunState.QUEUED)
 
         found = await self.store.write(work)
         self._wake.set()
