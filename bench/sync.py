@@ -257,9 +257,8 @@ async def bookings_latency(bookings: int, spacing: float, latency_ms: int, sync_
             traffic = (await http.get(f"{sandbox.url}/_sandbox/traffic")).json()
             await links.aclose()
         store.close()
-    latencies = [(datetime.fromisoformat(row["updated_at"]) - datetime.fromisoformat(row["created_at"])).total_seconds()
-                 for row in rows if row and row["state"] == "done"]
-    assert len(latencies) == bookings, [row["state"] for row in rows if row]
+    latencies = [(row.updated_at - row.created_at).total_seconds() for row in rows if row and row.state == "done"]
+    assert len(latencies) == bookings, [row.state for row in rows if row]
     return latencies, Counter(x["status"] for x in traffic["exchanges"]), pages_before
 
 

@@ -98,15 +98,15 @@ def _fresh_operator_token(db, settings: Settings, now) -> str:
     return token
 
 
-def needs_connecting(connection: storage.Row | None, sandbox_started_at: datetime | None) -> bool:
+def needs_connecting(connection: storage.Connection | None, sandbox_started_at: datetime | None) -> bool:
     """Whether the demo must (re)connect an environment: it never was, or it was before its sandbox started.
 
     A sandbox keeps its tokens in memory, so one started afresh (the demo run again on the same database)
     knows no credentials issued before it: every refresh would be refused with invalid_grant. A sandbox whose
     start is unknown is taken as fresh."""
-    if connection is None or not connection["user_name"] or not connection["connected_at"]:
+    if connection is None or not connection.user_name or connection.connected_at is None:
         return True
-    return sandbox_started_at is None or storage.moment(connection["connected_at"]) < sandbox_started_at
+    return sandbox_started_at is None or connection.connected_at < sandbox_started_at
 
 
 async def connect_sandbox_environments(settings: Settings, store: Store, links: Links) -> None:
@@ -128,10 +128,9 @@ async def connect_sandbox_environments(settings: Settings, store: Store, links: 
                  link.integration.name, user.full_name)
 
 
-async def _connected(store: Store) -> dict[tuple[str, str], storage.Row]:
+async def _connected(store: Store) -> dict[tuple[str, str], storage.Connection]:
     """Connections made, by (environment, integration)."""
-    return {(row["environment"], row["integration"]): row for row in await store.read(storage.connections)
-            if row["user_name"]}
+    return {(row.environment, row.integration): row for row in await store.read(storage.connections) if row.user_name}
 
 
 async def full_sync_on_start(store: Store, sync: SyncEngine) -> None:
@@ -157,7 +156,7 @@ async def change_master_data(store: Store, links: Links, sync: SyncEngine, inter
             sandbox = link.integration.sandbox
             if row is None or sandbox is None or sandbox.demo_change is None or not link.options.uses_sandbox:
                 continue
-            accessible = {item["code"] for item in row["accessible"] or []}
+            accessible = {item.code for item in row.accessible or []}
             reachable += [(environment, item, link.base_url, sandbox.demo_change)
                           for item in environment.administrations if item.code in accessible]
         if not reachable:

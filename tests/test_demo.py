@@ -32,10 +32,10 @@ def test_the_demo_connects_the_sandbox_environments_and_hands_in_actions(demo, a
     while time.monotonic() < deadline:
         connections = demo.blocking_portal.call(store.read, storage.connections, "exact-online")
         actions = demo.blocking_portal.call(store.read, lambda db: db.execute("SELECT count(*) FROM actions").fetchone()[0])
-        if len([c for c in connections if c["user_name"]]) == 3 and actions >= 3:
+        if len([c for c in connections if c.user_name]) == 3 and actions >= 3:
             break
         time.sleep(0.05)
-    by_environment = {c["environment"]: c["user_name"] for c in connections}
+    by_environment = {c.environment: c.user_name for c in connections}
     assert by_environment == {"bakkerij-de-vries": "j.devries", "jansen-groep": "p.jansen", "groen-hoveniers": "m.groen"}
     assert actions >= 3
     [banner] = announced
@@ -83,17 +83,25 @@ def test_the_demo_syncs_master_data_on_start_and_a_change_in_the_sandbox_reaches
 
 
 def test_the_demo_connects_what_its_sandbox_cannot_know() -> None:
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
+    from statuspage.core import storage
     from statuspage.demo import needs_connecting
 
     started = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-    before, after = "2026-11-23T08:59:59.000000+00:00", "2026-11-23T09:00:01.000000+00:00"
+    before, after = started - timedelta(seconds=1), started + timedelta(seconds=1)
+
+    def connection(user_name: str | None, connected_at: datetime | None) -> storage.Connection:
+        return storage.Connection(id=1, environment="jansen-groep", integration="exact-online", user_id=None,
+                                  user_name=user_name, full_name=None, current_administration=None,
+                                  connected_at=connected_at, connected_by=None, accessible=None, checked_at=None,
+                                  refused_at=None, refused_reason=None)
+
     assert needs_connecting(None, started)  # never connected
-    assert needs_connecting({"user_name": None, "connected_at": None}, started)
-    assert needs_connecting({"user_name": "p.jansen", "connected_at": before}, started)  # the sandbox is younger
-    assert not needs_connecting({"user_name": "p.jansen", "connected_at": after}, started)
-    assert needs_connecting({"user_name": "p.jansen", "connected_at": after}, None)  # no start known: fresh
+    assert needs_connecting(connection(None, None), started)
+    assert needs_connecting(connection("p.jansen", before), started)  # the sandbox is younger
+    assert not needs_connecting(connection("p.jansen", after), started)
+    assert needs_connecting(connection("p.jansen", after), None)  # no start known: fresh
 
 
 def test_the_demo_mirrors_jansen_s_relations_into_the_visma_net_sandbox(tmp_path, clock, announced) -> None:

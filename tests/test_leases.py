@@ -87,7 +87,7 @@ def test_recovery_takes_back_only_lapsed_claims(tmp_path) -> None:
                 "test")
             storage.move_action(db, action_id, expected="queued", to="running", now=T0, cause="test",
                                 claimed_by=holder, claim_until=None if until is None else storage.iso(until))
-        assert sorted(row["idempotency_key"] for row in storage.stuck_running(db, T0)) == ["k1", "k2"]
+        assert sorted(row.idempotency_key for row in storage.stuck_running(db, T0)) == ["k1", "k2"]
         assert storage.renew_action_claims(db, [1, 2], me, T0 + 60 * S) == 2
         assert storage.stuck_running(db, T0) == [storage.action(db, 3)]
     db.close()

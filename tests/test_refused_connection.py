@@ -94,7 +94,7 @@ def test_refused_credentials_hold_the_connections_actions_until_a_person_reconne
         connected, tokens, sandbox, clock, caplog) -> None:
     client = connected
     stored = client.blocking_portal.call(client.app.state.store.read, lambda db: [
-        storage.connection_tokens(db, row["id"]) for row in storage.connections(db, "exact-online")])
+        storage.connection_tokens(db, row.id) for row in storage.connections(db, "exact-online")])
     fresh = restart_afresh(sandbox, clock)
     clock.advance(minutes=10)  # the access tokens are due for a refresh, which the fresh sandbox refuses
     for key, administration in (("A-1", "101"), ("A-2", "101"), ("A-3", "102")):

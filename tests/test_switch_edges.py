@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from conftest import TEST_CONFIG, TOKENS
 from page_helpers import csrf_of, sign_in
@@ -13,6 +14,7 @@ from page_helpers import csrf_of, sign_in
 from statuspage.actions import replay
 from statuspage.config import load_settings
 from statuspage.core import storage
+from statuspage.core.vocabulary import SwitchScope
 
 ENVIRONMENT = """
 [[environments]]
@@ -99,15 +101,15 @@ def test_a_console_page_older_than_anothers_flip_hears_that_the_switch_is_alread
 
 def test_a_replays_pace_and_its_average_are_both_per_minute_over_the_time_they_say() -> None:
     start = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-    row = {"id": 1, "started_by": "op", "started_at": storage.iso(start), "total": 120, "finished_at": None,
-           "scope": "integration:exact-online"}
+    row = storage.ReplayRun(id=1, scope=SwitchScope("exact-online"), started_by="op", started_at=start, total=120,
+                            finished_at=None, incident_id=None, resolved_texts={})
     # Under way for two minutes: 60 handled, 9 of them in the last minute.
     running = replay.progress(row, {"done": 60, "queued": 60}, 9, start + timedelta(minutes=2))
     assert (running.handled_last_minute, running.minutes_to_go) == (9, round(60 / 9, 1))
     assert (running.duration_seconds, running.average_per_minute) == (120.0, 30.0)
     # Finished: its last action was handled at 10:04; asked at 10:30, the average is still over those four minutes.
-    finished = replay.progress({**row, "finished_at": storage.iso(start + timedelta(minutes=4))}, {"done": 120}, 0,
-                               start + timedelta(minutes=30), storage.iso(start + timedelta(minutes=4)))
+    finished = replay.progress(msgspec.structs.replace(row, finished_at=start + timedelta(minutes=4)), {"done": 120}, 0,
+                               start + timedelta(minutes=30), start + timedelta(minutes=4))
     assert (finished.duration_seconds, finished.average_per_minute, finished.minutes_to_go) == (240.0, 30.0, 0.0)
 
 

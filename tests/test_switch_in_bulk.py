@@ -4,7 +4,7 @@ written before the change, once migrated."""
 
 import json
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
@@ -63,7 +63,7 @@ def test_a_switch_writes_a_row_per_run_and_every_action_still_shows_each_of_its_
     def look(db):
         return (db.execute("SELECT count(*) FROM action_moves WHERE to_state = 'delayed'").fetchone()[0],
                 db.execute("SELECT count(*) FROM action_transitions WHERE to_state = 'delayed'").fetchone()[0],
-                {i: [(t["from_state"], t["to_state"], t["cause"]) for t in storage.transitions_of(db, i)] for i in ids},
+                {i: [(t.from_state, t.to_state, t.cause) for t in storage.transitions_of(db, i)] for i in ids},
                 dict(db.execute("SELECT state, count(*) FROM actions GROUP BY state").fetchall()))
 
     runs, per_action, transitions, states = seed(look)
@@ -89,7 +89,7 @@ def test_a_switch_writes_a_row_per_run_and_every_action_still_shows_each_of_its_
     replayed = seed(lambda db: db.execute("SELECT count(*) FROM actions WHERE replay_id = ?",
                                           [change.replay_id]).fetchone()[0])
     assert replayed == 19
-    left = seed(lambda db: [r["left"] for r in storage.unfinished_replays(db) if r["id"] == change.replay_id])
+    left = seed(lambda db: [r.left for r in storage.unfinished_replays(db) if r.id == change.replay_id])
     assert left == [19]
 
 
@@ -106,20 +106,20 @@ def test_a_database_written_before_the_narrow_actions_keeps_every_action_and_tra
                    [n, f"K{n}", f"f{n}", json.dumps({"n": n}), state, f"2026-11-20T08:0{n}:00.000000+00:00"])
         db.execute("INSERT INTO action_transitions (action_id, at, from_state, to_state, cause) VALUES (?, ?, NULL, "
                    "'queued', 'received')", [n, "2026-11-20T08:00:00.000000+00:00"])
-    for to, cause in (("running", "sent"), ("done", "booked")):
+    for before, to, cause in (("queued", "running", "sent"), ("running", "done", "booked")):
         db.execute("INSERT INTO action_transitions (action_id, at, from_state, to_state, cause) "
-                   "VALUES (1, '2026-11-20T08:01:00.000000+00:00', 'x', ?, ?)", [to, cause])
+                   "VALUES (1, '2026-11-20T08:01:00.000000+00:00', ?, ?, ?)", [before, to, cause])
     db.conn.commit()
     db.close()
 
     db = storage.open_database(path)
     try:
         one, two = storage.action(db, 1), storage.action(db, 2)
-        assert (one["payload"], one["fingerprint"], one["finished_at"]) == ('{"n": 1}', "f1",
-                                                                          "2026-11-20T08:01:00.000000+00:00")
-        assert (two["payload"], two["state"], two["finished_at"]) == ('{"n": 2}', "queued", None)
-        assert [t["to_state"] for t in storage.transitions_of(db, 1)] == ["queued", "running", "done"]
-        assert [t["to_state"] for t in storage.transitions_of(db, 2)] == ["queued"]
+        assert (one.payload, one.fingerprint, one.finished_at) == ({"n": 1}, "f1",
+                                                                 datetime(2026, 11, 20, 8, 1, tzinfo=UTC))
+        assert (two.payload, two.state, two.finished_at) == ({"n": 2}, "queued", None)
+        assert [t.to_state for t in storage.transitions_of(db, 1)] == ["queued", "running", "done"]
+        assert [t.to_state for t in storage.transitions_of(db, 2)] == ["queued"]
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []
         assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     finally:
@@ -159,8 +159,8 @@ def test_each_lane_heads_with_its_first_open_action_however_the_lanes_interleave
         open_ones = [m for m in made if m["lane"] == lane and m["state"] in ("queued", "running", "delayed")]
         if open_ones and open_ones[0]["state"] == "queued" and open_ones[0]["due"]:
             expected.append(open_ones[0]["id"])
-    heads = seed(lambda db: [row["id"] for row in storage.lane_heads(db, now, [], 100)])
+    heads = seed(lambda db: [row.id for row in storage.lane_heads(db, now, [], 100)])
     assert heads == sorted(expected)
     assert len(heads) >= 3  # the layout is one that tests something
-    closed = seed(lambda db: [row["integration"] for row in storage.lane_heads(db, now, ["integration:twinfield"], 100)])
+    closed = seed(lambda db: [row.integration for row in storage.lane_heads(db, now, ["integration:twinfield"], 100)])
     assert set(closed) <= {"exact-online"}

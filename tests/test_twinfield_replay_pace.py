@@ -148,8 +148,8 @@ async def test_a_replay_keeps_booking_at_the_credit_limits_pace_after_the_first_
     # Waiting for the budget is waiting for the next minute, inside the action's one try: each wait ends on the
     # minute's boundary (no polling, no retry backoff), and every action is done at its first attempt.
     assert time.slept == [60.0, 60.0, 60.0]
-    def tries(db) -> list[tuple[int, str | None, list[str]]]:
-        return [(row["attempts"], row["not_before"], [t["to_state"] for t in storage.transitions_of(db, row["id"])])
+    def tries(db) -> list[tuple[int, datetime | None, list[str]]]:
+        return [(row.attempts, row.not_before, [t.to_state for t in storage.transitions_of(db, row.id)])
                 for row in storage.actions_page(db, filters={}, after_id=0, limit=BACKLOG + 1)]
 
     assert await service.store.read(tries) == [(1, None, ["delayed", "queued", "running", "done"])] * BACKLOG
@@ -169,15 +169,15 @@ async def test_tries_that_waited_for_the_rate_limit_neither_lengthen_the_backoff
     for _ in range(waits):
         await service.dispatcher.settle()
         row = await service.store.read(storage.action, 1)
-        assert row["state"] == "queued"
-        assert datetime.fromisoformat(row["not_before"]) == time.now.replace(second=0) + timedelta(minutes=1)
-        time.now = datetime.fromisoformat(row["not_before"])
+        assert row.state == "queued"
+        assert row.not_before == time.now.replace(second=0) + timedelta(minutes=1)
+        time.now = row.not_before
     control(sandbox, "faults", {"credits_per_minute": 600, "fail_next": 50, "fail_status": 503})
     await service.dispatcher.settle()
 
     row = await service.store.read(storage.action, 1)
-    assert (row["state"], row["attempts"]) == ("queued", waits + 1)
-    assert "503" in row["error"]
-    assert datetime.fromisoformat(row["not_before"]) - time() == timedelta(seconds=15)
-    causes = [t["cause"] for t in await service.store.read(storage.transitions_of, 1) if t["from_state"] == "running"]
+    assert (row.state, row.attempts) == ("queued", waits + 1)
+    assert "503" in row.error
+    assert row.not_before - time() == timedelta(seconds=15)
+    causes = [t.cause for t in await service.store.read(storage.transitions_of, 1) if t.from_state == "running"]
     assert causes == ["waiting for the rate limit"] * waits + ["will be tried again"]

@@ -21,6 +21,7 @@ from integrations.budget import CallClass, reserve
 from statuspage.actions import outbox, replay
 from statuspage.actions.connections import Links, LinksDep
 from statuspage.actions.dispatcher import Dispatcher, DispatcherDep
+from statuspage.actions.outbox import Action, action_document
 from statuspage.actions.replay import Replay
 from statuspage.actions.switches import PublicNotice, closed_scopes, connection_scope, switch
 from statuspage.core import storage
@@ -34,22 +35,6 @@ from statuspage.core.vocabulary import ActionState
 from statuspage.web.api_support import Cursor, Performer, PerformerDep, RowId, as_http_error
 from statuspage.web.dependencies import ClockDep, SettingsDep, StoreDep
 from statuspage.web.security import requires
-
-
-class Action(msgspec.Struct):
-    id: int
-    idempotency_key: str
-    integration: str
-    environment: str
-    administration: str
-    kind: str
-    state: str
-    attempts: int
-    error: str | None
-    entry_number: str | None
-    administration_booked: str | None
-    created_at: str
-    updated_at: str
 
 
 class ActionPage(msgspec.Struct):
@@ -164,14 +149,10 @@ class Misroute(msgspec.Struct):
     at: str
 
 
-def _document(row: dict[str, Any]) -> Action:
-    return msgspec.convert(outbox.action_document(row), Action)
-
-
-def _own(request: Request, row: dict[str, Any] | None, action_id: int) -> dict[str, Any]:
+def _own(request: Request, row: storage.Action | None, action_id: int) -> storage.Action:
     """A client sees its own actions only; staff see all."""
     identity: Identity = request.user
-    if row is None or (identity.role is Role.CLIENT and row["client"] != identity.name):
+    if row is None or (identity.role is Role.CLIENT and row.client != identity.name):
         raise NotFoundException(f"no action {action_id}")
     return row
 
@@ -195,7 +176,7 @@ class ActionController(Controller):
             dispatcher.wake()
         row = await store.read(storage.action, action_id)
         assert row is not None, f"action {action_id} was just handed in"
-        return Response(_document(row), status_code=HTTP_201_CREATED if new else HTTP_200_OK)
+        return Response(action_document(row), status_code=HTTP_201_CREATED if new else HTTP_200_OK)
 
     @get("/", guards=[requires(Role.CLIENT, Role.VIEWER)])
     async def list_actions(
@@ -207,30 +188,31 @@ class ActionController(Controller):
     ) -> ActionPage:
         if not 1 <= limit <= 1000:
             raise HTTPException(status_code=400, detail=f"limit must be between 1 and 1000; got {limit}")
-        filters = {"state": action_state, "environment": environment, "administration": administration,
-                   "integration": integration}
+        asked = {"state": action_state, "environment": environment, "administration": administration,
+                 "integration": integration}
         if request.user.role is Role.CLIENT:
-            filters["client"] = request.user.name
-        filters = {name: value for name, value in filters.items() if value is not None}
+            asked["client"] = request.user.name
+        filters = {name: value for name, value in asked.items() if value is not None}
         rows = await store.read(
             lambda db: storage.actions_page(db, filters=filters, after_id=after_id, limit=limit))
-        return ActionPage([_document(row) for row in rows], rows[-1]["id"] if len(rows) == limit else None)
+        return ActionPage([action_document(row) for row in rows], rows[-1].id if len(rows) == limit else None)
 
     @get("/{action_id:int}", guards=[requires(Role.CLIENT, Role.VIEWER)])
     async def get_action(self, request: Request, store: StoreDep, action_id: RowId) -> Action:
-        return _document(_own(request, await store.read(storage.action, action_id), action_id))
+        return action_document(_own(request, await store.read(storage.action, action_id), action_id))
 
     @get("/{action_id:int}/transitions", guards=[requires(Role.CLIENT, Role.VIEWER)])
     async def transitions(self, request: Request, store: StoreDep, action_id: RowId) -> list[Transition]:
         _own(request, await store.read(storage.action, action_id), action_id)
-        return [msgspec.convert(row, Transition) for row in await store.read(storage.transitions_of, action_id)]
+        return [Transition(storage.iso(move.at), move.from_state, move.to_state, move.cause)
+                for move in await store.read(storage.transitions_of, action_id)]
 
     @post("/{action_id:int}/cancel", guards=[requires(Role.OPERATOR)], status_code=HTTP_200_OK)
     async def cancel(self, performer: PerformerDep, store: StoreDep, action_id: RowId) -> Action:
         await performer.run(outbox.cancel, action_id)  # refused with a 404 when there is no such action
         row = await store.read(storage.action, action_id)
         assert row is not None, f"action {action_id} was just cancelled"
-        return _document(row)
+        return action_document(row)
 
     @get("/callbacks", guards=[requires(Role.VIEWER)])
     async def callbacks(self, request: Request, store: StoreDep) -> list[ActionCallback]:
@@ -268,17 +250,17 @@ class SwitchController(Controller):
         data: JSONBody[SwitchSet],
     ) -> Switch:
         row = await _connection(store, connection_id)
-        return await _switch(performer, dispatcher, row["integration"], row["environment"], data)
+        return await _switch(performer, dispatcher, row.integration, row.environment, data)
 
     @get("/connections", guards=[requires(Role.VIEWER)])
     async def connections(self, store: StoreDep) -> list[Connection]:
-        def read(db) -> tuple[list, list]:
+        def read(db: Database) -> tuple[list[storage.Connection], list[str]]:
             return storage.connections(db), closed_scopes(db)
 
         rows, closed = await store.read(read)
-        return [Connection(row["id"], row["environment"], row["integration"], row["user_name"], row["full_name"],
-                           row["connected_at"], connection_scope(row["environment"], row["integration"]) not in closed,
-                           row["refused_at"], row["refused_reason"])
+        return [Connection(row.id, row.environment, row.integration, row.user_name, row.full_name,
+                           storage.iso(row.connected_at), connection_scope(row.environment, row.integration) not in closed,
+                           storage.iso(row.refused_at), row.refused_reason)
                 for row in rows]
 
     @get("/integrations/{integration:str}/replay", guards=[requires(Role.VIEWER)])
@@ -292,7 +274,7 @@ class SwitchController(Controller):
         self, store: StoreDep, settings: SettingsDep, clock: ClockDep, links: LinksDep, connection_id: RowId
     ) -> Replay:
         row = await _connection(store, connection_id)
-        return await replay_state(store, settings, clock, links, row["integration"], row["environment"])
+        return await replay_state(store, settings, clock, links, row.integration, row.environment)
 
     @get("/misroutes", guards=[requires(Role.VIEWER)])
     async def misroutes(self, store: StoreDep) -> list[Misroute]:
@@ -322,9 +304,9 @@ def active_callbacks(db: Database) -> list[storage.Row]:
     return [row for row in storage.list_subscribers(db, callbacks=True) if row["unsubscribed_at"] is None]
 
 
-async def _connection(store: Store, connection_id: int) -> dict[str, Any]:
+async def _connection(store: Store, connection_id: int) -> storage.Connection:
     rows = await store.read(storage.connections)
-    row = next((row for row in rows if row["id"] == connection_id), None)
+    row = next((row for row in rows if row.id == connection_id), None)
     if row is None:
         raise NotFoundException(f"no connection {connection_id}; GET /api/v1/connections lists them")
     return row

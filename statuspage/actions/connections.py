@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 import httpx
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
+from sqlite_utils import Database
 
-from integrations.base import AuthorizationError, ConnectionUser, ConnectorError, Sleep
+from integrations.base import Administration, AuthorizationError, ConnectionUser, ConnectorError, Sleep
 from integrations.budget import Window
 from integrations.call_budget import BudgetReport, CallBudget, CallClass, calling_as
 from integrations.master_data import MasterDataReader, ReadOptions
@@ -106,8 +107,10 @@ class Reach:
     reachable: bool
 
 
-def reach(environment: EnvironmentSettings, accessible: list[dict] | None) -> list[Reach]:
-    codes = {item["code"] for item in accessible or []}
+def reach(environment: EnvironmentSettings, accessible: list[Administration] | None) -> list[Reach]:
+    """Each administration linked to `environment`, and whether it is among those the connection user could open
+    (`accessible`, as last checked; None: never checked, so none is known to be reachable)."""
+    codes = {item.code for item in accessible or []}
     return [Reach(item.code, item.name, item.code in codes) for item in environment.administrations]
 
 
@@ -230,8 +233,8 @@ class IntegrationLink:
         self._generations[environment] = await self.store.read(storage.connection_generation, connection)
         key = self.key
 
-        def record(db) -> None:
-            before = next((row for row in storage.connections(db, key) if row["id"] == connection), None)
+        def record(db: Database) -> None:
+            before = next((row for row in storage.connections(db, key) if row.id == connection), None)
             storage.record_connection_user(
                 db, connection, user_id=user.user_id, user_name=user.user_name, full_name=user.full_name,
                 current_administration=user.current_administration, connected_by=connected_by, now=self.clock(),
@@ -239,7 +242,7 @@ class IntegrationLink:
             storage.append_audit(
                 db, at=self.clock(), actor=connected_by, action="connection.connect", subject_type="connection",
                 subject_id=f"{environment}/{key}",
-                before={"user_name": before["user_name"]} if before and before["user_name"] else None,
+                before={"user_name": before.user_name} if before and before.user_name else None,
                 after={"user_name": user.user_name, "full_name": user.full_name},
             )
 
@@ -284,8 +287,8 @@ class IntegrationLink:
         (there is nothing to sign in with) or the integration signs in without tokens."""
         rows = await self.store.read(storage.connections, self.key)
         # A connection whose credentials were refused signs in nowhere: the API is not down for it.
-        connected = [row["environment"] for row in rows
-                     if row["user_name"] and not row["refused_at"] and self.environment(row["environment"])]
+        connected = [row.environment for row in rows
+                     if row.user_name and not row.refused_at and self.environment(row.environment)]
         if not connected:
             raise ConnectorError(f"no environment is connected to {self.integration.name} with credentials it "
                                  f"accepts, so there is no token to sign in with")

@@ -10,6 +10,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
+from sqlite_utils import Database
 
 from integrations.base import ConnectorError
 from integrations.registry import ConnectMethod
@@ -60,7 +61,7 @@ class ActionConsole(Controller):
                           connected: FromQuery[str | None] = None) -> Template:
         """The connections; `connected`: the environment just connected, confirmed at the top of the page."""
         connections, callbacks = await store.read(lambda db: (storage.connections(db), active_callbacks(db)))
-        rows = {(row["environment"], row["integration"]): row for row in connections}
+        rows = {(row.environment, row.integration): row for row in connections}
         environments = []
         for environment in settings.environments:
             link: IntegrationLink = links[environment.integration]
@@ -69,7 +70,7 @@ class ActionConsole(Controller):
                 "settings": environment, "connection": connection, "integration": link.integration,
                 "sandbox": link.options.uses_sandbox,
                 "credentials": link.integration.connect_method is ConnectMethod.CREDENTIALS,
-                "reach": reach(environment, (connection or {}).get("accessible")),
+                "reach": reach(environment, connection.accessible if connection else None),
             })
         just = next((item for item in environments if item["settings"].key == connected and item["connection"]), None)
         if not console.request.user.role.allows(Role.ADMIN):  # credentials in URLs are for admins' eyes only
@@ -134,7 +135,8 @@ class ActionConsole(Controller):
         self, console: ConsoleDep, store: StoreDep, settings: SettingsDep, clock: ClockDep, links: LinksDep,
     ) -> Template:
 
-        def read(db):
+        def read(db: Database) -> tuple[list[storage.KillSwitch], list[storage.Connection], list[storage.Row],
+                                        list[storage.Row]]:
             return (storage.switch_rows(db), storage.connections(db), storage.backlog(db),
                     storage.misroute_rows(db))
 
@@ -146,12 +148,12 @@ class ActionConsole(Controller):
                                  "scope": switches.integration_scope(link.key),
                                  "off_notice": switches.off_notice(settings, link.key),
                                  "on_notice": switches.on_notice(settings, link.key)})
-        per_connection = {(row["environment"], row["integration"]):
-                          await replay_state(store, settings, clock, links, row["integration"], row["environment"])
+        per_connection = {(row.environment, row.integration):
+                          await replay_state(store, settings, clock, links, row.integration, row.environment)
                           for row in connections}
         running = any(item.progress is not None and item.progress.left > 0 and item.enabled
                       for item in [*(i["replay"] for i in integrations), *per_connection.values()])
-        return console.render("actions/switches.html", switches={row["scope"]: row for row in switch_rows},
+        return console.render("actions/switches.html", switches={row.scope.key: row for row in switch_rows},
                               connections=connections, backlog=backlog, integrations=integrations,
                               misroutes=misroutes, per_connection=per_connection, languages=LANGUAGES,
                               refresh=running, connection_scope=switches.connection_scope)
@@ -204,7 +206,7 @@ class ActionConsole(Controller):
                       chosen=filters, states=list(ActionState),
                       environments=sorted({lane["environment"] for lane in lanes}),
                       administrations=sorted({lane["administration"] for lane in lanes}),
-                      next_before=rows[-1]["id"] if len(rows) == PAGE_SIZE else None)
+                      next_before=rows[-1].id if len(rows) == PAGE_SIZE else None)
 
 
 PAGE_SIZE = 200

@@ -18,13 +18,13 @@ import contextlib
 import functools
 import json
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
+from sqlite_utils import Database
 
 from integrations.base import (
     ActionResult,
@@ -65,7 +65,7 @@ does not plan such a write again until its source row changes (`statuspage.mirro
 class Outcome:
     """What one try of an action came to, to be written down."""
 
-    state: str
+    state: ActionState
     cause: str
     result: ActionResult | None = None
     error: str | None = None
@@ -88,10 +88,10 @@ class Dispatcher:
     async def recover(self) -> int:
         """Actions whose claim lapsed (their process died mid-call) go back to the queue, to be looked up
         before any resend; actions another live process is sending stay its own."""
-        def work(db) -> int:
+        def work(db: Database) -> int:
             stuck = storage.stuck_running(db, self.clock())
             for row in stuck:
-                storage.move_action(db, row["id"], expected=ActionState.RUNNING, to=ActionState.QUEUED, now=self.clock(),
+                storage.move_action(db, row.id, expected=ActionState.RUNNING, to=ActionState.QUEUED, now=self.clock(),
                                     cause="the service stopped mid-call; the outcome will be looked up first",
                                     claimed_by=None, claim_until=None)
             return len(stuck)
@@ -121,15 +121,15 @@ class Dispatcher:
             return 0
         now = self.clock()
 
-        def heads(db):
+        def heads(db: Database) -> list[storage.RequestedAction]:
             return storage.lane_heads(db, now, switches.closed_scopes(db), LANES_AT_ONCE * 2)
 
         started = 0
         for row in await self.store.read(heads):
-            lane = (row["integration"], row["environment"], row["administration"])
+            lane = (row.integration, row.environment, row.administration)
             if lane in self._busy or started >= free:
                 continue
-            task = asyncio.create_task(self._run(row), name=f"action-{row['id']}")
+            task = asyncio.create_task(self._run(row), name=f"action-{row.id}")
             self._busy[lane] = task
             task.add_done_callback(functools.partial(self._lane_done, lane))
             started += 1
@@ -155,27 +155,27 @@ class Dispatcher:
             if not self._busy and await self.dispatch_once() == 0 and not self._busy:
                 return
 
-    async def _run(self, row: Mapping[str, Any]) -> None:
+    async def _run(self, row: storage.RequestedAction) -> None:
         if not await self.store.write(self._claim, row):
             return
         outcome = await self._attempt(row)
         await self.store.write(self._record, row, outcome)
 
-    def _claim(self, db, row: Mapping[str, Any]) -> bool:
+    def _claim(self, db: Database, row: storage.RequestedAction) -> bool:
         # Checked again inside the transaction: a switch that went off a moment ago stops this call.
-        if not switches.may_send(switches.closed_scopes(db), row["integration"], row["environment"]):
+        if not switches.may_send(switches.closed_scopes(db), row.integration, row.environment):
             return False
         now = self.clock()
-        return storage.move_action(db, row["id"], expected=ActionState.QUEUED, to=ActionState.RUNNING, now=now,
-                                   cause="sending" if row["attempts"] == 0 else "looking up, then sending if needed",
-                                   attempts=row["attempts"] + 1, claimed_by=self.holder,
+        return storage.move_action(db, row.id, expected=ActionState.QUEUED, to=ActionState.RUNNING, now=now,
+                                   cause="sending" if row.attempts == 0 else "looking up, then sending if needed",
+                                   attempts=row.attempts + 1, claimed_by=self.holder,
                                    claim_until=storage.iso(now + timedelta(seconds=lease.ACTION_CLAIM_SECONDS)))
 
-    async def _attempt(self, row: Mapping[str, Any]) -> Outcome:
+    async def _attempt(self, row: storage.RequestedAction) -> Outcome:
         action = outbox.invoice_action(row)
-        looking_up = row["attempts"] > 0
+        looking_up = row.attempts > 0
         try:
-            checked = await self.links[row["integration"]].checked(row["environment"])
+            checked = await self.links[row.integration].checked(row.environment)
             try:
                 result = await checked.find_result(action) if looking_up else None
             except NoAccess as refused:
@@ -204,9 +204,9 @@ class Dispatcher:
             # can do better until a person connects it again. It waits, queued, with every other action of the
             # connection (`IntegrationLink.refused`), due at once after the reconnect. The system's words, no token.
             log.warning("action %s of %s (environment %s, administration %s): the connection cannot sign in (%s); "
-                        "it waits until the environment is reconnected in the console", row["id"], row["integration"],
-                        row["environment"], row["administration"], refusal)
-            await self.links[row["integration"]].refused(row["environment"], refusal)
+                        "it waits until the environment is reconnected in the console", row.id, row.integration,
+                        row.environment, row.administration, refusal)
+            await self.links[row.integration].refused(row.environment, refusal)
             return Outcome(ActionState.QUEUED, WAITING_FOR_RECONNECT, error=str(refusal), wait_until=self.clock())
         except (TransientError, OutcomeUnknown) as trouble:
             return Outcome(ActionState.QUEUED, "will be tried again", error=str(trouble), retry=True)
@@ -215,14 +215,15 @@ class Dispatcher:
         except ConnectorError as refused:
             return Outcome(ActionState.FAILED, REFUSED, error=str(refused))
         except Exception as unexpected:  # a fault of ours must not leave the action running for good
-            log.exception("action %s: unexpected failure", row["id"])
+            log.exception("action %s: unexpected failure", row.id)
             return Outcome(ActionState.QUEUED, "unexpected failure; will be looked up and tried again",
                            error=f"{type(unexpected).__name__}: {unexpected}", retry=True)
 
-    def _record(self, db, row: Mapping[str, Any], outcome: Outcome) -> None:
+    def _record(self, db: Database, row: storage.RequestedAction, outcome: Outcome) -> None:
         now = self.clock()
-        action_id = row["id"]
-        attempts = row["attempts"] + 1
+        action_id = row.id
+        attempts = row.attempts + 1
+        # Columns to set with the move (`storage.move_action`), by name.
         fields: dict[str, Any] = {"error": outcome.error, "claimed_by": None, "claim_until": None}
         state, cause = outcome.state, outcome.cause
         if outcome.result is not None:
@@ -234,27 +235,27 @@ class Dispatcher:
         if state == ActionState.QUEUED:
             not_before = outcome.wait_until or outbox.RETRIES.next_attempt(_failed_tries(db, action_id, attempts), now)
             if not_before is None:
-                state, cause = "failed", f"gave up after {attempts} tries; an operator must look"
+                state, cause = ActionState.FAILED, f"gave up after {attempts} tries; an operator must look"
             else:
                 fields["not_before"] = storage.iso(not_before)
-                if not switches.may_send(switches.closed_scopes(db), row["integration"], row["environment"]):
-                    state, cause = "delayed", f"{cause}, after the switch is back on"
+                if not switches.may_send(switches.closed_scopes(db), row.integration, row.environment):
+                    state, cause = ActionState.DELAYED, f"{cause}, after the switch is back on"
         storage.move_action(db, action_id, expected=ActionState.RUNNING, to=state, now=now, cause=cause, **fields)
         if outcome.misroute is not None:
             outbox.record_misroute(db, self.settings, now, row, booked=outcome.misroute.booked,
                                    entry_number=outcome.misroute.entry_number, entry_id=outcome.misroute.entry_id)
-        if ActionState(state).is_final:
+        if state.is_final:
             outbox.notify_final(db, self.settings, now, action_id)
             switches.finish_replays(db, self.settings, now)  # the last of a replay resolves its incident
 
 
-def _failed_tries(db, action_id: int, attempts: int) -> int:
+def _failed_tries(db: Database, action_id: int, attempts: int) -> int:
     """Of an action's `attempts` tries, those that failed: a try that ended waiting for the rate limit (a spent day,
     a `Retry-After` longer than a call may wait) or for a reconnect only waited, so it neither lengthens the retry
     backoff nor brings the action nearer to being given up. (It still counts as a try for the look-up before the
     next send.)"""
     waited = sum(1 for t in storage.transitions_of(db, action_id)
-                 if t["cause"].startswith((RATE_LIMITED, WAITING_FOR_RECONNECT)))
+                 if t.cause.startswith((RATE_LIMITED, WAITING_FOR_RECONNECT)))
     return attempts - waited
 
 

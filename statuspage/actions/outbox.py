@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -71,9 +71,10 @@ def fingerprint(request: ActionRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def invoice_action(row: Mapping[str, Any]) -> InvoiceAction:
-    return InvoiceAction(idempotency_key=row["idempotency_key"], kind=ActionKind(row["kind"]),
-                         administration=row["administration"], payload=json.loads(row["payload"]))
+def invoice_action(row: storage.RequestedAction) -> InvoiceAction:
+    """What the integration's connector is asked to carry out for a stored action."""
+    return InvoiceAction(idempotency_key=row.idempotency_key, kind=row.kind, administration=row.administration,
+                         payload=row.payload)
 
 
 def accept(db: Database, settings: Settings, client: str, now: datetime, request: ActionRequest, *,
@@ -87,10 +88,10 @@ def accept(db: Database, settings: Settings, client: str, now: datetime, request
     """
     existing = storage.action_by_key(db, client, request.idempotency_key)
     if existing is not None:
-        if existing["fingerprint"] != fingerprint(request):
+        if existing.fingerprint != fingerprint(request):
             raise Refused(f"idempotency key {request.idempotency_key!r} was used before for a different action "
-                          f"(action {existing['id']}); use a new key for a new action", conflict=True)
-        return existing["id"], False
+                          f"(action {existing.id}); use a new key for a new action", conflict=True)
+        return existing.id, False
     if storage.key_used_by_another_client(db, client, request.idempotency_key):
         # The key is the booking's reference in the accounting system: shared, a look-up by it could find
         # another client's booking.
@@ -141,12 +142,12 @@ def cancel(db: Database, settings: Settings, actor: Actor, now: datetime, action
     row = storage.action(db, action_id)
     if row is None:
         raise Refused(f"no action {action_id}", not_found=True)
-    if row["state"] not in (ActionState.QUEUED, ActionState.DELAYED):
-        raise Refused(f"action {action_id} is {row['state']}; only queued or delayed actions can be cancelled")
-    storage.move_action(db, action_id, expected=row["state"], to=ActionState.CANCELLED, now=now,
+    if row.state not in (ActionState.QUEUED, ActionState.DELAYED):
+        raise Refused(f"action {action_id} is {row.state}; only queued or delayed actions can be cancelled")
+    storage.move_action(db, action_id, expected=row.state, to=ActionState.CANCELLED, now=now,
                         cause=f"cancelled by {actor.name}")
     storage.append_audit(db, at=now, actor=actor.name, action="action.cancel", subject_type="action",
-                         subject_id=str(action_id), before={"state": row["state"]}, after={"state": "cancelled"})
+                         subject_id=str(action_id), before={"state": row.state.value}, after={"state": "cancelled"})
     notify_final(db, settings, now, action_id)
 
 
@@ -155,25 +156,25 @@ def cancel(db: Database, settings: Settings, actor: Actor, now: datetime, action
 
 
 def record_misroute(
-    db: Database, settings: Settings, now: datetime, row: Mapping[str, Any], *, booked: str,
+    db: Database, settings: Settings, now: datetime, row: storage.RequestedAction, *, booked: str,
     entry_number: str | None, entry_id: str | None,
 ) -> None:
     """A booking landed elsewhere: report it, trip the integration's switch, draft an incident."""
-    payload = json.loads(row["payload"])
+    payload = row.payload
     amount = sum(line.get("amount", 0) for line in payload.get("lines", [])) if "lines" in payload else None
     storage.insert_misroute(db, {
-        "action_id": row["id"], "integration": row["integration"], "environment": row["environment"],
-        "administration_asked": row["administration"], "administration_booked": booked,
+        "action_id": row.id, "integration": row.integration, "environment": row.environment,
+        "administration_asked": row.administration, "administration_booked": booked,
         "entry_number": entry_number, "entry_id": entry_id, "amount": amount, "at": storage.iso(now),
     })
     log.error("misroute: action %s of %s (environment %s) asked for administration %s and was booked into %s "
-              "as entry %s; it is on the misroute report", row["id"], row["integration"], row["environment"],
-              row["administration"], booked, entry_number)
-    if may_send(closed_scopes(db), row["integration"], row["environment"]):
-        reason = (f"misroute: action {row['id']} for administration {row['administration']} was booked into "
+              "as entry %s; it is on the misroute report", row.id, row.integration, row.environment,
+              row.administration, booked, entry_number)
+    if may_send(closed_scopes(db), row.integration, row.environment):
+        reason = (f"misroute: action {row.id} for administration {row.administration} was booked into "
                   f"{booked} as entry {entry_number}")
-        switch(db, settings, SYSTEM, now, integration=row["integration"], environment=None, enabled=False, reason=reason)
-        _draft_incident(db, settings, now, row["integration"])
+        switch(db, settings, SYSTEM, now, integration=row.integration, environment=None, enabled=False, reason=reason)
+        _draft_incident(db, settings, now, row.integration)
 
 
 def _draft_incident(db: Database, settings: Settings, now: datetime, integration: str) -> None:
@@ -195,24 +196,40 @@ def _draft_incident(db: Database, settings: Settings, now: datetime, integration
 def notify_final(db: Database, settings: Settings, now: datetime, action_id: int) -> None:
     """Queue the client's callback, if it registered one, with the action's final state."""
     row = storage.action(db, action_id)
-    callback = storage.callback_of(db, row["client"]) if row is not None else None
+    callback = storage.callback_of(db, row.client) if row is not None else None
     if row is None or callback is None:
         return
     body = {"meta": {"generated_at": now.astimezone(settings.zone).isoformat(timespec="milliseconds")},
-            "action": action_document(row)}
+            "action": msgspec.to_builtins(action_document(row))}
     storage.enqueue_delivery(db, callback["id"], "action", json.dumps(body), now)
 
 
-def action_document(row: Mapping[str, Any]) -> dict[str, Any]:
-    result = json.loads(row["result"]) if row["result"] else None
-    return {
-        "id": row["id"], "idempotency_key": row["idempotency_key"], "integration": row["integration"],
-        "environment": row["environment"], "administration": row["administration"], "kind": row["kind"],
-        "state": row["state"], "attempts": row["attempts"], "error": row["error"],
-        "entry_number": result and result.get("entry_number"),
-        "administration_booked": result and result.get("administration"),
-        "created_at": row["created_at"], "updated_at": row["updated_at"],
-    }
+class Action(msgspec.Struct):
+    """An action as the API answers it, and as a client's callback tells of its final state (`entry_number` and
+    `administration_booked`: where the accounting system says it booked it; ISO 8601 UTC moments)."""
+
+    id: int
+    idempotency_key: str
+    integration: str
+    environment: str
+    administration: str
+    kind: str
+    state: str
+    attempts: int
+    error: str | None
+    entry_number: str | None
+    administration_booked: str | None
+    created_at: str
+    updated_at: str
+
+
+def action_document(row: storage.Action) -> Action:
+    """The action's document (`Action`) from its row."""
+    result = row.result
+    return Action(
+        row.id, row.idempotency_key, row.integration, row.environment, row.administration, row.kind.value,
+        row.state.value, row.attempts, row.error, result.entry_number if result else None,
+        result.administration if result else None, storage.iso(row.created_at), storage.iso(row.updated_at))
 
 
 def set_callback(db: Database, settings: Settings, client: str, now: datetime, url: str) -> str:

@@ -74,27 +74,27 @@ def replay_estimate(backlog: list[tuple[int, int | None]]) -> timedelta:
                default=timedelta(0))
 
 
-def progress(replay: storage.Row, counts: dict[str, int], handled_last_minute: int, now: datetime,
-             last_handled: str | None = None) -> ReplayProgress:
+def progress(replay: storage.ReplayRun, counts: dict[str, int], handled_last_minute: int, now: datetime,
+             last_handled: datetime | None = None) -> ReplayProgress:
     """A replay's progress at `now` from its row, its actions counted by state, how many reached a final state in
-    the last minute, and when its last action was handled (ISO 8601; the end of a finished replay's real work)."""
+    the last minute, and when its last action was handled (the end of a finished replay's real work)."""
     left = sum(counts.get(state, 0) for state in (ActionState.QUEUED, ActionState.RUNNING, ActionState.DELAYED))
-    total = replay["total"]
+    total = replay.total
     handled = sum(counts.get(state, 0) for state in (ActionState.DONE, ActionState.UNDONE, ActionState.FAILED))
-    finished_at = replay.get("finished_at")
-    started = storage.moment(replay["started_at"])
+    started = replay.started_at
     # A finished replay's work ended with its last action handled (a replay of nothing took no time); one
     # under way has taken until now.
-    end = now if finished_at is None else (storage.moment(last_handled) if last_handled else started)
+    end = now if replay.finished_at is None else (last_handled or started)
     duration = max((end - started).total_seconds(), 0.0)
     return ReplayProgress(
-        replay["id"], replay["started_by"], replay["started_at"], total, counts.get(ActionState.DONE, 0),
+        replay.id, replay.started_by, storage.iso(started), total, counts.get(ActionState.DONE, 0),
         counts.get(ActionState.UNDONE, 0), counts.get(ActionState.FAILED, 0), left, handled_last_minute,
         round(left / handled_last_minute, 1) if handled_last_minute else (0.0 if left == 0 else None),
-        share_done=round(handled / total, 3) if total else 1.0, finished_at=finished_at,
+        share_done=round(handled / total, 3) if total else 1.0,
+        finished_at=storage.iso(replay.finished_at),
         duration_seconds=round(duration, 1),
         average_per_minute=round(handled / (duration / 60), 1) if duration > 0 else None,
-        scope=replay["scope"],
+        scope=replay.scope.key,
     )
 
 
@@ -110,9 +110,9 @@ def replay_state(db: Database, integration: str, environment: str | None, now: d
     replay = storage.latest_replay(db, scope) if environment else storage.latest_replay_of_integration(db, integration)
     shown = None
     if replay is not None:
-        shown = progress(replay, storage.replay_counts(db, replay["id"]),
-                         storage.replay_done_since(db, replay["id"], now - timedelta(minutes=1)), now,
-                         storage.replay_last_handled(db, replay["id"]))
+        shown = progress(replay, storage.replay_counts(db, replay.id),
+                         storage.replay_done_since(db, replay.id, now - timedelta(minutes=1)), now,
+                         storage.replay_last_handled(db, replay.id))
     estimate = replay_estimate([(row["actions"], minutely_limit(row["administration"])) for row in delayed])
     return Replay(integration, scope not in closed_scopes(db),
                   [msgspec.convert(row, AdministrationBacklog) for row in delayed],

@@ -9,7 +9,6 @@ switch and the actions it holds move together or not at all.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from statuspage.core import storage
 from statuspage.core.i18n import word
 from statuspage.core.operation import Actor, Refused
 from statuspage.core.settings import LANGUAGES, Settings, text_in
-from statuspage.core.vocabulary import ActionState, ComponentStatus, Impact, IncidentStatus
+from statuspage.core.vocabulary import ActionState, ComponentStatus, Impact, IncidentStatus, SwitchScope
 from statuspage.incidents import operations
 from statuspage.incidents.status_history import record_statuses_now
 
@@ -36,22 +35,22 @@ def installed(settings: Settings) -> list[str]:
 
 def integration_scope(integration: str) -> str:
     """The scope key of an integration's switch, as stored: `integration:exact-online`."""
-    return f"integration:{integration}"
+    return SwitchScope(integration).key
 
 
 def connection_scope(environment: str, integration: str) -> str:
     """The scope key of one environment's connection switch: `connection:jansen-groep:exact-online`."""
-    return f"connection:{environment}:{integration}"
+    return SwitchScope(integration, environment).key
 
 
 def scope_of(integration: str, environment: str | None) -> str:
-    """The integration's scope when `environment` is None, else that connection's."""
-    return integration_scope(integration) if environment is None else connection_scope(environment, integration)
+    """The integration's scope key when `environment` is None, else that connection's."""
+    return SwitchScope(integration, environment).key
 
 
 def closed_scopes(db: Database) -> list[str]:
     """The scope keys of every switch that is off."""
-    return [row["scope"] for row in storage.switch_rows(db) if not row["enabled"]]
+    return [row.scope.key for row in storage.switch_rows(db) if not row.enabled]
 
 
 def may_send(closed: list[str], integration: str, environment: str) -> bool:
@@ -162,15 +161,15 @@ def switch(
     if not reason.strip():
         raise Refused("say why: a reason is required, it goes into the audit log")
     scope = scope_of(integration, environment)
-    before = next((row for row in storage.switch_rows(db) if row["scope"] == scope), None)
-    if (before is None or bool(before["enabled"])) == enabled:
+    before = next((row for row in storage.switch_rows(db) if row.scope.key == scope), None)
+    if (before is None or before.enabled) == enabled:
         return _unchanged(db, actor, now, scope, enabled, reason, before)
     storage.set_switch(db, scope, enabled=enabled, reason=reason, changed_by=actor.name, now=now)
     replay_id = None
     if not enabled:
         # A replay still under way stops here; what it had left waits again, for the next one.
         for unfinished in storage.unfinished_replays(db, scope):
-            storage.finish_replay(db, unfinished["id"], now)
+            storage.finish_replay(db, unfinished.id, now)
         moved = storage.move_actions_in_scope(db, integration=integration, environment=environment,
                                               from_state=ActionState.QUEUED, to=ActionState.DELAYED, now=now,
                                               cause=f"switched off by {actor.name}: {reason}")
@@ -189,7 +188,7 @@ def switch(
             storage.set_replay_total(db, replay_id, moved)
     storage.append_audit(
         db, at=now, actor=actor.name, action="switch.on" if enabled else "switch.off", subject_type="switch",
-        subject_id=scope, before=before and {"enabled": bool(before["enabled"]), "reason": before["reason"]},
+        subject_id=scope, before=before and {"enabled": before.enabled, "reason": before.reason},
         after={"enabled": enabled, "reason": reason, "actions_moved": moved},
     )
     incident_id = None
@@ -208,23 +207,23 @@ def switch(
 
 
 def _unchanged(db: Database, actor: Actor, now: datetime, scope: str, enabled: bool, reason: str,
-               before: storage.Row | None) -> SwitchChange:
+               before: storage.KillSwitch | None) -> SwitchChange:
     """A flip to where the switch already stands: the first reason stays (the console shows why it went off),
     no replay starts (the last real one keeps its progress), and the repeated request is kept in the audit log."""
     storage.append_audit(db, at=now, actor=actor.name, action="switch.unchanged", subject_type="switch",
                          subject_id=scope, after={"enabled": enabled, "reason": reason})
-    change = SwitchChange(scope, enabled, 0, None, before["incident_id"] if before else None, changed=False,
-                          reason=before["reason"] if before else None,
-                          changed_by=before["changed_by"] if before else None,
-                          changed_at=before["changed_at"] if before else None)
+    change = SwitchChange(scope, enabled, 0, None, before.incident_id if before else None, changed=False,
+                          reason=before.reason if before else None,
+                          changed_by=before.changed_by if before else None,
+                          changed_at=storage.iso(before.changed_at) if before else None)
     log.info("kill switch: %s asked to switch %s %s (%s): %s", actor.name, "on" if enabled else "off", scope, reason,
              change.describe())
     return change
 
 
-def _open_incident_of(db: Database, before: storage.Row | None) -> str | None:
+def _open_incident_of(db: Database, before: storage.KillSwitch | None) -> str | None:
     """The switch's incident when it is still open and public (a misroute's draft waits for an operator)."""
-    incident_id = before["incident_id"] if before else None
+    incident_id = before.incident_id if before else None
     found = storage.incident(db, incident_id) if incident_id else None
     if found is None or found.draft or not IncidentStatus(found.status).is_open:
         return None
@@ -233,7 +232,8 @@ def _open_incident_of(db: Database, before: storage.Row | None) -> str | None:
 
 def _tell_the_public(
     db: Database, settings: Settings, actor: Actor, now: datetime, scope: str, integration: str,
-    environment: str | None, enabled: bool, notice: PublicNotice, replay_id: int | None, before: storage.Row | None,
+    environment: str | None, enabled: bool, notice: PublicNotice, replay_id: int | None,
+    before: storage.KillSwitch | None,
 ) -> str | None:
     component = component_of(settings, integration)
     # One environment off is a partial outage of the integration; all of it off, a major one.
@@ -273,14 +273,14 @@ def finish_replays(db: Database, settings: Settings, now: datetime) -> list[int]
     once). Returns the ids of the replays finished now."""
     finished = []
     for replay in storage.unfinished_replays(db):
-        if replay["left"]:
+        if replay.left:
             continue
-        storage.finish_replay(db, replay["id"], now)
-        finished.append(replay["id"])
-        incident = storage.incident(db, replay["incident_id"]) if replay["incident_id"] else None
+        storage.finish_replay(db, replay.id, now)
+        finished.append(replay.id)
+        incident = storage.incident(db, replay.incident_id) if replay.incident_id else None
         if incident is not None and IncidentStatus(incident.status).is_open:
             operations.post_update(db, settings, SYSTEM, now, incident.id, status=IncidentStatus.RESOLVED.value,
-                                   message="", messages=json.loads(replay["resolved_texts"] or "{}"), components={})
+                                   message="", messages=replay.resolved_texts, components={})
     return finished
 
 

@@ -9,6 +9,7 @@ against such pages understand ours.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 
 class ComponentStatus(enum.StrEnum):
@@ -79,6 +80,42 @@ class ActionState(enum.StrEnum):
 
 
 FINAL_ACTION_STATES = frozenset({ActionState.DONE, ActionState.UNDONE, ActionState.FAILED, ActionState.CANCELLED})
+
+
+class ScopeKind(enum.StrEnum):
+    """What a kill switch covers (DESIGN.md, "The kill switch and the action outbox")."""
+
+    INTEGRATION = "integration"  # every environment of an integration
+    CONNECTION = "connection"  # one environment's connection to an integration
+
+
+@dataclass(frozen=True)
+class SwitchScope:
+    """What one kill switch covers: a whole integration (`environment` None) or one environment's connection to
+    it. Stored, and shown, as its `key`: `integration:exact-online`, `connection:jansen-groep:exact-online`."""
+
+    integration: str
+    environment: str | None = None
+
+    @property
+    def kind(self) -> ScopeKind:
+        return ScopeKind.INTEGRATION if self.environment is None else ScopeKind.CONNECTION
+
+    @property
+    def key(self) -> str:
+        if self.environment is None:
+            return f"{ScopeKind.INTEGRATION}:{self.integration}"
+        return f"{ScopeKind.CONNECTION}:{self.environment}:{self.integration}"
+
+    @classmethod
+    def parse(cls, key: str) -> SwitchScope:
+        """The scope stored as `key`; ValueError when `key` is of neither form."""
+        match key.split(":"):
+            case [ScopeKind.INTEGRATION, integration] if integration:
+                return cls(integration)
+            case [ScopeKind.CONNECTION, environment, integration] if environment and integration:
+                return cls(integration, environment)
+        raise ValueError(f"{key!r} is no switch scope: 'integration:<key>' or 'connection:<environment>:<key>'")
 
 
 class SyncState(enum.StrEnum):

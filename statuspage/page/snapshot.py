@@ -15,7 +15,7 @@ import msgspec
 
 from statuspage.core.settings import ComponentSettings, GroupSettings, Settings, Text
 from statuspage.core.storage import Incident, IncidentRows, PageRows, moment
-from statuspage.core.vocabulary import ComponentStatus, IncidentStatus, MaintenanceStatus
+from statuspage.core.vocabulary import ComponentStatus, IncidentStatus, MaintenanceStatus, ScopeKind, SwitchScope
 from statuspage.page.status import (
     Override,
     PageStatus,
@@ -47,9 +47,9 @@ class ComponentView:
     showcase: bool
     only_show_if_degraded: bool
     history: History
-    # A kill switch holds this component's invoice actions: "integration" (all of them) or
-    # "connection" (some environments'); None when nothing is held.
-    paused: str | None = None
+    # A kill switch holds this component's invoice actions: the integration's (all of them) or a
+    # connection's (some environments'); None when nothing is held.
+    paused: ScopeKind | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ def derive_statuses(settings: Settings, rows: PageRows, now: datetime) -> dict[s
                 in_maintenance=component.key in in_maintenance,
                 probe_verdict=worst(probe_claims[component.key]) if probe_claims[component.key] else None,
                 # An integration's component carries its key: its switch off is its outage.
-                switched_off=f"integration:{component.key}" in rows.switched_off,
+                switched_off=SwitchScope(component.key).key in rows.switched_off,
             ),
             now,
         )
@@ -241,13 +241,15 @@ def build_snapshot(settings: Settings, rows: PageRows, now: datetime) -> PageSna
     )
 
 
-def paused_by(component: str, switched_off: list[str]) -> str | None:
-    """Which kill switch holds an integration component's actions: "integration" when its own switch is
-    off, "connection" when only some environments' are (`connection:<environment>:<key>`), else None."""
-    if f"integration:{component}" in switched_off:
-        return "integration"
-    if any(scope.startswith("connection:") and scope.endswith(f":{component}") for scope in switched_off):
-        return "connection"
+def paused_by(component: str, switched_off: list[str]) -> ScopeKind | None:
+    """Which kill switch holds an integration component's actions, from the scope keys of the switches that are
+    off: its own (integration) when that is off, one of its environments' (connection) when only those are, else
+    None."""
+    scopes = [SwitchScope.parse(key) for key in switched_off]
+    if SwitchScope(component) in scopes:
+        return ScopeKind.INTEGRATION
+    if any(scope.integration == component for scope in scopes):
+        return ScopeKind.CONNECTION
     return None
 
 

@@ -192,18 +192,19 @@ class Prober:
         if self.links is None:
             raise ConnectorError(f"no connection to {probe.integration} is available to this process")
         link = self.links[probe.integration]
-        rows = {row["environment"]: row for row in await self.store.read(storage.connections, probe.integration)}
+        rows = {row.environment: row for row in await self.store.read(storage.connections, probe.integration)}
         unreachable: list[dict[str, str]] = []
         errors: list[dict[str, str]] = []
         checked = 0
         for environment in self.settings.environments:
-            if environment.integration != probe.integration or not (rows.get(environment.key) or {}).get("user_name"):
+            connection = rows.get(environment.key)
+            if environment.integration != probe.integration or connection is None or not connection.user_name:
                 continue  # not connected: nothing to check, and nothing can be booked there either
             checked += 1
-            refused = rows[environment.key]["refused_at"]
-            if refused:  # asking again would only spend a token call on the same refusal
-                errors.append({"environment": environment.key, "error": f"credentials refused since {refused} "
-                               f"({rows[environment.key]['refused_reason']}); a person must connect it again"})
+            if connection.refused_at:  # asking again would only spend a token call on the same refusal
+                errors.append({"environment": environment.key,
+                               "error": f"credentials refused since {storage.iso(connection.refused_at)} "
+                                        f"({connection.refused_reason}); a person must connect it again"})
                 continue
             try:
                 accessible = {item["code"] for item in await link.check(environment.key, CallClass.PROBE)}

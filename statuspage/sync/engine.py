@@ -216,8 +216,8 @@ class SyncEngine:
         """Queue each connected environment's nightly run once inside its window. An environment not connected
         yet has nothing to sync; its night is queued once it is connected, if the window is still open."""
         now = self.clock()
-        connected = {(row["environment"], row["integration"]) for row in await self.store.read(storage.connections)
-                     if row["user_name"]}
+        connected = {(row.environment, row.integration) for row in await self.store.read(storage.connections)
+                     if row.user_name}
         for environment in self.environments:
             row = await self.schedule_of(environment.key)
             if (environment.key, environment.integration) not in connected:

@@ -6,6 +6,12 @@ the names below are the whole of what the rest of the service may ask of the dat
 """
 
 from statuspage.core.storage.actions import (
+    Action,
+    ActionMove,
+    KillSwitch,
+    ReplayRun,
+    RequestedAction,
+    UnfinishedReplay,
     action,
     action_by_key,
     action_count,
@@ -44,6 +50,7 @@ from statuspage.core.storage.actions import (
 )
 from statuspage.core.storage.budgets import budget_rows, record_budget, refund_credits, spend_credits, spent_credits
 from statuspage.core.storage.connections import (
+    Connection,
     claim_token_refresh,
     connection_generation,
     connection_id,
@@ -255,6 +262,13 @@ __all__ = [
     "audit_entries",
     "Incident",
     "IncidentUpdate",
+    "Action",
+    "RequestedAction",
+    "ActionMove",
+    "KillSwitch",
+    "ReplayRun",
+    "UnfinishedReplay",
+    "Connection",
     "incident",
     "incident_row",
     "incident_components",

@@ -4,17 +4,80 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from sqlite_utils import Database
 
+from integrations.base import ActionKind, ActionResult
 from statuspage.core.lease import claim_lapsed, is_gone
-from statuspage.core.storage.engine import Row, inserted_id, iso, moment
-from statuspage.core.vocabulary import ActionState
+from statuspage.core.storage.engine import Row, inserted_id, iso, json_loads_or_none, moment
+from statuspage.core.vocabulary import ActionState, SwitchScope
 
 # ---------------------------------------------------------------------------------------------
 # The outbox of invoice actions
 
+
+class Action(msgspec.Struct, frozen=True, kw_only=True):
+    """An invoice action as the outbox keeps it; a row of `actions` (the order of arrival is `id`)."""
+
+    id: int
+    client: str
+    idempotency_key: str
+    integration: str
+    environment: str
+    administration: str
+    kind: ActionKind
+    state: ActionState
+    attempts: int
+    """Tries begun; a try after the first looks the action up before sending it again."""
+    not_before: datetime | None
+    """A retry waits until then."""
+    replay_id: int | None
+    """The replay that released it from delayed, if any."""
+    result: ActionResult | None
+    """What the accounting system said it did (a misroute's too: where it landed)."""
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    """When it reached a final state; None while open (queued, running, delayed)."""
+    claimed_by: str | None
+    """The process whose claim a running action is under (core/lease.py), until `claim_until`."""
+    claim_until: datetime | None
+
+
+class RequestedAction(Action, frozen=True, kw_only=True):
+    """An action with what was asked: `payload` (the kind's JSON document, decoded) and its `fingerprint`, to tell a
+    repeat from a conflicting reuse of a key. Stored apart (`action_requests`, migration m018)."""
+
+    fingerprint: str
+    payload: dict[str, Any]
+    """Free-form until the integration reads it as its kind's payload type (`integrations.payloads`)."""
+
+
+class ActionMove(msgspec.Struct, frozen=True, kw_only=True):
+    """One state change of an action: `from_state` None when it was received."""
+
+    at: datetime
+    from_state: ActionState | None
+    to_state: ActionState
+    cause: str
+
+
+# The rows below are read with `msgspec.convert(..., strict=False)`: it takes the columns as stored (ISO 8601 text to
+# aware datetimes, 0/1 to bools, text to the vocabulary's enums) once the JSON columns are decoded.
+
+
+def action_from_row(row: Row) -> Action:
+    """An `actions` row, as read, as an Action."""
+    return msgspec.convert({**row, "result": json_loads_or_none(row["result"])}, Action, strict=False)
+
+
+def requested_action_from_row(row: Row) -> RequestedAction:
+    """A row of `ACTION_ROWS` (the action and what was asked) as a RequestedAction."""
+    return msgspec.convert({**row, "result": json_loads_or_none(row["result"]), "payload": json.loads(row["payload"])},
+                           RequestedAction, strict=False)
 
 
 # An action's row as the rest of the service reads it: the action and what was asked (`fingerprint`, `payload`).
@@ -26,9 +89,9 @@ ACTION_ROWS = "SELECT a.*, r.fingerprint, r.payload FROM actions a JOIN action_r
 OPEN = "a.finished_at IS NULL"
 
 
-def action_by_key(db: Database, client: str, key: str) -> Row | None:
+def action_by_key(db: Database, client: str, key: str) -> RequestedAction | None:
     rows = list(db.query(f"{ACTION_ROWS} WHERE a.client = ? AND a.idempotency_key = ?", [client, key]))
-    return rows[0] if rows else None
+    return requested_action_from_row(rows[0]) if rows else None
 
 
 def key_used_by_another_client(db: Database, client: str, key: str) -> bool:
@@ -41,9 +104,9 @@ def action_count(db: Database) -> int:
     return int(db.execute("SELECT count(*) FROM actions").fetchone()[0])
 
 
-def action(db: Database, action_id: int) -> Row | None:
+def action(db: Database, action_id: int) -> RequestedAction | None:
     rows = list(db.query(f"{ACTION_ROWS} WHERE a.id = ?", [action_id]))
-    return rows[0] if rows else None
+    return requested_action_from_row(rows[0]) if rows else None
 
 
 def insert_action(db: Database, fields: dict[str, Any], now: datetime, cause: str) -> int:
@@ -143,7 +206,7 @@ def move_actions_in_scope(
     return cursor.rowcount
 
 
-def lane_heads(db: Database, now: datetime, closed_scopes: list[str], limit: int) -> list[Row]:
+def lane_heads(db: Database, now: datetime, closed_scopes: list[str], limit: int) -> list[RequestedAction]:
     """The first open action of each administration (its lane), when it is queued and due, and its connection's
     credentials were not refused (it waits, queued, for a person to connect it again).
 
@@ -178,32 +241,33 @@ def lane_heads(db: Database, now: datetime, closed_scopes: list[str], limit: int
         [iso(now), limit],
     )
     closed = set(closed_scopes)
-    return [row for row in rows if f"integration:{row['integration']}" not in closed
-            and f"connection:{row['environment']}:{row['integration']}" not in closed]
+    return [requested_action_from_row(row) for row in rows if SwitchScope(row["integration"]).key not in closed
+            and SwitchScope(row["integration"], row["environment"]).key not in closed]
 
 
-def actions_page(db: Database, *, filters: dict[str, Any], after_id: int, limit: int) -> list[Row]:
+def actions_page(db: Database, *, filters: dict[str, str], after_id: int, limit: int) -> list[Action]:
+    """Actions oldest first after `after_id`, `filters` (column: value) exact."""
     where = ["id > :after_id"] + [f"{name} = :{name}" for name in filters]
-    return list(db.query(
+    return [action_from_row(row) for row in db.query(
         f"SELECT * FROM actions WHERE {' AND '.join(where)} ORDER BY id LIMIT :limit",
         {**filters, "after_id": after_id, "limit": limit},
-    ))
+    )]
 
 
 ACTION_FILTERS = ("state", "environment", "administration")
 
 
-def actions_newest_first(db: Database, *, filters: dict[str, str], before_id: int | None, limit: int) -> list[Row]:
+def actions_newest_first(db: Database, *, filters: dict[str, str], before_id: int | None, limit: int) -> list[Action]:
     """Actions newest first, for the console: `filters` on state, environment and administration (exact),
     the page starting below `before_id` (None: the newest)."""
     unknown = set(filters) - set(ACTION_FILTERS)
     if unknown:
         raise ValueError(f"actions cannot be filtered on {sorted(unknown)}")
     where = [f"{name} = :{name}" for name in filters] + (["id < :before_id"] if before_id is not None else [])
-    return list(db.query(
+    return [action_from_row(row) for row in db.query(
         f"SELECT * FROM actions {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT :limit",
         {**filters, "before_id": before_id, "limit": limit},
-    ))
+    )]
 
 
 def action_lanes(db: Database) -> list[Row]:
@@ -211,9 +275,9 @@ def action_lanes(db: Database) -> list[Row]:
     return list(db.query("SELECT DISTINCT environment, administration FROM actions ORDER BY environment, administration"))
 
 
-def transitions_of(db: Database, action_id: int) -> list[Row]:
+def transitions_of(db: Database, action_id: int) -> list[ActionMove]:
     """Every state change of an action, oldest first: its own moves and the runs of moves it was part of."""
-    return list(db.query(
+    return [msgspec.convert(row, ActionMove, strict=False) for row in db.query(
         """
         SELECT at, from_state, to_state, cause FROM (
             SELECT id, at, from_state, to_state, cause FROM action_moves WHERE first_action_id = :id
@@ -221,15 +285,14 @@ def transitions_of(db: Database, action_id: int) -> list[Row]:
             SELECT id, at, from_state, to_state, cause FROM action_moves
             WHERE first_action_id < last_action_id AND last_action_id >= :id AND first_action_id < :id
         ) ORDER BY id
-        """, {"id": action_id}))
+        """, {"id": action_id})]
 
 
-def stuck_running(db: Database, now: datetime) -> list[Row]:
+def stuck_running(db: Database, now: datetime) -> list[RequestedAction]:
     """Running actions whose claim lapsed at `now` (core/lease.py, `claim_lapsed`): their process died
     mid-call, so their outcome is unknown. A live process's claims are left alone."""
-    rows = db.query(f"{ACTION_ROWS} WHERE a.state = 'running'")
-    return [row for row in rows
-            if claim_lapsed(moment(row["claim_until"]), now, holder_gone=is_gone(row["claimed_by"]))]
+    rows = [requested_action_from_row(row) for row in db.query(f"{ACTION_ROWS} WHERE a.state = 'running'")]
+    return [row for row in rows if claim_lapsed(row.claim_until, now, holder_gone=is_gone(row.claimed_by))]
 
 
 def renew_action_claims(db: Database, action_ids: list[int], holder: str, until: datetime) -> int:
@@ -242,8 +305,22 @@ def renew_action_claims(db: Database, action_ids: list[int], holder: str, until:
     return cursor.rowcount
 
 
-def switch_rows(db: Database) -> list[Row]:
-    return list(db.query("SELECT * FROM switches ORDER BY scope"))
+class KillSwitch(msgspec.Struct, frozen=True, kw_only=True):
+    """A kill switch as last flipped; a row of `switches` (a scope never flipped has none: it is on)."""
+
+    scope: SwitchScope
+    enabled: bool
+    reason: str
+    changed_by: str
+    changed_at: datetime
+    incident_id: str | None
+    """The incident opened (or drafted) with it going off, until it goes on again."""
+
+
+def switch_rows(db: Database) -> list[KillSwitch]:
+    """Every switch ever flipped, in the order of their scope keys."""
+    return [msgspec.convert({**row, "scope": SwitchScope.parse(row["scope"])}, KillSwitch, strict=False)
+            for row in db.query("SELECT * FROM switches ORDER BY scope")]
 
 
 def set_switch(db: Database, scope: str, *, enabled: bool, reason: str, changed_by: str, now: datetime) -> None:
@@ -278,38 +355,68 @@ def link_replay_incident(db: Database, replay_id: int, incident_id: str, resolve
                [incident_id, json.dumps(resolved_texts, ensure_ascii=False), replay_id])
 
 
-def unfinished_replays(db: Database, scope: str | None = None) -> list[Row]:
-    """Replays not yet finished, of one scope or of all, each with `left`: its actions not final yet."""
-    return list(db.query(
+class ReplayRun(msgspec.Struct, frozen=True, kw_only=True):
+    """One replay: the actions a switch going on released, `total` of them; a row of `replays`."""
+
+    id: int
+    scope: SwitchScope
+    started_by: str
+    started_at: datetime
+    total: int
+    finished_at: datetime | None
+    """When nothing was left of it, or the switch went off again; None while under way."""
+    incident_id: str | None
+    """The incident to resolve when it has nothing left, with `resolved_texts` ({language: text})."""
+    resolved_texts: dict[str, str]
+
+
+class UnfinishedReplay(ReplayRun, frozen=True, kw_only=True):
+    """A replay under way, with `left`: its actions not final yet."""
+
+    left: int
+
+
+R = TypeVar("R", bound=ReplayRun)
+
+
+def _replay(row: Row, kind: type[R]) -> R:
+    return msgspec.convert({**row, "scope": SwitchScope.parse(row["scope"]),
+                            "resolved_texts": json_loads_or_none(row["resolved_texts"]) or {}}, kind, strict=False)
+
+
+def unfinished_replays(db: Database, scope: str | None = None) -> list[UnfinishedReplay]:
+    """Replays not yet finished, of one scope (key) or of all, oldest first."""
+    return [_replay(row, UnfinishedReplay) for row in db.query(
         f"SELECT r.*, (SELECT count(*) FROM actions a WHERE a.replay_id = r.id AND {OPEN}) AS left "
         "FROM replays r WHERE r.finished_at IS NULL" + (" AND r.scope = ?" if scope else "") + " ORDER BY r.id",
-        [scope] if scope else []))
+        [scope] if scope else [])]
 
 
 def finish_replay(db: Database, replay_id: int, now: datetime) -> None:
     db.execute("UPDATE replays SET finished_at = ? WHERE id = ? AND finished_at IS NULL", [iso(now), replay_id])
 
 
-def replay_last_handled(db: Database, replay_id: int) -> str | None:
-    """When the replay's last action reached a final state (ISO 8601), or None."""
+def replay_last_handled(db: Database, replay_id: int) -> datetime | None:
+    """When the replay's last action reached a final state, or None."""
     row = next(iter(db.query(
         "SELECT max(finished_at) AS at FROM actions WHERE replay_id = ? AND finished_at IS NOT NULL "
         "AND state IN ('done', 'undone', 'failed')",
         [replay_id])))
-    return row["at"]
+    return moment(row["at"])
 
 
-def latest_replay(db: Database, scope: str) -> Row | None:
+def latest_replay(db: Database, scope: str) -> ReplayRun | None:
+    """The latest replay of the switch of `scope` (its key)."""
     rows = list(db.query("SELECT * FROM replays WHERE scope = ? ORDER BY id DESC LIMIT 1", [scope]))
-    return rows[0] if rows else None
+    return _replay(rows[0], ReplayRun) if rows else None
 
 
-def latest_replay_of_integration(db: Database, integration: str) -> Row | None:
+def latest_replay_of_integration(db: Database, integration: str) -> ReplayRun | None:
     """The latest replay of the integration's own switch or of any of its connections' switches."""
     rows = list(db.query(
         "SELECT * FROM replays WHERE scope = :whole OR (scope LIKE 'connection:%' AND substr(scope, -length(:tail)) = :tail) "
-        "ORDER BY id DESC LIMIT 1", {"whole": f"integration:{integration}", "tail": f":{integration}"}))
-    return rows[0] if rows else None
+        "ORDER BY id DESC LIMIT 1", {"whole": SwitchScope(integration).key, "tail": f":{integration}"}))
+    return _replay(rows[0], ReplayRun) if rows else None
 
 
 def replay_counts(db: Database, replay_id: int) -> dict[str, int]:

@@ -6,12 +6,36 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
+import msgspec
 from sqlite_utils import Database
 
-from statuspage.core.storage.engine import Row, iso, json_loads_or_none
+from integrations.base import Administration
+from statuspage.core.storage.engine import iso, json_loads_or_none
 
 # ---------------------------------------------------------------------------------------------
 # Connections to accounting systems
+
+
+class Connection(msgspec.Struct, frozen=True, kw_only=True):
+    """One environment's connection to an accounting system, without its tokens; a row of `connections` (made,
+    not yet connected, for every configured environment: `user_name` None until someone connects it)."""
+
+    id: int
+    environment: str
+    integration: str
+    user_id: str | None
+    user_name: str | None
+    full_name: str | None
+    current_administration: str | None
+    connected_at: datetime | None
+    connected_by: str | None
+    accessible: list[Administration] | None
+    """What the connection user could open when last checked (`checked_at`); None: never checked."""
+    checked_at: datetime | None
+    refused_at: datetime | None
+    """When the accounting system refused its credentials (`refused_reason`, its words): a person must connect it
+    again; None while nobody has."""
+    refused_reason: str | None
 
 _CONNECTION_FIELDS = ("id, environment, integration, user_id, user_name, full_name, current_administration, "
                       "connected_at, connected_by, accessible, checked_at, refused_at, refused_reason")
@@ -30,14 +54,16 @@ def ensure_connections(db: Database, environments: Sequence[tuple[str, str]]) ->
         connection_id(db, environment, integration)
 
 
-def connections(db: Database, integration: str | None = None) -> list[Row]:
+def connections(db: Database, integration: str | None = None) -> list[Connection]:
     """Every connection (of one integration, or of all), without its tokens."""
     if integration is None:
         rows = db.query(f"SELECT {_CONNECTION_FIELDS} FROM connections ORDER BY id")
     else:
         rows = db.query(f"SELECT {_CONNECTION_FIELDS} FROM connections WHERE integration = ? ORDER BY id",
                         [integration])
-    return [{**row, "accessible": json_loads_or_none(row["accessible"])} for row in rows]
+    # ISO 8601 text to aware datetimes, as msgspec.convert takes it, once the JSON column is decoded.
+    return [msgspec.convert({**row, "accessible": json_loads_or_none(row["accessible"])}, Connection, strict=False)
+            for row in rows]
 
 
 def connection_tokens(db: Database, connection: int) -> str | None:

@@ -132,7 +132,7 @@ def set_incident_state(
     """Put an incident in the given status with exactly these component statuses (others are dropped)."""
     db.execute(
         "UPDATE incidents SET status = ?, monitoring_at = ?, resolved_at = ?, updated_at = ? WHERE id = ?",
-        [status, iso(monitoring_at) if monitoring_at else None, iso(resolved_at) if resolved_at else None, iso(now),
+        [status, iso(monitoring_at), iso(resolved_at), iso(now),
          incident_id],
     )
     db.execute("DELETE FROM incident_components WHERE incident_id = ?", [incident_id])

@@ -47,7 +47,7 @@ def set_override(
             status = excluded.status, reason = excluded.reason, set_by = excluded.set_by,
             set_at = excluded.set_at, expires_at = excluded.expires_at
         """,
-        [component_id, status, reason, set_by, iso(now), iso(expires_at) if expires_at else None],
+        [component_id, status, reason, set_by, iso(now), iso(expires_at)],
     )
 
 
@@ -88,7 +88,7 @@ def create_incident(
         """,
         [
             incident_id, kind, name, status, impact, iso(now), iso(now), iso(now),
-            iso(scheduled_for) if scheduled_for else None, iso(scheduled_until) if scheduled_until else None,
+            iso(scheduled_for), iso(scheduled_until),
             int(draft), json.dumps(names, ensure_ascii=False) if names else None,
         ],
     )

@@ -157,7 +157,7 @@ def record_attempt(
                claimed_by = NULL, claim_until = NULL
         WHERE id = ? AND state = 'pending'
         """,
-        [state, status, error, iso(next_attempt_at) if next_attempt_at else None, iso(now) if delivered else None,
+        [state, status, error, iso(next_attempt_at), iso(now) if delivered else None,
          delivery_id],
     )
 
