@@ -23,14 +23,7 @@ from statuspage.core.auth import TOKEN_NAME_MAX, TOKEN_NAME_RULE, Identity, Role
 from statuspage.core.limits import Value
 from statuspage.core.operation import Refused
 from statuspage.incidents import operations
-from statuspage.incidents.inputs import (
-    IncidentCreate,
-    MaintenanceCreate,
-    OverrideSet,
-    UpdateCreate,
-    UpdateEdit,
-    WebhookCreate,
-)
+from statuspage.incidents.inputs import IncidentCreate, MaintenanceCreate, OverrideSet, UpdateCreate, UpdateEdit, WebhookCreate
 from statuspage.page import api_v2
 from statuspage.page.public import PagesDep, PublicPages
 from statuspage.page.snapshot import incident_views

@@ -19,14 +19,7 @@ from statuspage.core.settings import LANGUAGES, Settings
 from statuspage.core.storage import Store
 from statuspage.core.vocabulary import IncidentStatus, MaintenanceStatus
 from statuspage.incidents import operations
-from statuspage.incidents.inputs import (
-    IncidentCreate,
-    MaintenanceCreate,
-    OverrideSet,
-    UpdateCreate,
-    UpdateEdit,
-    WebhookCreate,
-)
+from statuspage.incidents.inputs import IncidentCreate, MaintenanceCreate, OverrideSet, UpdateCreate, UpdateEdit, WebhookCreate
 from statuspage.page.public import PagesDep, PublicPages
 from statuspage.web.api_support import PerformerDep
 from statuspage.web.console import Answer, Console, ConsoleDep, components_from, form_of, parse, required
@@ -90,11 +83,9 @@ class IncidentConsole(Controller):
         form = await form_of(request)
 
         async def change() -> Answer:
-            name, names = in_two_languages(settings, form, "name")
-            message, messages = in_two_languages(settings, form, "message")
-            data = parse({"name": name, "message": message, "status": form.get("status") or "investigating",
-                          "impact": form.get("impact") or "minor", "components": components_from(form),
-                          "names": names, "messages": messages}, IncidentCreate)
+            data = parse({**titled_texts(settings, form), "status": form.get("status") or "investigating",
+                          "impact": form.get("impact") or "minor", "components": components_from(form)},
+                         IncidentCreate)
             incident_id = await performer.perform(
                 operations.open_incident, name=data.name, status=data.status, impact=data.impact,
                 message=data.message, components=data.components, names=data.names, messages=data.messages,
@@ -172,9 +163,7 @@ class IncidentConsole(Controller):
         form = await form_of(request)
 
         async def change() -> Answer:
-            name, names = in_two_languages(settings, form, "name")
-            message, messages = in_two_languages(settings, form, "message")
-            data = parse({"name": name, "message": message, "names": names, "messages": messages,
+            data = parse({**titled_texts(settings, form),
                           "starts": console.local_moment(form.get("starts", ""), "starts", form.get("starts_fold")),
                           "ends": console.local_moment(form.get("ends", ""), "ends", form.get("ends_fold")),
                           "components": [key for key, value in components_from(form).items() if value == "on"]},
@@ -259,6 +248,15 @@ def in_two_languages(settings: Settings, form: dict[str, str], field: str) -> tu
     other = next(code for code in LANGUAGES if code != language)
     texts = {language: text} | ({other: form[f"{field}_other"]} if form.get(f"{field}_other") else {})
     return texts.pop(settings.page.language, ""), texts
+
+
+def titled_texts(settings: Settings, form: dict[str, str]) -> dict[str, str | dict[str, str]]:
+    """The name and first message of a new incident or maintenance window, as `IncidentCreate` and
+    `MaintenanceCreate` take them: `name` and `message` in the page's language, `names` and `messages` in the
+    other (`in_two_languages`)."""
+    name, names = in_two_languages(settings, form, "name")
+    message, messages = in_two_languages(settings, form, "message")
+    return {"name": name, "message": message, "names": names, "messages": messages}
 
 
 def per_language(form: dict[str, str], field: str) -> dict[str, str]:

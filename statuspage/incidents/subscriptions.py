@@ -37,6 +37,14 @@ def _message(
     return Response(html, status_code=status_code, media_type="text/html")
 
 
+def _by_link(request: Request, pages: PublicPages, done: bool, title_key: str, done_key: str) -> Response:
+    """The answer to following a link from an e-mail: what it did (`done_key`), or, when its token was not valid
+    (forged, expired, used up), that the link is invalid (404)."""
+    if done:
+        return _message(request, pages, title_key, done_key)
+    return _message(request, pages, title_key, "link_invalid", status_code=404)
+
+
 async def _run(store: Store, settings: Settings, clock: Clock, work, *args):
     return await store.write(lambda db: work(db, settings, clock(), *args))
 
@@ -67,9 +75,8 @@ async def confirm(
     request: Request, store: StoreDep, settings: SettingsDep, clock: ClockDep, pages: PagesDep,
     token: FromQuery[str] = "",
 ) -> Response:
-    if await _run(store, settings, clock, operations.confirm_subscription, token):
-        return _message(request, pages, "subscribe_title", "subscribe_confirmed")
-    return _message(request, pages, "subscribe_title", "link_invalid", status_code=404)
+    done = await _run(store, settings, clock, operations.confirm_subscription, token)
+    return _by_link(request, pages, done, "subscribe_title", "subscribe_confirmed")
 
 
 @get("/subscriptions/unsubscribe", include_in_schema=False)
@@ -84,10 +91,8 @@ async def unsubscribe(
     token: FromQuery[str] = "",
 ) -> Response:
     form = await request.form()
-    token = str(form.get("token", token))
-    if await _run(store, settings, clock, operations.unsubscribe_by_link, token):
-        return _message(request, pages, "unsubscribe_title", "unsubscribed")
-    return _message(request, pages, "unsubscribe_title", "link_invalid", status_code=404)
+    done = await _run(store, settings, clock, operations.unsubscribe_by_link, str(form.get("token", token)))
+    return _by_link(request, pages, done, "unsubscribe_title", "unsubscribed")
 
 
 SUBSCRIPTION_HANDLERS = [subscribe, confirm, unsubscribe_form, unsubscribe]
