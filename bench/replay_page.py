@@ -76,10 +76,10 @@ async def measure(app, client: httpx.AsyncClient, duration: float, concurrency: 
         now = app.state.clock()
         while time.perf_counter() < stop:
             def step(db, n=n):
-                action_id = storage.insert_action(db, {
-                    "client": "bench", "idempotency_key": f"R-{time.monotonic_ns()}-{n}", "fingerprint": "f",
-                    "integration": "exact-online", "environment": "env", "administration": "101", "kind": "book",
-                    "payload": "{}", "state": "queued"}, now, "received")
+                action_id = storage.insert_action(db, storage.NewAction(
+                    client="bench", idempotency_key=f"R-{time.monotonic_ns()}-{n}", fingerprint="f",
+                    integration="exact-online", environment="env", administration="101", kind="book",
+                    payload="{}", state="queued"), now, "received")
                 storage.move_action(db, action_id, expected="queued", to="running", now=now, cause="sent")
                 storage.move_action(db, action_id, expected="running", to="done", now=now, cause="booked")
 

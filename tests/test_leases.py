@@ -81,9 +81,9 @@ def test_recovery_takes_back_only_lapsed_claims(tmp_path) -> None:
     me = lease.process_name()
     with storage.write_transaction(db):
         for n, (holder, until) in enumerate([(me, T0 + 30 * S), (me, T0 - S), (None, None)]):
-            action_id = storage.insert_action(db, {
-                "client": "c", "idempotency_key": f"k{n}", "fingerprint": "f", "integration": "exact-online",
-                "environment": "e", "administration": "1", "kind": "book", "payload": "{}", "state": "queued"}, T0,
+            action_id = storage.insert_action(db, storage.NewAction(
+                client="c", idempotency_key=f"k{n}", fingerprint="f", integration="exact-online",
+                environment="e", administration="1", kind="book", payload="{}", state="queued"), T0,
                 "test")
             storage.move_action(db, action_id, expected="queued", to="running", now=T0, cause="test",
                                 claimed_by=holder, claim_until=None if until is None else storage.iso(until))

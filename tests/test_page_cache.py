@@ -14,10 +14,10 @@ def test_writes_the_page_does_not_show_leave_its_snapshot_alone(client, tokens, 
     # from another one.
     def outbox_work(db):
         for n in range(20):
-            action_id = storage.insert_action(db, {
-                "client": "client-person", "idempotency_key": f"K-{n}", "fingerprint": "f",
-                "integration": "exact-online", "environment": "env", "administration": "101", "kind": "book",
-                "payload": "{}", "state": "queued"}, clock(), "received")
+            action_id = storage.insert_action(db, storage.NewAction(
+                client="client-person", idempotency_key=f"K-{n}", fingerprint="f",
+                integration="exact-online", environment="env", administration="101", kind="book",
+                payload="{}", state="queued"), clock(), "received")
             storage.move_action(db, action_id, expected="queued", to="running", now=clock(), cause="sent")
         storage.append_audit(db, at=clock(), actor="x", action="action.cancel", subject_type="action",
                              subject_id="1")

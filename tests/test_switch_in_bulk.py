@@ -139,10 +139,10 @@ def test_each_lane_heads_with_its_first_open_action_however_the_lanes_interleave
         made = []
         for n in range(400):
             integration, environment, administration = rng.choice(lanes)
-            action_id = storage.insert_action(db, {
-                "client": "p", "idempotency_key": f"K{n}", "fingerprint": "f", "integration": integration,
-                "environment": environment, "administration": administration, "kind": "book", "payload": "{}",
-                "state": "queued"}, now, "received")
+            action_id = storage.insert_action(db, storage.NewAction(
+                client="p", idempotency_key=f"K{n}", fingerprint="f", integration=integration,
+                environment=environment, administration=administration, kind="book", payload="{}",
+                state="queued"), now, "received")
             state = rng.choice(["queued", "queued", "delayed", "running", "done", "failed", "cancelled"])
             if state != "queued":
                 storage.move_action(db, action_id, expected="queued", to=state, now=now, cause="test")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
@@ -17,7 +17,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlite_utils import Database
 
-from integrations.budget import CallClass, reserve
+from integrations.budget import CallClass, Window, reserve
 from statuspage.actions import outbox, replay
 from statuspage.actions.connections import Links, LinksDep
 from statuspage.actions.dispatcher import Dispatcher, DispatcherDep
@@ -278,7 +278,7 @@ class SwitchController(Controller):
 
     @get("/misroutes", guards=[requires(Role.VIEWER)])
     async def misroutes(self, store: StoreDep) -> list[Misroute]:
-        return [msgspec.convert(row, Misroute) for row in await store.read(storage.misroute_rows)]
+        return [misroute_document(row) for row in await store.read(storage.misroute_rows)]
 
     @get("/misroutes.csv", guards=[requires(Role.VIEWER)], media_type="text/csv")
     async def misroutes_csv(self, store: StoreDep) -> Response[str]:
@@ -290,12 +290,17 @@ MISROUTE_COLUMNS = ["environment", "administration_asked", "administration_booke
                     "action_id"]
 
 
-def misroute_csv(rows: list[dict[str, Any]]) -> str:
+def misroute_document(row: storage.Misrouted) -> Misroute:
+    return Misroute(row.action_id, row.environment, row.administration_asked, row.administration_booked,
+                    row.entry_number, row.amount, storage.iso(row.at))
+
+
+def misroute_csv(rows: list[storage.Misrouted]) -> str:
     """What support needs to repair the books, one booking a line."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=MISROUTE_COLUMNS, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(msgspec.to_builtins(misroute_document(row)) for row in rows)
     return out.getvalue()
 
 
@@ -348,15 +353,14 @@ async def budgets_now(links: Links, store: Store, clock: Clock) -> list[Budget]:
     rows = await store.read(storage.budget_rows, now.date())
     fraction = links.budget.reserve_fraction
 
-    def limits(row: dict[str, Any], name: str) -> Limits | None:
-        reset = storage.moment(row[f"{name}_reset"])
-        if reset is None or reset <= now:
-            return None
-        return Limits(row[f"{name}_limit"], row[f"{name}_remaining"], row[f"{name}_reset"])
+    def limits(window: Window | None) -> Limits | None:
+        if window is None or window.reset_at <= now:
+            return None  # not stated yet, or reset since: the next answer states it anew
+        return Limits(window.limit, window.remaining, storage.iso(window.reset_at))
 
-    return [Budget(row["integration"], row["administration"], limits(row, "minutely"), limits(row, "daily"),
-                   reserve(row["daily_limit"], fraction) if row["daily_limit"] is not None else None,
-                   {cls.label: row["calls"].get(cls.label, 0) for cls in CallClass})
+    return [Budget(row.integration, row.administration, limits(row.minutely), limits(row.daily),
+                   reserve(row.daily.limit, fraction) if row.daily is not None else None,
+                   {cls.label: row.calls.get(cls.label, 0) for cls in CallClass})
             for row in rows]
 
 

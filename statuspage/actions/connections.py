@@ -347,8 +347,7 @@ class Links:
         if reports:
             await self.store.write(_record_budgets, reports, now)
         for row in await self.store.read(storage.budget_rows, now.date()):
-            self.budget.adopt(row["integration"], row["administration"],
-                              _window(row, "minutely"), _window(row, "daily"))
+            self.budget.adopt(row.integration, row.administration, row.minutely, row.daily)
 
     async def keep_budgets_forever(self, every: float = 1.0) -> None:
         while True:
@@ -375,12 +374,6 @@ def _record_budgets(db, reports: list[BudgetReport], now: datetime) -> None:
 def _triple(window: Window | None) -> tuple[int, int, datetime] | None:
     return None if window is None else (window.limit, window.remaining, window.reset_at)
 
-
-def _window(row: Mapping, name: str) -> Window | None:
-    reset = storage.moment(row[f"{name}_reset"])
-    if reset is None or row[f"{name}_limit"] is None:
-        return None
-    return Window(row[f"{name}_limit"], row[f"{name}_remaining"], reset)
 
 
 LinksDep = NamedDependency[SkipValidation[Links]]

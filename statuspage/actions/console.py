@@ -136,7 +136,7 @@ class ActionConsole(Controller):
     ) -> Template:
 
         def read(db: Database) -> tuple[list[storage.KillSwitch], list[storage.Connection], list[storage.Row],
-                                        list[storage.Row]]:
+                                        list[storage.Misrouted]]:
             return (storage.switch_rows(db), storage.connections(db), storage.backlog(db),
                     storage.misroute_rows(db))
 

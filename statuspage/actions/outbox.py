@@ -100,12 +100,11 @@ def accept(db: Database, settings: Settings, client: str, now: datetime, request
                       conflict=True)
     _check(settings, request, kinds, internal)
     state = ActionState.QUEUED if may_send(closed_scopes(db), request.integration, request.environment) else ActionState.DELAYED
-    action_id = storage.insert_action(db, {
-        "client": client, "idempotency_key": request.idempotency_key, "fingerprint": fingerprint(request),
-        "integration": request.integration, "environment": request.environment,
-        "administration": request.administration, "kind": request.kind.value,
-        "payload": json.dumps(request.payload), "state": state,
-    }, now, "received" if state is ActionState.QUEUED else "received while the integration is switched off")
+    action_id = storage.insert_action(db, storage.NewAction(
+        client=client, idempotency_key=request.idempotency_key, fingerprint=fingerprint(request),
+        integration=request.integration, environment=request.environment, administration=request.administration,
+        kind=request.kind, payload=json.dumps(request.payload), state=state,
+    ), now, "received" if state is ActionState.QUEUED else "received while the integration is switched off")
     return action_id, True
 
 
@@ -162,11 +161,11 @@ def record_misroute(
     """A booking landed elsewhere: report it, trip the integration's switch, draft an incident."""
     payload = row.payload
     amount = sum(line.get("amount", 0) for line in payload.get("lines", [])) if "lines" in payload else None
-    storage.insert_misroute(db, {
-        "action_id": row.id, "integration": row.integration, "environment": row.environment,
-        "administration_asked": row.administration, "administration_booked": booked,
-        "entry_number": entry_number, "entry_id": entry_id, "amount": amount, "at": storage.iso(now),
-    })
+    storage.insert_misroute(db, storage.Misrouted(
+        action_id=row.id, integration=row.integration, environment=row.environment,
+        administration_asked=row.administration, administration_booked=booked,
+        entry_number=entry_number, entry_id=entry_id, amount=amount, at=now,
+    ))
     log.error("misroute: action %s of %s (environment %s) asked for administration %s and was booked into %s "
               "as entry %s; it is on the misroute report", row.id, row.integration, row.environment,
               row.administration, booked, entry_number)

@@ -9,6 +9,8 @@ from statuspage.core.storage.actions import (
     Action,
     ActionMove,
     KillSwitch,
+    Misrouted,
+    NewAction,
     ReplayRun,
     RequestedAction,
     UnfinishedReplay,
@@ -48,7 +50,14 @@ from statuspage.core.storage.actions import (
     transitions_of,
     unfinished_replays,
 )
-from statuspage.core.storage.budgets import budget_rows, record_budget, refund_credits, spend_credits, spent_credits
+from statuspage.core.storage.budgets import (
+    BudgetState,
+    budget_rows,
+    record_budget,
+    refund_credits,
+    spend_credits,
+    spent_credits,
+)
 from statuspage.core.storage.connections import (
     Connection,
     claim_token_refresh,
@@ -269,6 +278,9 @@ __all__ = [
     "ReplayRun",
     "UnfinishedReplay",
     "Connection",
+    "BudgetState",
+    "Misrouted",
+    "NewAction",
     "incident",
     "incident_row",
     "incident_components",

@@ -109,20 +109,36 @@ def action(db: Database, action_id: int) -> RequestedAction | None:
     return requested_action_from_row(rows[0]) if rows else None
 
 
-def insert_action(db: Database, fields: dict[str, Any], now: datetime, cause: str) -> int:
-    """Store a new action (open: `state` queued or delayed) with what was asked (`fingerprint`, `payload`)."""
+class NewAction(msgspec.Struct, frozen=True, kw_only=True):
+    """An action handed in, to be stored: open (`state` queued, or delayed while a switch above it is off), with what
+    was asked (`payload`, the JSON text as handed in, and its `fingerprint`)."""
+
+    client: str
+    idempotency_key: str
+    fingerprint: str
+    integration: str
+    environment: str
+    administration: str
+    kind: ActionKind
+    payload: str
+    state: ActionState
+
+
+def insert_action(db: Database, new: NewAction, now: datetime, cause: str) -> int:
+    """Store a new action; returns its id (its place in the order of arrival)."""
     cursor = db.execute(
         """
         INSERT INTO actions (client, idempotency_key, integration, environment, administration, kind, state,
                              created_at, updated_at)
-        VALUES (:client, :idempotency_key, :integration, :environment, :administration, :kind, :state, :now, :now)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
-        {**fields, "now": iso(now)},
+        [new.client, new.idempotency_key, new.integration, new.environment, new.administration, new.kind, new.state,
+         iso(now), iso(now)],
     )
     action_id = inserted_id(cursor)
     db.execute("INSERT INTO action_requests (action_id, fingerprint, payload) VALUES (?, ?, ?)",
-               [action_id, fields["fingerprint"], fields["payload"]])
-    _write_move(db, action_id, action_id, now, None, fields["state"], cause)
+               [action_id, new.fingerprint, new.payload])
+    _write_move(db, action_id, action_id, now, None, new.state, cause)
     return action_id
 
 
@@ -448,12 +464,34 @@ def backlog(db: Database) -> list[Row]:
         "WHERE finished_at IS NULL GROUP BY integration, state"))
 
 
-def insert_misroute(db: Database, fields: dict[str, Any]) -> None:
-    db.table("misroutes").insert(fields)
+class Misrouted(msgspec.Struct, frozen=True, kw_only=True):
+    """A booking that landed in another administration than asked (`administration_booked`, as entry `entry_number`,
+    `entry_id`, for `amount`): what support needs to repair the books. A row of `misroutes`; `id` 0 before it is
+    stored."""
+
+    id: int = 0
+    action_id: int
+    integration: str
+    environment: str
+    administration_asked: str
+    administration_booked: str
+    entry_number: str | None
+    entry_id: str | None
+    amount: float | None
+    at: datetime
 
 
-def misroute_rows(db: Database) -> list[Row]:
-    return list(db.query("SELECT * FROM misroutes ORDER BY id"))
+def insert_misroute(db: Database, misrouted: Misrouted) -> None:
+    db.execute("INSERT INTO misroutes (action_id, integration, environment, administration_asked, administration_booked, "
+               "entry_number, entry_id, amount, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               [misrouted.action_id, misrouted.integration, misrouted.environment, misrouted.administration_asked,
+                misrouted.administration_booked, misrouted.entry_number, misrouted.entry_id, misrouted.amount,
+                iso(misrouted.at)])
+
+
+def misroute_rows(db: Database) -> list[Misrouted]:
+    """Every misroute, in the order they were found."""
+    return [msgspec.convert(row, Misrouted, strict=False) for row in db.query("SELECT * FROM misroutes ORDER BY id")]
 
 
 def callback_of(db: Database, client: str) -> Row | None:

@@ -6,9 +6,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
+import msgspec
 from sqlite_utils import Database
 
-from statuspage.core.storage.engine import Row, iso
+from integrations.rate_limits import Window
+from statuspage.core.storage.engine import Row, iso, moment
+
+
+class BudgetState(msgspec.Struct, frozen=True, kw_only=True):
+    """One (integration, administration) call budget as every process last heard of it: the windows the accounting
+    system last stated (None until it has), and `calls`, {class label: calls made on the day asked}."""
+
+    integration: str
+    administration: str
+    minutely: Window | None
+    daily: Window | None
+    calls: dict[str, int]
 
 
 def record_budget(
@@ -44,18 +57,26 @@ def record_budget(
             )
 
 
-def budget_rows(db: Database, day: date) -> list[Row]:
-    """Every budget known, with `calls` {class: calls made on `day`}."""
-    rows = [dict(row) for row in db.query("SELECT * FROM budgets ORDER BY integration, administration")]
+def budget_rows(db: Database, day: date) -> list[BudgetState]:
+    """Every budget known, with the calls made on `day`; one that only made calls has no windows yet."""
     used: dict[tuple[str, str], dict[str, int]] = {}
     for row in db.query("SELECT integration, administration, class, calls FROM budget_calls WHERE day = ?",
                         [day.isoformat()]):
         used.setdefault((row["integration"], row["administration"]), {})[row["class"]] = row["calls"]
-    known = {(row["integration"], row["administration"]) for row in rows}
-    rows += [{"integration": i, "administration": a, "minutely_limit": None, "minutely_remaining": None,
-              "minutely_reset": None, "daily_limit": None, "daily_remaining": None, "daily_reset": None,
-              "updated_at": None} for (i, a) in used if (i, a) not in known]
-    return [{**row, "calls": used.get((row["integration"], row["administration"]), {})} for row in rows]
+    found = [BudgetState(integration=row["integration"], administration=row["administration"],
+                         minutely=_window(row, "minutely"), daily=_window(row, "daily"),
+                         calls=used.pop((row["integration"], row["administration"]), {}))
+             for row in db.query("SELECT * FROM budgets ORDER BY integration, administration")]
+    return found + [BudgetState(integration=i, administration=a, minutely=None, daily=None, calls=calls)
+                    for (i, a), calls in used.items()]
+
+
+def _window(row: Row, name: str) -> Window | None:
+    """The `name` (minutely, daily) window of a `budgets` row; None until the accounting system stated it."""
+    reset = moment(row[f"{name}_reset"])
+    if reset is None or row[f"{name}_limit"] is None:
+        return None
+    return Window(row[f"{name}_limit"], row[f"{name}_remaining"], reset)
 
 
 SPENT_KEPT = timedelta(hours=1)
