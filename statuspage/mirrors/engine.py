@@ -107,8 +107,7 @@ class MirrorEngine:
         target_rows = ((key, _decode(content)) for key, content in
                        storage.live_rows(db, target.environment, target.administration, target.entity))
         found = plan(rule, source_rows, target_rows)
-        existing = {row["idempotency_key"]: (row["state"], storage.moment(row["updated_at"]))
-                    for row in storage.mirror_writes(db, rule.client)}
+        existing = {row.idempotency_key: (row.state, row.updated_at) for row in storage.mirror_writes(db, rule.client)}
         source_run = storage.latest_done_sync_run(db, source.environment, source.administration, source.entity)
         target_run = storage.latest_done_sync_run(db, target.environment, target.administration, target.entity)
         read_since = storage.moment(target_run["started_at"]) if target_fresh and target_run is not None else None

@@ -240,21 +240,21 @@ class SyncEngine:
         refreshing = {key: master_data.refresh_after_booking for key in self.integrations
                       if (master_data := self.master_data(key)) is not None and master_data.refresh_after_booking}
 
-        def read(db: Any) -> tuple[list[storage.Row], int | None]:
+        def read(db: Any) -> tuple[list[storage.Action], int | None]:
             return (storage.done_bookings_after(db, list(refreshing), self._watermark or 0),
                     storage.oldest_unsettled_action(db, list(refreshing)))
 
         done, oldest_open = await self.store.read(read)
-        fresh = [row for row in done if row["id"] not in self._refreshed]
-        targets = dict.fromkeys((row["environment"], row["administration"], row["integration"]) for row in fresh)
+        fresh = [row for row in done if row.id not in self._refreshed]
+        targets = dict.fromkeys((row.environment, row.administration, row.integration) for row in fresh)
         for environment, administration, integration in targets:
             try:
                 await self.request(environment, administration, SyncKind.INCREMENTAL, SyncTrigger.ON_SEND,
                                    list(refreshing[integration]), SyncTrigger.ON_SEND.value)
             except Refused as refused:
                 log.warning("no refresh after a booking in %s/%s: %s", environment, administration, refused)
-        self._refreshed.update(row["id"] for row in fresh)
-        highest = max((row["id"] for row in done), default=self._watermark)
+        self._refreshed.update(row.id for row in fresh)
+        highest = max((row.id for row in done), default=self._watermark)
         self._watermark = highest if oldest_open is None else min(highest, oldest_open - 1)
         self._refreshed = {key for key in self._refreshed if key > self._watermark}
 

@@ -112,6 +112,7 @@ from statuspage.core.storage.migrations import (
 )
 from statuspage.core.storage.mirrors import (
     RUN_COUNTS,
+    MirrorWrite,
     as_counts,
     claim_queued_mirror_run,
     fail_unfinished_mirror_runs,
@@ -281,6 +282,7 @@ __all__ = [
     "BudgetState",
     "Misrouted",
     "NewAction",
+    "MirrorWrite",
     "incident",
     "incident_row",
     "incident_components",

@@ -7,9 +7,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlite_utils import Database
 
+from integrations.base import ActionKind
 from statuspage.core.storage.engine import Row, iso
+from statuspage.core.vocabulary import ActionState
 
 RUN_COUNTS = ("source_rows", "target_rows", "inserts", "changes", "waiting", "unchanged", "only_in_target",
               "source_without_key", "target_without_key", "duplicate_keys", "refused", "errors")
@@ -82,13 +85,26 @@ def mirror_runs_of(db: Database, rule: str, limit: int) -> list[Row]:
     return list(db.query("SELECT * FROM mirror_runs WHERE rule = ? ORDER BY id DESC LIMIT ?", [rule, limit]))
 
 
-def mirror_writes(db: Database, client: str) -> list[Row]:
-    """Every write a rule handed to the outbox (its client's actions), oldest first, with the target key it wrote
-    (`target_key`, from the payload)."""
-    return list(db.query(
+class MirrorWrite(msgspec.Struct, frozen=True, kw_only=True):
+    """A write a mirror rule handed to the outbox: its action, with the target's key it writes (`target_key`)."""
+
+    id: int
+    idempotency_key: str
+    kind: ActionKind
+    state: ActionState
+    error: str | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    target_key: str | None
+
+
+def mirror_writes(db: Database, client: str) -> list[MirrorWrite]:
+    """Every write a rule handed to the outbox (its client's actions), oldest first."""
+    return [msgspec.convert(row, MirrorWrite, strict=False) for row in db.query(
         "SELECT a.id, a.idempotency_key, a.kind, a.state, a.error, a.attempts, a.created_at, a.updated_at, "
         "json_extract(r.payload, '$.key') AS target_key FROM actions a JOIN action_requests r ON r.action_id = a.id "
-        "WHERE a.client = ? ORDER BY a.id", [client]))
+        "WHERE a.client = ? ORDER BY a.id", [client])]
 
 
 def failed_mirror_writes(db: Database, client: str) -> list[Row]:

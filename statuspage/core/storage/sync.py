@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from statuspage.core.storage.actions import Action, action_from_row
 from statuspage.core.storage.engine import Row, iso, moment
 
 CHUNK = 500
@@ -304,13 +305,13 @@ def last_action_id(db: Database) -> int:
     return int(db.execute("SELECT coalesce(max(id), 0) FROM actions").fetchone()[0])
 
 
-def done_bookings_after(db: Database, integrations: Sequence[str], after_id: int) -> list[Row]:
+def done_bookings_after(db: Database, integrations: Sequence[str], after_id: int) -> list[Action]:
     """Actions of these integrations done after id `after_id` (oldest first): each wants what it touched
     refreshed."""
     marks = ", ".join("?" * len(integrations))
-    return list(db.query(f"SELECT id, environment, administration, integration FROM actions "
-                         f"WHERE integration IN ({marks}) AND id > ? AND state = 'done' ORDER BY id",
-                         [*integrations, after_id]))
+    return [action_from_row(row) for row in db.query(
+        f"SELECT * FROM actions WHERE integration IN ({marks}) AND id > ? AND state = 'done' ORDER BY id",
+        [*integrations, after_id])]
 
 
 def oldest_unsettled_action(db: Database, integrations: Sequence[str]) -> int | None:
