@@ -174,7 +174,7 @@ async def change_master_data(store: Store, links: Links, sync: SyncEngine, inter
 
 def demo_invoice(rng: random.Random, number: int, day: date) -> dict[str, Any]:
     """The demo's purchase invoice for an integration whose sandbox names none of its own (Exact Online's codes:
-    journal 60, supplier S001, GL 4000)."""
+    journal 60, supplier S001, GL 4000). A dict: it is an action's payload, JSON as the invoice product hands it in."""
     return {"journal": "60", "supplier": "S001", "entry_date": day.isoformat(), "description": f"Demo invoice {number}",
             "lines": [{"gl_account": "4000", "amount": round(rng.uniform(20, 2500), 2), "vat_code": "2"}]}
 

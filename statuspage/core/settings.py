@@ -322,6 +322,7 @@ def read_settings(
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The file's tables as tomllib reads them: untyped until `_convert` makes them Settings."""
     try:
         with path.open("rb") as file:
             return tomllib.load(file)

@@ -66,7 +66,8 @@ def classify(page: Mapping[str, str], mirror: Mapping[str, str | None]) -> Recon
 
 def normalised(entity: SyncEntity, row: Mapping[str, Any]) -> dict[str, Any]:
     """A row as the mirror keeps it: only the entity's `fields` (never a row version, which says *that* a row
-    changed, not what it holds), datetimes as ISO text with their offset."""
+    changed, not what it holds), datetimes as ISO text with their offset. A dict: each entity of each integration
+    has fields of its own (`SyncEntity.fields`)."""
     values: dict[str, Any] = msgspec.to_builtins({name: row[name] for name in entity.fields if name in row})
     return values
 
