@@ -135,7 +135,7 @@ class ActionConsole(Controller):
         self, console: ConsoleDep, store: StoreDep, settings: SettingsDep, clock: ClockDep, links: LinksDep,
     ) -> Template:
 
-        def read(db: Database) -> tuple[list[storage.KillSwitch], list[storage.Connection], list[storage.Row],
+        def read(db: Database) -> tuple[list[storage.KillSwitch], list[storage.Connection], list[storage.Backlog],
                                         list[storage.Misrouted]]:
             return (storage.switch_rows(db), storage.connections(db), storage.backlog(db),
                     storage.misroute_rows(db))
@@ -204,8 +204,8 @@ class ActionConsole(Controller):
                         storage.action_lanes(db)))
         return console.render("actions/actions.html", actions=[outbox.action_document(row) for row in rows],
                       chosen=filters, states=list(ActionState),
-                      environments=sorted({lane["environment"] for lane in lanes}),
-                      administrations=sorted({lane["administration"] for lane in lanes}),
+                      environments=sorted({environment for environment, _ in lanes}),
+                      administrations=sorted({administration for _, administration in lanes}),
                       next_before=rows[-1].id if len(rows) == PAGE_SIZE else None)
 
 

@@ -113,7 +113,8 @@ def replay_state(db: Database, integration: str, environment: str | None, now: d
         shown = progress(replay, storage.replay_counts(db, replay.id),
                          storage.replay_done_since(db, replay.id, now - timedelta(minutes=1)), now,
                          storage.replay_last_handled(db, replay.id))
-    estimate = replay_estimate([(row["actions"], minutely_limit(row["administration"])) for row in delayed])
+    estimate = replay_estimate([(row.actions, minutely_limit(row.administration)) for row in delayed])
     return Replay(integration, scope not in closed_scopes(db),
-                  [msgspec.convert(row, AdministrationBacklog) for row in delayed],
+                  [AdministrationBacklog(row.environment, row.administration, row.actions, storage.iso(row.oldest))
+                   for row in delayed],
                   round(estimate.total_seconds() / 60, 2), shown)

@@ -217,11 +217,10 @@ class Prober:
                            {"unreachable": unreachable, "errors": errors})
 
     async def _backlog(self, probe: BacklogProbe) -> Observation:
-        row = await self.store.read(storage.backlog_of, probe.integration)
-        oldest = storage.moment(row["oldest"])
-        age = (self.clock() - oldest).total_seconds() if oldest else 0.0
-        return Observation({"QUEUED": row["queued"] or 0, "DELAYED": row["delayed"] or 0,
-                            "RUNNING": row["running"] or 0, "OLDEST_AGE": round(age)})
+        found = await self.store.read(storage.backlog_of, probe.integration)
+        age = (self.clock() - found.oldest).total_seconds() if found.oldest else 0.0
+        return Observation({"QUEUED": found.queued, "DELAYED": found.delayed, "RUNNING": found.running,
+                            "OLDEST_AGE": round(age)})
 
     async def _sync(self, probe: SyncProbe) -> Observation:
         """The cause of the morning's delayed invoices in seed 000: a nightly sync still running at

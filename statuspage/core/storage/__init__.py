@@ -8,6 +8,8 @@ the names below are the whole of what the rest of the service may ask of the dat
 from statuspage.core.storage.actions import (
     Action,
     ActionMove,
+    Backlog,
+    DelayedActions,
     KillSwitch,
     Misrouted,
     NewAction,
@@ -158,6 +160,7 @@ from statuspage.core.storage.page import (
 )
 from statuspage.core.storage.probes import (
     ConditionOutcome,
+    OpenActions,
     ProbeResult,
     ProbeState,
     backlog_of,
@@ -283,6 +286,9 @@ __all__ = [
     "Misrouted",
     "NewAction",
     "MirrorWrite",
+    "Backlog",
+    "DelayedActions",
+    "OpenActions",
     "incident",
     "incident_row",
     "incident_components",

@@ -286,9 +286,10 @@ def actions_newest_first(db: Database, *, filters: dict[str, str], before_id: in
     )]
 
 
-def action_lanes(db: Database) -> list[Row]:
-    """Each environment and administration that has actions, for the console's filters."""
-    return list(db.query("SELECT DISTINCT environment, administration FROM actions ORDER BY environment, administration"))
+def action_lanes(db: Database) -> list[tuple[str, str]]:
+    """Each (environment, administration) that has actions, for the console's filters."""
+    return [(environment, administration) for environment, administration in db.execute(
+        "SELECT DISTINCT environment, administration FROM actions ORDER BY environment, administration")]
 
 
 def transitions_of(db: Database, action_id: int) -> list[ActionMove]:
@@ -446,8 +447,27 @@ def replay_done_since(db: Database, replay_id: int, since: datetime) -> int:
         "AND state IN ('done', 'undone', 'failed')", [replay_id, iso(since)]))["n"]
 
 
-def delayed_by_administration(db: Database, integration: str, environment: str | None) -> list[Row]:
-    return list(db.query(
+class DelayedActions(msgspec.Struct, frozen=True, kw_only=True):
+    """The delayed actions of one administration: how many, and when the oldest arrived."""
+
+    environment: str
+    administration: str
+    actions: int
+    oldest: datetime
+
+
+class Backlog(msgspec.Struct, frozen=True, kw_only=True):
+    """The open actions of one integration in one state: how many, and when the oldest arrived."""
+
+    integration: str
+    state: ActionState
+    actions: int
+    oldest: datetime
+
+
+def delayed_by_administration(db: Database, integration: str, environment: str | None) -> list[DelayedActions]:
+    """The delayed actions of an integration (or of one environment's connection to it), per administration."""
+    return [msgspec.convert(row, DelayedActions, strict=False) for row in db.query(
         """
         SELECT environment, administration, count(*) AS actions, min(created_at) AS oldest
         FROM actions WHERE finished_at IS NULL AND integration = :integration AND state = 'delayed'
@@ -455,13 +475,14 @@ def delayed_by_administration(db: Database, integration: str, environment: str |
         GROUP BY environment, administration ORDER BY environment, administration
         """,
         {"integration": integration, "environment": environment},
-    ))
+    )]
 
 
-def backlog(db: Database) -> list[Row]:
-    return list(db.query(
+def backlog(db: Database) -> list[Backlog]:
+    """The open actions per integration and state."""
+    return [msgspec.convert(row, Backlog, strict=False) for row in db.query(
         "SELECT integration, state, count(*) AS actions, min(created_at) AS oldest FROM actions "
-        "WHERE finished_at IS NULL GROUP BY integration, state"))
+        "WHERE finished_at IS NULL GROUP BY integration, state")]
 
 
 class Misrouted(msgspec.Struct, frozen=True, kw_only=True):

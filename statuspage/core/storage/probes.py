@@ -143,10 +143,20 @@ def last_syncs(db: Database, integration: str) -> dict[str, datetime]:
         [integration])}
 
 
-def backlog_of(db: Database, integration: str) -> Row:
-    return next(db.query(
+class OpenActions(msgspec.Struct, frozen=True, kw_only=True):
+    """An integration's open actions, by state, and when the oldest of them arrived (None: none is open)."""
+
+    queued: int
+    delayed: int
+    running: int
+    oldest: datetime | None
+
+
+def backlog_of(db: Database, integration: str) -> OpenActions:
+    """What the backlog probe observes of `integration`."""
+    return msgspec.convert(next(db.query(
         """
-        SELECT sum(state = 'queued') AS queued, sum(state = 'delayed') AS delayed, sum(state = 'running') AS running,
-               min(created_at) AS oldest
+        SELECT coalesce(sum(state = 'queued'), 0) AS queued, coalesce(sum(state = 'delayed'), 0) AS delayed,
+               coalesce(sum(state = 'running'), 0) AS running, min(created_at) AS oldest
         FROM actions WHERE finished_at IS NULL AND integration = ?
-        """, [integration]))
+        """, [integration])), OpenActions, strict=False)
