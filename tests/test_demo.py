@@ -1,5 +1,6 @@
 """The demo `statuspage serve` runs out of the box: connected environments, a trickle of actions, a token."""
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
@@ -63,7 +64,8 @@ def test_the_demo_syncs_master_data_on_start_and_a_change_in_the_sandbox_reaches
 
         def tasks() -> list[dict]:
             return client.blocking_portal.call(store.read, lambda db: [
-                {**task, "runs": storage.sync_runs_of(db, task["id"])} for task in storage.recent_sync_tasks(db, 100)])
+                {**msgspec.structs.asdict(task), "runs": storage.sync_runs_of(db, task.id)}
+                for task in storage.recent_sync_tasks(db, 100)])
 
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

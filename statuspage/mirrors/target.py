@@ -46,9 +46,9 @@ class SyncTargetReader:
         self.sync.wake()
         for _ in range(max(1, round(self.wait_seconds / self.poll_seconds))):
             task = await self.store.read(storage.sync_task, task_id)
-            if task is not None and task["state"] == SyncState.DONE:
+            if task is not None and task.state is SyncState.DONE:
                 return None
-            if task is not None and task["state"] == SyncState.FAILED:
-                return f"reading the target failed (sync task {task_id}): {task['error']}"
+            if task is not None and task.state is SyncState.FAILED:
+                return f"reading the target failed (sync task {task_id}): {task.error}"
             await self.sleep(self.poll_seconds)
         return f"the target's read (sync task {task_id}) did not finish within {self.wait_seconds:g} s; it goes on"

@@ -290,18 +290,17 @@ class SyncEngine:
         if task is None:
             return None
         await self.run_task(task)
-        return int(task["id"])
+        return task.id
 
-    async def run_task(self, task: storage.Row) -> SyncState:
-        environment = self.environment(task["environment"])
-        kind = SyncKind(task["kind"])
-        administrations = [task["administration"]] if task["administration"] else \
+    async def run_task(self, task: storage.SyncTask) -> SyncState:
+        environment = self.environment(task.environment)
+        kind = task.kind
+        administrations = [task.administration] if task.administration else \
             [item.code for item in environment.administrations]
         master_data = self.master_data(environment.integration)
         assert master_data is not None
-        entities = entities_for(master_data, environment.profile,
-                                json.loads(task["entities"]) if task["entities"] else None)
-        await self._write(storage.set_sync_task, task["id"], SyncState.RUNNING,
+        entities = entities_for(master_data, environment.profile, task.entities)
+        await self._write(storage.set_sync_task, task.id, SyncState.RUNNING,
                                started_at=storage.iso(self.clock()))
         errors: list[str] = []
         reader = await self.readers(environment.key)
@@ -309,11 +308,11 @@ class SyncEngine:
         # Every call of this task is the call budget's lowest class: bookings, rights checks and probes first.
         with calling_as(CallClass.SYNC):
             for administration in administrations:
-                target = Target(task["id"], environment.key, administration, kind, SyncTrigger(task["trigger"]),
+                target = Target(task.id, environment.key, administration, kind, task.trigger,
                                 environment.integration, system)
                 errors += await self._sync_administration(reader, target, [master_data.table[n] for n in entities])
         state = SyncState.FAILED if errors else SyncState.DONE
-        await self._write(storage.set_sync_task, task["id"], state, finished_at=storage.iso(self.clock()),
+        await self._write(storage.set_sync_task, task.id, state, finished_at=storage.iso(self.clock()),
                           error=summary(errors))
         return state
 

@@ -5,7 +5,6 @@ latest run, and the recent tasks. Plain shaping of rows; the reads are `read_ove
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from typing import Any
 
@@ -14,7 +13,7 @@ import msgspec
 from statuspage.core import storage
 from statuspage.core.clock import Clock
 from statuspage.core.storage import Store
-from statuspage.core.vocabulary import SyncKind, SyncProfile, SyncState, SyncTrigger
+from statuspage.core.vocabulary import SyncKind, SyncProfile, SyncState
 from statuspage.sync import schedule
 from statuspage.sync.engine import SyncEngine
 
@@ -41,19 +40,8 @@ class RunView(msgspec.Struct, kw_only=True):
     error: str | None
 
 
-class TaskView(msgspec.Struct, kw_only=True):
-    id: int
-    environment: str
-    administration: str | None
-    kind: SyncKind
-    trigger: SyncTrigger
-    entities: list[str] | None
-    state: SyncState
-    requested_by: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    error: str | None
+# A task as the API shows it: the stored task, and its runs per administration and entity.
+class TaskView(storage.SyncTask, frozen=True, kw_only=True):
     runs: list[RunView]
 
 
@@ -99,20 +87,12 @@ def run_view(row: storage.Row, now: datetime) -> RunView:
         error=row["error"])
 
 
-def task_view(row: storage.Row, runs: list[storage.Row], now: datetime) -> TaskView:
-    created = storage.moment(row["created_at"])
-    assert created is not None
-    return TaskView(
-        id=row["id"], environment=row["environment"], administration=row["administration"],
-        kind=SyncKind(row["kind"]), trigger=SyncTrigger(row["trigger"]),
-        entities=json.loads(row["entities"]) if row["entities"] else None, state=SyncState(row["state"]),
-        requested_by=row["requested_by"], created_at=created, started_at=storage.moment(row["started_at"]),
-        finished_at=storage.moment(row["finished_at"]), error=row["error"],
-        runs=[run_view(run, now) for run in runs])
+def task_view(task: storage.SyncTask, runs: list[storage.Row], now: datetime) -> TaskView:
+    return TaskView(**msgspec.structs.asdict(task), runs=[run_view(run, now) for run in runs])
 
 
 async def read_task(store: Store, clock: Clock, task_id: int) -> TaskView | None:
-    def read(db: Any) -> tuple[storage.Row | None, list[storage.Row]]:
+    def read(db: Any) -> tuple[storage.SyncTask | None, list[storage.Row]]:
         return storage.sync_task(db, task_id), storage.sync_runs_of(db, task_id)
 
     row, runs = await store.read(read)
@@ -124,9 +104,9 @@ async def read_overview(engine: SyncEngine, tasks: int = 15) -> Overview:
     store, settings, clock, budget = engine.store, engine.settings, engine.clock, engine.budget
     synced = engine.environments
 
-    def read(db: Any) -> tuple[list[storage.Row], dict[str, storage.Row | None], list[tuple[storage.Row, list]]]:
+    def read(db: Any) -> tuple[list[storage.Row], dict[str, storage.Row | None], list[tuple[storage.SyncTask, list]]]:
         schedules = {e.key: storage.sync_schedule(db, e.key) for e in synced}
-        recent = [(row, storage.sync_runs_of(db, row["id"])) for row in storage.recent_sync_tasks(db, tasks)]
+        recent = [(task, storage.sync_runs_of(db, task.id)) for task in storage.recent_sync_tasks(db, tasks)]
         return storage.latest_sync_runs(db), schedules, recent
 
     latest, schedules, recent = await store.read(read)

@@ -192,6 +192,7 @@ from statuspage.core.storage.subscribers import (
 )
 from statuspage.core.storage.sync import (
     MirrorRecord,
+    SyncTask,
     bookings_delayed,
     bookings_waiting,
     done_bookings_after,
@@ -286,6 +287,7 @@ __all__ = [
     "Misrouted",
     "NewAction",
     "MirrorWrite",
+    "SyncTask",
     "Backlog",
     "DelayedActions",
     "OpenActions",

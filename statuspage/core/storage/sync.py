@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlite_utils import Database
 
 from statuspage.core.storage.actions import Action, action_from_row
-from statuspage.core.storage.engine import Row, iso, moment
+from statuspage.core.storage.engine import Row, iso, json_loads_or_none, moment
+from statuspage.core.vocabulary import SyncKind, SyncState, SyncTrigger
 
 CHUNK = 500
 """Keys per `IN (...)`: well below SQLite's limit of bound parameters."""
@@ -160,19 +162,42 @@ def queue_sync_task(db: Database, *, environment: str, administration: str | Non
     return cursor.lastrowid, True
 
 
-def sync_task(db: Database, task_id: int) -> Row | None:
+class SyncTask(msgspec.Struct, frozen=True, kw_only=True):
+    """A sync asked for: of one environment's `administration` (None: all of them) and `entities` (None: all its
+    profile syncs); a row of `sync_tasks` (but for its fingerprint, which only `queue_sync_task` reads)."""
+
+    id: int
+    environment: str
+    administration: str | None
+    kind: SyncKind
+    trigger: SyncTrigger
+    entities: list[str] | None
+    state: SyncState
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+
+
+def _task(row: Row) -> SyncTask:
+    return msgspec.convert({**row, "entities": json_loads_or_none(row["entities"])}, SyncTask, strict=False)
+
+
+def sync_task(db: Database, task_id: int) -> SyncTask | None:
     rows = list(db.query("SELECT * FROM sync_tasks WHERE id = ?", [task_id]))
-    return rows[0] if rows else None
+    return _task(rows[0]) if rows else None
 
 
-def next_sync_task(db: Database) -> Row | None:
+def next_sync_task(db: Database) -> SyncTask | None:
     """The oldest queued task."""
     rows = list(db.query("SELECT * FROM sync_tasks WHERE state = 'queued' ORDER BY id LIMIT 1"))
-    return rows[0] if rows else None
+    return _task(rows[0]) if rows else None
 
 
-def recent_sync_tasks(db: Database, limit: int = 20) -> list[Row]:
-    return list(db.query("SELECT * FROM sync_tasks ORDER BY id DESC LIMIT ?", [limit]))
+def recent_sync_tasks(db: Database, limit: int = 20) -> list[SyncTask]:
+    """The newest tasks, newest first."""
+    return [_task(row) for row in db.query("SELECT * FROM sync_tasks ORDER BY id DESC LIMIT ?", [limit])]
 
 
 def set_sync_task(db: Database, task_id: int, state: str, **fields: Any) -> None:
