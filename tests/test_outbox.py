@@ -257,7 +257,7 @@ def test_the_2019_bug_trips_the_switch_after_the_first_misroute_and_the_report_l
     # Meanwhile the component's line tells visitors that their invoices wait, not vanish.
     assert "Invoice actions are delayed, not lost" in client.get("/?lang=en").text
     [draft] = client.get("/api/v1/incidents/drafts", headers=tokens["viewer"]).json()
-    assert draft["name"] == "Bookings to Exact Online are paused"
+    assert draft["name"] == "Boekingen naar Exact Online gepauzeerd"  # the page's language; English beside it
     from conftest import TOKENS
     from page_helpers import sign_in
 

@@ -23,7 +23,7 @@ from statuspage.actions.connections import Links, LinksDep
 from statuspage.actions.dispatcher import Dispatcher, DispatcherDep
 from statuspage.actions.outbox import Action, action_document
 from statuspage.actions.replay import Replay
-from statuspage.actions.switches import PublicNotice, closed_scopes, connection_scope, switch
+from statuspage.actions.switches import PublicNotice, closed_scopes, connection_scope, names_of, switch
 from statuspage.core import storage
 from statuspage.core.addresses import masked
 from statuspage.core.auth import Identity, Role
@@ -240,17 +240,18 @@ class SwitchController(Controller):
 
     @put("/integrations/{integration:str}/switch", guards=[requires(Role.OPERATOR)])
     async def switch_integration(
-        self, performer: PerformerDep, dispatcher: DispatcherDep, integration: FromPath[str], data: JSONBody[SwitchSet]
+        self, performer: PerformerDep, dispatcher: DispatcherDep, links: LinksDep, integration: FromPath[str],
+        data: JSONBody[SwitchSet],
     ) -> Switch:
-        return await _switch(performer, dispatcher, integration, None, data)
+        return await _switch(performer, dispatcher, links, integration, None, data)
 
     @put("/connections/{connection_id:int}/switch", guards=[requires(Role.OPERATOR)])
     async def switch_connection(
-        self, performer: PerformerDep, dispatcher: DispatcherDep, store: StoreDep, connection_id: RowId,
-        data: JSONBody[SwitchSet],
+        self, performer: PerformerDep, dispatcher: DispatcherDep, links: LinksDep, store: StoreDep,
+        connection_id: RowId, data: JSONBody[SwitchSet],
     ) -> Switch:
         row = await _connection(store, connection_id)
-        return await _switch(performer, dispatcher, row.integration, row.environment, data)
+        return await _switch(performer, dispatcher, links, row.integration, row.environment, data)
 
     @get("/connections", guards=[requires(Role.VIEWER)])
     async def connections(self, store: StoreDep) -> list[Connection]:
@@ -318,16 +319,24 @@ async def _connection(store: Store, connection_id: int) -> storage.Connection:
 
 
 async def _switch(
-    performer: Performer, dispatcher: Dispatcher, integration: str, environment: str | None, data: SwitchSet
+    performer: Performer, dispatcher: Dispatcher, links: Links, integration: str, environment: str | None,
+    data: SwitchSet,
 ) -> Switch:
     notice = None if data.incident is None else PublicNotice(
         data.incident.title or {}, data.incident.message or {}, data.incident.resolved or {})
     change = await performer.run(switch, integration=integration, environment=environment,
-                                 enabled=data.enabled, reason=data.reason, notice=notice)
+                                 enabled=data.enabled, reason=data.reason, notice=notice,
+                                 names=integration_names(links, integration))
     if change.enabled:
         dispatcher.wake()
     return Switch(change.scope, change.enabled, change.moved, change.replay_id, change.incident_id, change.changed,
                   change.describe(), change.reason, change.changed_by, change.changed_at)
+
+
+def integration_names(links: Links, integration: str) -> dict[str, str] | None:
+    """The integration's name per language, for a switch's notice; None for one not installed (the switch refuses
+    it, naming the key)."""
+    return names_of(links[integration].integration) if integration in links.registry else None
 
 
 async def replay_state(

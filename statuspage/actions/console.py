@@ -15,7 +15,7 @@ from sqlite_utils import Database
 from integrations.base import ConnectorError
 from integrations.registry import ConnectMethod
 from statuspage.actions import outbox, switches
-from statuspage.actions.api import active_callbacks, budgets_now, misroute_csv, replay_state
+from statuspage.actions.api import active_callbacks, budgets_now, integration_names, misroute_csv, replay_state
 from statuspage.actions.connections import (
     STATE_LIFETIME,
     IntegrationLink,
@@ -143,11 +143,14 @@ class ActionConsole(Controller):
         switch_rows, connections, backlog, misroutes = await store.read(read)
         integrations = []
         for link in links:
+            names = switches.names_of(link.integration)
             integrations.append({"key": link.key, "name": link.integration.name,
                                  "replay": await replay_state(store, settings, clock, links, link.key),
                                  "scope": switches.integration_scope(link.key),
-                                 "off_notice": switches.off_notice(settings, link.key),
-                                 "on_notice": switches.on_notice(settings, link.key)})
+                                 # Nothing on the public page shows it: an incident would tell of what nobody sees.
+                                 "public": switches.component_of(settings, link.key) is not None,
+                                 "off_notice": switches.off_notice(settings, link.key, names),
+                                 "on_notice": switches.on_notice(settings, link.key, names)})
         per_connection = {(row.environment, row.integration):
                           await replay_state(store, settings, clock, links, row.integration, row.environment)
                           for row in connections}
@@ -161,7 +164,7 @@ class ActionConsole(Controller):
     @post("/switches/{integration:str}", guards=[requires(Role.OPERATOR)])
     async def flip(
         self, request: Request, console: ConsoleDep, performer: PerformerDep, dispatcher: DispatcherDep,
-        integration: FromPath[str],
+        links: LinksDep, integration: FromPath[str],
     ) -> Answer:
         form = await form_of(request)
         environment = form.get("environment") or None
@@ -172,7 +175,7 @@ class ActionConsole(Controller):
         async def change() -> Answer:
             flipped = await performer.perform(switches.switch, integration=integration, environment=environment,
                                               enabled=form.get("enabled") == "on", reason=required(form, "reason"),
-                                              notice=notice)
+                                              notice=notice, names=integration_names(links, integration))
             dispatcher.wake()
             # A page older than someone else's flip asked for what already is: say so rather than nothing.
             return console.redirect("/console/switches", notice=None if flipped.changed else flipped.describe())

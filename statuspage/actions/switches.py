@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
+from integrations.registry import Integration
 from statuspage.core import storage
 from statuspage.core.i18n import word
 from statuspage.core.operation import Actor, Refused
@@ -104,55 +105,74 @@ class PublicNotice:
 
 
 def component_of(settings: Settings, integration: str) -> str | None:
-    """The page component an integration's switch speaks through: the one with the integration's key."""
+    """The page component an integration's switch speaks through: the one with the integration's key; None when
+    nothing on the public page shows the integration (a mirror target is internal)."""
     return integration if any(c.key == integration for c in settings.components) else None
 
 
-def off_notice(settings: Settings, integration: str) -> PublicNotice:
-    """The notice switching off proposes: the "bookings paused" template in each language it carries,
-    or plain words when no such template is configured."""
+def names_of(integration: Integration) -> dict[str, str]:
+    """The integration's name per language as customers know it ("Visma.net Financials"), from the registry."""
+    return {language: integration.names.get(language, integration.name) for language in LANGUAGES}
+
+
+def off_notice(settings: Settings, integration: str, names: Mapping[str, str] | None = None) -> PublicNotice:
+    """The notice switching off proposes, in Dutch and English: the "bookings paused" template in each language it
+    is written in, the built-in words in any other (or when no such template is configured). `{component}` is the
+    integration's component's name, else its own name (`names`, per language; the key only when neither is known)."""
     component = component_of(settings, integration)
-    try:
-        draft = operations.bilingual_draft(settings, PAUSED_TEMPLATE, component, {})
-        return PublicNotice(draft.names, draft.messages)
-    except Refused:
-        name = _name(settings, integration, "en")
-        return PublicNotice({"en": f"Bookings to {name} are paused"},
-                            {"en": word("en", "paused.integration")})
+    titles, messages = {}, {}
+    for language in LANGUAGES:
+        name = _name(settings, integration, language, names)
+        try:
+            draft = operations.draft_from_template(settings, PAUSED_TEMPLATE, component, {"component": name}, language)
+        except Refused:
+            draft = None
+        if draft is not None and draft.language == language:
+            titles[language], messages[language] = draft.name, draft.message
+        else:
+            titles[language] = word(language, "notice.paused_title", component=name)
+            messages[language] = word(language, "paused.integration")
+    return PublicNotice(titles, messages)
 
 
-def on_notice(settings: Settings, integration: str) -> PublicNotice:
-    """The closing updates switching on proposes, in both languages."""
+def on_notice(settings: Settings, integration: str, names: Mapping[str, str] | None = None) -> PublicNotice:
+    """The closing updates switching on proposes, in both languages, naming the integration as `off_notice` does."""
     return PublicNotice(
-        message={language: word(language, "notice.replaying", component=_name(settings, integration, language))
+        message={language: word(language, "notice.replaying", component=_name(settings, integration, language, names))
                  for language in LANGUAGES},
-        resolved={language: word(language, "notice.resolved", component=_name(settings, integration, language))
+        resolved={language: word(language, "notice.resolved", component=_name(settings, integration, language, names))
                   for language in LANGUAGES},
     )
 
 
-def complete_notice(settings: Settings, integration: str, enabled: bool, notice: PublicNotice) -> PublicNotice:
+def complete_notice(settings: Settings, integration: str, enabled: bool, notice: PublicNotice,
+                    names: Mapping[str, str] | None = None) -> PublicNotice:
     """A notice with what the operator left out filled in from `off_notice` (off) or `on_notice` (on)."""
-    default = on_notice(settings, integration) if enabled else off_notice(settings, integration)
+    default = on_notice(settings, integration, names) if enabled else off_notice(settings, integration, names)
     return PublicNotice(notice.title or default.title, notice.message or default.message,
                         notice.resolved or default.resolved)
 
 
-def _name(settings: Settings, integration: str, language: str) -> str:
+def _name(settings: Settings, integration: str, language: str, names: Mapping[str, str] | None) -> str:
+    """What the public calls the integration: its component's name, else its own name, else (unknown) its key."""
     entry = next((c for c in settings.components if c.key == integration), None)
-    return (text_in(entry.name, language, settings.page.language) if entry else None) or integration
+    return ((text_in(entry.name, language, settings.page.language) if entry else None)
+            or (names or {}).get(language) or integration)
 
 
 def switch(
     db: Database, settings: Settings, actor: Actor, now: datetime, *, integration: str, environment: str | None,
-    enabled: bool, reason: str, notice: PublicNotice | None = None,
+    enabled: bool, reason: str, notice: PublicNotice | None = None, names: Mapping[str, str] | None = None,
 ) -> SwitchChange:
     """Flip a kill switch. Off: every queued or retrying action in scope becomes delayed, in this one
     transaction; an action already mid-call finishes. On: what was delayed is queued for replay.
 
     With a `notice`, the public hears of it in the same transaction: off opens the incident (or, when the
     switch's incident is still open, posts to it); on posts "being booked" to that incident and resolves
-    it when the replay has nothing left (`finish_replays`)."""
+    it when the replay has nothing left (`finish_replays`). `names`: the integration's name per language
+    (`names_of`), for the notice's default texts.
+
+    Raises Refused for an unknown integration or environment, or an empty reason."""
     if integration not in settings.integrations:
         raise Refused(f"unknown integration {integration!r}; known: {', '.join(installed(settings))}",
                       not_found=True)
@@ -194,7 +214,7 @@ def switch(
     incident_id = None
     if notice is not None:
         incident_id = _tell_the_public(db, settings, actor, now, scope, integration, environment, enabled,
-                                       complete_notice(settings, integration, enabled, notice), replay_id, before)
+                                       complete_notice(settings, integration, enabled, notice, names), replay_id, before)
     elif enabled:
         storage.set_switch_incident(db, scope, None)
     record_statuses_now(db, settings, now)
@@ -239,6 +259,9 @@ def _tell_the_public(
     # One environment off is a partial outage of the integration; all of it off, a major one.
     off_status = ComponentStatus.MAJOR_OUTAGE if environment is None else ComponentStatus.PARTIAL_OUTAGE
     components = {component: off_status.value} if component else {}
+    # Statuspage derives an incident's impact from the components it affects: one that affects none (the
+    # integration is not on the page) has none, and so leaves the page's status as it is.
+    impact = (Impact.MAJOR if environment is None else Impact.MINOR) if component else Impact.NONE
     incident_id = _open_incident_of(db, before)
     if not enabled:
         if incident_id is not None:
@@ -248,7 +271,7 @@ def _tell_the_public(
             incident_id = operations.open_incident(
                 db, settings, actor, now, name="", names=notice.title, message="", messages=notice.message,
                 status=IncidentStatus.IDENTIFIED.value,
-                impact=(Impact.MAJOR if environment is None else Impact.MINOR).value, components=components)
+                impact=impact.value, components=components)
         storage.set_switch_incident(db, scope, incident_id)
         return incident_id
     storage.set_switch_incident(db, scope, None)

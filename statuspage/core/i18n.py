@@ -94,6 +94,7 @@ WORDS: dict[str, dict[str, str]] = {
         "paused.connection": "For some customer environments invoice actions are delayed, not lost: their "
                              "connection is switched off. They are booked, in the right administration, as soon "
                              "as it is back on.",
+        "notice.paused_title": "Bookings to {component} are paused",
         "notice.replaying": "We have switched {component} back on. The delayed invoice actions are being booked "
                             "now, in the right administration and in the order they arrived.",
         "notice.resolved": "All delayed invoice actions for {component} have been handled. Bookings run as usual.",
@@ -190,6 +191,7 @@ WORDS: dict[str, dict[str, str]] = {
                               "de koppeling weer aan staat.",
         "paused.connection": "Voor sommige omgevingen zijn factuuracties vertraagd, niet verloren: hun koppeling "
                              "staat uit. Ze worden in de juiste administratie geboekt zodra die weer aan staat.",
+        "notice.paused_title": "Boekingen naar {component} gepauzeerd",
         "notice.replaying": "We hebben {component} weer aangezet. De vertraagde factuuracties worden nu geboekt, "
                             "in de juiste administratie en in de volgorde waarin ze binnenkwamen.",
         "notice.resolved": "Alle vertraagde factuuracties voor {component} zijn verwerkt. Boeken werkt weer "
