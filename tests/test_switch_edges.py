@@ -95,7 +95,7 @@ def test_a_console_page_older_than_anothers_flip_hears_that_the_switch_is_alread
     answer = client.post("/console/switches/exact-online", data={
         "_csrf_token": csrf_of(page), "enabled": "off", "reason": "I see wrong bookings too"})
     assert answer.status_code == 200  # followed to the switches page
-    assert "integration:exact-online is already off" in answer.text and "wrong bookings" in answer.text
+    assert "Exact Online is already off" in answer.text and "wrong bookings" in answer.text
     assert "I see wrong bookings too" not in answer.text
 
 

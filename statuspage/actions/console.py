@@ -29,6 +29,7 @@ from statuspage.actions.dispatcher import DispatcherDep
 from statuspage.core import storage
 from statuspage.core.addresses import masked
 from statuspage.core.auth import Role, digest
+from statuspage.core.i18n import format_stamp
 from statuspage.core.operation import Refused
 from statuspage.core.settings import LANGUAGES
 from statuspage.core.vocabulary import ActionState
@@ -168,17 +169,30 @@ class ActionConsole(Controller):
     ) -> Answer:
         form = await form_of(request)
         environment = form.get("environment") or None
+        names = integration_names(links, integration)
         # The "tell the public" box: the texts per language, as pre-filled or as the operator edited them.
         notice = switches.PublicNotice(*({language: form.get(f"{field}.{language}", "") for language in LANGUAGES}
                                          for field in ("title", "message", "resolved"))) if form.get("incident") else None
 
         async def change() -> Answer:
             flipped = await performer.perform(switches.switch, integration=integration, environment=environment,
-                                              enabled=form.get("enabled") == "on", reason=required(form, "reason"),
-                                              notice=notice, names=integration_names(links, integration))
+                                              enabled=_position(form), reason=required(form, "reason"),
+                                              notice=notice, names=names)
             dispatcher.wake()
-            # A page older than someone else's flip asked for what already is: say so rather than nothing.
-            return console.redirect("/console/switches", notice=None if flipped.changed else flipped.describe())
+            if flipped.changed:
+                return console.redirect("/console/switches")
+            # A page older than someone else's flip asked for what already is: say so rather than nothing, as the
+            # console says everything: by name, in the operator's zone.
+            subject = (names or {}).get("en", integration)
+            place = console.settings.environment(environment) if environment else None
+            if place is not None:
+                subject = f"{subject} for {place.name}"
+
+            def local_time(at: str) -> str:
+                moment = storage.moment(at)
+                return format_stamp(moment, console.zone) if moment else at
+
+            return console.redirect("/console/switches", notice=flipped.describe(subject, local_time))
 
         return await console.attempt(change, console.back_to("/console/switches"))
 
@@ -213,4 +227,12 @@ class ActionConsole(Controller):
 
 
 PAGE_SIZE = 200
+
+
+def _position(form: dict[str, str]) -> bool:
+    """The switch form's `enabled`: "on" or "off"; anything else is refused rather than read as off."""
+    position = form.get("enabled", "")
+    if position not in ("on", "off"):
+        raise Refused(f"enabled must be on or off (got {position!r})")
+    return position == "on"
 

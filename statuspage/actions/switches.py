@@ -10,7 +10,7 @@ switch and the actions it holds move together or not at all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -74,15 +74,18 @@ class SwitchChange:
     changed_by: str | None = None
     changed_at: str | None = None
 
-    def describe(self) -> str:
-        """One line for the operator: what the flip did, or that the switch already stood as asked."""
+    def describe(self, subject: str | None = None, moment: Callable[[str], str] = lambda at: at) -> str:
+        """One line for the operator: what the flip did, or that the switch already stood as asked. `subject`
+        names the switch (the console: "Visma.net Financials"; default its scope key), `moment` writes the
+        stored ISO 8601 time of the flip in force (the console: in the operator's zone; default as stored)."""
         position = "on" if self.enabled else "off"
+        subject = subject or self.scope
         if self.changed:
             moved = "released for replay" if self.enabled else "delayed"
-            return f"{self.scope} switched {position}: {self.moved} action(s) {moved}"
-        since = f" since {self.changed_at} by {self.changed_by}" if self.changed_at else ""
+            return f"{subject} switched {position}: {self.moved} action(s) {moved}"
+        since = f" since {moment(self.changed_at)} by {self.changed_by}" if self.changed_at else ""
         why = f" ({self.reason})" if self.reason and not self.enabled else ""
-        return f"{self.scope} is already {position}{since}{why}; nothing changed"
+        return f"{subject} is already {position}{since}{why}; nothing changed"
 
 
 # The template the public notice of a switch going off is written from (sample-config.toml).
