@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from statuspage.probes.rules import sync_freshness
+from statuspage.probes.rules import EndedSync, finished_syncs, sync_freshness
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 DUE = time(7, 0)
@@ -22,14 +22,15 @@ def local(day: int, hour: int, minute: int = 0) -> datetime:
     [
         (local(30, 3), local(30, 8), False),  # finished at night, judged after opening: fine
         (local(30, 7), local(30, 8), False),  # finished at the due time exactly: in time
-        (local(30, 7, 1), local(30, 8), True),  # finished after the due time: late all day
+        (local(30, 7, 1), local(30, 8), False),  # finished after the due time: fresh from then on
+        (local(29, 3), local(30, 7, 1), True),  # the due time passed with nothing finished today: late until one is
         (local(29, 3), local(30, 8), True),  # last night's sync never finished: yesterday's is stale
         (local(29, 3), local(30, 6, 59), False),  # before the due time nobody is late yet
         (local(30, 0, 0), local(30, 7, 0), False),  # just after midnight local counts as today
         (local(29, 23, 59), local(30, 7, 0), True),  # just before midnight local is yesterday's
     ],
 )
-def test_a_sync_is_late_unless_it_finished_today_before_the_due_time(finished, now, late):
+def test_after_the_due_time_a_sync_is_late_until_one_finished_today(finished, now, late):
     judged = sync_freshness({"jansen": finished}, ["jansen"], now, AMSTERDAM, DUE)
     assert judged.late == (["jansen"] if late else [])
     assert judged.never == []
@@ -48,8 +49,21 @@ def test_the_age_is_that_of_the_oldest_last_sync_in_seconds():
 
 def test_the_due_time_is_local_time_across_the_spring_forward_night():
     # 29 March 2026: clocks go from 02:00 to 03:00 in Amsterdam; 07:00 local is 05:00 UTC that day.
-    now = datetime(2026, 3, 29, 5, 0, tzinfo=UTC)
-    in_time = sync_freshness({"a": datetime(2026, 3, 29, 4, 59, tzinfo=UTC)}, ["a"], now, AMSTERDAM, DUE)
-    too_late = sync_freshness({"a": datetime(2026, 3, 29, 5, 1, tzinfo=UTC)}, ["a"],
-                              datetime(2026, 3, 29, 6, 0, tzinfo=UTC), AMSTERDAM, DUE)
-    assert (in_time.late, too_late.late) == ([], ["a"])
+    yesterday = {"a": datetime(2026, 3, 28, 2, 0, tzinfo=UTC)}
+    not_yet = sync_freshness(yesterday, ["a"], datetime(2026, 3, 29, 4, 59, tzinfo=UTC), AMSTERDAM, DUE)
+    due = sync_freshness(yesterday, ["a"], datetime(2026, 3, 29, 5, 0, tzinfo=UTC), AMSTERDAM, DUE)
+    # 23:30 UTC the day before is 00:30 CET that day: it counts as that day's.
+    today = sync_freshness({"a": datetime(2026, 3, 28, 23, 30, tzinfo=UTC)}, ["a"],
+                           datetime(2026, 3, 29, 6, 0, tzinfo=UTC), AMSTERDAM, DUE)
+    assert (not_yet.late, due.late, today.late) == ([], ["a"], [])
+
+
+def test_a_sync_that_failed_only_where_the_connection_user_cannot_open_counts_as_finished():
+    ended = [EndedSync("jansen", local(30, 3), frozenset()),
+             EndedSync("jansen", local(30, 9), frozenset({"203"})),  # Jansen Verhuur: its user cannot open it
+             EndedSync("de-vries", local(30, 4), frozenset()),
+             EndedSync("de-vries", local(30, 9), frozenset({"101"}))]  # a real failure: the earlier one stands
+    assert finished_syncs(ended, {"jansen": {"203"}, "de-vries": set()}) == {"jansen": local(30, 9),
+                                                                             "de-vries": local(30, 4)}
+    # Whose rights were never checked: a failure counts as one.
+    assert finished_syncs([EndedSync("jansen", local(30, 9), frozenset({"203"}))], {}) == {}

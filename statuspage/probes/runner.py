@@ -27,7 +27,7 @@ from litestar.params import SkipValidation
 
 from integrations.base import ConnectorError
 from integrations.budget import CallClass
-from statuspage.actions.connections import Links
+from statuspage.actions.connections import Links, reach
 from statuspage.core import storage
 from statuspage.core.clock import Clock
 from statuspage.core.settings import Settings
@@ -36,7 +36,7 @@ from statuspage.core.vocabulary import ComponentStatus
 from statuspage.incidents.status_history import record_statuses_now
 from statuspage.probes import conditions
 from statuspage.probes.kinds import BacklogProbe, ConfiguredProbe, HttpProbe, RightsProbe, SyncProbe, configured
-from statuspage.probes.rules import Standing, advance, claim_for, sync_freshness
+from statuspage.probes.rules import EndedSync, Standing, advance, claim_for, finished_syncs, sync_freshness
 
 log = logging.getLogger("statuspage.probes")
 TOKEN_PLACEHOLDER = "{{{}_token}}"
@@ -226,14 +226,20 @@ class Prober:
         """The cause of the morning's delayed invoices in seed 000: a nightly sync still running at
         opening time. After `due_by` local time, the last sync of each environment of the probe's integration
         must have finished today. Judged: the syncs the invoice product reports (POST /api/v1/syncs) and this
-        service's own syncs of everything (nightly, monthly, manual; issue 13), whichever finished last."""
+        service's own syncs of everything (nightly, monthly, manual; issue 13), whichever finished last; one of
+        ours counts when it read every administration the connection user can open (`finished_syncs`)."""
         judged_environments = [environment.key for environment in self.settings.environments
                                if environment.integration == probe.integration]
 
         def read(db) -> dict[str, datetime]:
             reported = storage.last_syncs(db, probe.integration)
-            ours = {key: moment for key, moment in storage.last_complete_syncs(db).items()
-                    if key in judged_environments}
+            unreachable = {row.environment: {item.code for item in reach(environment, row.accessible)
+                                             if not item.reachable}
+                           for row in storage.connections(db, probe.integration) if row.accessible is not None
+                           and (environment := self.settings.environment(row.environment)) is not None}
+            ended = [EndedSync(row["environment"], row["finished_at"], frozenset(row["failed"]))
+                     for row in storage.ended_syncs_of_everything(db) if row["environment"] in judged_environments]
+            ours = finished_syncs(ended, unreachable)
             return {key: max(moment for moment in (reported.get(key), ours.get(key)) if moment is not None)
                     for key in reported.keys() | ours.keys()}
 

@@ -8,6 +8,7 @@ so the invoice product's change feed (`feed_rows`) hears of it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -275,12 +276,17 @@ def sync_standing(db: Database, environment: str, administration: str, entity: s
     return row["success"], row["error"]
 
 
-def last_complete_syncs(db: Database) -> dict[str, datetime]:
-    """Per environment, when its last sync of everything (every administration, every entity) finished well:
-    what the sync-freshness probe judges beside the invoice product's own reports."""
-    return {row["environment"]: moment(row["finished"]) for row in db.query(
-        "SELECT environment, max(finished_at) AS finished FROM sync_tasks WHERE state = 'done' "
-        "AND administration IS NULL AND entities IS NULL GROUP BY environment")}
+def ended_syncs_of_everything(db: Database) -> list[Row]:
+    """Each sync of everything (every administration, every entity) that ended, done or failed, since the
+    environment's last one that ended well: `environment`, `finished_at` (datetime), `failed` (the administrations
+    with a failed run, a list). What the sync-freshness probe judges beside the invoice product's own reports."""
+    rows = db.query(
+        "SELECT t.environment, t.finished_at, (SELECT json_group_array(DISTINCT r.administration) FROM sync_runs r "
+        "WHERE r.task_id = t.id AND r.state = 'failed') AS failed FROM sync_tasks t "
+        "WHERE t.state IN ('done', 'failed') AND t.administration IS NULL AND t.entities IS NULL "
+        "AND t.finished_at >= coalesce((SELECT max(d.finished_at) FROM sync_tasks d WHERE d.environment = t.environment "
+        "AND d.state = 'done' AND d.administration IS NULL AND d.entities IS NULL), '') ORDER BY t.finished_at")
+    return [{**row, "finished_at": moment(row["finished_at"]), "failed": json.loads(row["failed"])} for row in rows]
 
 
 # ---------------------------------------------------------------------------------------------
