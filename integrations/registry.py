@@ -47,6 +47,16 @@ class ProbeKind(StrEnum):
     SYNC = "sync"
 
 
+class LimitWindow(StrEnum):
+    """The span of the long window an accounting system states its limits in, beside any minute: where the call
+    budget reschedules a spent budget past, and whose last share it keeps for its first class."""
+
+    DAY = "day"
+    """Exact Online: 5,000 calls a day per division (beside 60 a minute)."""
+    HOUR = "hour"
+    """Visma.net: calls per hour per company and client ("Rate Limits")."""
+
+
 class IntegrationSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """What every integration's `[integrations.<key>]` table holds; an integration subclasses it with its own."""
 
@@ -315,6 +325,13 @@ class Integration:
     """For `ConnectMethod.CREDENTIALS`: what to type to connect, shown beside the console's field."""
     mirror_targets: Mapping[str, MirrorTarget] = field(default_factory=dict)
     """Entity name -> what mirror rules may write into it; empty: it is no mirror target."""
+    limit_window: LimitWindow = LimitWindow.DAY
+    """The span of the long window its limits are stated in (the call budget's `daily`, named so for its API)."""
+
+    @property
+    def first_class_name(self) -> str:
+        """What the call budget's first class carries for it: its bookings, or, for a mirror target, mirror writes."""
+        return "bookings" if self.action_kinds & INVOICE_KINDS else "mirror writes"
 
     def settings_from(self, table: Mapping[str, Any]) -> IntegrationSettings:
         """Its settings from `[integrations.<key>]`; raises msgspec.ValidationError naming the wrong key."""

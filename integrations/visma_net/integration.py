@@ -25,6 +25,7 @@ from integrations.registry import (
     ConnectorContext,
     Integration,
     IntegrationSettings,
+    LimitWindow,
     MasterData,
     PerBudget,
     ProbeKind,
@@ -133,4 +134,5 @@ VISMA_NET = Integration(
     credentials_hint="COMPANY=TENANT for each company, e.g. 1896329=5f0c1e2a-7d3b-4c59-9a61-0b8e4f2d7c31: the company "
                      "id and the Visma Connect tenant id its administrator granted the app",
     mirror_targets=MIRROR_TARGETS,
+    limit_window=LimitWindow.HOUR,  # per company and client, per hour (rate_limits.py)
 )

@@ -18,6 +18,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlite_utils import Database
 
 from integrations.budget import CallClass, Window, reserve
+from integrations.registry import LimitWindow
 from statuspage.actions import outbox, replay
 from statuspage.actions.connections import Links, LinksDep
 from statuspage.actions.dispatcher import Dispatcher, DispatcherDep
@@ -135,8 +136,10 @@ class Budget(msgspec.Struct):
     administration: str
     minutely: Limits | None  # null until the accounting system has stated it (or after its reset)
     daily: Limits | None
-    daily_reserve: int | None  # calls of the day kept for bookings
+    daily_reserve: int | None  # calls of the long window (`window`) kept for the first class
     calls_today: dict[str, int]  # booking, rights, probe, sync
+    window: str = "day"  # what `daily` spans: "day" (Exact Online), "hour" (Visma.net: its limits are per hour)
+    classes: dict[str, str] = msgspec.field(default_factory=dict)  # per class, what it carries: booking -> "bookings"
 
 
 class Misroute(msgspec.Struct):
@@ -346,8 +349,17 @@ async def replay_state(
     if integration not in settings.integrations:
         raise NotFoundException(f"unknown integration {integration!r}")
     budget = links.budget
-    return await store.read(replay.replay_state, integration, environment, clock(),
-                                  lambda administration: budget.minutely_limit(integration, administration))
+    hourly = integration in links.registry and links.registry.get(integration).limit_window is LimitWindow.HOUR
+
+    def calls_a_minute(administration: str) -> float | None:
+        """The pace the stated limits allow: Visma.net's hour (the budget's long window) spread over its minutes."""
+        if not hourly:
+            return budget.minutely_limit(integration, administration)
+        known = budget.known().get((integration, administration))
+        return known.daily.limit / 60 if known is not None and known.daily is not None else None
+
+    return await store.read(replay.replay_state, integration, environment, clock(), calls_a_minute,
+                            "hour" if hourly else "minute")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -367,10 +379,22 @@ async def budgets_now(links: Links, store: Store, clock: Clock) -> list[Budget]:
             return None  # not stated yet, or reset since: the next answer states it anew
         return Limits(window.limit, window.remaining, storage.iso(window.reset_at))
 
+    def described(key: str) -> tuple[str, dict[str, str]]:
+        """The integration's long window and what each class carries for it (defaults for one no longer installed)."""
+        found = links.registry.get(key) if key in links.registry else None
+        window = found.limit_window.value if found is not None else LimitWindow.DAY.value
+        first = found.first_class_name if found is not None else CLASS_NAMES[CallClass.BOOKING]
+        return window, {cls.label: first if cls is CallClass.BOOKING else CLASS_NAMES[cls] for cls in CallClass}
+
     return [Budget(row.integration, row.administration, limits(row.minutely), limits(row.daily),
                    reserve(row.daily.limit, fraction) if row.daily is not None else None,
-                   {cls.label: row.calls.get(cls.label, 0) for cls in CallClass})
+                   {cls.label: row.calls.get(cls.label, 0) for cls in CallClass}, *described(row.integration))
             for row in rows]
+
+
+CLASS_NAMES = {CallClass.BOOKING: "bookings", CallClass.RIGHTS: "rights checks", CallClass.PROBE: "probes",
+               CallClass.SYNC: "sync"}
+"""What each class of the call budget carries, as the console names it (the first: `Integration.first_class_name`)."""
 
 
 class BudgetController(Controller):

@@ -26,6 +26,7 @@ from statuspage.actions.connections import (
     read_state,
 )
 from statuspage.actions.dispatcher import DispatcherDep
+from statuspage.actions.replay import describe_duration
 from statuspage.core import storage
 from statuspage.core.addresses import masked
 from statuspage.core.auth import Role, digest
@@ -160,7 +161,8 @@ class ActionConsole(Controller):
         return console.render("actions/switches.html", switches={row.scope.key: row for row in switch_rows},
                               connections=connections, backlog=backlog, integrations=integrations,
                               misroutes=misroutes, per_connection=per_connection, languages=LANGUAGES,
-                              refresh=running, connection_scope=switches.connection_scope)
+                              refresh=running, connection_scope=switches.connection_scope,
+                              describe_duration=describe_duration)
 
     @post("/switches/{integration:str}", guards=[requires(Role.OPERATOR)])
     async def flip(
@@ -200,7 +202,8 @@ class ActionConsole(Controller):
     async def budgets(self, console: ConsoleDep, links: LinksDep, store: StoreDep, clock: ClockDep) -> Template:
         """Per administration: the limits last stated, what is left, and the calls each class used today."""
         return console.render("actions/budgets.html", budgets=await budgets_now(links, store, clock),
-                              reserve_percent=round(links.budget.reserve_fraction * 100))
+                              reserve_percent=round(links.budget.reserve_fraction * 100),
+                              integration_names={integration.key: integration.name for integration in links.registry})
 
     @get("/misroutes.csv", media_type="text/csv")
     async def misroutes_csv(self, store: StoreDep) -> Response[str]:

@@ -64,14 +64,34 @@ class Replay(msgspec.Struct):
     delayed: list[AdministrationBacklog]
     estimated_minutes: float  # at the limits the accounting system reported (60 a minute until it has), side by side
     progress: ReplayProgress | None
+    limits_per: str = "minute"  # the window the limits pacing the estimate are stated in: "minute" or "hour"
 
 
-def replay_estimate(backlog: list[tuple[int, int | None]]) -> timedelta:
+def replay_estimate(backlog: list[tuple[int, float | None]]) -> timedelta:
     """How long a replay takes at the accounting system's limits, from (actions, calls a minute the
-    system last reported for that administration, or None) per administration. Administrations go
-    side by side, so the slowest decides; a booking is about one call."""
+    system's last stated limit allows for that administration (an hourly limit / 60), or None) per
+    administration. Administrations go side by side, so the slowest decides; a booking is about one call."""
     return max((timedelta(minutes=actions / (limit or ASSUMED_CALLS_PER_MINUTE)) for actions, limit in backlog),
                default=timedelta(0))
+
+
+def describe_duration(minutes: float) -> str:
+    """An estimate as the console says it, in the unit that reads best, with correct plurals: "less than a
+    second", "1 second", "30 seconds", "12 minutes", "2.5 hours"; "nothing to replay" for none."""
+    if minutes <= 0:
+        return "nothing to replay"
+    seconds = minutes * 60
+    if seconds < 0.5:
+        return "less than a second"
+    count: float
+    if seconds < 59.5:
+        unit, count = "second", round(seconds)
+    elif minutes < 59.5:
+        unit, count = "minute", round(minutes)
+    else:
+        hours = round(minutes / 60, 1)
+        unit, count = "hour", int(hours) if hours.is_integer() else hours
+    return f"{count} {unit}{'' if count == 1 else 's'}"
 
 
 def progress(replay: storage.ReplayRun, counts: dict[str, int], handled_last_minute: int, now: datetime,
@@ -99,10 +119,11 @@ def progress(replay: storage.ReplayRun, counts: dict[str, int], handled_last_min
 
 
 def replay_state(db: Database, integration: str, environment: str | None, now: datetime,
-                 minutely_limit: Callable[[str], int | None]) -> Replay:
+                 calls_a_minute: Callable[[str], float | None], limits_per: str = "minute") -> Replay:
     """What switching on would replay in a scope, and how its latest replay is getting on.
 
-    `minutely_limit(administration)` is the calls a minute the accounting system last reported for it.
+    `calls_a_minute(administration)` is the pace the limits the accounting system last stated for it allow
+    (None before it stated any); `limits_per`, the window those limits are stated in ("minute", "hour").
     """
     scope = scope_of(integration, environment)
     delayed = storage.delayed_by_administration(db, integration, environment)
@@ -113,8 +134,8 @@ def replay_state(db: Database, integration: str, environment: str | None, now: d
         shown = progress(replay, storage.replay_counts(db, replay.id),
                          storage.replay_done_since(db, replay.id, now - timedelta(minutes=1)), now,
                          storage.replay_last_handled(db, replay.id))
-    estimate = replay_estimate([(row.actions, minutely_limit(row.administration)) for row in delayed])
+    estimate = replay_estimate([(row.actions, calls_a_minute(row.administration)) for row in delayed])
     return Replay(integration, scope not in closed_scopes(db),
                   [AdministrationBacklog(row.environment, row.administration, row.actions, storage.iso(row.oldest))
                    for row in delayed],
-                  round(estimate.total_seconds() / 60, 2), shown)
+                  round(estimate.total_seconds() / 60, 2), shown, limits_per)
