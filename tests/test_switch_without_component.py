@@ -69,3 +69,31 @@ def test_an_integration_with_a_component_still_opens_its_incident_at_the_templat
     [incident] = client.get("/api/v2/incidents/unresolved.json").json()["incidents"]
     assert incident["impact"] == "major"
     assert client.get("/api/v2/status.json").json()["status"]["indicator"] == "major"
+
+
+def test_a_misroute_draft_of_an_integration_without_component_does_not_raise_the_page_status_once_published(
+    client, tokens, seed, clock,
+) -> None:
+    from integrations.base import ActionKind
+    from statuspage.actions import outbox, switches
+    from statuspage.core import storage
+    from statuspage.core.installed import INSTALLED
+    from statuspage.core.vocabulary import ActionState
+
+    def misroute(db) -> None:
+        action_id = storage.insert_action(db, storage.NewAction(
+            client="mirror:test", idempotency_key="M-1", integration="visma-net", environment="jansen-groep-visma",
+            administration="1896329", kind=ActionKind.MIRROR_INSERT, state=ActionState.RUNNING, fingerprint="f",
+            payload="{}"), clock(), "test")
+        outbox.record_misroute(db, seed.settings, clock(), storage.action(db, action_id),
+                               booked="1896330", entry_number=None, entry_id=None,
+                               names=switches.names_of(INSTALLED.get("visma-net")))  # as the dispatcher passes them
+
+    seed(misroute)
+    [draft] = client.get("/api/v1/incidents/drafts", headers=tokens["viewer"]).json()
+    published = client.post(f"/api/v1/incidents/{draft['id']}/publish", headers=tokens["operator"])
+    assert published.status_code in (200, 201, 204), published.text
+    [incident] = client.get("/api/v2/incidents/unresolved.json").json()["incidents"]
+    assert (incident["impact"], incident["components"]) == ("none", [])
+    assert incident["name"] == "Boekingen naar Visma.net Financials gepauzeerd"
+    assert client.get("/api/v2/status.json").json()["status"]["indicator"] == "none"

@@ -243,7 +243,8 @@ class Dispatcher:
         storage.move_action(db, action_id, expected=ActionState.RUNNING, to=state, now=now, cause=cause, **fields)
         if outcome.misroute is not None:
             outbox.record_misroute(db, self.settings, now, row, booked=outcome.misroute.booked,
-                                   entry_number=outcome.misroute.entry_number, entry_id=outcome.misroute.entry_id)
+                                   entry_number=outcome.misroute.entry_number, entry_id=outcome.misroute.entry_id,
+                                   names=switches.names_of(self.links[row.integration].integration))
         if state.is_final:
             outbox.notify_final(db, self.settings, now, action_id)
             switches.finish_replays(db, self.settings, now)  # the last of a replay resolves its incident

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -34,7 +34,7 @@ from statuspage.core.limits import LINE_PATTERN, VISIBLE_ASCII_PATTERN
 from statuspage.core.operation import Actor, Refused
 from statuspage.core.retry import Backoff
 from statuspage.core.settings import Settings
-from statuspage.core.vocabulary import ActionState
+from statuspage.core.vocabulary import ActionState, Impact
 from statuspage.incidents import notifications
 from statuspage.incidents.operations import in_languages
 
@@ -156,9 +156,10 @@ def cancel(db: Database, settings: Settings, actor: Actor, now: datetime, action
 
 def record_misroute(
     db: Database, settings: Settings, now: datetime, row: storage.RequestedAction, *, booked: str,
-    entry_number: str | None, entry_id: str | None,
+    entry_number: str | None, entry_id: str | None, names: Mapping[str, str] | None = None,
 ) -> None:
-    """A booking landed elsewhere: report it, trip the integration's switch, draft an incident."""
+    """A booking landed elsewhere: report it, trip the integration's switch, draft an incident (naming the
+    integration by `names`, its name per language, where no component of the page names it)."""
     payload = row.payload
     amount = sum(line.get("amount", 0) for line in payload.get("lines", [])) if "lines" in payload else None
     storage.insert_misroute(db, storage.Misrouted(
@@ -173,18 +174,21 @@ def record_misroute(
         reason = (f"misroute: action {row.id} for administration {row.administration} was booked into "
                   f"{booked} as entry {entry_number}")
         switch(db, settings, SYSTEM, now, integration=row.integration, environment=None, enabled=False, reason=reason)
-        _draft_incident(db, settings, now, row.integration)
+        _draft_incident(db, settings, now, row.integration, names)
 
 
-def _draft_incident(db: Database, settings: Settings, now: datetime, integration: str) -> None:
-    """Draft the "bookings paused" incident, in each language the template carries, for an operator to
-    publish; it is the switch's incident, so switching back on can close it once published."""
-    notice = off_notice(settings, integration)
+def _draft_incident(db: Database, settings: Settings, now: datetime, integration: str,
+                    names: Mapping[str, str] | None) -> None:
+    """Draft the "bookings paused" incident, in Dutch and English, for an operator to publish; it is the switch's
+    incident, so switching back on can close it once published. Affecting no component (the integration is not on
+    the page), its impact is none, as the switch's own incident's (`switches._tell_the_public`)."""
+    notice = off_notice(settings, integration, names)
     component = component_of(settings, integration)
     name, names = in_languages(settings, "name", "", notice.title)
     message, messages = in_languages(settings, "message", "", notice.message)
     incident_id = storage.create_incident(
-        db, kind="incident", name=name, status="identified", impact="major", body=message, now=now,
+        db, kind="incident", name=name, status="identified", impact=(Impact.MAJOR if component else Impact.NONE).value,
+        body=message, now=now,
         components={component: "major_outage"} if component else {}, draft=True, names=names, bodies=messages,
     )
     storage.set_switch_incident(db, integration_scope(integration), incident_id)
