@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
@@ -44,6 +43,7 @@ from statuspage.core.clock import Clock
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
 from statuspage.core.vocabulary import ActionState
+from statuspage.core.waiting import until_woken
 
 log = logging.getLogger("statuspage.actions.dispatcher")
 
@@ -111,8 +111,7 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatching invoice actions failed; trying again")
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):  # nothing woke us: look again anyway
-                await asyncio.wait_for(self._wake.wait(), IDLE_WAIT_SECONDS)
+            await until_woken(self._wake, IDLE_WAIT_SECONDS)  # nothing woke us: look again anyway
 
     async def dispatch_once(self) -> int:
         """Start the due head action of every idle administration; returns how many were started."""

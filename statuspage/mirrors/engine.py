@@ -18,7 +18,6 @@ it writes).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -39,6 +38,7 @@ from statuspage.core.operation import Refused
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
 from statuspage.core.vocabulary import MirrorRunState, MirrorTrigger
+from statuspage.core.waiting import until_woken
 from statuspage.mirrors.reconcile import Plan, plan
 from statuspage.mirrors.rules import MirrorRule
 from statuspage.mirrors.writes import Handover, Outgoing, hand_over
@@ -183,8 +183,7 @@ class MirrorEngine:
             except Exception:
                 log.exception("mirror runs failed; trying again")
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), every)
+            await until_woken(self._wake, every)
 
     async def _open(self, rule: MirrorRule, trigger: MirrorTrigger, state: MirrorRunState) -> int:
         return await self.store.write(self._insert_run, rule, trigger, state)

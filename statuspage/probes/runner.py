@@ -33,6 +33,7 @@ from statuspage.core.clock import Clock
 from statuspage.core.settings import Settings
 from statuspage.core.storage import Store
 from statuspage.core.vocabulary import ComponentStatus
+from statuspage.core.waiting import within
 from statuspage.incidents.status_history import record_statuses_now
 from statuspage.probes import conditions
 from statuspage.probes.kinds import BacklogProbe, ConfiguredProbe, HttpProbe, RightsProbe, SyncProbe, configured
@@ -94,7 +95,7 @@ class Prober:
         async with self._at_once:
             started, at = stopwatch.perf_counter(), self.clock()
             try:
-                observation = await asyncio.wait_for(self.observe(probe), probe.timeout)
+                observation = await within(probe.timeout, self.observe(probe))
                 error = None
             except TimeoutError:
                 observation, error = Observation({}), f"no answer within {probe.timeout:g} s"

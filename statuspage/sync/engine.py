@@ -31,7 +31,6 @@ booking is queued or under way in the administration's lane, and while the budge
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
@@ -61,6 +60,7 @@ from statuspage.core.operation import Refused
 from statuspage.core.settings import EnvironmentSettings, Settings
 from statuspage.core.storage import MirrorRecord, Store
 from statuspage.core.vocabulary import SyncKind, SyncProfile, SyncState, SyncTrigger
+from statuspage.core.waiting import until_woken
 from statuspage.sync import schedule
 from statuspage.sync.budget import SyncBudget
 from statuspage.sync.reconcile import classify, reconcile, record_of
@@ -275,8 +275,7 @@ class SyncEngine:
             except Exception:
                 log.exception("the sync engine failed; trying again")
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.sync.poll_seconds)
+            await until_woken(self._wake, self.settings.sync.poll_seconds)
 
     async def settle(self) -> None:
         """Plan and run until nothing is queued (tests, benchmarks)."""
