@@ -216,8 +216,8 @@ class Action(msgspec.Struct):
     integration: str
     environment: str
     administration: str
-    kind: str
-    state: str
+    kind: ActionKind
+    state: ActionState
     attempts: int
     error: str | None
     entry_number: str | None
@@ -230,8 +230,8 @@ def action_document(row: storage.Action) -> Action:
     """The action's document (`Action`) from its row."""
     result = row.result
     return Action(
-        row.id, row.idempotency_key, row.integration, row.environment, row.administration, row.kind.value,
-        row.state.value, row.attempts, row.error, result.entry_number if result else None,
+        row.id, row.idempotency_key, row.integration, row.environment, row.administration, row.kind,
+        row.state, row.attempts, row.error, result.entry_number if result else None,
         result.administration if result else None, storage.iso(row.created_at), storage.iso(row.updated_at))
 
 

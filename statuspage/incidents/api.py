@@ -22,6 +22,7 @@ from statuspage.core.addresses import masked, masked_in
 from statuspage.core.auth import TOKEN_NAME_MAX, TOKEN_NAME_RULE, Identity, Role, new_token
 from statuspage.core.limits import Value
 from statuspage.core.operation import Refused
+from statuspage.core.vocabulary import ComponentStatus, Impact, IncidentStatus
 from statuspage.incidents import operations
 from statuspage.incidents.inputs import IncidentCreate, MaintenanceCreate, OverrideSet, UpdateCreate, UpdateEdit, WebhookCreate
 from statuspage.page import api_v2
@@ -42,9 +43,9 @@ class IncidentFromTemplate(msgspec.Struct, forbid_unknown_fields=True):
 class IncidentTemplate(msgspec.Struct):
     key: str
     name: str
-    status: str
-    impact: str
-    component_status: str
+    status: IncidentStatus
+    impact: Impact
+    component_status: ComponentStatus
     title: str | dict[str, str]
     message: str | dict[str, str]
 
@@ -57,7 +58,7 @@ class Draft(msgspec.Struct):
 
 class Override(msgspec.Struct):
     component: str
-    status: str
+    status: ComponentStatus
     reason: str
     set_by: str
     set_at: str
@@ -265,7 +266,7 @@ class ComponentController(Controller):
     @get("/overrides", guards=[requires(Role.VIEWER)])
     async def list_overrides(self, store: StoreDep) -> list[Override]:
         rows = await store.read(storage.override_rows)
-        return [Override(row["component_id"], row["status"], row["reason"], row["set_by"], row["set_at"],
+        return [Override(row["component_id"], ComponentStatus(row["status"]), row["reason"], row["set_by"], row["set_at"],
                          row["expires_at"]) for row in rows]
 
     @put("/{component:str}/override", guards=[requires(Role.OPERATOR)])
