@@ -22,6 +22,7 @@ from statuspage.core.settings import (
     Settings,
     integration_variable,
     read_settings,
+    unknown_key_problem,
 )
 from statuspage.mirrors.rules import check_mirrors
 from statuspage.probes.kinds import read_probes
@@ -102,6 +103,7 @@ def check_integrations(settings: Settings, path: Path, registry: Registry,
         except msgspec.ValidationError as error:
             problem, _, location = str(error).partition(" - at `$")
             field = location.rstrip("`").lstrip(".")
+            problem = unknown_key_problem(integration.settings_type, field, problem)
             raise ConfigError(source(integration.key, field.split(".")[0].split("[")[0]),
                               f"{where}.{field}" if field else where, problem[:1].lower() + problem[1:]) from None
         if options.base_url and not options.base_url.startswith(("https://", "http://")):

@@ -130,7 +130,8 @@ def test_a_rule_of_seed_001_loads_with_its_defaults(tmp_path: Path) -> None:
     (("key = \"relations\"", "key = \"relations\"\nmode = \"upsert\""),
      "mirrors[0].mode", "invalid enum value 'upsert'; allowed: insert-only, insert-and-update"),
     (("key = \"relations\"", "key = \"Relations To Visma\""), "mirrors[0].key", "lower-case letters"),
-    (("key = \"relations\"", "key = \"relations\"\nidentified-by = 'x'"), "mirrors[0]", "unknown field `identified-by`"),
+    (("key = \"relations\"", "key = \"relations\"\nidentified-by = 'x'"), "mirrors[0]",
+     "unknown key 'identified-by'; known keys: key, source, target, "),
 ])
 def test_a_wrong_rule_is_refused_naming_its_key(tmp_path: Path, change, key, problem) -> None:
     old, new = change

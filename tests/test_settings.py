@@ -47,7 +47,7 @@ def test_the_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
         ("[page]\ntime_zone = 'Mars/Olympus'\n", "page.time_zone", "unknown time zone 'Mars/Olympus'"),
         ("[page]\nlanguage = 'de'\n", "page.language", "must be one of nl, en; got 'de'"),
         ("[page]\nurl = 'status.example.com'\n", "page.url", "must start with http:// or https://"),
-        ("[page]\ncolour = 'blue'\n", "page", "unknown field `colour`"),
+        ("[page]\ncolour = 'blue'\n", "page", "unknown key 'colour'; known keys: id, name, names, url"),
         ("[server]\nport = 'eighty'\n", "server.port", "expected `int`, got `str`"),
         ("[server]\nport = 70000\n", "server.port", "70000 is not a TCP port"),
         ("[server]\nhost = 'localhost'\n", "server.host", "'localhost' is not an IP address"),
@@ -99,6 +99,40 @@ def test_the_command_line_reports_bad_configuration_in_one_line_without_a_traceb
     assert result.stderr == f"statuspage: configuration error: {path}: server.port: expected `int`, got `str`\n"
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def known_keys(problem: str) -> list[str]:
+    return problem.partition("; known keys: ")[2].split(", ")
+
+
+@pytest.mark.parametrize(("text", "key", "unknown", "some_known"), [
+    ("[integrations.visma-net]\nretries = 3\n", "integrations.visma-net", "retries",
+     ["base_url", "connect_url", "client_id", "attempts"]),
+    ("[integrations.visma-net]\napi_url = 'https://x'\n", "integrations.visma-net", "api_url", ["base_url"]),
+    ("[integrations.twinfield]\nretries = 3\n", "integrations.twinfield", "retries", ["base_url", "write_credits"]),
+    ("[server]\nportt = 80\n", "server", "portt", ["host", "port"]),
+    ("[[components]]\nkey = 'a'\nname = 'A'\ngroupp = 'x'\n", "components[0]", "groupp", ["key", "name", "group"]),
+    ("colour = 'blue'\n", "", "colour", ["page", "server", "components", "integrations"]),
+])
+def test_an_unknown_key_names_its_table_and_the_keys_it_knows(tmp_path: Path, text: str, key: str, unknown: str,
+                                                              some_known: list[str]) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, text), environ={})
+    assert error.value.key == key
+    assert error.value.problem.startswith(f"unknown key {unknown!r}; known keys: ")
+    assert set(some_known) <= set(known_keys(error.value.problem))
+    assert unknown not in known_keys(error.value.problem)
+
+
+def test_check_config_lists_the_known_keys_of_an_integrations_table(tmp_path: Path) -> None:
+    path = write(tmp_path, "[integrations.visma-net]\nretries = 3\n")
+    result = subprocess.run([sys.executable, "-m", "statuspage", "check-config", "--config", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    prefix = f"statuspage: configuration error: {path}: integrations.visma-net: unknown key 'retries'; known keys: "
+    assert result.stderr.startswith(prefix), result.stderr
+    assert {"base_url", "connect_url", "client_id"} <= set(result.stderr.strip().removeprefix(prefix).split(", "))
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_check_config_accepts_the_sample() -> None:
@@ -162,7 +196,7 @@ def test_the_old_exact_online_table_keeps_working(tmp_path: Path) -> None:
      "must start with https://"),
     ("[integrations.exact-online]\nread_timeout = 0\n", "integrations.exact-online.read_timeout",
      "must be more than 0 seconds"),
-    ("[integrations.exact-online]\nclient = 'x'\n", "integrations.exact-online", "unknown field `client`"),
+    ("[integrations.exact-online]\nclient = 'x'\n", "integrations.exact-online", "unknown key 'client'; known keys: "),
     ("[integrations.unit4]\nbase_url = 'https://x'\n", "integrations.unit4",
      "no integration 'unit4' is installed; installed: exact-online, twinfield"),
     ("[[environments]]\nkey = 'a'\nname = 'A'\nintegration = 'unit4'\n", "environments[0].integration",

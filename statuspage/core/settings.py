@@ -372,26 +372,46 @@ def _convert(raw: dict[str, Any], path: Path, origins: dict[tuple[str, ...], str
             allowed = _enum_values(key)
             if allowed:
                 problem += f"; allowed: {', '.join(allowed)}"
+        problem = unknown_key_problem(Settings, key, problem)
         raise ConfigError(source, key, _lower_first(problem)) from None
 
 
-def _enum_values(key: str) -> list[str]:
-    """The values the setting at `key` (`mirrors[0].mode`) accepts, when it is an enum; [] when not found."""
-    def concrete(info: Any) -> Any:  # `X | None`: X
-        if isinstance(info, msgspec.inspect.UnionType):
-            return next((item for item in info.types if not isinstance(item, msgspec.inspect.NoneType)), None)
-        return info
+def unknown_key_problem(root: type, key: str, problem: str) -> str:
+    """msgspec's "Object contains unknown field `x`" at table `key` (dotted, `""` for `root` itself) as
+    "unknown key 'x'; known keys: a, b, ...", the known keys in the order the table declares them, so an operator
+    sees the spelling they meant; any other problem comes back unchanged."""
+    unknown = re.fullmatch(r"Object contains unknown field `(.*)`", problem)
+    table = _concrete(_type_at(root, key)) if unknown else None
+    if not unknown or not isinstance(table, msgspec.inspect.StructType):
+        return problem
+    known = ", ".join(field.encode_name for field in table.fields)
+    return f"unknown key {unknown.group(1)!r}; known keys: {known}"
 
-    info: Any = msgspec.inspect.type_info(Settings)
+
+def _concrete(info: Any) -> Any:
+    """`X | None` as X; any other type info unchanged."""
+    if isinstance(info, msgspec.inspect.UnionType):
+        return next((item for item in info.types if not isinstance(item, msgspec.inspect.NoneType)), None)
+    return info
+
+
+def _type_at(root: type, key: str) -> Any:
+    """The msgspec type info of the setting at `key` (`mirrors[0].mode`) below `root`; None when not found."""
+    info: Any = msgspec.inspect.type_info(root)
     for part in re.findall(r"[^.\[\]]+|\[\d+\]", key):
-        info = concrete(info)
+        info = _concrete(info)
         if part.startswith("["):
             info = getattr(info, "item_type", None)
         elif isinstance(info, msgspec.inspect.StructType):
             info = next((field.type for field in info.fields if field.encode_name == part), None)
         else:
-            return []
-    info = concrete(info)
+            return None
+    return info
+
+
+def _enum_values(key: str) -> list[str]:
+    """The values the setting at `key` (`mirrors[0].mode`) accepts, when it is an enum; [] when not found."""
+    info = _concrete(_type_at(Settings, key))
     if isinstance(info, msgspec.inspect.EnumType):
         return [str(member.value) for member in info.cls]
     return []
