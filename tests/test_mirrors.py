@@ -617,3 +617,20 @@ def test_writes_delayed_by_the_kill_switch_are_listed_with_key_and_name(connecte
     assert sorted((w["key"], w["name"], w["state"]) for w in preview["writes_delayed"]) == expected
     page = rule_page(client)
     assert "Writes delayed by a kill switch" in page and '<td>EOL-N1</td><td>Nieuw 1 B.V.</td>' in page
+
+
+def test_an_action_of_a_mirror_write_names_the_key_and_name_it_writes(connected, exact, visma) -> None:
+    client = connected
+    three_relations_added_while_visma_is_switched_off(client, exact)
+    wait_for(lambda: rule_state(client)["delayed"] == 3 or None, "three writes delayed")
+    expected = [f"customers EOL-N{n} Nieuw {n} B.V." for n in range(3)]
+    listed = client.get("/api/v1/actions?integration=visma-net&state=delayed", headers=header("viewer")).json()
+    assert sorted(action["subject"] for action in listed["actions"]) == expected
+    first = listed["actions"][0]
+    assert first["idempotency_key"].startswith("mi-") and "kind" in first and "entry_number" in first
+    one = client.get(f"/api/v1/actions/{first['id']}", headers=header("viewer")).json()
+    assert one["subject"] == first["subject"]
+    sign_in(client, TOKENS["operator"])
+    page = client.get("/console/actions?state=delayed").text
+    for subject in expected:
+        assert f'<td class="action-subject">{subject}</td>' in page

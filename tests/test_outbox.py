@@ -42,6 +42,7 @@ def test_an_action_is_booked_once_into_the_administration_it_names(connected, to
     action = client.get(f"/api/v1/actions/{handed_in.json()['id']}", headers=tokens["client"]).json()
     assert action["state"] == "done"
     assert action["administration_booked"] == "101"
+    assert action["subject"] == "S001 Invoice INV-1"  # the supplier and the description: what it books
     [entry] = ledger(sandbox)
     assert (entry["division"], entry["your_ref"], str(entry["entry_number"])) == (101, "INV-1", action["entry_number"])
     transitions = client.get(f"/api/v1/actions/{action['id']}/transitions", headers=tokens["client"]).json()

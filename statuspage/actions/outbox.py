@@ -224,15 +224,37 @@ class Action(msgspec.Struct):
     administration_booked: str | None
     created_at: str
     updated_at: str
+    subject: str | None = None
+    """What the action writes, from its payload (`action_subject`); None when the row was read without it."""
 
 
 def action_document(row: storage.Action) -> Action:
-    """The action's document (`Action`) from its row."""
+    """The action's document (`Action`) from its row; its `subject` when the row carries the payload."""
     result = row.result
     return Action(
         row.id, row.idempotency_key, row.integration, row.environment, row.administration, row.kind,
         row.state, row.attempts, row.error, result.entry_number if result else None,
-        result.administration if result else None, storage.iso(row.created_at), storage.iso(row.updated_at))
+        result.administration if result else None, storage.iso(row.created_at), storage.iso(row.updated_at),
+        action_subject(row.kind, row.payload) if isinstance(row, storage.RequestedAction) else None)
+
+
+def action_subject(kind: ActionKind, payload: Mapping[str, Any]) -> str | None:
+    """One line naming what an action writes, from its payload (`integrations.payloads`), since its idempotency key
+    may be a hash: a booking its supplier and description, a relation its code and name, a release the booking's
+    key, a mirror write its target entity, key and name ("customers EOL-1001 Jansen BV"). Payloads hold no
+    secrets; None when the payload lacks the fields (an action stored before a check was added)."""
+    def text(*names: Any) -> str | None:
+        parts = [str(name) for name in names if name not in (None, "")]
+        return " ".join(parts) or None
+
+    if kind in (ActionKind.BOOK, ActionKind.BOOK_AND_BLOCK):
+        return text(payload.get("supplier"), payload.get("description"))
+    if kind in (ActionKind.CREATE_SUPPLIER, ActionKind.CREATE_CUSTOMER):
+        return text(payload.get("code"), payload.get("name"))
+    if kind is ActionKind.UNBLOCK:
+        return text(payload.get("booking_key"))
+    fields = payload.get("fields")
+    return text(payload.get("entity"), payload.get("key"), fields.get("name") if isinstance(fields, Mapping) else None)
 
 
 def set_callback(db: Database, settings: Settings, client: str, now: datetime, url: str) -> str:

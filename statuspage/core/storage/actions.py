@@ -261,11 +261,11 @@ def lane_heads(db: Database, now: datetime, closed_scopes: list[str], limit: int
             and SwitchScope(row["integration"], row["environment"]).key not in closed]
 
 
-def actions_page(db: Database, *, filters: dict[str, str], after_id: int, limit: int) -> list[Action]:
-    """Actions oldest first after `after_id`, `filters` (column: value) exact."""
-    where = ["id > :after_id"] + [f"{name} = :{name}" for name in filters]
-    return [action_from_row(row) for row in db.query(
-        f"SELECT * FROM actions WHERE {' AND '.join(where)} ORDER BY id LIMIT :limit",
+def actions_page(db: Database, *, filters: dict[str, str], after_id: int, limit: int) -> list[RequestedAction]:
+    """Actions oldest first after `after_id`, `filters` (column: value) exact, with what was asked."""
+    where = ["a.id > :after_id"] + [f"a.{name} = :{name}" for name in filters]
+    return [requested_action_from_row(row) for row in db.query(
+        f"{ACTION_ROWS} WHERE {' AND '.join(where)} ORDER BY a.id LIMIT :limit",
         {**filters, "after_id": after_id, "limit": limit},
     )]
 
@@ -273,15 +273,16 @@ def actions_page(db: Database, *, filters: dict[str, str], after_id: int, limit:
 ACTION_FILTERS = ("state", "environment", "administration")
 
 
-def actions_newest_first(db: Database, *, filters: dict[str, str], before_id: int | None, limit: int) -> list[Action]:
-    """Actions newest first, for the console: `filters` on state, environment and administration (exact),
-    the page starting below `before_id` (None: the newest)."""
+def actions_newest_first(db: Database, *, filters: dict[str, str], before_id: int | None, limit: int
+                         ) -> list[RequestedAction]:
+    """Actions newest first with what was asked, for the console: `filters` on state, environment and
+    administration (exact), the page starting below `before_id` (None: the newest)."""
     unknown = set(filters) - set(ACTION_FILTERS)
     if unknown:
         raise ValueError(f"actions cannot be filtered on {sorted(unknown)}")
-    where = [f"{name} = :{name}" for name in filters] + (["id < :before_id"] if before_id is not None else [])
-    return [action_from_row(row) for row in db.query(
-        f"SELECT * FROM actions {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT :limit",
+    where = [f"a.{name} = :{name}" for name in filters] + (["a.id < :before_id"] if before_id is not None else [])
+    return [requested_action_from_row(row) for row in db.query(
+        f"{ACTION_ROWS} {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY a.id DESC LIMIT :limit",
         {**filters, "before_id": before_id, "limit": limit},
     )]
 
