@@ -23,7 +23,7 @@ def quiet(monkeypatch) -> None:
 def start_up_syncs_ended(client: TestClient) -> bool:
     """The demo's full syncs of Exact Online's environments have ended, well or not."""
     tasks = client.blocking_portal.call(client.app.state.store.read, lambda db: storage.recent_sync_tasks(db, 100))
-    ended = {task["environment"] for task in tasks if task["kind"] == "full" and task["finished_at"]}
+    ended = {task.environment for task in tasks if task.kind == "full" and task.finished_at}
     return ended >= EXACT_ONLINE
 
 

@@ -22,6 +22,7 @@ from twinfield_service_helpers import (  # noqa: F401 (fixtures)
 
 from integrations.twinfield.sandbox import SANDBOX_CLIENT_SECRET
 from statuspage.config import load_settings
+from statuspage.core import storage
 
 
 @pytest.fixture
@@ -125,7 +126,9 @@ def test_the_misroute_mode_trips_the_switch_after_the_first_misroute_and_the_rep
     component = next(c for c in client.get("/api/v2/components.json").json()["components"] if c["id"] == TWINFIELD)
     assert component["status"] == "major_outage"
     [draft] = client.get("/api/v1/incidents/drafts", headers=tokens["viewer"]).json()
-    assert draft["name"] == "Bookings to Twinfield are paused"
+    assert draft["name"] == "Boekingen naar Twinfield gepauzeerd"  # the page's language; English beside it
+    written = client.blocking_portal.call(client.app.state.store.read, storage.incident, draft["id"])
+    assert written.names == {"nl": "Boekingen naar Twinfield gepauzeerd", "en": "Bookings to Twinfield are paused"}
 
 
 @pytest.mark.parametrize("twinfield_options", [{"max_retry_after": 0.5, "credits_per_minute": 600}])

@@ -228,17 +228,28 @@ def test_the_sync_freshness_probe_judges_twinfields_environments_by_their_own_sy
                                                                                      tokens) -> None:
     clock.now = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # 05:00 in Amsterdam, inside the nightly window
     with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
-        connect_all(client, sandbox)
+        link = client.app.state.links["twinfield"]
+
+        def connect(environment: str) -> None:
+            code = sandbox_code(sandbox, link.redirect_uri, CONNECTION_USERS[environment])
+            client.blocking_portal.call(link.connect, environment, code, "test")
+
+        connect("devries-twinfield")
         prober = client.app.state.prober
         before = client.blocking_portal.call(prober.run, "twinfield-sync")
         assert before.detail == {"late": [], "never": ["jansen-twinfield", "devries-twinfield"]}
 
         assert settle(client, ask(client, environment="devries-twinfield", kind="full"))["state"] == "done"
-        failed = settle(client, ask(client, environment="jansen-twinfield", kind="full"))
-        assert failed["state"] == "failed", "Petra Jansen cannot open NLA203: not a complete sync"
         clock.now = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)  # 07:30: judged after the due time
         judged = client.blocking_portal.call(prober.run, "twinfield-sync")
         assert judged.detail == {"late": [], "never": ["jansen-twinfield"]}
         assert [r.description for r in judged.results] == ["[LATE] (0) == 0", "[NEVER] (1) == 0"]
         assert not judged.success
+
+        connect("jansen-twinfield")
+        failed = settle(client, ask(client, environment="jansen-twinfield", kind="full"))
+        assert failed["state"] == "failed", "Petra Jansen cannot open NLA203"
+        judged = client.blocking_portal.call(prober.run, "twinfield-sync")
+        assert judged.detail == {"late": [], "never": []}, "all she can open was read: the rights check reports NLA203"
+        assert judged.success
         assert live(feed(client, "NLA102", "suppliers", environment="devries-twinfield")), "the mirror was filled"
