@@ -194,7 +194,7 @@ def test_switching_off_mid_replay_returns_the_rest_to_delayed_and_nothing_more_i
     # first booking is under way when the switch goes off again, however slow the machine.
     control(sandbox, "faults", {"hold_bookings": True})
     switch(client, tokens, True, "try again")
-    wait_for(lambda: states(client, tokens).get("running") == 1, "the replay's first booking under way")
+    wait_for(lambda: sandbox.held_bookings == 1, "the replay's first booking under way, held by the sandbox")
     switch(client, tokens, False, "still wrong")
     control(sandbox, "faults", {"hold_bookings": False})
     settle(client)

@@ -38,6 +38,8 @@ class ExactOnlineSandbox(ScenarioSandbox[SandboxState, Scenario, Faults]):
     def __init__(self, scenario: Scenario | None = None, *, faults: Faults | None = None,
                  data_size: DataSize | None = None, **options: Unpack[SandboxOptions]) -> None:
         self._data_size = data_size
+        self.held_bookings = 0
+        """POSTs waiting now under the `hold_bookings` fault: a test knows a booking is under way, not just queued."""
         super().__init__(scenario, faults=faults, **options)
 
     def new_state(self, scenario: Scenario | None, *, faults: Faults | None, clock: Clock, seed: int) -> SandboxState:
@@ -63,9 +65,17 @@ class ExactOnlineSandbox(ScenarioSandbox[SandboxState, Scenario, Faults]):
     def _hold_while_bookings_are_held(self) -> None:
         # A slow booking, released by a test rather than by the wall clock, so its timing is the test's choice.
         waited = 0.0
-        while self.state.faults.hold_bookings and waited < HOLD_LIMIT:
-            time.sleep(0.005)
-            waited += 0.005
+        if not self.state.faults.hold_bookings:
+            return
+        with self.state.lock:
+            self.held_bookings += 1
+        try:
+            while self.state.faults.hold_bookings and waited < HOLD_LIMIT:
+                time.sleep(0.005)
+                waited += 0.005
+        finally:
+            with self.state.lock:
+                self.held_bookings -= 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
