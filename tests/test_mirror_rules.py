@@ -18,7 +18,7 @@ from statuspage.core.vocabulary import MirrorMode
 from statuspage.mirrors.mapping import MappingError, parse, parse_assignment
 from statuspage.mirrors.reconcile import Write, plan
 from statuspage.mirrors.rules import compile_rule
-from statuspage.mirrors.writes import base_key, hand_over
+from statuspage.mirrors.writes import EarlierRefusal, base_key, hand_over
 
 CUSTOMERS = MirrorTarget(key_field="reference", insert_fields=("name", "number"), update_fields=("name", "status"),
                          required=("name",))
@@ -279,11 +279,26 @@ def test_a_write_refused_for_good_waits_for_its_source_row_to_change() -> None:
     first = base_key(compiled, ActionKind.MIRROR_INSERT, found.inserts[0])
     existing = {first: ("failed", refused_at)}
     reason = "HTTP 400: Name: 1 to 60 characters."
-    same = hand_over(compiled, found, existing, read_since=read_at, refused={first: ({"name": "X" * 70}, reason)})
+    same = hand_over(compiled, found, existing, read_since=read_at,
+                     refused={first: EarlierRefusal({"name": "X" * 70}, reason)})
     assert same.outgoing == [] and [(item.write.key, item.reason) for item in same.refused] == [
         ("EOL-1", f"the target refused it for good ({reason}); not sent again until the source row changes"),
         ("EOL-2", "the source row gives no name, which the target requires; not sent until the row changes")]
     renamed = plan(compiled, source({"code": "1", "name": "X B.V."}), target())
-    changed = hand_over(compiled, renamed, existing, read_since=read_at, refused={first: ({"name": "X" * 70}, reason)})
+    changed = hand_over(compiled, renamed, existing, read_since=read_at,
+                        refused={first: EarlierRefusal({"name": "X" * 70}, reason)})
     assert [(item.idempotency_key, item.write.fields) for item in changed.outgoing] == [(f"{first}-2", {"name": "X B.V."})]
     assert changed.refused == []
+
+
+def test_a_write_refused_access_is_held_until_its_row_changes_and_says_a_run_by_hand_tries_it() -> None:
+    compiled = rule()
+    found = plan(compiled, source({"code": "1", "name": "X B.V."}), target())
+    first = base_key(compiled, ActionKind.MIRROR_INSERT, found.inserts[0])
+    existing = {first: ("undone", datetime(2026, 12, 1, 8, tzinfo=UTC))}
+    reason = "no access to administration 1896329: Visma.net refused: The token lacks the scope create."
+    held = hand_over(compiled, found, existing, read_since=datetime(2026, 12, 1, 9, tzinfo=UTC),
+                     refused={first: EarlierRefusal({"name": "X B.V."}, reason, access=True)})
+    assert held.outgoing == [] and [(item.write.key, item.reason) for item in held.refused] == [
+        ("EOL-1", f"the target refused access ({reason}); not sent again until the source row changes or the rule is "
+                  f"run by hand, once the connection's rights are mended")]

@@ -634,3 +634,39 @@ def test_an_action_of_a_mirror_write_names_the_key_and_name_it_writes(connected,
     page = client.get("/console/actions?state=delayed").text
     for subject in expected:
         assert f'<td class="action-subject">{subject}</td>' in page
+
+
+def visma_actions(client, state: str = "") -> list[dict[str, Any]]:
+    answer = client.get(f"/api/v1/actions?integration=visma-net&limit=1000{'&state=' + state if state else ''}",
+                        headers=header("viewer"))
+    assert answer.status_code == 200, answer.text
+    return answer.json()["actions"]
+
+
+def test_inserts_visma_refuses_access_wait_for_a_run_by_hand_not_for_the_next_sync(connected, exact, visma,
+                                                                                   clock) -> None:
+    """The app's token may read customers but not create them (the create scope was not given to the app in the
+    Developer Portal): each insert is refused with a 403, a call each. The next sync must not spend those calls
+    again; an operator who has mended the app's scopes runs the rule by hand, and that run inserts them."""
+    client = connected
+    control(visma, "faults", {"withheld_scopes": ["vismanet_erp_service_api:create"], "expire_access_tokens": True})
+    after = first_run(client)
+    refused = visma_actions(client, "undone")
+    assert len(refused) == RELATIONS
+    assert "lacks the scope vismanet_erp_service_api:create" in refused[0]["error"]
+
+    control(exact, "data/201/accounts", {"set": {"Code": "NA1", "Name": "Nieuw Na Weigering B.V."}})
+    for _ in range(2):  # each sync is followed by a run, each reading the target again
+        sync(client)
+        state = settled(client, after=after, tick=lambda: clock.advance(seconds=5))
+        after = state["last_run"]["id"]
+    assert len(visma_actions(client)) == RELATIONS + 1, "only the new relation's insert was tried"
+    problems = {problem["key"]: problem["reason"] for problem in state["last_run"]["problems"]}
+    assert len(problems) == RELATIONS + 1
+    assert all("refused access" in reason and "run by hand" in reason for reason in problems.values()), problems
+
+    control(visma, "faults", {"withheld_scopes": [], "expire_access_tokens": True})  # the scope given to the app
+    run_now(client)
+    state = settled(client, after=state["last_run"]["id"], tick=lambda: clock.advance(seconds=5))
+    assert len(mirrored(visma)) == RELATIONS + 1
+    assert state["last_run"]["problems"] == []

@@ -59,6 +59,10 @@ REFUSED_FOR_GOOD = frozenset({NOT_AS_GIVEN, REFUSED})
 """Causes of a failure that sending the same request again cannot mend: our own check refused it (`InvalidAction`), or
 the accounting system did with a 4xx other than 408/429 (those are `TransientError` / `RateLimited`). A mirror rule
 does not plan such a write again until its source row changes (`statuspage.mirrors.writes`)."""
+NO_ACCESS = "refused: the connection may not do this"
+"""The cause of an action undone because the connection may not write where it asks (the rights check, or a 403 such as
+Visma.net's for a token without the create scope). Rights are mended outside this service, so a mirror rule plans such
+a write again only when its source row changes or an operator runs the rule by hand."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,7 @@ class Dispatcher:
                 result = await checked.execute(action)
             return Outcome(ActionState.DONE, "found in the accounting system, not sent again" if found else "done", result=result)
         except NoAccess as refused:
-            return Outcome(ActionState.UNDONE, "refused before sending", error=f"{refused}")
+            return Outcome(ActionState.UNDONE, NO_ACCESS, error=f"{refused}")
         except Misroute as misroute:
             # Where it landed is the action's result: support repairs the books from it (and the misroute report).
             landed = ActionResult(administration=misroute.booked, reference=action.idempotency_key,

@@ -31,7 +31,7 @@ from litestar.params import SkipValidation
 
 from integrations.base import ActionKind
 from statuspage.actions import outbox
-from statuspage.actions.dispatcher import REFUSED_FOR_GOOD
+from statuspage.actions.dispatcher import NO_ACCESS, REFUSED_FOR_GOOD
 from statuspage.core import storage
 from statuspage.core.clock import Clock
 from statuspage.core.operation import Refused
@@ -41,7 +41,7 @@ from statuspage.core.vocabulary import MirrorRunState, MirrorTrigger
 from statuspage.core.waiting import until_woken
 from statuspage.mirrors.reconcile import Plan, plan
 from statuspage.mirrors.rules import MirrorRule
-from statuspage.mirrors.writes import Handover, Outgoing, hand_over
+from statuspage.mirrors.writes import EarlierRefusal, Handover, Outgoing, hand_over
 
 log = logging.getLogger("statuspage.mirrors")
 
@@ -98,9 +98,10 @@ class MirrorEngine:
     async def preview(self, key: str) -> Preview:
         """The rule's reconciliation against the mirror as it is: no remote call, nothing written."""
         rule = self.rule(key)
-        return await self.store.read(self._reconcile, rule, False)
+        return await self.store.read(self._reconcile, rule, False, False)
 
-    def _reconcile(self, db: Any, rule: MirrorRule, target_fresh: bool) -> Preview:
+    def _reconcile(self, db: Any, rule: MirrorRule, target_fresh: bool, by_hand: bool) -> Preview:
+        """The plan against the mirror; `by_hand`: an operator ran the rule, so writes refused access are tried again."""
         source, target = rule.settings.source, rule.settings.target
         source_rows = ((key, _decode(content)) for key, content in
                        storage.live_rows(db, source.environment, source.administration, source.entity))
@@ -111,8 +112,10 @@ class MirrorEngine:
         source_run = storage.latest_done_sync_run(db, source.environment, source.administration, source.entity)
         target_run = storage.latest_done_sync_run(db, target.environment, target.administration, target.entity)
         read_since = storage.moment(target_run["started_at"]) if target_fresh and target_run is not None else None
-        refused = {row["idempotency_key"]: (_decode(row["fields"] or "{}"), row["error"] or row["cause"])
-                   for row in storage.failed_mirror_writes(db, rule.client) if row["cause"] in REFUSED_FOR_GOOD}
+        refused = {row["idempotency_key"]: EarlierRefusal(_decode(row["fields"] or "{}"), row["error"] or row["cause"],
+                                                          access=row["cause"] == NO_ACCESS)
+                   for row in storage.refused_mirror_writes(db, rule.client)
+                   if row["cause"] in REFUSED_FOR_GOOD or (row["cause"] == NO_ACCESS and not by_hand)}
         return Preview(rule, found, hand_over(rule, found, existing, read_since=read_since, refused=refused),
                        None if source_run is None else storage.moment(source_run["finished_at"]),
                        None if target_run is None else storage.moment(target_run["finished_at"]))
@@ -124,7 +127,7 @@ class MirrorEngine:
         """Run the rule to its end now; its run's id."""
         rule = self.rule(key)
         run_id = await self._open(rule, trigger, MirrorRunState.RUNNING)
-        await self._perform(rule, run_id)
+        await self._perform(rule, run_id, trigger)
         return run_id
 
     async def ask(self, key: str, trigger: MirrorTrigger) -> int:
@@ -134,7 +137,7 @@ class MirrorEngine:
         rule = self.rule(key)
 
         def work(db: Any) -> int:
-            queued = storage.queued_mirror_run(db, rule.key)
+            queued = storage.queued_mirror_run(db, rule.key, trigger)
             if queued is not None:
                 return queued
             return self._insert_run(db, rule, trigger, MirrorRunState.QUEUED)
@@ -158,7 +161,7 @@ class MirrorEngine:
         if rule is None:  # a rule taken out of the configuration since it was asked
             await self._fail(int(row["id"]), Refused(f"no mirror rule {row['rule']!r} is configured any more"))
             return int(row["id"])
-        await self._perform(rule, int(row["id"]))
+        await self._perform(rule, int(row["id"]), MirrorTrigger(row["trigger"]))
         return int(row["id"])
 
     async def settle(self) -> None:
@@ -194,12 +197,12 @@ class MirrorEngine:
         return storage.insert_mirror_run(db, rule=rule.key, trigger=trigger, state=state, now=self.clock(),
                                          source_sync_run=None if latest is None else latest["id"])
 
-    async def _perform(self, rule: MirrorRule, run_id: int) -> None:
+    async def _perform(self, rule: MirrorRule, run_id: int, trigger: MirrorTrigger) -> None:
         """One run at a time in a process: a run reads the target, and two would only wait for each other."""
         async with self._lock:
             try:
                 note = await self.target.refresh(rule)
-                preview = await self.store.read(self._reconcile, rule, note is None)
+                preview = await self.store.read(self._reconcile, rule, note is None, trigger is MirrorTrigger.MANUAL)
                 if preview.target_read_at is None:
                     raise Refused(f"the target has never been read into the mirror, so nothing can be matched yet"
                                   f"{': ' + note if note else ''}")

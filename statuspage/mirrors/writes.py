@@ -22,7 +22,10 @@ A write the target refused for good (a 4xx other than 408/429, or our own check:
 not planned again while the source row gives the same fields: the same request would be refused again, after every
 sync, each time spending a call. It is reported instead (`Handover.refused`), until the source row changes (then the
 new content is tried under the next key). An insert that lacks a field the target requires (a relation without a
-name) never goes out at all: it is reported the same way.
+name) never goes out at all: it is reported the same way. A write undone because the connection may not write there
+(a 403: Visma.net's token without the create scope; `dispatcher.NO_ACCESS`) is held the same way, as every other
+write of the rule would be refused too, a call each, after every sync; an operator who has mended the rights runs
+the rule by hand, and that run plans them again.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -78,6 +81,15 @@ class Handover:
     """Writes refused for good with the fields the source gives now: not planned again until those change."""
 
 
+class EarlierRefusal(NamedTuple):
+    """How the target refused a write before: the fields it carried, the target's words, and whether it was refused
+    access (the connection may not write there) rather than refused the write itself."""
+
+    fields: Mapping[str, Any]
+    reason: str
+    access: bool = False
+
+
 def base_key(rule: MirrorRule, kind: ActionKind, write: Write) -> str:
     """The idempotency key of a write's first try: 1-64 visible characters, as the outbox requires."""
     parts = [rule.key, rule.settings.target.administration, kind.value, write.key]
@@ -101,11 +113,11 @@ def sent_fields(write: Write) -> dict[str, Any]:
 
 
 def hand_over(rule: MirrorRule, plan: Plan, existing: Mapping[str, tuple[str, datetime]], *,
-              read_since: datetime | None, refused: Mapping[str, tuple[Mapping[str, Any], str]] | None = None
+              read_since: datetime | None, refused: Mapping[str, EarlierRefusal] | None = None
               ) -> Handover:
     """Split `plan` by `existing` (idempotency key -> (state, when it last changed) of the rule's actions in the
-    outbox) and `refused` (idempotency key -> (the fields it wrote, the target's reason) of those refused for
-    good). `read_since`: when the read of the target this plan was made against began; None when the target was
+    outbox) and `refused` (idempotency key -> how the target refused it, for those refused for good or refused
+    access). `read_since`: when the read of the target this plan was made against began; None when the target was
     not read again for it."""
     refused = refused or {}
     handover = Handover()
@@ -124,10 +136,8 @@ def hand_over(rule: MirrorRule, plan: Plan, existing: Mapping[str, tuple[str, da
                     break
                 refusal = refused.get(key)
                 if refusal is not None:
-                    fields, reason = refusal
-                    if dict(fields) == sent_fields(write):
-                        handover.refused.append(Refusal(kind, write, f"the target refused it for good ({reason}); "
-                                                                     f"not sent again until the source row changes"))
+                    if dict(refusal.fields) == sent_fields(write):
+                        handover.refused.append(Refusal(kind, write, _refusal_words(refusal)))
                         break
                     continue  # the source row changed since it was refused: try what it gives now
                 state, changed = found
@@ -142,3 +152,10 @@ def hand_over(rule: MirrorRule, plan: Plan, existing: Mapping[str, tuple[str, da
                     handover.waiting.append(write)
                 break
     return handover
+
+
+def _refusal_words(refusal: EarlierRefusal) -> str:
+    if refusal.access:
+        return (f"the target refused access ({refusal.reason}); not sent again until the source row changes or the "
+                f"rule is run by hand, once the connection's rights are mended")
+    return f"the target refused it for good ({refusal.reason}); not sent again until the source row changes"

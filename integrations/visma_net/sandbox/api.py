@@ -51,6 +51,7 @@ def token(state: SandboxState, request: Request) -> Reply:
                                  "error_description": "The tenant has not granted this client access."})
     else:
         now = state.clock()
+        scopes -= frozenset(state.faults.withheld_scopes)  # RFC 6749 3.3: issued with fewer, and says which
         reply = json_reply(200, {"access_token": state.issue_token(client_id, company.company_id, scopes, now),
                                  "expires_in": state.faults.access_token_seconds, "token_type": "Bearer",
                                  "scope": " ".join(sorted(scopes))})

@@ -118,7 +118,6 @@ from statuspage.core.storage.mirrors import (
     as_counts,
     claim_queued_mirror_run,
     fail_unfinished_mirror_runs,
-    failed_mirror_writes,
     finish_mirror_run,
     insert_mirror_run,
     latest_done_sync_run,
@@ -129,6 +128,7 @@ from statuspage.core.storage.mirrors import (
     mirror_writes,
     pending_mirror_writes,
     queued_mirror_run,
+    refused_mirror_writes,
 )
 from statuspage.core.storage.operators import (
     append_audit,
@@ -422,6 +422,6 @@ __all__ = [
     "mirror_write_counts",
     "mirror_writes",
     "pending_mirror_writes",
-    "failed_mirror_writes",
     "queued_mirror_run",
+    "refused_mirror_writes",
 ]

@@ -12,7 +12,7 @@ from sqlite_utils import Database
 
 from integrations.base import ActionKind
 from statuspage.core.storage.engine import Row, iso
-from statuspage.core.vocabulary import ActionState
+from statuspage.core.vocabulary import ActionState, MirrorTrigger
 
 RUN_COUNTS = ("source_rows", "target_rows", "inserts", "changes", "waiting", "unchanged", "only_in_target",
               "source_without_key", "target_without_key", "duplicate_keys", "refused", "errors")
@@ -41,10 +41,15 @@ def insert_mirror_run(db: Database, *, rule: str, trigger: str, state: str, now:
     return int(cursor.lastrowid or 0)
 
 
-def queued_mirror_run(db: Database, rule: str) -> int | None:
-    """The id of the rule's oldest queued run, if one waits."""
+def queued_mirror_run(db: Database, rule: str, trigger: MirrorTrigger) -> int | None:
+    """The id of the rule's oldest queued run, if one waits; asked again by hand, that run becomes a manual one, as it
+    now also carries out the operator's request."""
     row = db.execute("SELECT min(id) FROM mirror_runs WHERE rule = ? AND state = 'queued'", [rule]).fetchone()
-    return None if row[0] is None else int(row[0])
+    if row[0] is None:
+        return None
+    if trigger is MirrorTrigger.MANUAL:
+        db.execute("UPDATE mirror_runs SET trigger = ? WHERE id = ?", [trigger.value, row[0]])
+    return int(row[0])
 
 
 def claim_queued_mirror_run(db: Database, now: datetime) -> Row | None:
@@ -107,17 +112,17 @@ def mirror_writes(db: Database, client: str) -> list[MirrorWrite]:
         "WHERE a.client = ? ORDER BY a.id", [client])]
 
 
-def failed_mirror_writes(db: Database, client: str) -> list[Row]:
-    """A rule's failed writes: `idempotency_key`, `error`, the `cause` of the move that failed them, and the `fields`
-    they were to write (JSON). The dispatcher fails an action by a move of its own (never in a run of moves), so the
-    cause is found by the action's own moves (`action_moves_by_action`), not through the `action_transitions` view,
-    which would scan every run of moves for each action."""
+def refused_mirror_writes(db: Database, client: str) -> list[Row]:
+    """A rule's failed and undone writes: `idempotency_key`, `error`, the `cause` of the move that ended them, and the
+    `fields` they were to write (JSON). The dispatcher ends an action by a move of its own (never in a run of moves),
+    so the cause is found by the action's own moves (`action_moves_by_action`), not through the `action_transitions`
+    view, which would scan every run of moves for each action."""
     return list(db.query(
         "SELECT a.idempotency_key, a.error, json_extract(r.payload, '$.fields') AS fields, "
-        "(SELECT m.cause FROM action_moves m WHERE m.first_action_id = a.id AND m.to_state = 'failed' "
+        "(SELECT m.cause FROM action_moves m WHERE m.first_action_id = a.id AND m.to_state = a.state "
         "ORDER BY m.id DESC LIMIT 1) AS cause "
-        "FROM actions a JOIN action_requests r ON r.action_id = a.id WHERE a.client = ? AND a.state = 'failed'",
-        [client]))
+        "FROM actions a JOIN action_requests r ON r.action_id = a.id WHERE a.client = ? "
+        "AND a.state IN ('failed', 'undone')", [client]))
 
 
 def pending_mirror_writes(db: Database, client: str, states: tuple[str, ...], limit: int, *,
