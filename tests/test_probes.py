@@ -16,7 +16,7 @@ from statuspage.core.installed import INSTALLED
 from statuspage.core.operation import Actor
 from statuspage.core.settings import ConfigError
 from statuspage.core.vocabulary import ComponentStatus as C
-from statuspage.probes.rules import Standing, advance, claim_for
+from statuspage.probes.hysteresis import Standing, advance, claim_for
 
 
 @pytest.mark.parametrize(

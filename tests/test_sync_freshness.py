@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from statuspage.probes.rules import EndedSync, finished_syncs, sync_freshness
+from statuspage.probes.freshness import EndedSync, finished_syncs, sync_freshness
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 DUE = time(7, 0)

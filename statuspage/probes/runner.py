@@ -36,8 +36,9 @@ from statuspage.core.vocabulary import ComponentStatus
 from statuspage.core.waiting import within
 from statuspage.incidents.status_history import record_statuses_now
 from statuspage.probes import conditions
+from statuspage.probes.freshness import EndedSync, finished_syncs, sync_freshness
+from statuspage.probes.hysteresis import Standing, advance, claim_for
 from statuspage.probes.kinds import BacklogProbe, ConfiguredProbe, HttpProbe, RightsProbe, SyncProbe, configured
-from statuspage.probes.rules import EndedSync, Standing, advance, claim_for, finished_syncs, sync_freshness
 
 log = logging.getLogger("statuspage.probes")
 TOKEN_PLACEHOLDER = "{{{}_token}}"
