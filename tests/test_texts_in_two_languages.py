@@ -216,3 +216,27 @@ def test_a_completed_maintenance_is_listed_under_past_incidents_on_the_day_it_ra
     assert f'<a href="/en/incidents/{maintenance_id}">Database upgrade</a>' in history
     # Latest start first: the maintenance began at 10:31, the incident at 10:30.
     assert history.index(maintenance_id) < history.index(incident_id)
+
+
+def test_the_page_name_is_per_language_and_each_page_points_to_its_feeds_and_icon(tmp_path, clock) -> None:
+    from conftest import TEST_CONFIG
+    from litestar.testing import TestClient
+
+    from statuspage.app import create_app
+    from statuspage.config import load_settings
+
+    config = tmp_path / "names.toml"
+    config.write_text(TEST_CONFIG.replace('name = "Test status"\n', 'name = "Test status"\nnames = { en = "Invoice status" }\n'))
+    settings = load_settings(config, environ={}, overrides={("database", "path"): str(tmp_path / "names.db")})
+    with TestClient(create_app(settings, clock=clock), base_url=settings.page.url) as client:
+        english, dutch = client.get("/?lang=en").text, client.get("/?lang=nl").text
+        assert "<title>Invoice status</title>" in english and "<h1>Invoice status</h1>" in english
+        assert "<title>Test status</title>" in dutch and "Invoice status" not in dutch
+        for html, lang, history in ((english, "en", "Incident history"), (dutch, "nl", "Geschiedenis van verstoringen")):
+            links = re.findall(r'<link rel="alternate" type="application/(atom|rss)\+xml" title="([^"]+)" href="([^"]+)">', html)
+            assert links == [("atom", f"{history} (Atom)", f"/history.atom?lang={lang}"),
+                             ("rss", f"{history} (RSS)", f"/history.rss?lang={lang}")]
+            assert '<link rel="icon" href="data:image/svg+xml,' in html
+        assert "<title>Invoice status - Incident History</title>" in client.get("/history.atom?lang=en").text
+        assert "<title>Test status - Geschiedenis van verstoringen</title>" in client.get("/history.atom?lang=nl").text
+        assert "– Invoice status</title>" in client.get("/no-such-page?lang=en").text
