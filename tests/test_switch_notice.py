@@ -107,6 +107,32 @@ def test_without_the_incident_field_nothing_is_opened_but_the_component_line_sti
     assert on["incident_id"] is None  # there is no incident of the switch to close
 
 
+def test_one_connection_switched_off_tells_the_public_that_some_environments_wait_not_that_all_do(
+    connected, tokens,
+) -> None:
+    client = connected
+    [jansen] = [c["id"] for c in client.get("/api/v1/connections", headers=tokens["viewer"]).json()
+                if c["environment"] == "jansen-groep"]
+    off = client.put(f"/api/v1/connections/{jansen}/switch", headers=tokens["operator"],
+                     json={"enabled": False, "reason": "Jansen's user lost its rights", "incident": {}})
+    assert off.status_code == 200, off.text
+
+    assert "For some customer environments invoice actions are delayed, not lost" in component_line(client, "en")
+    assert "Voor sommige omgevingen zijn factuuracties vertraagd, niet verloren" in component_line(client, "nl")
+    component = next(c for c in client.get("/api/v2/components.json").json()["components"] if c["id"] == "exact-online")
+    assert component["status"] == "partial_outage"
+    # The incident says what the component line says: some environments wait, the integration itself books on.
+    [incident] = client.get("/api/v2/incidents/unresolved.json").json()["incidents"]
+    assert incident["impact"] == "minor"
+    english = unescape(client.get(f"/incidents/{incident['id']}?lang=en").text)
+    dutch = unescape(client.get(f"/incidents/{incident['id']}?lang=nl").text)
+    assert "Bookings to Exact Online are paused for some customer environments" in english
+    assert "Boekingen naar Exact Online gepauzeerd voor sommige omgevingen" in dutch
+    assert "switched the Exact Online integration off" not in english
+    assert "We hebben de koppeling met Exact Online uitgezet" not in dutch
+    assert "For some customer environments" in english and "Voor sommige omgevingen" in dutch
+
+
 def test_switching_on_with_nothing_delayed_resolves_at_once(connected, tokens) -> None:
     client = connected
     incident_id = flip(client, tokens, False, incident={})["incident_id"]

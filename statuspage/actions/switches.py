@@ -118,14 +118,23 @@ def names_of(integration: Integration) -> dict[str, str]:
     return {language: integration.names.get(language, integration.name) for language in LANGUAGES}
 
 
-def off_notice(settings: Settings, integration: str, names: Mapping[str, str] | None = None) -> PublicNotice:
+def off_notice(settings: Settings, integration: str, names: Mapping[str, str] | None = None,
+               environment: str | None = None) -> PublicNotice:
     """The notice switching off proposes, in Dutch and English: the "bookings paused" template in each language it
     is written in, the built-in words in any other (or when no such template is configured). `{component}` is the
-    integration's component's name, else its own name (`names`, per language; the key only when neither is known)."""
+    integration's component's name, else its own name (`names`, per language; the key only when neither is known).
+
+    One environment's connection (`environment`) gets the built-in words for some environments in every language:
+    the template speaks of the whole integration switched off, which would tell everyone their bookings wait
+    while only some customers' do (the component's line says "for some customer environments" too)."""
     component = component_of(settings, integration)
     titles, messages = {}, {}
     for language in LANGUAGES:
         name = _name(settings, integration, language, names)
+        if environment is not None:
+            titles[language] = word(language, "notice.paused_title.connection", component=name)
+            messages[language] = word(language, "notice.paused.connection", component=name)
+            continue
         try:
             draft = operations.draft_from_template(settings, PAUSED_TEMPLATE, component, {"component": name}, language)
         except Refused:
@@ -138,10 +147,13 @@ def off_notice(settings: Settings, integration: str, names: Mapping[str, str] | 
     return PublicNotice(titles, messages)
 
 
-def on_notice(settings: Settings, integration: str, names: Mapping[str, str] | None = None) -> PublicNotice:
-    """The closing updates switching on proposes, in both languages, naming the integration as `off_notice` does."""
+def on_notice(settings: Settings, integration: str, names: Mapping[str, str] | None = None,
+              environment: str | None = None) -> PublicNotice:
+    """The closing updates switching on proposes, in both languages, naming the integration as `off_notice` does
+    (of the connection, for one environment's)."""
+    replaying = "notice.replaying" if environment is None else "notice.replaying.connection"
     return PublicNotice(
-        message={language: word(language, "notice.replaying", component=_name(settings, integration, language, names))
+        message={language: word(language, replaying, component=_name(settings, integration, language, names))
                  for language in LANGUAGES},
         resolved={language: word(language, "notice.resolved", component=_name(settings, integration, language, names))
                   for language in LANGUAGES},
@@ -149,9 +161,11 @@ def on_notice(settings: Settings, integration: str, names: Mapping[str, str] | N
 
 
 def complete_notice(settings: Settings, integration: str, enabled: bool, notice: PublicNotice,
-                    names: Mapping[str, str] | None = None) -> PublicNotice:
-    """A notice with what the operator left out filled in from `off_notice` (off) or `on_notice` (on)."""
-    default = on_notice(settings, integration, names) if enabled else off_notice(settings, integration, names)
+                    names: Mapping[str, str] | None = None, environment: str | None = None) -> PublicNotice:
+    """A notice with what the operator left out filled in from `off_notice` (off) or `on_notice` (on), those of the
+    connection when `environment` names one."""
+    default = (on_notice(settings, integration, names, environment) if enabled
+               else off_notice(settings, integration, names, environment))
     return PublicNotice(notice.title or default.title, notice.message or default.message,
                         notice.resolved or default.resolved)
 
@@ -217,7 +231,8 @@ def switch(
     incident_id = None
     if notice is not None:
         incident_id = _tell_the_public(db, settings, actor, now, scope, integration, environment, enabled,
-                                       complete_notice(settings, integration, enabled, notice, names), replay_id, before)
+                                       complete_notice(settings, integration, enabled, notice, names, environment),
+                                       replay_id, before)
     elif enabled:
         storage.set_switch_incident(db, scope, None)
     record_statuses_now(db, settings, now)

@@ -95,6 +95,15 @@ WORDS: dict[str, dict[str, str]] = {
                              "connection is switched off. They are booked, in the right administration, as soon "
                              "as it is back on.",
         "notice.paused_title": "Bookings to {component} are paused",
+        # One environment's connection off: the integration books on for everyone else.
+        "notice.paused_title.connection": "Bookings to {component} are paused for some customer environments",
+        "notice.paused.connection": "For some customer environments we have switched their connection with {component} "
+                                    "off; {component} itself works. You can keep working as usual: their invoice "
+                                    "actions are delayed, not lost, and are booked, in the right administration, as "
+                                    "soon as the connection is back on. We will post updates here.",
+        "notice.replaying.connection": "We have switched the connection with {component} back on. The delayed invoice "
+                                       "actions are being booked now, in the right administration and in the order "
+                                       "they arrived.",
         "notice.replaying": "We have switched {component} back on. The delayed invoice actions are being booked "
                             "now, in the right administration and in the order they arrived.",
         "notice.resolved": "All delayed invoice actions for {component} have been handled. Bookings run as usual.",
@@ -192,6 +201,14 @@ WORDS: dict[str, dict[str, str]] = {
         "paused.connection": "Voor sommige omgevingen zijn factuuracties vertraagd, niet verloren: hun koppeling "
                              "staat uit. Ze worden in de juiste administratie geboekt zodra die weer aan staat.",
         "notice.paused_title": "Boekingen naar {component} gepauzeerd",
+        "notice.paused_title.connection": "Boekingen naar {component} gepauzeerd voor sommige omgevingen",
+        "notice.paused.connection": "Voor sommige omgevingen hebben we hun koppeling met {component} uitgezet; "
+                                    "{component} zelf werkt. Je kunt gewoon verder werken: hun factuuracties zijn "
+                                    "vertraagd, niet verloren, en worden in de juiste administratie geboekt zodra de "
+                                    "koppeling weer aan staat. Updates volgen hier.",
+        "notice.replaying.connection": "We hebben de koppeling met {component} weer aangezet. De vertraagde "
+                                       "factuuracties worden nu geboekt, in de juiste administratie en in de volgorde "
+                                       "waarin ze binnenkwamen.",
         "notice.replaying": "We hebben {component} weer aangezet. De vertraagde factuuracties worden nu geboekt, "
                             "in de juiste administratie en in de volgorde waarin ze binnenkwamen.",
         "notice.resolved": "Alle vertraagde factuuracties voor {component} zijn verwerkt. Boeken werkt weer "
