@@ -3,6 +3,7 @@ the incident opened with the switch, the v2 JSON and the feeds say, in the visit
 invoice actions are delayed, not lost, and will be booked when it is back (seed 003 is the model);
 switching on says they are being booked, and the end of the replay resolves the incident."""
 
+import re
 from html import unescape
 
 import feedparser
@@ -183,3 +184,27 @@ def test_the_console_switches_off_with_the_incident_prefilled_and_lists_actions_
     assert only_102.count('data-action="') == 1 and '<td class="key">C-1</td>' in only_102
     assert "No actions in state done" in client.get("/console/actions?state=done").text
     assert incident["name"] == "Boekingen naar Exact Online gepauzeerd"
+
+
+def uptime_of(client, component: str) -> str:
+    html = client.get("/?lang=en").text
+    start = html.index(f'data-component="{component}"')
+    item = html[start:html.index("</li>", html.index('class="bar"', start))]
+    return re.search(r"[\d.]+% uptime[^<.\"]*", item).group(0)
+
+
+def test_an_hour_switched_off_is_downtime_of_that_component_alone(connected, tokens, clock) -> None:
+    client = connected
+    client.get("/")  # the service starts watching
+    clock.advance(hours=1)
+    flip(client, tokens, False)
+    clock.advance(hours=1)
+    flip(client, tokens, True)
+    clock.advance(hours=2)
+    # Four hours watched on a fresh install, one of them with Exact Online switched off.
+    assert uptime_of(client, "exact-online") == "75.00% uptime since Nov 23"
+    assert uptime_of(client, "twinfield") == "100.00% uptime since Nov 23"
+    assert uptime_of(client, "login") == "100.00% uptime since Nov 23"
+    html = client.get("/?lang=en").text
+    bar = html[html.index('data-component="exact-online"'):html.index('data-component="twinfield"')]
+    assert "Nov 23, 2026: Major Outage. Down for 1 h 0 min" in unescape(bar)
