@@ -57,7 +57,10 @@ def test_public_and_console_pages_have_no_serious_accessibility_violations(serve
     console = ["/console", f"/console/incidents/{incidents[0]['id']}", "/console/incidents/new",
                "/console/maintenances/new", "/console/switches", "/console/actions", "/console/probes",
                "/console/connections", "/console/subscribers", "/console/audit", "/console/mirrors",
-               "/console/mirrors/jansen-relations-to-visma"]
+               "/console/mirrors/jansen-relations-to-visma", "/console/sync", "/console/budgets"]
+    # Every page the console's menu leads to is among them: a page added later is checked too, or this fails.
+    menu = {link.get_attribute("href") for link in page.locator("nav[aria-label=Console] a[href^='/console']").all()}
+    assert menu and menu <= set(console), menu - set(console)
     probes = page.goto(f"{server}/console/probes") and page.locator("a[href^='/console/probes/']").all()
     console += [link.get_attribute("href") for link in probes[:1]]
     found += [v for path in console for v in violations(page, server + path)]
