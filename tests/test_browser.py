@@ -263,7 +263,7 @@ def test_an_operator_starts_a_manual_sync_from_the_console_and_watches_it_reach_
     sign_in_to_console(page, server)
     page.get_by_role("link", name="Connections").click()
     page.locator('article[data-environment="jansen-groep"]').get_by_role("button", name="Connect to Exact Online").click()
-    page.get_by_label("Anna Bakker (a.bakker)").check()
+    page.get_by_label("Petra Jansen (p.jansen)").check()  # she cannot open 203: its runs end with an error
     page.get_by_role("button", name="Authorize").click()
     page.wait_for_url(f"{server}/console/connections?connected=jansen-groep")
 
@@ -283,6 +283,14 @@ def test_an_operator_starts_a_manual_sync_from_the_console_and_watches_it_reach_
     assert cells.nth(3).inner_text() == "done"
     assert cells.nth(5).inner_text() == "25", "the sandbox's 25 accounts inserted"
     assert cells.nth(8).inner_text() == "1", "one call"
+    jansen.get_by_label("Administration").select_option("203")
+    jansen.get_by_role("button", name="Sync now").click()
+    page.wait_for_function(
+        "document.querySelector('tr[data-task] .task-state')?.textContent.trim() === 'failed'", timeout=30_000)
+    refused = jansen.locator('tr[data-run="203/accounts"] td').nth(11)
+    assert "no access to administration 203" in refused.inner_text()
+    # Its long error wraps inside its cell: the tables fit a 1,280 px screen (issue 12).
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
 
 
 LONG_WORD = "Exactonlineboekingen" * 9 + "gepauzeerd"  # 190 characters, no space nor hyphen to break at
